@@ -1,0 +1,75 @@
+// Accepts ECU connections on the upload ports, frames messages and writes back the replies.
+#pragma once
+
+#include "ecu2mqtt/logger.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ecu2mqtt {
+
+struct InboundMessage {
+    std::string_view raw;
+    std::uint16_t local_port = 0;
+    std::string peer; // "address:port"
+};
+
+// What the listener calls for every framed message. Runs on the io_context thread; must not block.
+class MessageHandler {
+  public:
+    virtual ~MessageHandler() = default;
+    // The bytes to answer with; nullopt closes the connection without an answer.
+    virtual std::optional<std::string> on_message(const InboundMessage& message) = 0;
+    // A connection ended holding bytes that never became a whole message.
+    virtual void on_incomplete(const InboundMessage& leftover, std::string_view why) = 0;
+};
+
+struct ListenerConfig {
+    std::string address = "0.0.0.0";
+    std::vector<std::uint16_t> ports;
+    std::size_t max_message_bytes = 64 * 1024;
+    std::chrono::milliseconds idle_timeout{30'000};
+    std::size_t max_connections = 64;
+    // After stop(), how long a connection in the middle of a message may take to finish it.
+    std::chrono::milliseconds shutdown_grace{500};
+};
+
+struct ListenerCounters {
+    std::uint64_t accepted = 0;
+    std::uint64_t refused_over_limit = 0;
+    std::uint64_t idle_timeouts = 0;
+    std::uint64_t too_large = 0;
+};
+
+class Listener {
+  public:
+    Listener(boost::asio::io_context& io, ListenerConfig config, MessageHandler& handler,
+             Logger& log);
+    ~Listener();
+    Listener(const Listener&) = delete;
+    Listener& operator=(const Listener&) = delete;
+
+    // Binds every port; throws std::system_error naming the port when one cannot be bound.
+    void start();
+    // Stops accepting; idle connections close now, the others get `shutdown_grace` to finish.
+    void stop();
+
+    std::vector<std::uint16_t> bound_ports() const;
+    std::size_t open_connections() const;
+    ListenerCounters counters() const;
+
+  private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+} // namespace ecu2mqtt

@@ -1,0 +1,49 @@
+// Structured one-line logs (`key=value`) to a stream, safe to call from any thread.
+#pragma once
+
+#include <initializer_list>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+namespace ecu2mqtt {
+
+enum class LogLevel { Debug, Info, Warn, Error };
+
+std::optional<LogLevel> parse_log_level(std::string_view text);
+const char* log_level_name(LogLevel level);
+
+struct LogField {
+    std::string_view key;
+    std::string value;
+};
+
+class Logger {
+  public:
+    Logger(std::ostream& out, LogLevel min_level) : out_(out), min_level_(min_level) {}
+
+    void log(LogLevel level, std::string_view event, std::initializer_list<LogField> fields = {});
+    bool enabled(LogLevel level) const { return level >= min_level_; }
+
+    void debug(std::string_view event, std::initializer_list<LogField> fields = {}) {
+        log(LogLevel::Debug, event, fields);
+    }
+    void info(std::string_view event, std::initializer_list<LogField> fields = {}) {
+        log(LogLevel::Info, event, fields);
+    }
+    void warn(std::string_view event, std::initializer_list<LogField> fields = {}) {
+        log(LogLevel::Warn, event, fields);
+    }
+    void error(std::string_view event, std::initializer_list<LogField> fields = {}) {
+        log(LogLevel::Error, event, fields);
+    }
+
+  private:
+    std::mutex mutex_;
+    std::ostream& out_;
+    LogLevel min_level_;
+};
+
+} // namespace ecu2mqtt

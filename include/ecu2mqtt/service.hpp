@@ -1,0 +1,55 @@
+// Turns each framed ECU message into the fake EMA reply, a log line and a reading for the sink.
+#pragma once
+
+#include "ecu2mqtt/clock.hpp"
+#include "ecu2mqtt/ecu_message.hpp"
+#include "ecu2mqtt/listener.hpp"
+#include "ecu2mqtt/logger.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+
+namespace ecu2mqtt {
+
+// Where decoded readings go (the MQTT publisher). Called on the io thread; must not block.
+class ReadingSink {
+  public:
+    virtual ~ReadingSink() = default;
+    virtual void on_realtime(const RealtimeUpload& upload,
+                             std::chrono::system_clock::time_point received) = 0;
+    // Every message as received, whatever its kind, with the ECU id when one is known.
+    virtual void on_raw(const std::string& ecu_id, std::string_view raw) = 0;
+};
+
+struct ServiceCounters {
+    std::uint64_t realtime = 0;
+    std::uint64_t other = 0;
+    std::uint64_t control = 0;
+    std::uint64_t undecodable = 0;
+    std::uint64_t incomplete = 0;
+};
+
+class Service final : public MessageHandler {
+  public:
+    Service(const Clock& clock, Logger& log, ReadingSink* sink)
+        : clock_(clock), log_(log), sink_(sink) {}
+
+    std::optional<std::string> on_message(const InboundMessage& message) override;
+    void on_incomplete(const InboundMessage& leftover, std::string_view why) override;
+
+    const ServiceCounters& counters() const { return counters_; }
+
+  private:
+    std::optional<std::string> answer(bool is_control, const std::string& ecu_id,
+                                      std::optional<LocalDateTime> message_time,
+                                      const InboundMessage& message);
+
+    const Clock& clock_;
+    Logger& log_;
+    ReadingSink* sink_;
+    ServiceCounters counters_;
+    std::map<std::string, LocalDateTime> last_acknowledged_; // per ECU id
+};
+
+} // namespace ecu2mqtt

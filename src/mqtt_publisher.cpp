@@ -1,0 +1,487 @@
+#include "ecu2mqtt/mqtt_publisher.hpp"
+
+#include "ecu2mqtt/daily_energy.hpp"
+#include "ecu2mqtt/ha_discovery.hpp"
+#include "ecu2mqtt/state_file.hpp"
+
+#include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
+#include <boost/asio.hpp>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mqtt/async_client.h>
+#include <set>
+
+namespace ecu2mqtt {
+
+namespace asio = boost::asio;
+using Steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kQos = 1;
+constexpr std::chrono::seconds kMaxBackoff{60};
+
+std::string connack_reason(int rc) {
+    switch (rc) {
+    case 1:
+        return "broker refused the protocol version";
+    case 2:
+        return "broker rejected the client id";
+    case 3:
+        return "broker unavailable";
+    case 4:
+        return "bad user name or password";
+    case 5:
+        return "not authorized";
+    default:
+        return "broker not reachable or connection failed (code " + std::to_string(rc) + ")";
+    }
+}
+
+struct EcuRecord {
+    std::string model;
+    DailyEnergy daily;
+    std::optional<LocalDateTime> last_timestamp;
+    std::optional<double> lifetime_kwh;
+    std::map<std::string, KnownInverter> inverters;
+    nlohmann::json last_state; // the newest `<base>/<ecu>/state` payload, null before any
+    Steady::time_point last_heard = Steady::now();
+    bool online = false;
+};
+
+nlohmann::json record_to_json(const std::string& ecu_id, const EcuRecord& r) {
+    auto inverters = nlohmann::json::array();
+    for (const auto& [uid, inv] : r.inverters)
+        inverters.push_back({{"uid", inv.uid},
+                             {"model_code", inv.model_code},
+                             {"model", inv.model},
+                             {"channels", inv.channels}});
+    nlohmann::json j{{"ecu_id", ecu_id},
+                     {"model", r.model},
+                     {"daily", r.daily.to_json()},
+                     {"inverters", std::move(inverters)},
+                     {"last_state", r.last_state}};
+    if (r.last_timestamp)
+        j["last_timestamp"] = format_compact(*r.last_timestamp);
+    if (r.lifetime_kwh)
+        j["lifetime_energy_kwh"] = *r.lifetime_kwh;
+    return j;
+}
+
+EcuRecord record_from_json(const nlohmann::json& j) {
+    EcuRecord r;
+    r.model = j.at("model").get<std::string>();
+    r.daily = DailyEnergy::from_json(j.at("daily"));
+    if (j.contains("last_timestamp"))
+        r.last_timestamp = parse_compact_timestamp(j.at("last_timestamp").get<std::string>());
+    if (j.contains("lifetime_energy_kwh"))
+        r.lifetime_kwh = j.at("lifetime_energy_kwh").get<double>();
+    for (const auto& inv : j.at("inverters"))
+        r.inverters[inv.at("uid").get<std::string>()] =
+            KnownInverter{inv.at("uid").get<std::string>(), inv.at("model_code").get<std::string>(),
+                          inv.at("model").get<std::string>(), inv.at("channels").get<int>()};
+    r.last_state = j.value("last_state", nlohmann::json());
+    return r;
+}
+
+// Forwards the MQTT client's completion callbacks, which arrive on its own thread.
+class ConnectListener final : public mqtt::iaction_listener {
+  public:
+    std::function<void(int rc)> on_fail;
+
+  private:
+    void on_success(const mqtt::token&) override {}
+    void on_failure(const mqtt::token& tok) override {
+        if (on_fail)
+            on_fail(tok.get_return_code());
+    }
+};
+
+} // namespace
+
+std::string paho_server_uri(const std::string& url) {
+    std::string scheme, rest;
+    std::string default_port;
+    if (url.starts_with("mqtt://")) {
+        scheme = "tcp://";
+        rest = url.substr(7);
+        default_port = "1883";
+    } else if (url.starts_with("mqtts://")) {
+        scheme = "ssl://";
+        rest = url.substr(8);
+        default_port = "8883";
+    } else {
+        throw std::invalid_argument("MQTT URL must start with mqtt:// or mqtts://: " + url);
+    }
+    if (!rest.empty() && rest.back() == '/')
+        rest.pop_back();
+    if (rest.empty() || rest.find('/') != std::string::npos)
+        throw std::invalid_argument("MQTT URL must be mqtt[s]://HOST[:PORT]: " + url);
+    const bool bracketed_v6 = rest.front() == '[';
+    const auto colon = rest.rfind(':');
+    const bool has_port = colon != std::string::npos && (!bracketed_v6 || colon > rest.find(']'));
+    return scheme + rest + (has_port ? "" : ":" + default_port);
+}
+
+struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
+    Impl(asio::io_context& io, PublisherConfig cfg, const Clock& clock, Logger& log)
+        : io(io), config(std::move(cfg)), clock(clock), log(log), retry_timer(io), tick_timer(io) {}
+
+    asio::io_context& io;
+    PublisherConfig config;
+    const Clock& clock;
+    Logger& log;
+    std::unique_ptr<mqtt::async_client> client;
+    mqtt::connect_options connect_options;
+    ConnectListener connect_listener;
+    asio::steady_timer retry_timer;
+    asio::steady_timer tick_timer;
+    std::chrono::seconds backoff{1};
+    bool is_connected = false;
+    bool shutting_down = false;
+    int failures_in_a_row = 0;
+    std::map<std::string, EcuRecord> ecus;
+    std::map<std::string, std::string> retained; // topic -> newest payload, re-sent on connect
+    std::optional<LocalDate> current_day;
+
+    // Hands work reported on the MQTT client's threads to the io thread; dropped if the publisher
+    // is gone by then. Takes the weak pointer by value: nothing here touches `this`.
+    template <class Fn>
+    static void relay(asio::io_context& io, const std::weak_ptr<Impl>& weak, Fn fn) {
+        asio::post(io, [weak, fn = std::move(fn)]() mutable {
+            if (auto self = weak.lock())
+                fn(*self);
+        });
+    }
+
+    void start() {
+        client = std::make_unique<mqtt::async_client>(paho_server_uri(config.url),
+                                                      config.client_id);
+        auto builder = mqtt::connect_options_builder()
+                           .clean_session(true)
+                           .keep_alive_interval(std::chrono::seconds(30))
+                           .connect_timeout(std::chrono::seconds(5))
+                           .automatic_reconnect(std::chrono::seconds(1), kMaxBackoff)
+                           .will(mqtt::message(config.topics.bridge_state(), kOffline, kQos, true));
+        if (!config.user.empty())
+            builder.user_name(config.user);
+        if (!config.password.empty())
+            builder.password(config.password);
+        connect_options = builder.finalize();
+        if (config.url.starts_with("mqtts://")) {
+            mqtt::ssl_options ssl;
+            if (!config.ca_file.empty())
+                ssl.set_trust_store(config.ca_file);
+            connect_options.set_ssl(ssl);
+        }
+        const std::weak_ptr<Impl> weak = weak_from_this();
+        client->set_connected_handler([&io = io, weak](const std::string&) {
+            relay(io, weak, [](Impl& self) { self.on_connected(); });
+        });
+        client->set_connection_lost_handler([&io = io, weak](const std::string& cause) {
+            relay(io, weak, [cause](Impl& self) { self.on_connection_lost(cause); });
+        });
+        client->set_message_callback([&io = io, weak](mqtt::const_message_ptr msg) {
+            relay(io, weak, [msg](Impl& self) { self.on_message(*msg); });
+        });
+        connect_listener.on_fail = [&io = io, weak](int rc) {
+            relay(io, weak, [rc](Impl& self) { self.on_connect_failed(rc); });
+        };
+        load_state();
+        log.info("mqtt_connecting", {{"url", config.url},
+                                     {"client_id", config.client_id},
+                                     {"user", config.user.empty() ? "(none)" : config.user}});
+        connect();
+        tick();
+    }
+
+    void connect() {
+        if (shutting_down)
+            return;
+        try {
+            client->connect(connect_options, nullptr, connect_listener);
+        } catch (const mqtt::exception& e) {
+            log.error("mqtt_connect_failed", {{"url", config.url}, {"error", e.what()}});
+            schedule_reconnect();
+        }
+    }
+
+    void schedule_reconnect() {
+        retry_timer.expires_after(backoff);
+        backoff = std::min(backoff * 2, kMaxBackoff);
+        retry_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+            if (auto self = weak.lock(); self && !ec)
+                self->connect();
+        });
+    }
+
+    void on_connect_failed(int rc) {
+        if (shutting_down || is_connected)
+            return;
+        ++failures_in_a_row;
+        // The first failure and then every tenth is worth a line at error level.
+        const auto level =
+            (failures_in_a_row == 1 || failures_in_a_row % 10 == 0) ? LogLevel::Error
+                                                                    : LogLevel::Debug;
+        log.log(level, "mqtt_connect_failed",
+                {{"url", config.url},
+                 {"reason", connack_reason(rc)},
+                 {"attempt", std::to_string(failures_in_a_row)},
+                 {"retry_in_s", std::to_string(backoff.count())}});
+        schedule_reconnect();
+    }
+
+    void on_connected() {
+        if (shutting_down)
+            return;
+        is_connected = true;
+        failures_in_a_row = 0;
+        backoff = std::chrono::seconds(1);
+        log.info("mqtt_connected", {{"url", config.url}});
+        try {
+            client->subscribe(config.topics.ha_status(), kQos);
+        } catch (const mqtt::exception& e) {
+            log.warn("mqtt_subscribe_failed",
+                     {{"topic", config.topics.ha_status()}, {"error", e.what()}});
+        }
+        send(config.topics.bridge_state(), kOnline, true);
+        republish_all();
+    }
+
+    void on_connection_lost(const std::string& cause) {
+        is_connected = false;
+        if (!shutting_down)
+            log.warn("mqtt_connection_lost",
+                     {{"url", config.url}, {"cause", cause.empty() ? "unknown" : cause}});
+    }
+
+    void on_message(const mqtt::message& msg) {
+        // HA retains its own status: the copy delivered on subscribing is not a restart.
+        if (msg.get_topic() == config.topics.ha_status() && !msg.is_retained() &&
+            msg.to_string() == kOnline) {
+            log.info("home_assistant_online", {{"action", "re-publishing discovery and states"}});
+            republish_all();
+        }
+    }
+
+    void republish_all() {
+        const std::string config_prefix = config.topics.discovery_prefix + "/";
+        for (const bool configs_pass : {true, false})
+            for (const auto& [topic, payload] : retained)
+                if (topic.starts_with(config_prefix) == configs_pass)
+                    send(topic, payload, true);
+    }
+
+    void send(const std::string& topic, const std::string& payload, bool retain) {
+        if (!is_connected)
+            return;
+        try {
+            client->publish(topic, payload.data(), payload.size(), kQos, retain);
+        } catch (const mqtt::exception& e) {
+            log.warn("mqtt_publish_failed", {{"topic", topic}, {"error", e.what()}});
+        }
+    }
+
+    void publish_retained(const std::string& topic, const std::string& payload) {
+        retained[topic] = payload;
+        send(topic, payload, true);
+    }
+
+    void publish_retained_if_changed(const std::string& topic, const std::string& payload) {
+        const auto it = retained.find(topic);
+        if (it != retained.end() && it->second == payload)
+            return;
+        publish_retained(topic, payload);
+    }
+
+    void publish_discovery(const std::string& ecu_id, const EcuRecord& ecu) {
+        if (!config.discovery)
+            return;
+        for (const auto& c : ecu_discovery(config.topics, ecu_id, ecu.model, config.sw_version))
+            publish_retained_if_changed(c.topic, c.payload.dump());
+        for (const auto& [uid, inv] : ecu.inverters)
+            for (const auto& c : inverter_discovery(config.topics, ecu_id, inv, config.sw_version))
+                publish_retained_if_changed(c.topic, c.payload.dump());
+    }
+
+    void set_online(const std::string& ecu_id, EcuRecord& ecu, bool online) {
+        ecu.online = online;
+        const char* word = online ? kOnline : kOffline;
+        publish_retained_if_changed(config.topics.ecu_availability(ecu_id), word);
+        for (const auto& [uid, inv] : ecu.inverters)
+            publish_retained_if_changed(config.topics.inverter_availability(ecu_id, uid), word);
+    }
+
+    void on_realtime(const RealtimeUpload& upload, std::chrono::system_clock::time_point received) {
+        const std::string& id = upload.ecu_id;
+        EcuRecord& ecu = ecus[id];
+        ecu.model = upload.ecu_model;
+        ecu.last_heard = Steady::now();
+        ecu.daily.record(date_of(upload.timestamp), upload.lifetime_energy_kwh);
+
+        const bool stale = ecu.last_timestamp && upload.timestamp <= *ecu.last_timestamp;
+        if (stale) {
+            // Re-sent or backfilled data must not overwrite the newer retained state.
+            log.info("older_upload_not_published",
+                     {{"ecu", id},
+                      {"timestamp", format_iso(upload.timestamp)},
+                      {"newest", format_iso(*ecu.last_timestamp)}});
+        } else {
+            ecu.last_timestamp = upload.timestamp;
+            if (ecu.lifetime_kwh && upload.lifetime_energy_kwh < *ecu.lifetime_kwh)
+                log.warn("lifetime_energy_went_down",
+                         {{"ecu", id},
+                          {"was", std::to_string(*ecu.lifetime_kwh)},
+                          {"now", std::to_string(upload.lifetime_energy_kwh)},
+                          {"action", "keeping the higher value"}});
+            ecu.lifetime_kwh = std::max(ecu.lifetime_kwh.value_or(0), upload.lifetime_energy_kwh);
+            for (const auto& inv : upload.inverters)
+                ecu.inverters[inv.uid] = known_inverter_from(inv);
+            publish_discovery(id, ecu);
+            set_online(id, ecu, true);
+            std::set<std::string> present;
+            for (const auto& inv : upload.inverters) {
+                present.insert(inv.uid);
+                publish_retained(config.topics.inverter_state(id, inv.uid),
+                                 inverter_state_payload(inv, upload.timestamp).dump());
+            }
+            for (const auto& [uid, known] : ecu.inverters)
+                if (!present.contains(uid))
+                    publish_retained(config.topics.inverter_state(id, uid),
+                                     absent_inverter_payload(known, upload.timestamp).dump());
+            ecu.last_state = ecu_state_payload(upload, *ecu.lifetime_kwh, ecu.daily.today_kwh(),
+                                               clock.iso_with_offset(received));
+            publish_retained(config.topics.ecu_state(id), ecu.last_state.dump());
+        }
+        if (!ecu.online)
+            set_online(id, ecu, true);
+        save(id, ecu);
+    }
+
+    void on_raw(const std::string& ecu_id, std::string_view raw) {
+        if (!config.publish_raw)
+            return;
+        send(config.topics.raw(ecu_id.empty() ? "unknown" : ecu_id), std::string(raw), false);
+    }
+
+    // Periodic: local midnight resets today's energy; silent ECUs go offline.
+    void tick() {
+        const LocalDate today = date_of(clock.local_now());
+        if (!current_day || today > *current_day) {
+            current_day = today;
+            for (auto& [id, ecu] : ecus) {
+                const auto before = ecu.daily.today_kwh();
+                ecu.daily.roll_to(today);
+                const auto after = ecu.daily.today_kwh();
+                if (before == after || ecu.last_state.is_null())
+                    continue;
+                log.info("daily_energy_reset", {{"ecu", id}, {"day", format_iso(today)}});
+                ecu.last_state["today_energy_kwh"] = after ? nlohmann::json(*after) : nullptr;
+                publish_retained(config.topics.ecu_state(id), ecu.last_state.dump());
+                save(id, ecu);
+            }
+        }
+        const auto now = Steady::now();
+        for (auto& [id, ecu] : ecus) {
+            if (ecu.online && now - ecu.last_heard > config.ecu_timeout) {
+                log.warn("ecu_offline", {{"ecu", id},
+                                         {"silent_for_s", std::to_string(config.ecu_timeout.count())}});
+                set_online(id, ecu, false);
+            }
+        }
+        tick_timer.expires_after(std::clamp<Steady::duration>(config.ecu_timeout / 4,
+                                                              std::chrono::milliseconds(250),
+                                                              std::chrono::seconds(10)));
+        tick_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+            if (auto self = weak.lock(); self && !ec)
+                self->tick();
+        });
+    }
+
+    std::filesystem::path state_path(const std::string& ecu_id) const {
+        return std::filesystem::path(config.state_dir) / ("ecu-" + ecu_id + ".json");
+    }
+
+    void save(const std::string& id, const EcuRecord& ecu) {
+        if (config.state_dir.empty())
+            return;
+        if (const auto error = write_json_atomically(state_path(id), record_to_json(id, ecu));
+            !error.empty())
+            log.error("state_not_saved", {{"ecu", id}, {"error", error}});
+    }
+
+    void load_state() {
+        if (config.state_dir.empty())
+            return;
+        std::error_code ec;
+        for (const auto& entry : std::filesystem::directory_iterator(config.state_dir, ec)) {
+            const auto name = entry.path().filename().string();
+            if (!name.starts_with("ecu-") || !name.ends_with(".json"))
+                continue;
+            const StateRead read = read_json_state(entry.path());
+            if (read.status == StateRead::Status::SetAside) {
+                log.warn("state_file_set_aside", {{"file", entry.path().string()},
+                                                  {"moved_to", read.set_aside_as.string()},
+                                                  {"error", read.error}});
+                continue;
+            }
+            try {
+                const auto id = read.value.at("ecu_id").get<std::string>();
+                ecus[id] = record_from_json(read.value);
+                publish_discovery(id, ecus[id]);
+                log.info("state_loaded", {{"ecu", id}, {"file", entry.path().string()}});
+            } catch (const nlohmann::json::exception& e) {
+                const auto aside = entry.path().string() + ".corrupt";
+                std::filesystem::rename(entry.path(), aside, ec);
+                log.warn("state_file_set_aside", {{"file", entry.path().string()},
+                                                  {"moved_to", aside},
+                                                  {"error", e.what()}});
+            }
+        }
+    }
+
+    void shutdown(std::chrono::milliseconds budget) {
+        shutting_down = true;
+        retry_timer.cancel();
+        tick_timer.cancel();
+        if (!client)
+            return;
+        try {
+            if (is_connected) {
+                client->publish(config.topics.bridge_state(), kOffline, std::strlen(kOffline), kQos,
+                                true)
+                    ->wait_for(budget / 2);
+                client->disconnect(budget / 4)->wait_for(budget / 2);
+            } else {
+                client->disconnect(std::chrono::milliseconds(0))->wait_for(budget / 2);
+            }
+        } catch (const mqtt::exception& e) {
+            log.debug("mqtt_disconnect", {{"error", e.what()}});
+        }
+        is_connected = false;
+        log.info("mqtt_disconnected", {{"url", config.url}});
+    }
+};
+
+MqttPublisher::MqttPublisher(asio::io_context& io, PublisherConfig config, const Clock& clock,
+                             Logger& log)
+    : impl_(std::make_shared<Impl>(io, std::move(config), clock, log)) {}
+
+MqttPublisher::~MqttPublisher() {
+    if (impl_->client && !impl_->shutting_down)
+        impl_->shutdown(std::chrono::milliseconds(500));
+}
+
+void MqttPublisher::start() { impl_->start(); }
+void MqttPublisher::shutdown(std::chrono::milliseconds budget) { impl_->shutdown(budget); }
+void MqttPublisher::on_realtime(const RealtimeUpload& upload,
+                                std::chrono::system_clock::time_point received) {
+    impl_->on_realtime(upload, received);
+}
+void MqttPublisher::on_raw(const std::string& ecu_id, std::string_view raw) {
+    impl_->on_raw(ecu_id, raw);
+}
+bool MqttPublisher::connected() const { return impl_->is_connected; }
+
+} // namespace ecu2mqtt

@@ -1,0 +1,108 @@
+#include "ecu2mqtt/service.hpp"
+
+#include "ecu2mqtt/decoder.hpp"
+#include "ecu2mqtt/ema_reply.hpp"
+#include "ecu2mqtt/message_json.hpp"
+
+#include <cstdio>
+
+namespace ecu2mqtt {
+namespace {
+
+std::string number(double value) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", value);
+    return buf;
+}
+
+} // namespace
+
+std::optional<std::string> Service::answer(bool is_control, const std::string& ecu_id,
+                                           std::optional<LocalDateTime> message_time,
+                                           const InboundMessage& message) {
+    ReplyInput input;
+    input.is_control = is_control;
+    input.message_time = message_time;
+    input.local_now = clock_.local_now();
+    if (const auto it = last_acknowledged_.find(ecu_id); it != last_acknowledged_.end())
+        input.last_acknowledged = it->second;
+    const EmaReply reply = fake_ema_reply(input);
+    if (reply.rule == ReplyRule::NoReply) {
+        log_.info("reply", {{"ecu", ecu_id}, {"peer", message.peer}, {"rule", "no-reply"}});
+        return std::nullopt;
+    }
+    if (reply.acknowledged && !ecu_id.empty())
+        last_acknowledged_[ecu_id] = *reply.acknowledged;
+    log_.debug("reply", {{"ecu", ecu_id},
+                         {"peer", message.peer},
+                         {"rule", reply_rule_name(reply.rule)},
+                         {"bytes", reply.bytes}});
+    return reply.bytes;
+}
+
+std::optional<std::string> Service::on_message(const InboundMessage& message) {
+    const auto port = std::to_string(message.local_port);
+    const DecodeResult result = decode_message(message.raw);
+
+    if (const auto* error = decode_error(result)) {
+        ++counters_.undecodable;
+        const std::string ecu_id = guess_ecu_id(message.raw).value_or("");
+        log_.warn("undecodable_message", {{"ecu", ecu_id},
+                                          {"peer", message.peer},
+                                          {"port", port},
+                                          {"error", error->describe()},
+                                          {"bytes", std::to_string(message.raw.size())},
+                                          {"raw", printable_text(message.raw)}});
+        if (sink_)
+            sink_->on_raw(ecu_id, message.raw);
+        // Something that looks like an upload still gets the upload answer, so the ECU does not
+        // retry it forever; anything else is not an ECU speaking and is closed.
+        if (!message.raw.starts_with("APS"))
+            return std::nullopt;
+        return answer(false, ecu_id, guess_timestamp(message.raw), message);
+    }
+
+    const EcuMessage& decoded = *decoded_message(result);
+    const std::string ecu_id = ecu_id_of(decoded).value_or("");
+    if (sink_)
+        sink_->on_raw(ecu_id, message.raw);
+
+    if (const auto* upload = std::get_if<RealtimeUpload>(&decoded)) {
+        ++counters_.realtime;
+        log_.info("upload", {{"ecu", ecu_id},
+                             {"peer", message.peer},
+                             {"port", port},
+                             {"timestamp", format_iso(upload->timestamp)},
+                             {"power_w", number(upload->power_w)},
+                             {"lifetime_kwh", number(upload->lifetime_energy_kwh)},
+                             {"inverters", std::to_string(upload->inverters.size())}});
+        for (const auto& note : upload->notes)
+            log_.warn("upload_note", {{"ecu", ecu_id}, {"peer", message.peer}, {"note", note}});
+        auto reply = answer(false, ecu_id, upload->timestamp, message);
+        if (sink_)
+            sink_->on_realtime(*upload, clock_.now());
+        return reply;
+    }
+
+    const bool is_control = std::holds_alternative<ControlMessage>(decoded);
+    ++(is_control ? counters_.control : counters_.other);
+    // Layout not known well enough to publish: keep the whole message in the log.
+    log_.info("message_kept", {{"ecu", ecu_id},
+                               {"peer", message.peer},
+                               {"port", port},
+                               {"type", message_type_name(decoded)},
+                               {"raw", printable_text(message.raw)}});
+    return answer(is_control, ecu_id, timestamp_of(decoded), message);
+}
+
+void Service::on_incomplete(const InboundMessage& leftover, std::string_view why) {
+    ++counters_.incomplete;
+    log_.warn("incomplete_message", {{"ecu", guess_ecu_id(leftover.raw).value_or("")},
+                                     {"peer", leftover.peer},
+                                     {"port", std::to_string(leftover.local_port)},
+                                     {"reason", std::string(why)},
+                                     {"bytes", std::to_string(leftover.raw.size())},
+                                     {"raw", printable_text(leftover.raw.substr(0, 4096))}});
+}
+
+} // namespace ecu2mqtt

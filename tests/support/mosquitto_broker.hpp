@@ -1,0 +1,86 @@
+// A real Mosquitto broker on a free loopback port, started and stopped by the test.
+#pragma once
+
+#include "child_process.hpp"
+#include "net.hpp"
+
+#include <filesystem>
+#include <memory>
+
+namespace test {
+
+inline std::string mosquitto_binary() {
+    for (const char* candidate : {"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"})
+        if (std::filesystem::exists(candidate))
+            return candidate;
+    return "mosquitto";
+}
+
+inline std::filesystem::path make_temp_dir(const std::string& prefix) {
+    std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+    if (!::mkdtemp(pattern.data()))
+        throw std::runtime_error("mkdtemp failed");
+    return pattern;
+}
+
+class MosquittoBroker {
+  public:
+    // With `user`, anonymous clients are refused and only user/password may connect.
+    explicit MosquittoBroker(std::string user = {}, std::string password = {})
+        : dir_(make_temp_dir("ecu2mqtt-broker")), port_(free_port()), user_(std::move(user)),
+          password_(std::move(password)) {
+        std::ofstream conf(dir_ / "mosquitto.conf");
+        conf << "listener " << port_ << " 127.0.0.1\n"
+             << "persistence false\n";
+        if (user_.empty()) {
+            conf << "allow_anonymous true\n";
+        } else {
+            conf << "allow_anonymous false\npassword_file " << (dir_ / "passwords").string() << "\n";
+            std::ofstream(dir_ / "passwords") << user_ << ":" << password_ << "\n";
+            const std::string cmd = "mosquitto_passwd -U " + (dir_ / "passwords").string();
+            if (std::system(cmd.c_str()) != 0)
+                throw std::runtime_error("mosquitto_passwd failed");
+        }
+        conf.close();
+        start();
+    }
+    ~MosquittoBroker() {
+        stop();
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+    }
+
+    void start() {
+        process_ = std::make_unique<ChildProcess>(
+            std::vector<std::string>{mosquitto_binary(), "-c", (dir_ / "mosquitto.conf").string()},
+            (dir_ / "mosquitto.log").string());
+        const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (std::chrono::steady_clock::now() < end) {
+            try {
+                TcpClient probe(port_);
+                return;
+            } catch (const std::runtime_error&) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+        }
+        throw std::runtime_error("mosquitto did not start: " + process_->output());
+    }
+    void stop() {
+        if (process_) {
+            process_->signal(SIGTERM);
+            process_->wait_for(std::chrono::seconds(5));
+            process_.reset();
+        }
+    }
+
+    std::uint16_t port() const { return port_; }
+    std::string url() const { return "mqtt://127.0.0.1:" + std::to_string(port_); }
+
+  private:
+    std::filesystem::path dir_;
+    std::uint16_t port_;
+    std::string user_, password_;
+    std::unique_ptr<ChildProcess> process_;
+};
+
+} // namespace test

@@ -1,0 +1,104 @@
+// A real MQTT subscriber for tests: records every message it gets and waits for the ones expected.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mqtt/async_client.h>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace test {
+
+struct Received {
+    std::string topic;
+    std::string payload;
+    bool retained = false;
+};
+
+class MqttProbe {
+  public:
+    MqttProbe(const std::string& url, const std::string& filter, const std::string& id = "probe")
+        : client_(url_to_uri(url), id + "-" + std::to_string(counter()++)) {
+        client_.set_message_callback([this](mqtt::const_message_ptr m) {
+            std::lock_guard lock(mutex_);
+            messages_.push_back({m->get_topic(), m->to_string(), m->is_retained()});
+            changed_.notify_all();
+        });
+        client_.connect(mqtt::connect_options_builder().clean_session(true).finalize())->wait();
+        subscribe(filter);
+    }
+    ~MqttProbe() {
+        try {
+            client_.disconnect()->wait_for(std::chrono::seconds(1));
+        } catch (...) {
+        }
+    }
+
+    void subscribe(const std::string& filter) { client_.subscribe(filter, 1)->wait(); }
+
+    void publish(const std::string& topic, const std::string& payload, bool retain = false) {
+        client_.publish(topic, payload.data(), payload.size(), 1, retain)->wait();
+    }
+
+    std::vector<Received> messages() const {
+        std::lock_guard lock(mutex_);
+        return messages_;
+    }
+    void clear() {
+        std::lock_guard lock(mutex_);
+        messages_.clear();
+    }
+
+    // The first message matching `pred` received within `timeout`.
+    std::optional<Received> wait_for(const std::function<bool(const Received&)>& pred,
+                                     std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+        std::unique_lock lock(mutex_);
+        std::optional<Received> found;
+        changed_.wait_for(lock, timeout, [&] {
+            for (const auto& m : messages_)
+                if (pred(m)) {
+                    found = m;
+                    return true;
+                }
+            return false;
+        });
+        return found;
+    }
+
+    std::optional<Received> wait_for_topic(const std::string& topic,
+                                           std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+        return wait_for([&](const Received& m) { return m.topic == topic; }, timeout);
+    }
+
+    // The newest payload on `topic` once `pred` holds for it.
+    std::optional<Received> wait_for_payload(const std::string& topic,
+                                             const std::function<bool(const std::string&)>& pred,
+                                             std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+        return wait_for([&](const Received& m) { return m.topic == topic && pred(m.payload); }, timeout);
+    }
+
+    std::size_t count(const std::function<bool(const Received&)>& pred) const {
+        std::lock_guard lock(mutex_);
+        std::size_t n = 0;
+        for (const auto& m : messages_)
+            n += pred(m) ? 1 : 0;
+        return n;
+    }
+
+  private:
+    static int& counter() {
+        static int n = 0;
+        return n;
+    }
+    static std::string url_to_uri(const std::string& url) { return "tcp://" + url.substr(url.find("://") + 3); }
+
+    mqtt::async_client client_;
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<Received> messages_;
+};
+
+} // namespace test

@@ -1,0 +1,100 @@
+// Loopback TCP helpers for tests: free ports and a blocking ECU-like client.
+#pragma once
+
+#include <arpa/inet.h>
+#include <chrono>
+#include <cstdint>
+#include <netinet/in.h>
+#include <stdexcept>
+#include <string>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <thread>
+#include <unistd.h>
+
+namespace test {
+
+// A port that was free a moment ago (bound to 0 and released).
+inline std::uint16_t free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+class TcpClient {
+  public:
+    explicit TcpClient(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        timeval tv{static_cast<time_t>(timeout.count() / 1000),
+                   static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(port);
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+            ::close(fd_);
+            throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
+        }
+    }
+    ~TcpClient() {
+        if (fd_ >= 0)
+            ::close(fd_);
+    }
+    TcpClient(const TcpClient&) = delete;
+    TcpClient& operator=(const TcpClient&) = delete;
+
+    // Sends in pieces of `piece` bytes (0: all at once), pausing between pieces.
+    void send(const std::string& bytes, std::size_t piece = 0,
+              std::chrono::microseconds pause = std::chrono::microseconds(0)) {
+        std::size_t sent = 0;
+        while (sent < bytes.size()) {
+            const std::size_t n = piece == 0 ? bytes.size() - sent : std::min(piece, bytes.size() - sent);
+            const auto r = ::send(fd_, bytes.data() + sent, n, MSG_NOSIGNAL);
+            if (r <= 0)
+                throw std::runtime_error("send failed");
+            sent += static_cast<std::size_t>(r);
+            if (pause.count() > 0)
+                std::this_thread::sleep_for(pause);
+        }
+    }
+
+    // Reads until `expected` bytes arrived, the peer closed, or the receive timeout passed.
+    std::string receive(std::size_t expected) {
+        std::string out;
+        char buf[1024];
+        while (out.size() < expected) {
+            const auto n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0)
+                break;
+            out.append(buf, static_cast<std::size_t>(n));
+        }
+        return out;
+    }
+
+    // True when the peer closed the connection (recv returns 0 or reset) within the timeout.
+    bool closed_by_peer() {
+        char c;
+        const auto n = ::recv(fd_, &c, 1, 0);
+        return n == 0 || (n < 0 && errno == ECONNRESET);
+    }
+
+  private:
+    int fd_ = -1;
+};
+
+// Sends one message as an ECU does and returns the reply (the fake EMA answers with 17 bytes).
+inline std::string upload(std::uint16_t port, const std::string& message, std::size_t piece = 0) {
+    TcpClient client(port);
+    client.send(message, piece);
+    return client.receive(17);
+}
+
+} // namespace test
