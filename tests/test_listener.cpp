@@ -106,7 +106,7 @@ TEST_CASE("two ECUs interleaved on the same port are each answered") {
     CHECK(ecu_b.receive(17) == "10120240206115500");
 }
 
-TEST_CASE("junk, oversized and idle connections are closed; the next upload is answered") {
+TEST_CASE("junk, oversized and idle connections are closed - the next upload is answered") {
     ListenerConfig config;
     config.idle_timeout = 300ms;
     config.max_message_bytes = 4096;

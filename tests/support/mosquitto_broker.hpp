@@ -5,6 +5,7 @@
 #include "net.hpp"
 
 #include <filesystem>
+#include <pwd.h>
 #include <memory>
 
 namespace test {
@@ -30,8 +31,11 @@ class MosquittoBroker {
         : dir_(make_temp_dir("ecu2mqtt-broker")), port_(free_port()), user_(std::move(user)),
           password_(std::move(password)) {
         std::ofstream conf(dir_ / "mosquitto.conf");
+        // Started as root, Mosquitto switches to this user; keep it the one owning the files.
+        const passwd* me = ::getpwuid(::geteuid());
         conf << "listener " << port_ << " 127.0.0.1\n"
-             << "persistence false\n";
+             << "persistence false\n"
+             << "user " << (me ? me->pw_name : "mosquitto") << "\n";
         if (user_.empty()) {
             conf << "allow_anonymous true\n";
         } else {

@@ -80,6 +80,18 @@ class MqttProbe {
         return wait_for([&](const Received& m) { return m.topic == topic && pred(m.payload); }, timeout);
     }
 
+    // True once at least `n` messages matching `pred` were received within `timeout`.
+    bool wait_for_count(const std::function<bool(const Received&)>& pred, std::size_t n,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, timeout, [&] {
+            std::size_t matching = 0;
+            for (const auto& m : messages_)
+                matching += pred(m) ? 1 : 0;
+            return matching >= n;
+        });
+    }
+
     std::size_t count(const std::function<bool(const Received&)>& pred) const {
         std::lock_guard lock(mutex_);
         std::size_t n = 0;
