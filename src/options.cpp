@@ -290,7 +290,8 @@ std::string help_text() {
     constexpr std::size_t kIndent = 30, kWidth = 100;
     const auto add_row = [&text](const std::string& left, std::string_view help,
                                  std::string_view env) {
-        std::string line = "  " + left;
+        std::string line(2, ' ');
+        line += left;
         if (line.size() >= kIndent) {
             text += line + "\n";
             line.clear();
@@ -316,8 +317,10 @@ std::string help_text() {
             "ECU2MQTT_CONFIG");
     for (const auto& spec : option_specs()) {
         std::string left(spec.flag);
-        if (!spec.value_name.empty())
-            left += " " + std::string(spec.value_name);
+        if (!spec.value_name.empty()) {
+            left += ' ';
+            left += spec.value_name;
+        }
         add_row(left, spec.help, spec.env);
     }
     add_row("--help", "show this text and exit", "");

@@ -61,6 +61,7 @@ class ChildProcess {
     ChildProcess& operator=(const ChildProcess&) = delete;
 
     void signal(int sig) const { ::kill(pid_, sig); }
+    pid_t pid() const { return pid_; }
 
     // The exit code (or 128 + signal) if the process ended within `timeout`.
     std::optional<int> wait_for(std::chrono::milliseconds timeout) {

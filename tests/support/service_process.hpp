@@ -27,6 +27,7 @@ class ServiceProcess {
 
     std::uint16_t port() const { return ports_[0]; }
     ChildProcess& process() { return *process_; }
+    pid_t process_id() const { return process_->pid(); }
     std::string log() const { return process_->output(); }
 
   private:

@@ -1,0 +1,78 @@
+// End-to-end latency: from the last byte of an upload to its state message at a subscriber on a
+// real Mosquitto over loopback; plus the service's idle RSS and binary size.
+#include "ecu2mqtt/local_time.hpp"
+#include "support/mqtt_probe.hpp"
+#include "support/service_process.hpp"
+#include "support/upload_builder.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+namespace {
+
+long rss_kib(pid_t pid, const char* field) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.starts_with(field))
+            return std::stol(line.substr(std::strlen(field)));
+    return -1;
+}
+
+double percentile(std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const int rounds = argc > 1 ? std::atoi(argv[1]) : 500;
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-bench");
+    test::ServiceProcess service(broker.url(), dir / "state", {"--log-level", "info"});
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const long idle_rss = rss_kib(service.process_id(), "VmRSS:");
+
+    test::MqttProbe probe(broker.url(), "ecu2mqtt/216000064136/state");
+    std::vector<double> latencies_us;
+    auto spec = test::captured_upload_spec();
+    for (int i = 0; i < rounds; ++i) {
+        // A minute apart: each upload is newer than the last, so each one becomes the state.
+        spec.timestamp = ecu2mqtt::format_compact(ecu2mqtt::add_seconds({2024, 2, 6, 6, 0, 0}, 60LL * i));
+        spec.decikwh = 21279 + i;
+        const std::string msg = test::build_upload(spec);
+        const std::string expected_energy = "\"lifetime_energy_kwh\":" + std::to_string((21279 + i) / 10) + "." +
+                                            std::to_string((21279 + i) % 10);
+        probe.clear();
+        test::TcpClient ecu(service.port());
+        ecu.send(msg.substr(0, msg.size() - 1));
+        const auto last_byte = std::chrono::steady_clock::now();
+        ecu.send(msg.substr(msg.size() - 1));
+        const auto got = probe.wait_for_payload(
+            "ecu2mqtt/216000064136/state",
+            [&](const std::string& p) { return p.find(expected_energy) != std::string::npos; },
+            std::chrono::seconds(5));
+        if (!got) {
+            std::fprintf(stderr, "round %d: no state message\n", i);
+            return 1;
+        }
+        latencies_us.push_back(
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - last_byte).count());
+        ecu.receive(17);
+    }
+    const long peak_rss = rss_kib(service.process_id(), "VmHWM:");
+    std::printf("| measure | value |\n|---|---:|\n");
+    std::printf("| uploads | %d |\n", rounds);
+    std::printf("| latency p50 (last byte -> state at subscriber) | %.0f us |\n", percentile(latencies_us, 0.50));
+    std::printf("| latency p99 | %.0f us |\n", percentile(latencies_us, 0.99));
+    std::printf("| latency max | %.0f us |\n", percentile(latencies_us, 1.0));
+    std::printf("| idle RSS after start | %ld KiB |\n", idle_rss);
+    std::printf("| peak RSS after the run | %ld KiB |\n", peak_rss);
+    std::printf("| binary size | %ju bytes |\n",
+                static_cast<std::uintmax_t>(std::filesystem::file_size(ECU2MQTT_BINARY)));
+    std::filesystem::remove_all(dir);
+    return 0;
+}
