@@ -15,6 +15,8 @@ EmaReply acknowledge(ReplyRule rule, const LocalDateTime& t) {
 EmaReply fake_ema_reply(const ReplyInput& input) {
     if (input.is_control)
         return {};
+    if (input.resend_from)
+        return acknowledge(ReplyRule::ResendFrom, *input.resend_from);
     if (input.message_time)
         return acknowledge(ReplyRule::UploadTimestamp,
                            add_seconds(*input.message_time, -kAckLagSeconds));
@@ -31,6 +33,8 @@ const char* reply_rule_name(ReplyRule rule) {
         return "last-acknowledged";
     case ReplyRule::ServiceClock:
         return "service-clock";
+    case ReplyRule::ResendFrom:
+        return "resend-from";
     case ReplyRule::NoReply:
         return "no-reply";
     }

@@ -4,6 +4,7 @@
 
 #include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
 #include <boost/asio.hpp>
+#include <algorithm>
 #include <set>
 
 namespace ecu2mqtt {
@@ -24,8 +25,11 @@ struct Connection {
     std::uint16_t local_port;
     std::string peer;
     Steady::time_point deadline = Steady::time_point::max();
+    Steady::time_point opened = Steady::now();
+    Steady::time_point last_activity = Steady::now();
     bool mid_message = false; // bytes of an unfinished message are buffered, or a reply is out
     bool timed_out = false;
+    const char* closed_because = nullptr; // set by whoever closes it from outside
 
     void close() {
         boost::system::error_code ignored;
@@ -34,6 +38,55 @@ struct Connection {
         timer.cancel();
     }
 };
+
+// An address or CIDR range a peer must fall in.
+struct PeerRange {
+    asio::ip::address network;
+    unsigned prefix_bits;
+
+    bool contains(asio::ip::address peer) const {
+        if (peer.is_v6() && peer.to_v6().is_v4_mapped())
+            peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
+        if (peer.is_v4() != network.is_v4())
+            return false;
+        const auto a = bytes_of(peer), b = bytes_of(network);
+        for (unsigned bit = 0; bit < prefix_bits; ++bit) {
+            const auto mask = static_cast<unsigned char>(0x80 >> (bit % 8));
+            if ((a[bit / 8] & mask) != (b[bit / 8] & mask))
+                return false;
+        }
+        return true;
+    }
+
+    static std::vector<unsigned char> bytes_of(const asio::ip::address& address) {
+        if (address.is_v4()) {
+            const auto bytes = address.to_v4().to_bytes();
+            return {bytes.begin(), bytes.end()};
+        }
+        const auto bytes = address.to_v6().to_bytes();
+        return {bytes.begin(), bytes.end()};
+    }
+};
+
+PeerRange parse_peer_range(const std::string& text) {
+    const auto slash = text.find('/');
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(text.substr(0, slash), ec);
+    if (ec)
+        throw std::invalid_argument("not an address or CIDR range: \"" + text + "\"");
+    const unsigned max_bits = address.is_v4() ? 32 : 128;
+    unsigned bits = max_bits;
+    if (slash != std::string::npos) {
+        try {
+            bits = static_cast<unsigned>(std::stoul(text.substr(slash + 1)));
+        } catch (const std::exception&) {
+            bits = max_bits + 1;
+        }
+        if (bits > max_bits)
+            throw std::invalid_argument("bad prefix length in \"" + text + "\"");
+    }
+    return {address, bits};
+}
 
 std::string endpoint_text(const tcp::endpoint& ep) {
     const auto address = ep.address();
@@ -54,6 +107,7 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::set<std::shared_ptr<Connection>> connections;
     std::vector<std::uint16_t> bound_ports;
+    std::vector<PeerRange> allowed_peers;
     ListenerCounters counters;
     bool stopping = false;
 
@@ -74,15 +128,15 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
             boost::system::error_code peer_ec;
             const auto remote = socket.remote_endpoint(peer_ec);
             std::string peer = peer_ec ? "unknown" : endpoint_text(remote);
-            if (connections.size() >= config.max_connections) {
-                ++counters.refused_over_limit;
-                log.warn("connection_refused", {{"peer", peer},
-                                                {"port", std::to_string(port)},
-                                                {"reason", "max connections reached"},
-                                                {"limit", std::to_string(config.max_connections)}});
+            if (peer_ec || !peer_allowed(remote.address())) {
+                ++counters.refused_peers;
+                log.warn("connection_refused",
+                         {{"peer", peer}, {"port", std::to_string(port)}, {"reason", "not in the allow-list"}});
                 socket.close(peer_ec);
                 continue;
             }
+            if (connections.size() >= config.max_connections)
+                evict_least_active(peer);
             ++counters.accepted;
             auto connection = std::make_shared<Connection>(std::move(socket), port, std::move(peer));
             connections.insert(connection);
@@ -92,8 +146,37 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
         }
     }
 
+    bool peer_allowed(const asio::ip::address& address) const {
+        if (allowed_peers.empty())
+            return true;
+        return std::any_of(allowed_peers.begin(), allowed_peers.end(),
+                           [&](const PeerRange& r) { return r.contains(address); });
+    }
+
+    void evict_least_active(const std::string& newcomer) {
+        auto oldest = connections.end();
+        for (auto it = connections.begin(); it != connections.end(); ++it)
+            if (oldest == connections.end() || (*it)->last_activity < (*oldest)->last_activity)
+                oldest = it;
+        if (oldest == connections.end())
+            return;
+        auto victim = *oldest;
+        connections.erase(oldest); // counts as gone now; its coroutine finishes on its own
+        ++counters.evicted_at_limit;
+        // Warn on the first eviction and then every 1000th: a flood must not flood the log too.
+        if (counters.evicted_at_limit % 1000 == 1)
+            log.warn("connection_evicted", {{"peer", victim->peer},
+                                            {"for", newcomer},
+                                            {"reason", "max connections reached"},
+                                            {"limit", std::to_string(config.max_connections)},
+                                            {"evicted_total", std::to_string(counters.evicted_at_limit)}});
+        victim->closed_because = "evicted: max connections reached";
+        victim->close();
+    }
+
     void touch(Connection& c, std::chrono::milliseconds allowance) {
-        c.deadline = Steady::now() + allowance;
+        c.last_activity = Steady::now();
+        c.deadline = std::min(c.last_activity + allowance, c.opened + config.max_connection_age);
     }
 
     asio::awaitable<void> serve(std::shared_ptr<Connection> c) {
@@ -133,12 +216,14 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
                     break;
             }
         } catch (const boost::system::system_error& e) {
-            if (c->timed_out)
+            if (c->closed_because)
+                why_closed = c->closed_because;
+            else if (c->timed_out)
                 why_closed = stopping ? "service shutting down" : "idle timeout";
             else if (e.code() != asio::error::eof)
                 why_closed = e.code().message();
         }
-        if (c->timed_out && !stopping)
+        if (c->timed_out && !stopping && !c->closed_because)
             ++counters.idle_timeouts;
         if (framer.buffered() > 0) {
             const std::string leftover = framer.take_remainder();
@@ -157,8 +242,13 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
             c->timer.expires_at(c->deadline);
             boost::system::error_code ec;
             co_await c->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-            if (c->socket.is_open() && Steady::now() >= c->deadline) {
+            const auto now = Steady::now();
+            if (c->socket.is_open() && now >= c->deadline) {
                 c->timed_out = true;
+                if (now >= c->opened + config.max_connection_age) {
+                    c->closed_because = "open too long";
+                    ++counters.too_old;
+                }
                 c->close();
             }
         }
@@ -193,7 +283,12 @@ Listener::~Listener() {
 }
 
 void Listener::start() {
-    const auto address = asio::ip::make_address(impl_->config.address);
+    for (const auto& entry : impl_->config.allowed_peers)
+        impl_->allowed_peers.push_back(parse_peer_range(entry));
+    boost::system::error_code address_ec;
+    const auto address = asio::ip::make_address(impl_->config.address, address_ec);
+    if (address_ec)
+        throw std::invalid_argument("not an address to listen on: \"" + impl_->config.address + "\"");
     for (const auto port : impl_->config.ports) {
         auto acceptor = std::make_unique<tcp::acceptor>(impl_->io);
         const tcp::endpoint endpoint(address, port);

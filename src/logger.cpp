@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <stdexcept>
 
 namespace ecu2mqtt {
 namespace {
@@ -82,6 +83,21 @@ const char* log_level_name(LogLevel level) {
     return "?";
 }
 
+Logger::Logger(const std::string& file, LogLevel min_level)
+    : out_(&file_), file_path_(file), file_(file, std::ios::app), min_level_(min_level) {
+    if (!file_)
+        throw std::runtime_error("cannot open log file \"" + file + "\"");
+}
+
+void Logger::reopen() {
+    if (file_path_.empty())
+        return;
+    std::lock_guard lock(mutex_);
+    file_.close();
+    file_.clear();
+    file_.open(file_path_, std::ios::app);
+}
+
 void Logger::log(LogLevel level, std::string_view event, std::initializer_list<LogField> fields) {
     if (!enabled(level))
         return;
@@ -98,7 +114,7 @@ void Logger::log(LogLevel level, std::string_view event, std::initializer_list<L
     }
     line += '\n';
     std::lock_guard lock(mutex_);
-    out_ << line << std::flush;
+    *out_ << line << std::flush;
 }
 
 } // namespace ecu2mqtt

@@ -1,6 +1,7 @@
 // Entry point: parses options and wires listener, service and publisher together.
 #include "ecu2mqtt/clock.hpp"
 #include "ecu2mqtt/decode_command.hpp"
+#include "ecu2mqtt/health.hpp"
 #include "ecu2mqtt/listener.hpp"
 #include "ecu2mqtt/mqtt_publisher.hpp"
 #include "ecu2mqtt/options.hpp"
@@ -9,6 +10,7 @@
 #include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
 #include <boost/asio.hpp>
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 
 extern char** environ;
@@ -20,6 +22,8 @@ namespace asio = boost::asio;
 
 constexpr std::chrono::milliseconds kShutdownGrace{500};
 constexpr std::chrono::milliseconds kMqttShutdownBudget{300};
+constexpr std::chrono::seconds kHeartbeatInterval{10};
+constexpr std::int64_t kHeartbeatMaxAgeSeconds = 60;
 
 std::map<std::string, std::string> read_environment() {
     std::map<std::string, std::string> env;
@@ -53,8 +57,56 @@ void finish_shutdown(asio::io_context& io, asio::steady_timer& timer, Listener& 
     io.stop();
 }
 
+void beat(asio::steady_timer& timer, const std::string& state_dir, const MqttPublisher& publisher,
+          const Clock& clock, Logger& log) {
+    const auto status = publisher.status();
+    const Heartbeat heartbeat{
+        std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch()).count(),
+        status.connected, status.spooled, status.dropped};
+    if (const auto error = write_heartbeat(heartbeat_path(state_dir), heartbeat); !error.empty())
+        log.warn("heartbeat_not_written", {{"error", error}});
+    timer.expires_after(kHeartbeatInterval);
+    timer.async_wait([&](boost::system::error_code ec) {
+        if (!ec)
+            beat(timer, state_dir, publisher, clock, log);
+    });
+}
+
+void reopen_logs_on_hangup(asio::signal_set& hangup, Logger& log) {
+    hangup.async_wait([&](boost::system::error_code ec, int) {
+        if (ec)
+            return;
+        log.reopen();
+        log.info("log_reopened");
+        reopen_logs_on_hangup(hangup, log);
+    });
+}
+
+int healthcheck(const Options& options) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    const auto verdict =
+        check_heartbeat(heartbeat_path(options.state_dir), now, kHeartbeatMaxAgeSeconds);
+    std::cout << verdict.message << '\n';
+    return verdict.healthy ? 0 : 1;
+}
+
+std::unique_ptr<Logger> make_logger(const Options& options) {
+    if (options.log_file.empty())
+        return std::make_unique<Logger>(std::cerr, options.log_level);
+    return std::make_unique<Logger>(options.log_file, options.log_level);
+}
+
 int run_service(const Options& options) {
-    Logger log(std::cerr, options.log_level);
+    std::unique_ptr<Logger> logger;
+    try {
+        logger = make_logger(options);
+    } catch (const std::exception& e) {
+        std::cerr << "ecu2mqtt: " << e.what() << '\n';
+        return 1;
+    }
+    Logger& log = *logger;
     SystemClock clock;
     asio::io_context io(1);
 
@@ -69,9 +121,10 @@ int run_service(const Options& options) {
     publisher_config.publish_raw = options.publish_raw;
     publisher_config.ecu_timeout = options.ecu_timeout;
     publisher_config.state_dir = options.state_dir;
+    publisher_config.spool_max_bytes = options.spool_max_mb * 1024 * 1024;
     publisher_config.sw_version = ECU2MQTT_VERSION;
     MqttPublisher publisher(io, publisher_config, clock, log);
-    Service service(clock, log, &publisher);
+    Service service(clock, log, &publisher, ServiceOptions{options.backfill, options.allow_ecus});
 
     ListenerConfig listener_config;
     listener_config.address = options.listen_address;
@@ -79,6 +132,8 @@ int run_service(const Options& options) {
     listener_config.max_message_bytes = options.max_message_bytes;
     listener_config.idle_timeout = options.idle_timeout;
     listener_config.max_connections = options.max_connections;
+    listener_config.max_connection_age = options.max_connection_age;
+    listener_config.allowed_peers = options.allow_peers;
     listener_config.shutdown_grace = kShutdownGrace;
     Listener listener(io, listener_config, service, log);
 
@@ -92,6 +147,11 @@ int run_service(const Options& options) {
     }
     log.info("ready", {{"ports", join_ports(listener.bound_ports())}, {"mqtt", options.mqtt_url}});
 
+    asio::steady_timer heartbeat_timer(io);
+    beat(heartbeat_timer, options.state_dir, publisher, clock, log);
+    asio::signal_set hangup(io, SIGHUP);
+    reopen_logs_on_hangup(hangup, log);
+
     asio::signal_set signals(io, SIGINT, SIGTERM);
     asio::steady_timer shutdown_timer(io);
     signals.async_wait([&](boost::system::error_code ec, int signal_number) {
@@ -99,6 +159,10 @@ int run_service(const Options& options) {
             return;
         log.info("shutting_down", {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"}});
         listener.stop();
+        hangup.cancel();
+        heartbeat_timer.cancel();
+        std::error_code ignored;
+        std::filesystem::remove(heartbeat_path(options.state_dir), ignored);
         finish_shutdown(io, shutdown_timer, listener, publisher,
                         std::chrono::steady_clock::now() + kShutdownGrace);
     });
@@ -106,13 +170,21 @@ int run_service(const Options& options) {
 
     const auto& served = service.counters();
     const auto net = listener.counters();
+    const auto spool = publisher.status();
     log.info("stopped", {{"uploads", std::to_string(served.realtime)},
+                         {"duplicates", std::to_string(served.duplicates)},
+                         {"not_kept", std::to_string(served.not_handled)},
                          {"other_messages", std::to_string(served.other + served.control)},
                          {"undecodable", std::to_string(served.undecodable)},
                          {"incomplete", std::to_string(served.incomplete)},
+                         {"not_allowed", std::to_string(served.not_allowed)},
                          {"connections", std::to_string(net.accepted)},
-                         {"refused_over_limit", std::to_string(net.refused_over_limit)},
-                         {"idle_timeouts", std::to_string(net.idle_timeouts)}});
+                         {"evicted_at_limit", std::to_string(net.evicted_at_limit)},
+                         {"refused_peers", std::to_string(net.refused_peers)},
+                         {"idle_timeouts", std::to_string(net.idle_timeouts)},
+                         {"too_old", std::to_string(net.too_old)},
+                         {"spooled_for_later", std::to_string(spool.spooled)},
+                         {"spool_dropped", std::to_string(spool.dropped)}});
     return 0;
 }
 
@@ -136,6 +208,8 @@ int main(int argc, char** argv) {
         return 0;
     case Command::Decode:
         return run_decode(command_line.files, std::cin, std::cout, std::cerr);
+    case Command::Healthcheck:
+        return healthcheck(command_line.options);
     case Command::Run:
         break;
     }

@@ -2,6 +2,7 @@
 
 #include "ecu2mqtt/daily_energy.hpp"
 #include "ecu2mqtt/ha_discovery.hpp"
+#include "ecu2mqtt/spool.hpp"
 #include "ecu2mqtt/state_file.hpp"
 
 #include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
@@ -98,6 +99,33 @@ class ConnectListener final : public mqtt::iaction_listener {
     }
 };
 
+// Reports each acknowledged (or failed) publish of a spooled reading; the sequence number of the
+// reading travels as the token's user context.
+class DeliveryListener final : public mqtt::iaction_listener {
+  public:
+    std::function<void(std::uint64_t sequence, bool ok)> on_done;
+
+  private:
+    void on_success(const mqtt::token& tok) override { report(tok, true); }
+    void on_failure(const mqtt::token& tok) override { report(tok, false); }
+    void report(const mqtt::token& tok, bool ok) {
+        if (on_done)
+            on_done(reinterpret_cast<std::uintptr_t>(tok.get_user_context()), ok);
+    }
+};
+
+struct OutgoingMessage {
+    std::string topic;
+    std::string payload;
+};
+
+nlohmann::json reading_json(const std::string& ecu_id, const std::vector<OutgoingMessage>& batch) {
+    auto messages = nlohmann::json::array();
+    for (const auto& m : batch)
+        messages.push_back({{"topic", m.topic}, {"payload", m.payload}});
+    return {{"ecu_id", ecu_id}, {"messages", std::move(messages)}};
+}
+
 } // namespace
 
 std::string paho_server_uri(const std::string& url) {
@@ -126,7 +154,9 @@ std::string paho_server_uri(const std::string& url) {
 
 struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     Impl(asio::io_context& io, PublisherConfig cfg, const Clock& clock, Logger& log)
-        : io(io), config(std::move(cfg)), clock(clock), log(log), retry_timer(io), tick_timer(io) {}
+        : io(io), config(std::move(cfg)), clock(clock), log(log),
+          spool(std::filesystem::path(config.state_dir) / "spool", config.spool_max_bytes),
+          retry_timer(io), tick_timer(io) {}
 
     asio::io_context& io;
     PublisherConfig config;
@@ -134,7 +164,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     Logger& log;
     std::unique_ptr<mqtt::async_client> client;
     mqtt::connect_options connect_options;
+    Spool spool;
     ConnectListener connect_listener;
+    DeliveryListener delivery_listener;
+    std::optional<std::uint64_t> in_flight;  // spooled reading being published
+    std::size_t acks_outstanding = 0;
+    std::uint64_t dropped_reported = 0;
     asio::steady_timer retry_timer;
     asio::steady_timer tick_timer;
     std::chrono::seconds backoff{1};
@@ -142,7 +177,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     bool shutting_down = false;
     int failures_in_a_row = 0;
     std::map<std::string, EcuRecord> ecus;
-    std::map<std::string, std::string> retained; // topic -> newest payload, re-sent on connect
+    // Topic -> newest payload of discovery and availability, re-sent on connect, and of states,
+    // re-sent only when Home Assistant restarts (the broker already has acknowledged ones).
+    std::map<std::string, std::string> retained;
     std::optional<LocalDate> current_day;
 
     // Hands work reported on the MQTT client's threads to the io thread; dropped if the publisher
@@ -188,7 +225,15 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         connect_listener.on_fail = [&io = io, weak](int rc) {
             relay(io, weak, [rc](Impl& self) { self.on_connect_failed(rc); });
         };
+        delivery_listener.on_done = [&io = io, weak](std::uint64_t sequence, bool ok) {
+            relay(io, weak, [sequence, ok](Impl& self) { self.on_delivery(sequence, ok); });
+        };
         load_state();
+        for (const auto& problem : spool.open())
+            log.error("spool_unusable", {{"error", problem}});
+        if (spool.size() > 0)
+            log.info("spool_loaded", {{"readings", std::to_string(spool.size())},
+                                      {"bytes", std::to_string(spool.bytes())}});
         log.info("mqtt_connecting", {{"url", config.url},
                                      {"client_id", config.client_id},
                                      {"user", config.user.empty() ? "(none)" : config.user}});
@@ -246,11 +291,13 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                      {{"topic", config.topics.ha_status()}, {"error", e.what()}});
         }
         send(config.topics.bridge_state(), kOnline, true);
-        republish_all();
+        republish(/*with_states=*/false);
+        pump();
     }
 
     void on_connection_lost(const std::string& cause) {
         is_connected = false;
+        in_flight.reset(); // re-sent from the spool after reconnecting
         if (!shutting_down)
             log.warn("mqtt_connection_lost",
                      {{"url", config.url}, {"cause", cause.empty() ? "unknown" : cause}});
@@ -261,16 +308,94 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         if (msg.get_topic() == config.topics.ha_status() && !msg.is_retained() &&
             msg.to_string() == kOnline) {
             log.info("home_assistant_online", {{"action", "re-publishing discovery and states"}});
-            republish_all();
+            republish(/*with_states=*/true);
         }
     }
 
-    void republish_all() {
+    bool is_state_topic(const std::string& topic) const { return topic.ends_with("/state") && topic != config.topics.bridge_state(); }
+
+    // Configs first, so that Home Assistant knows the entities before their states arrive.
+    void republish(bool with_states) {
         const std::string config_prefix = config.topics.discovery_prefix + "/";
         for (const bool configs_pass : {true, false})
             for (const auto& [topic, payload] : retained)
-                if (topic.starts_with(config_prefix) == configs_pass)
+                if (topic.starts_with(config_prefix) == configs_pass &&
+                    (with_states || !is_state_topic(topic)))
                     send(topic, payload, true);
+    }
+
+    // Writes a reading to the spool; it is published from there, in order.
+    bool enqueue(const std::string& ecu_id, const std::vector<OutgoingMessage>& batch) {
+        if (const auto error = spool.push(reading_json(ecu_id, batch)); !error.empty()) {
+            log.error("spool_write_failed", {{"ecu", ecu_id}, {"error", error}});
+            return false;
+        }
+        if (spool.dropped() > dropped_reported) {
+            log.warn("spool_full_dropped_oldest",
+                     {{"dropped_total", std::to_string(spool.dropped())},
+                      {"limit_bytes", std::to_string(config.spool_max_bytes)}});
+            dropped_reported = spool.dropped();
+        }
+        for (const auto& m : batch)
+            retained[m.topic] = m.payload;
+        pump();
+        return true;
+    }
+
+    // Publishes the oldest spooled reading when the broker is there and nothing is in flight.
+    void pump() {
+        while (is_connected && !in_flight) {
+            std::string problem;
+            const auto entry = spool.front(&problem);
+            if (!problem.empty())
+                log.error("spool_entry_lost", {{"error", problem}});
+            if (!entry)
+                return;
+            try {
+                const auto& messages = entry->reading.at("messages");
+                in_flight = entry->sequence;
+                acks_outstanding = messages.size();
+                if (acks_outstanding == 0) {
+                    finish_in_flight();
+                    continue;
+                }
+                for (const auto& m : messages) {
+                    const std::string topic = m.at("topic").get<std::string>();
+                    const std::string payload = m.at("payload").get<std::string>();
+                    client->publish(topic, payload.data(), payload.size(), kQos, true,
+                                    reinterpret_cast<void*>(static_cast<std::uintptr_t>(entry->sequence)),
+                                    delivery_listener);
+                }
+            } catch (const nlohmann::json::exception& e) {
+                log.error("spool_entry_lost", {{"sequence", std::to_string(entry->sequence)},
+                                               {"error", e.what()}});
+                finish_in_flight();
+            } catch (const mqtt::exception& e) {
+                log.warn("mqtt_publish_failed", {{"error", e.what()}, {"action", "retrying after reconnect"}});
+                in_flight.reset();
+                return;
+            }
+        }
+    }
+
+    void finish_in_flight() {
+        if (in_flight)
+            spool.pop(*in_flight);
+        in_flight.reset();
+        acks_outstanding = 0;
+    }
+
+    void on_delivery(std::uint64_t sequence, bool ok) {
+        if (!in_flight || *in_flight != sequence)
+            return; // from before a reconnect: that reading is being re-sent
+        if (!ok) {
+            in_flight.reset(); // left in the spool; re-sent after reconnecting
+            return;
+        }
+        if (--acks_outstanding == 0) {
+            finish_in_flight();
+            pump();
+        }
     }
 
     void send(const std::string& topic, const std::string& payload, bool retain) {
@@ -313,50 +438,64 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             publish_retained_if_changed(config.topics.inverter_availability(ecu_id, uid), word);
     }
 
-    void on_realtime(const RealtimeUpload& upload, std::chrono::system_clock::time_point received) {
+    UploadHandling on_realtime(const RealtimeUpload& upload,
+                               std::chrono::system_clock::time_point received) {
         const std::string& id = upload.ecu_id;
         EcuRecord& ecu = ecus[id];
         ecu.model = upload.ecu_model;
         ecu.last_heard = Steady::now();
-        ecu.daily.record(date_of(upload.timestamp), upload.lifetime_energy_kwh);
-
-        const bool stale = ecu.last_timestamp && upload.timestamp <= *ecu.last_timestamp;
-        if (stale) {
-            // Re-sent or backfilled data must not overwrite the newer retained state.
-            log.info("older_upload_not_published",
-                     {{"ecu", id},
-                      {"timestamp", format_iso(upload.timestamp)},
-                      {"newest", format_iso(*ecu.last_timestamp)}});
-        } else {
-            ecu.last_timestamp = upload.timestamp;
-            if (ecu.lifetime_kwh && upload.lifetime_energy_kwh < *ecu.lifetime_kwh)
-                log.warn("lifetime_energy_went_down",
-                         {{"ecu", id},
-                          {"was", std::to_string(*ecu.lifetime_kwh)},
-                          {"now", std::to_string(upload.lifetime_energy_kwh)},
-                          {"action", "keeping the higher value"}});
-            ecu.lifetime_kwh = std::max(ecu.lifetime_kwh.value_or(0), upload.lifetime_energy_kwh);
-            for (const auto& inv : upload.inverters)
-                ecu.inverters[inv.uid] = known_inverter_from(inv);
-            publish_discovery(id, ecu);
-            set_online(id, ecu, true);
-            std::set<std::string> present;
-            for (const auto& inv : upload.inverters) {
-                present.insert(inv.uid);
-                publish_retained(config.topics.inverter_state(id, inv.uid),
-                                 inverter_state_payload(inv, upload.timestamp).dump());
-            }
-            for (const auto& [uid, known] : ecu.inverters)
-                if (!present.contains(uid))
-                    publish_retained(config.topics.inverter_state(id, uid),
-                                     absent_inverter_payload(known, upload.timestamp).dump());
-            ecu.last_state = ecu_state_payload(upload, *ecu.lifetime_kwh, ecu.daily.today_kwh(),
-                                               clock.iso_with_offset(received));
-            publish_retained(config.topics.ecu_state(id), ecu.last_state.dump());
-        }
         if (!ecu.online)
             set_online(id, ecu, true);
+
+        // Repeated or older data: already delivered (or superseded); publishing it again would
+        // duplicate readings and move retained states backwards.
+        if (ecu.last_timestamp && upload.timestamp <= *ecu.last_timestamp) {
+            log.info("upload_already_handled", {{"ecu", id},
+                                                {"timestamp", format_iso(upload.timestamp)},
+                                                {"newest", format_iso(*ecu.last_timestamp)}});
+            return {true, true, ecu.last_timestamp};
+        }
+
+        for (const auto& inv : upload.inverters)
+            ecu.inverters[inv.uid] = known_inverter_from(inv);
+        publish_discovery(id, ecu);
+        set_online(id, ecu, true);
+
+        DailyEnergy daily = ecu.daily;
+        daily.record(date_of(upload.timestamp), upload.lifetime_energy_kwh);
+        if (ecu.lifetime_kwh && upload.lifetime_energy_kwh < *ecu.lifetime_kwh)
+            log.warn("lifetime_energy_went_down",
+                     {{"ecu", id},
+                      {"was", std::to_string(*ecu.lifetime_kwh)},
+                      {"now", std::to_string(upload.lifetime_energy_kwh)},
+                      {"action", "keeping the higher value"}});
+        const double lifetime = std::max(ecu.lifetime_kwh.value_or(0), upload.lifetime_energy_kwh);
+
+        std::vector<OutgoingMessage> batch;
+        std::set<std::string> present;
+        for (const auto& inv : upload.inverters) {
+            present.insert(inv.uid);
+            batch.push_back({config.topics.inverter_state(id, inv.uid),
+                             inverter_state_payload(inv, upload.timestamp).dump()});
+        }
+        for (const auto& [uid, known] : ecu.inverters)
+            if (!present.contains(uid))
+                batch.push_back({config.topics.inverter_state(id, uid),
+                                 absent_inverter_payload(known, upload.timestamp).dump()});
+        auto state = ecu_state_payload(upload, lifetime, daily.today_kwh(),
+                                       clock.iso_with_offset(received));
+        batch.push_back({config.topics.ecu_state(id), state.dump()});
+
+        if (!enqueue(id, batch)) {
+            save(id, ecu); // the inverters and discovery learned are still worth keeping
+            return {false, false, ecu.last_timestamp};
+        }
+        ecu.daily = daily;
+        ecu.lifetime_kwh = lifetime;
+        ecu.last_timestamp = upload.timestamp;
+        ecu.last_state = std::move(state);
         save(id, ecu);
+        return {true, false, ecu.last_timestamp};
     }
 
     void on_raw(const std::string& ecu_id, std::string_view raw) {
@@ -378,7 +517,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                     continue;
                 log.info("daily_energy_reset", {{"ecu", id}, {"day", format_iso(today)}});
                 ecu.last_state["today_energy_kwh"] = after ? nlohmann::json(*after) : nullptr;
-                publish_retained(config.topics.ecu_state(id), ecu.last_state.dump());
+                enqueue(id, {{config.topics.ecu_state(id), ecu.last_state.dump()}});
                 save(id, ecu);
             }
         }
@@ -475,13 +614,16 @@ MqttPublisher::~MqttPublisher() {
 
 void MqttPublisher::start() { impl_->start(); }
 void MqttPublisher::shutdown(std::chrono::milliseconds budget) { impl_->shutdown(budget); }
-void MqttPublisher::on_realtime(const RealtimeUpload& upload,
-                                std::chrono::system_clock::time_point received) {
-    impl_->on_realtime(upload, received);
+UploadHandling MqttPublisher::on_realtime(const RealtimeUpload& upload,
+                                          std::chrono::system_clock::time_point received) {
+    return impl_->on_realtime(upload, received);
 }
 void MqttPublisher::on_raw(const std::string& ecu_id, std::string_view raw) {
     impl_->on_raw(ecu_id, raw);
 }
 bool MqttPublisher::connected() const { return impl_->is_connected; }
+PublisherStatus MqttPublisher::status() const {
+    return {impl_->is_connected, impl_->spool.size(), impl_->spool.dropped()};
+}
 
 } // namespace ecu2mqtt

@@ -43,6 +43,16 @@ bool parse_bool(const std::string& text) {
     throw OptionError("expected true or false, got \"" + text + "\"");
 }
 
+std::vector<std::string> parse_list(const std::string& text) {
+    std::vector<std::string> items;
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ','))
+        if (!item.empty())
+            items.push_back(item);
+    return items;
+}
+
 std::vector<std::uint16_t> parse_ports(const std::string& text) {
     std::vector<std::uint16_t> ports;
     std::stringstream in(text);
@@ -79,6 +89,18 @@ const std::vector<OptionSpec>& option_specs() {
          [](Options& o, const std::string& v) {
              o.max_connections = static_cast<std::size_t>(parse_integer(v, 1, 100000));
          }},
+        {"--max-connection-age", "ECU2MQTT_MAX_CONNECTION_AGE", "max_connection_age", "SECONDS",
+         "close any connection open this long, however active (default 120)",
+         [](Options& o, const std::string& v) {
+             o.max_connection_age = std::chrono::seconds(parse_integer(v, 1, 86400));
+         }},
+        {"--allow-peers", "ECU2MQTT_ALLOW_PEERS", "allow_peers", "LIST",
+         "only accept connections from these addresses or CIDR ranges, e.g. 192.168.1.0/24 "
+         "(default: any)",
+         [](Options& o, const std::string& v) { o.allow_peers = parse_list(v); }},
+        {"--allow-ecus", "ECU2MQTT_ALLOW_ECUS", "allow_ecus", "LIST",
+         "only accept messages from these ECU ids (default: any)",
+         [](Options& o, const std::string& v) { o.allow_ecus = parse_list(v); }},
         {"--log-level", "ECU2MQTT_LOG_LEVEL", "log_level", "LEVEL",
          "debug, info, warn or error (default info)",
          [](Options& o, const std::string& v) {
@@ -87,6 +109,9 @@ const std::vector<OptionSpec>& option_specs() {
                  throw OptionError("expected debug, info, warn or error, got \"" + v + "\"");
              o.log_level = *level;
          }},
+        {"--log-file", "ECU2MQTT_LOG_FILE", "log_file", "FILE",
+         "append logs to FILE instead of stderr; reopened on SIGHUP (for log rotation)",
+         [](Options& o, const std::string& v) { o.log_file = v; }},
         {"--mqtt-url", "ECU2MQTT_MQTT_URL", "mqtt_url", "URL",
          "broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (default mqtt://localhost:1883)",
          [](Options& o, const std::string& v) {
@@ -126,6 +151,17 @@ const std::vector<OptionSpec>& option_specs() {
          "an ECU silent this long is marked offline (default 900)",
          [](Options& o, const std::string& v) {
              o.ecu_timeout = std::chrono::seconds(parse_integer(v, 1, 7 * 86400));
+         }},
+        {"--no-backfill", "ECU2MQTT_BACKFILL", "backfill", "",
+         "answer every upload as received, even one that could not be kept (env/config: "
+         "backfill=false); by default such an upload is answered with the last one kept, so the "
+         "ECU sends it again",
+         [](Options& o, const std::string& v) { o.backfill = parse_bool(v); }},
+        {"--spool-max-mb", "ECU2MQTT_SPOOL_MAX_MB", "spool_max_mb", "N",
+         "readings kept on disk while the broker is away, in MiB; the oldest go first (default "
+         "64, weeks of uploads)",
+         [](Options& o, const std::string& v) {
+             o.spool_max_mb = static_cast<std::size_t>(parse_integer(v, 1, 1 << 20));
          }},
         {"--state-dir", "ECU2MQTT_STATE_DIR", "state_dir", "DIR",
          "where daily energy and known devices are kept across restarts (default "
@@ -239,6 +275,10 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
             result.command = Command::Version;
             return result;
         }
+        if (arg == "--healthcheck") {
+            result.command = Command::Healthcheck;
+            continue; // the state directory may still follow
+        }
         std::string name = arg;
         std::optional<std::string> inline_value;
         if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
@@ -325,6 +365,10 @@ std::string help_text() {
     }
     add_row("--help", "show this text and exit", "");
     add_row("--version", "show the version and exit", "");
+    add_row("--healthcheck",
+            "exit 0 if the service using the same state directory is alive (its heartbeat is under "
+            "a minute old), 1 otherwise; for container health checks",
+            "");
     text += "\nExit status: 0 after a clean shutdown (SIGINT/SIGTERM), 2 for a configuration "
             "error,\n1 when the service cannot start (e.g. a port is in use). `decode` exits 1 "
             "when any\nmessage failed to decode.\n";

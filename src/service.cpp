@@ -4,6 +4,7 @@
 #include "ecu2mqtt/ema_reply.hpp"
 #include "ecu2mqtt/message_json.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace ecu2mqtt {
@@ -17,12 +18,21 @@ std::string number(double value) {
 
 } // namespace
 
+bool Service::allowed(const std::string& ecu_id) const {
+    if (options_.allowed_ecus.empty())
+        return true;
+    return std::find(options_.allowed_ecus.begin(), options_.allowed_ecus.end(), ecu_id) !=
+           options_.allowed_ecus.end();
+}
+
 std::optional<std::string> Service::answer(bool is_control, const std::string& ecu_id,
                                            std::optional<LocalDateTime> message_time,
-                                           const InboundMessage& message) {
+                                           const InboundMessage& message,
+                                           std::optional<LocalDateTime> resend_from) {
     ReplyInput input;
     input.is_control = is_control;
     input.message_time = message_time;
+    input.resend_from = resend_from;
     input.local_now = clock_.local_now();
     if (const auto it = last_acknowledged_.find(ecu_id); it != last_acknowledged_.end())
         input.last_acknowledged = it->second;
@@ -47,6 +57,11 @@ std::optional<std::string> Service::on_message(const InboundMessage& message) {
     if (const auto* error = decode_error(result)) {
         ++counters_.undecodable;
         const std::string ecu_id = guess_ecu_id(message.raw).value_or("");
+        if (!allowed(ecu_id)) {
+            ++counters_.not_allowed;
+            log_.warn("ecu_not_allowed", {{"ecu", ecu_id}, {"peer", message.peer}, {"port", port}});
+            return std::nullopt;
+        }
         log_.warn("undecodable_message", {{"ecu", ecu_id},
                                           {"peer", message.peer},
                                           {"port", port},
@@ -64,6 +79,11 @@ std::optional<std::string> Service::on_message(const InboundMessage& message) {
 
     const EcuMessage& decoded = *decoded_message(result);
     const std::string ecu_id = ecu_id_of(decoded).value_or("");
+    if (!allowed(ecu_id)) {
+        ++counters_.not_allowed;
+        log_.warn("ecu_not_allowed", {{"ecu", ecu_id}, {"peer", message.peer}, {"port", port}});
+        return std::nullopt;
+    }
     if (sink_)
         sink_->on_raw(ecu_id, message.raw);
 
@@ -78,10 +98,26 @@ std::optional<std::string> Service::on_message(const InboundMessage& message) {
                              {"inverters", std::to_string(upload->inverters.size())}});
         for (const auto& note : upload->notes)
             log_.warn("upload_note", {{"ecu", ecu_id}, {"peer", message.peer}, {"note", note}});
-        auto reply = answer(false, ecu_id, upload->timestamp, message);
-        if (sink_)
-            sink_->on_realtime(*upload, clock_.now());
-        return reply;
+        // Kept first, answered second: the reply must not claim data that could still be lost.
+        const UploadHandling handling =
+            sink_ ? sink_->on_realtime(*upload, clock_.now()) : UploadHandling{};
+        if (handling.duplicate)
+            ++counters_.duplicates;
+        std::optional<LocalDateTime> resend_from;
+        if (!handling.handled) {
+            ++counters_.not_handled;
+            if (options_.backfill)
+                resend_from = handling.last_handled;
+            log_.error("upload_not_kept",
+                       {{"ecu", ecu_id},
+                        {"peer", message.peer},
+                        {"timestamp", format_iso(upload->timestamp)},
+                        {"reply", resend_from ? "asking the ECU to re-send from " +
+                                                    format_iso(*resend_from)
+                                              : std::string("acknowledged anyway (backfill off "
+                                                            "or nothing kept yet)")}});
+        }
+        return answer(false, ecu_id, upload->timestamp, message, resend_from);
     }
 
     const bool is_control = std::holds_alternative<ControlMessage>(decoded);

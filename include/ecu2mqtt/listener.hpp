@@ -38,14 +38,22 @@ struct ListenerConfig {
     std::vector<std::uint16_t> ports;
     std::size_t max_message_bytes = 64 * 1024;
     std::chrono::milliseconds idle_timeout{30'000};
+    // At the limit, the connection idle the longest is closed to make room: a flood of idle
+    // connections cannot lock the ECU out. Memory is bounded by this times max_message_bytes.
     std::size_t max_connections = 64;
+    // However active, a connection is closed after this long (slow senders, one byte a minute).
+    std::chrono::milliseconds max_connection_age{120'000};
+    // Peers accepted, as addresses or CIDR ranges ("192.168.1.0/24"); empty accepts all.
+    std::vector<std::string> allowed_peers;
     // After stop(), how long a connection in the middle of a message may take to finish it.
     std::chrono::milliseconds shutdown_grace{500};
 };
 
 struct ListenerCounters {
     std::uint64_t accepted = 0;
-    std::uint64_t refused_over_limit = 0;
+    std::uint64_t evicted_at_limit = 0;
+    std::uint64_t refused_peers = 0;
+    std::uint64_t too_old = 0;
     std::uint64_t idle_timeouts = 0;
     std::uint64_t too_large = 0;
 };
@@ -58,7 +66,8 @@ class Listener {
     Listener(const Listener&) = delete;
     Listener& operator=(const Listener&) = delete;
 
-    // Binds every port; throws std::system_error naming the port when one cannot be bound.
+    // Binds every port; throws std::system_error naming the port when one cannot be bound, and
+    // std::invalid_argument for an unusable address or allow-list entry.
     void start();
     // Stops accepting; idle connections close now, the others get `shutdown_grace` to finish.
     void stop();

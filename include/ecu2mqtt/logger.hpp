@@ -1,6 +1,7 @@
-// Structured one-line logs (`key=value`) to a stream, safe to call from any thread.
+// Structured one-line logs (`key=value`) to a stream or a file, safe to call from any thread.
 #pragma once
 
+#include <fstream>
 #include <initializer_list>
 #include <mutex>
 #include <optional>
@@ -22,7 +23,12 @@ struct LogField {
 
 class Logger {
   public:
-    Logger(std::ostream& out, LogLevel min_level) : out_(out), min_level_(min_level) {}
+    Logger(std::ostream& out, LogLevel min_level) : out_(&out), min_level_(min_level) {}
+    // Appends to `file`; throws std::runtime_error if it cannot be opened.
+    Logger(const std::string& file, LogLevel min_level);
+
+    // Reopens the log file (after log rotation moved it); no-op when logging to a stream.
+    void reopen();
 
     void log(LogLevel level, std::string_view event, std::initializer_list<LogField> fields = {});
     bool enabled(LogLevel level) const { return level >= min_level_; }
@@ -42,7 +48,9 @@ class Logger {
 
   private:
     std::mutex mutex_;
-    std::ostream& out_;
+    std::ostream* out_;
+    std::string file_path_;
+    std::ofstream file_;
     LogLevel min_level_;
 };
 

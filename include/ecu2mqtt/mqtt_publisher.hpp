@@ -27,11 +27,20 @@ struct PublisherConfig {
     bool publish_raw = false;
     std::chrono::seconds ecu_timeout{15 * 60};
     std::string state_dir;
+    std::uintmax_t spool_max_bytes = 64 * 1024 * 1024;
     std::string sw_version;
 };
 
-// Never blocks the caller on the broker: while disconnected the newest retained state of every
-// topic is kept and sent on (re)connection; reconnects with backoff up to 60 s.
+struct PublisherStatus {
+    bool connected = false;
+    std::size_t spooled = 0;     // readings waiting for the broker
+    std::uint64_t dropped = 0;   // readings dropped because the spool was full
+};
+
+// Never blocks the caller on the broker. Every reading (the state messages of one upload) is
+// first written to an on-disk spool, then published in order, QoS 1; it leaves the spool when the
+// broker has acknowledged all its messages. Discovery and availability are kept as latest values
+// and re-sent on (re)connection. Reconnects with backoff up to 60 s.
 // All work runs on the io_context's thread, including what the MQTT client's threads report.
 class MqttPublisher final : public ReadingSink {
   public:
@@ -47,11 +56,12 @@ class MqttPublisher final : public ReadingSink {
     // Publishes `offline` for the bridge and disconnects, waiting at most `budget`.
     void shutdown(std::chrono::milliseconds budget);
 
-    void on_realtime(const RealtimeUpload& upload,
-                     std::chrono::system_clock::time_point received) override;
+    UploadHandling on_realtime(const RealtimeUpload& upload,
+                               std::chrono::system_clock::time_point received) override;
     void on_raw(const std::string& ecu_id, std::string_view raw) override;
 
     bool connected() const;
+    PublisherStatus status() const;
 
   private:
     struct Impl;

@@ -20,7 +20,11 @@ struct Options {
     std::size_t max_message_bytes = 64 * 1024;
     std::chrono::seconds idle_timeout{30};
     std::size_t max_connections = 64;
+    std::chrono::seconds max_connection_age{120};
+    std::vector<std::string> allow_peers;
+    std::vector<std::string> allow_ecus;
     LogLevel log_level = LogLevel::Info;
+    std::string log_file;
 
     // MQTT
     std::string mqtt_url = "mqtt://localhost:1883";
@@ -34,9 +38,11 @@ struct Options {
     bool publish_raw = false;
     std::chrono::seconds ecu_timeout{15 * 60};
     std::string state_dir;
+    bool backfill = true;
+    std::size_t spool_max_mb = 64;
 };
 
-enum class Command { Run, Decode, Help, Version };
+enum class Command { Run, Decode, Help, Version, Healthcheck };
 
 struct CommandLine {
     Command command = Command::Run;

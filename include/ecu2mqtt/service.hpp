@@ -9,15 +9,24 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <vector>
 
 namespace ecu2mqtt {
+
+// What became of an upload handed to the sink.
+struct UploadHandling {
+    bool handled = true;    // durably kept (spooled), or a repeat of one already kept
+    bool duplicate = false; // not newer than what this ECU already delivered: not published again
+    std::optional<LocalDateTime> last_handled; // newest upload of this ECU durably kept
+};
 
 // Where decoded readings go (the MQTT publisher). Called on the io thread; must not block.
 class ReadingSink {
   public:
     virtual ~ReadingSink() = default;
-    virtual void on_realtime(const RealtimeUpload& upload,
-                             std::chrono::system_clock::time_point received) = 0;
+    virtual UploadHandling on_realtime(const RealtimeUpload& upload,
+                                       std::chrono::system_clock::time_point received) = 0;
     // Every message as received, whatever its kind, with the ECU id when one is known.
     virtual void on_raw(const std::string& ecu_id, std::string_view raw) = 0;
 };
@@ -28,12 +37,22 @@ struct ServiceCounters {
     std::uint64_t control = 0;
     std::uint64_t undecodable = 0;
     std::uint64_t incomplete = 0;
+    std::uint64_t duplicates = 0;
+    std::uint64_t not_handled = 0; // uploads that could not be kept (answered to re-send)
+    std::uint64_t not_allowed = 0; // ECU ids outside the allow-list
+};
+
+struct ServiceOptions {
+    // Answer an upload that could not be kept with the last one that was, so the ECU re-sends.
+    bool backfill = true;
+    // ECU ids accepted; empty accepts every ECU.
+    std::vector<std::string> allowed_ecus;
 };
 
 class Service final : public MessageHandler {
   public:
-    Service(const Clock& clock, Logger& log, ReadingSink* sink)
-        : clock_(clock), log_(log), sink_(sink) {}
+    Service(const Clock& clock, Logger& log, ReadingSink* sink, ServiceOptions options = {})
+        : clock_(clock), log_(log), sink_(sink), options_(std::move(options)) {}
 
     std::optional<std::string> on_message(const InboundMessage& message) override;
     void on_incomplete(const InboundMessage& leftover, std::string_view why) override;
@@ -43,11 +62,14 @@ class Service final : public MessageHandler {
   private:
     std::optional<std::string> answer(bool is_control, const std::string& ecu_id,
                                       std::optional<LocalDateTime> message_time,
-                                      const InboundMessage& message);
+                                      const InboundMessage& message,
+                                      std::optional<LocalDateTime> resend_from = std::nullopt);
+    bool allowed(const std::string& ecu_id) const;
 
     const Clock& clock_;
     Logger& log_;
     ReadingSink* sink_;
+    ServiceOptions options_;
     ServiceCounters counters_;
     std::map<std::string, LocalDateTime> last_acknowledged_; // per ECU id
 };

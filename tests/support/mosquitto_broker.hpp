@@ -26,15 +26,17 @@ inline std::filesystem::path make_temp_dir(const std::string& prefix) {
 
 class MosquittoBroker {
   public:
-    // With `user`, anonymous clients are refused and only user/password may connect.
-    explicit MosquittoBroker(std::string user = {}, std::string password = {})
+    // With `user`, anonymous clients are refused and only user/password may connect. With
+    // `persistent`, sessions and queued messages survive a stop and start.
+    explicit MosquittoBroker(std::string user = {}, std::string password = {}, bool persistent = false)
         : dir_(make_temp_dir("ecu2mqtt-broker")), port_(free_port()), user_(std::move(user)),
           password_(std::move(password)) {
         std::ofstream conf(dir_ / "mosquitto.conf");
         // Started as root, Mosquitto switches to this user; keep it the one owning the files.
         const passwd* me = ::getpwuid(::geteuid());
         conf << "listener " << port_ << " 127.0.0.1\n"
-             << "persistence false\n"
+ << (persistent ? "persistence true\npersistence_location " + dir_.string() + "/\n"
+                          : std::string("persistence false\n"))
              << "user " << (me ? me->pw_name : "mosquitto") << "\n";
         if (user_.empty()) {
             conf << "allow_anonymous true\n";

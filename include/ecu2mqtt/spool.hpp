@@ -1,0 +1,58 @@
+// An on-disk queue of readings waiting for the broker: one file per reading, written atomically,
+// bounded in bytes (the oldest are dropped first, and counted).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ecu2mqtt {
+
+class Spool {
+  public:
+    struct Entry {
+        std::uint64_t sequence = 0;
+        nlohmann::json reading;
+    };
+
+    Spool(std::filesystem::path directory, std::uintmax_t max_bytes)
+        : directory_(std::move(directory)), max_bytes_(max_bytes) {}
+
+    // Indexes what a previous run left. Unreadable entries are set aside as `*.corrupt` and
+    // described in the returned list; they never stop the start.
+    std::vector<std::string> open();
+
+    // Durable once this returns an empty string; otherwise the error. May drop the oldest
+    // entries to stay under the size cap.
+    std::string push(const nlohmann::json& reading);
+
+    // The oldest entry, read from disk (nullopt when empty). A file that vanished or is corrupt
+    // is skipped and reported through `problem`.
+    std::optional<Entry> front(std::string* problem = nullptr);
+    void pop(std::uint64_t sequence);
+
+    std::size_t size() const { return index_.size(); }
+    std::uintmax_t bytes() const { return bytes_; }
+    std::uint64_t dropped() const { return dropped_; }
+
+  private:
+    struct Indexed {
+        std::uint64_t sequence;
+        std::uintmax_t bytes;
+    };
+    std::filesystem::path path_of(std::uint64_t sequence) const;
+    void drop_front();
+
+    std::filesystem::path directory_;
+    std::uintmax_t max_bytes_;
+    std::deque<Indexed> index_;
+    std::uintmax_t bytes_ = 0;
+    std::uint64_t next_sequence_ = 1;
+    std::uint64_t dropped_ = 0;
+};
+
+} // namespace ecu2mqtt

@@ -1,0 +1,226 @@
+// Losing nothing and not falling over, with the real binary, a real broker and real sockets.
+#include "support/mqtt_probe.hpp"
+#include "support/service_process.hpp"
+#include "support/test_paths.hpp"
+#include "support/upload_builder.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <ctime>
+#include <sys/resource.h>
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+const std::string kEcuState = "ecu2mqtt/216000064136/state";
+
+// Today's date in UTC as YYYYMMDD (the service runs with TZ=UTC), so that a restart does not
+// start a new day for the data.
+std::string today_utc() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[16];
+    std::strftime(buf, sizeof buf, "%Y%m%d", &tm);
+    return buf;
+}
+
+std::string upload_at_minute(int minute) {
+    auto spec = test::captured_upload_spec();
+    spec.timestamp = today_utc() + "10" + test::zero_padded(minute, 2) + "00";
+    spec.decikwh = 21279 + minute;
+    return test::build_upload(spec);
+}
+
+std::string reply_for_minute(int minute) { // 101 + the upload's time - 5 min
+    return "101" + today_utc() + test::zero_padded(minute >= 5 ? 10 : 9, 2) +
+           test::zero_padded(minute >= 5 ? minute - 5 : minute + 55, 2) + "00";
+}
+
+bool is_live_state(const test::Received& m) { return m.topic == kEcuState && !m.retained; }
+
+// The ECU timestamps of the ECU state messages a probe received as they were published, in
+// order. Retained copies the broker hands out on subscribing are not publications.
+std::vector<std::string> state_timestamps(const test::MqttProbe& probe) {
+    std::vector<std::string> out;
+    for (const auto& m : probe.messages())
+        if (is_live_state(m))
+            out.push_back(json::parse(m.payload)["timestamp"]);
+    return out;
+}
+
+std::vector<std::string> minutes(int from, int to) {
+    std::vector<std::string> out;
+    for (int m = from; m <= to; ++m)
+        out.push_back(today_utc().substr(0, 4) + "-" + today_utc().substr(4, 2) + "-" + today_utc().substr(6, 2) +
+                      "T10:" + test::zero_padded(m, 2) + ":00");
+    return out;
+}
+
+long kib_field(pid_t pid, const std::string& field) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.starts_with(field))
+            return std::stol(line.substr(field.size()));
+    return -1;
+}
+
+struct TempDir {
+    TempDir() : path(test::make_temp_dir("ecu2mqtt-rel")) {}
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    std::filesystem::path path;
+};
+
+} // namespace
+
+TEST_CASE("broker down for several uploads: every reading arrives, in order, exactly once") {
+    TempDir dir;
+    test::MosquittoBroker broker({}, {}, /*persistent=*/true);
+    auto probe = std::make_unique<test::MqttProbe>(broker.url(), kEcuState, "probe", "outage-probe");
+    test::ServiceProcess service(broker.url(), dir.path / "state");
+    REQUIRE(service.process().wait_for_output("event=mqtt_connected", 5s));
+    for (int m = 0; m <= 1; ++m)
+        REQUIRE(test::upload(service.port(), upload_at_minute(m)) == reply_for_minute(m));
+    REQUIRE(probe->wait_for_count(is_live_state, 2));
+
+    probe.reset(); // the probe's session stays at the broker and collects while it is away
+    broker.stop();
+    for (int m = 2; m <= 6; ++m) // answered at once, as if nothing happened
+        REQUIRE(test::upload(service.port(), upload_at_minute(m)) == reply_for_minute(m));
+    CHECK_THAT(service.log(), Catch::Contains("event=mqtt_connection_lost"));
+    broker.start();
+
+    test::MqttProbe back(broker.url(), kEcuState, "probe", "outage-probe");
+    REQUIRE(back.wait_for_count(is_live_state, 5, 15s));
+    std::this_thread::sleep_for(300ms); // anything extra would show up now
+    CHECK(state_timestamps(back) == minutes(2, 6));
+}
+
+TEST_CASE("killed with SIGKILL between uploads and started again: nothing twice, nothing lost") {
+    TempDir dir;
+    test::MosquittoBroker broker;
+    test::MqttProbe probe(broker.url(), kEcuState);
+    {
+        test::ServiceProcess service(broker.url(), dir.path / "state");
+        for (int m = 0; m <= 2; ++m)
+            REQUIRE(test::upload(service.port(), upload_at_minute(m)) == reply_for_minute(m));
+        REQUIRE(probe.wait_for_count(is_live_state, 3));
+        std::this_thread::sleep_for(200ms); // between uploads: the broker has acknowledged all
+        service.process().signal(SIGKILL);
+        REQUIRE(service.process().wait_for(2s));
+    }
+    test::ServiceProcess restarted(broker.url(), dir.path / "state");
+    REQUIRE(restarted.process().wait_for_output("event=mqtt_connected", 5s));
+    // The ECU, not knowing, sends the last upload again, then the next one.
+    CHECK(test::upload(restarted.port(), upload_at_minute(2)) == reply_for_minute(2));
+    CHECK(test::upload(restarted.port(), upload_at_minute(3)) == reply_for_minute(3));
+    REQUIRE(probe.wait_for_count(is_live_state, 4));
+    std::this_thread::sleep_for(300ms);
+    CHECK(state_timestamps(probe) == minutes(0, 3));
+    const auto last = json::parse(probe.messages().back().payload);
+    CHECK(last["today_energy_kwh"] == Approx(0.3)); // daily state intact across the kill
+    CHECK_THAT(restarted.log(), Catch::Contains("event=upload_already_handled"));
+}
+
+TEST_CASE("an upload that cannot be kept is answered so that the ECU sends it again") {
+    TempDir dir;
+    test::MosquittoBroker broker;
+    test::ServiceProcess service(broker.url(), dir.path / "state");
+    REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
+    // Sabotage the spool: a file where its directory should be.
+    std::filesystem::remove_all(dir.path / "state" / "spool");
+    std::ofstream(dir.path / "state" / "spool") << "in the way";
+    CHECK(test::upload(service.port(), upload_at_minute(5)) == "101" + today_utc() + "100000"); // re-send after 10:00
+    CHECK_THAT(service.log(), Catch::Contains("event=upload_not_kept"));
+    std::filesystem::remove(dir.path / "state" / "spool");
+    CHECK(test::upload(service.port(), upload_at_minute(5)) == reply_for_minute(5)); // the re-send is kept
+}
+
+TEST_CASE("with --no-backfill an upload that cannot be kept is acknowledged as usual") {
+    TempDir dir;
+    test::MosquittoBroker broker;
+    test::ServiceProcess service(broker.url(), dir.path / "state", {"--no-backfill"});
+    REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
+    std::filesystem::remove_all(dir.path / "state" / "spool");
+    std::ofstream(dir.path / "state" / "spool") << "in the way";
+    CHECK(test::upload(service.port(), upload_at_minute(5)) == reply_for_minute(5));
+}
+
+TEST_CASE("ten thousand idle connections: memory stays bounded and the ECU is still answered") {
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    REQUIRE(limit.rlim_cur >= 10'200);
+
+    TempDir dir;
+    test::MosquittoBroker broker;
+    test::ServiceProcess service(broker.url(), dir.path / "state", {"--log-level", "info"});
+    std::vector<std::unique_ptr<test::TcpClient>> idle;
+    idle.reserve(10'000);
+    for (int i = 0; i < 10'000; ++i) {
+        idle.push_back(std::make_unique<test::TcpClient>(service.port()));
+        if (i % 7 == 0)
+            idle.back()->send("APS18AA3"); // some hold a partial message
+    }
+    CHECK(test::upload(service.port(), test::captured_upload()) == "10120240206111714");
+    const long peak_kib = kib_field(service.process_id(), "VmHWM:");
+    WARN("service peak RSS with 10,000 connections opened: " << peak_kib << " KiB");
+    // 64 connections x (64 KiB message limit + 4 KiB read buffer) is the designed bound.
+    CHECK(peak_kib < 32 * 1024);
+    idle.clear();
+    CHECK(test::upload(service.port(), test::captured_upload()) == "10120240206111714");
+    CHECK(service.process().running());
+}
+
+TEST_CASE("the healthcheck says healthy while the service runs and not after it stopped") {
+    TempDir dir;
+    const auto state = (dir.path / "state").string();
+    const auto check = [&] {
+        test::ChildProcess p({ECU2MQTT_BINARY, "--healthcheck", "--state-dir", state},
+                             (dir.path / "health.txt").string());
+        const int status = p.wait_for(5s).value_or(-1);
+        return std::make_pair(status, p.output());
+    };
+    test::MosquittoBroker broker;
+    auto service = std::make_unique<test::ServiceProcess>(broker.url(), dir.path / "state");
+    REQUIRE(service->process().wait_for_output("event=mqtt_connected", 5s));
+    std::this_thread::sleep_for(100ms);
+    const auto [healthy_status, healthy_text] = check();
+    CHECK(healthy_status == 0);
+    CHECK_THAT(healthy_text, Catch::Contains("healthy"));
+    service->process().signal(SIGTERM);
+    REQUIRE(service->process().wait_for(2s) == 0);
+    const auto [stopped_status, stopped_text] = check();
+    CHECK(stopped_status == 1);
+    CHECK_THAT(stopped_text, Catch::Contains("no heartbeat"));
+}
+
+TEST_CASE("SIGHUP reopens the log file after rotation") {
+    TempDir dir;
+    test::MosquittoBroker broker;
+    const auto log_file = dir.path / "ecu2mqtt.log";
+    test::ServiceProcess service(broker.url(), dir.path / "state", {"--log-file", log_file.string()},
+                                 /*wait_until_ready=*/false);
+    const auto file_has = [&](const std::filesystem::path& file, const std::string& text) {
+        for (int i = 0; i < 200; ++i) {
+            if (test::read_file(file.string()).find(text) != std::string::npos)
+                return true;
+            std::this_thread::sleep_for(10ms);
+        }
+        return false;
+    };
+    REQUIRE(file_has(log_file, "event=ready"));
+    std::filesystem::rename(log_file, dir.path / "ecu2mqtt.log.1");
+    service.process().signal(SIGHUP);
+    CHECK(file_has(log_file, "event=log_reopened"));
+    REQUIRE(test::upload(service.port(), test::captured_upload()).size() == 17);
+    CHECK(file_has(log_file, "event=upload"));
+    CHECK(test::read_file((dir.path / "ecu2mqtt.log.1").string()).find("event=upload") == std::string::npos);
+}
