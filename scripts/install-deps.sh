@@ -13,7 +13,7 @@ runtime_packages=(libpaho-mqttpp3-1 libpaho-mqtt1.3)
 
 case "${1:-build}" in
 build) wanted=("${build_packages[@]}") ;;
-test) wanted=("${build_packages[@]}" catch2 mosquitto mosquitto-clients) ;;
+test) wanted=("${build_packages[@]}" catch2 mosquitto mosquitto-clients clang libclang-rt-14-dev) ;;
 run) wanted=("${build_packages[@]}" mosquitto mosquitto-clients) ;;
 runtime) wanted=("${runtime_packages[@]}") ;;
 *)

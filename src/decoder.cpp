@@ -80,8 +80,10 @@ bool all_digits(std::string_view s) {
     return true;
 }
 
-std::string printable(std::string_view s) {
-    constexpr std::size_t kMaxShown = 24;
+// Bytes as text safe for logs and JSON (not valid UTF-8 otherwise): non-printable bytes become
+// \xNN. Error messages show at most `max_shown` bytes.
+std::string printable(std::string_view s, std::size_t max_shown = 24) {
+    const std::size_t kMaxShown = max_shown;
     std::string out;
     for (char c : s.substr(0, kMaxShown)) {
         const auto u = static_cast<unsigned char>(c);
@@ -149,10 +151,11 @@ class FieldReader {
     UnknownFields unknown(const std::array<UnknownSpan, N>& spans) {
         UnknownFields out;
         for (const auto& s : spans) {
+            // Not checked to be digits (their meaning is unknown), so escape what is not text.
             const auto field = text(s.offset, s.width, "an unknown field");
             out.emplace_back("bytes_" + std::to_string(s.offset) + "_" +
                                  std::to_string(s.offset + s.width),
-                             std::string(field));
+                             printable(field, field.size()));
         }
         return out;
     }

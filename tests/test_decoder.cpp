@@ -1,5 +1,6 @@
 #include "ecu2mqtt/decoder.hpp"
 #include "ecu2mqtt/inverter_models.hpp"
+#include "ecu2mqtt/message_json.hpp"
 #include "support/test_paths.hpp"
 #include "support/upload_builder.hpp"
 
@@ -315,4 +316,14 @@ TEST_CASE("other APS messages keep what can be inferred") {
     CHECK(other->ecu_id.value_or("") == "216000064136");
     REQUIRE(other->timestamp);
     CHECK(format_iso(*other->timestamp) == "2024-02-06T11:22:14");
+}
+
+TEST_CASE("bytes that are not text in an unknown field are kept escaped, and JSON never throws") {
+    // Found by fuzzing: unknown fields are not checked to be digits, and raw bytes there made
+    // the JSON output throw on invalid UTF-8.
+    std::string bytes = test::captured_upload();
+    bytes[83 + 16] = '\xb0'; // inside the first block's unknown bytes 15-20
+    const auto up = decode_upload(bytes);
+    CHECK(up.inverters[0].unknown[0].second == "0\\xb0228");
+    CHECK_NOTHROW(ecu2mqtt::message_to_json(EcuMessage{up}, bytes).dump());
 }

@@ -172,8 +172,11 @@ TEST_CASE("ten thousand idle connections: memory stays bounded and the ECU is st
     CHECK(test::upload(service.port(), test::captured_upload()) == "10120240206111714");
     const long peak_kib = kib_field(service.process_id(), "VmHWM:");
     WARN("service peak RSS with 10,000 connections opened: " << peak_kib << " KiB");
-    // 64 connections x (64 KiB message limit + 4 KiB read buffer) is the designed bound.
+#ifndef ECU2MQTT_SANITIZED
+    // 64 connections x (64 KiB message limit + 4 KiB read buffer) is the designed bound, on top
+    // of the ~9 MiB the idle service takes.
     CHECK(peak_kib < 32 * 1024);
+#endif
     idle.clear();
     CHECK(test::upload(service.port(), test::captured_upload()) == "10120240206111714");
     CHECK(service.process().running());
