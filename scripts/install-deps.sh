@@ -9,11 +9,12 @@
 set -euo pipefail
 
 build_packages=(g++ cmake make libboost-dev libpaho-mqttpp-dev libpaho-mqtt-dev nlohmann-json3-dev)
-runtime_packages=(libpaho-mqttpp3-1 libpaho-mqtt1.3)
+runtime_packages=(libpaho-mqttpp3-1 libpaho-mqtt1.3 tini)
 
 case "${1:-build}" in
 build) wanted=("${build_packages[@]}") ;;
-test) wanted=("${build_packages[@]}" catch2 mosquitto mosquitto-clients clang libclang-rt-14-dev) ;;
+test) wanted=("${build_packages[@]}" catch2 mosquitto mosquitto-clients clang libclang-rt-14-dev
+    python3-jsonschema python3-yaml shellcheck) ;;
 run) wanted=("${build_packages[@]}" mosquitto mosquitto-clients) ;;
 runtime) wanted=("${runtime_packages[@]}") ;;
 *)

@@ -1,4 +1,5 @@
 // Entry point: parses options and wires listener, service and publisher together.
+#include "ecu2mqtt/addon.hpp"
 #include "ecu2mqtt/clock.hpp"
 #include "ecu2mqtt/decode_command.hpp"
 #include "ecu2mqtt/health.hpp"
@@ -6,11 +7,15 @@
 #include "ecu2mqtt/mqtt_publisher.hpp"
 #include "ecu2mqtt/options.hpp"
 #include "ecu2mqtt/service.hpp"
+#include "ecu2mqtt/supervisor_client.hpp"
 
 #include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
 #include <boost/asio.hpp>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
 #include <iostream>
 
 extern char** environ;
@@ -188,13 +193,70 @@ int run_service(const Options& options) {
     return 0;
 }
 
+std::string env_or(const std::map<std::string, std::string>& env, const std::string& name,
+                   const std::string& fallback) {
+    const auto it = env.find(name);
+    return it == env.end() || it->second.empty() ? fallback : it->second;
+}
+
+// The add-on's start: /data/options.json and the Supervisor's MQTT service become arguments.
+int run_addon(const std::map<std::string, std::string>& env) {
+    const std::string options_path = env_or(env, "ECU2MQTT_ADDON_OPTIONS", "/data/options.json");
+    const std::string state_dir = env_or(env, "ECU2MQTT_STATE_DIR", "/data");
+    std::vector<std::string> args;
+    try {
+        std::ifstream in(options_path);
+        if (!in)
+            throw AddonError("cannot read the add-on options at " + options_path);
+        nlohmann::json options;
+        try {
+            options = nlohmann::json::parse(in);
+        } catch (const nlohmann::json::exception& e) {
+            throw AddonError(options_path + " is not valid JSON: " + e.what());
+        }
+        std::optional<SupervisorMqtt> mqtt;
+        if (!addon_names_broker(options)) {
+            const std::string token = env_or(env, "SUPERVISOR_TOKEN", "");
+            if (token.empty())
+                throw AddonError("no SUPERVISOR_TOKEN: run as a Home Assistant add-on with "
+                                 "`services: [mqtt:need]`, or set mqtt_url in the options");
+            const std::string url = env_or(env, "ECU2MQTT_SUPERVISOR_URL", "http://supervisor");
+            // The MQTT add-on may still be starting: a few tries before giving up.
+            for (int attempt = 1;; ++attempt) {
+                try {
+                    mqtt = fetch_supervisor_mqtt(url, token, std::chrono::seconds(5));
+                    break;
+                } catch (const AddonError& e) {
+                    if (attempt == 5)
+                        throw;
+                    std::cerr << "ecu2mqtt: " << e.what() << " (try " << attempt << " of 5)\n";
+                    std::this_thread::sleep_for(std::chrono::seconds(2));
+                }
+            }
+            std::cerr << "ecu2mqtt: broker from the Supervisor: " << mqtt->host << ":" << mqtt->port
+                      << (mqtt->username.empty() ? "" : " as " + mqtt->username) << '\n';
+        }
+        args = addon_arguments(options, mqtt, state_dir);
+    } catch (const AddonError& e) {
+        std::cerr << "ecu2mqtt: " << e.what() << '\n';
+        return 2;
+    }
+    try {
+        return run_service(parse_command_line(args, env).options);
+    } catch (const OptionError& e) {
+        std::cerr << "ecu2mqtt: add-on option: " << e.what() << '\n';
+        return 2;
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     const std::vector<std::string> args(argv + 1, argv + argc);
+    const auto environment = read_environment();
     CommandLine command_line;
     try {
-        command_line = parse_command_line(args, read_environment());
+        command_line = parse_command_line(args, environment);
     } catch (const OptionError& e) {
         std::cerr << "ecu2mqtt: " << e.what() << '\n';
         return 2;
@@ -210,6 +272,8 @@ int main(int argc, char** argv) {
         return run_decode(command_line.files, std::cin, std::cout, std::cerr);
     case Command::Healthcheck:
         return healthcheck(command_line.options);
+    case Command::Addon:
+        return run_addon(environment);
     case Command::Run:
         break;
     }

@@ -242,6 +242,10 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
                                const std::map<std::string, std::string>& environment) {
     CommandLine result;
     std::size_t i = 0;
+    if (args.size() == 1 && args[0] == "--addon") {
+        result.command = Command::Addon; // everything else comes from the add-on's options
+        return result;
+    }
     if (!args.empty() && args[0] == "decode") {
         result.command = Command::Decode;
         result.files.assign(args.begin() + 1, args.end());
@@ -365,6 +369,10 @@ std::string help_text() {
     }
     add_row("--help", "show this text and exit", "");
     add_row("--version", "show the version and exit", "");
+    add_row("--addon",
+            "run as the Home Assistant add-on: options from /data/options.json, broker from the "
+            "Supervisor (given alone)",
+            "");
     add_row("--healthcheck",
             "exit 0 if the service using the same state directory is alive (its heartbeat is under "
             "a minute old), 1 otherwise; for container health checks",

@@ -1,5 +1,6 @@
 #include "ecu2mqtt/options.hpp"
 #include "support/mosquitto_broker.hpp"
+#include "support/test_paths.hpp"
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -86,4 +87,22 @@ TEST_CASE("decode takes files") {
     const auto cl = parse({"decode", "a.txt", "b.txt"});
     CHECK(cl.command == Command::Decode);
     CHECK(cl.files == std::vector<std::string>{"a.txt", "b.txt"});
+}
+
+TEST_CASE("the README documents every option --help lists") {
+    const std::string readme = test::read_file(std::string(TEST_DATA_DIR) + "/../../README.md");
+    REQUIRE(!readme.empty());
+    const std::string help = help_text();
+    std::size_t at = 0;
+    int flags = 0;
+    while ((at = help.find("\n  --", at)) != std::string::npos) {
+        const auto start = at + 3;
+        const auto end = help.find_first_of(" \n", start);
+        const std::string flag = help.substr(start, end - start);
+        INFO(flag);
+        CHECK(readme.find("`" + flag) != std::string::npos);
+        ++flags;
+        at = end;
+    }
+    CHECK(flags >= 25);
 }

@@ -42,7 +42,7 @@ struct Options {
     std::size_t spool_max_mb = 64;
 };
 
-enum class Command { Run, Decode, Help, Version, Healthcheck };
+enum class Command { Run, Decode, Help, Version, Healthcheck, Addon };
 
 struct CommandLine {
     Command command = Command::Run;

@@ -81,6 +81,8 @@ class MosquittoBroker {
 
     std::uint16_t port() const { return port_; }
     std::string url() const { return "mqtt://127.0.0.1:" + std::to_string(port_); }
+    const std::string& user() const { return user_; }
+    const std::string& password() const { return password_; }
 
   private:
     std::filesystem::path dir_;

@@ -23,18 +23,23 @@ class MqttProbe {
     // A `persistent_id` keeps the session (subscription and queued QoS 1 messages) at the broker
     // while the probe is away, and lets it reconnect by itself.
     MqttProbe(const std::string& url, const std::string& filter, const std::string& id = "probe",
-              const std::string& persistent_id = {})
+              const std::string& persistent_id = {}, const std::string& user = {},
+              const std::string& password = {})
         : client_(url_to_uri(url), persistent_id.empty() ? id + "-" + std::to_string(counter()++) : persistent_id) {
         client_.set_message_callback([this](mqtt::const_message_ptr m) {
             std::lock_guard lock(mutex_);
             messages_.push_back({m->get_topic(), m->to_string(), m->is_retained()});
             changed_.notify_all();
         });
-        client_.connect(mqtt::connect_options_builder()
-                            .clean_session(persistent_id.empty())
-                            .automatic_reconnect(std::chrono::milliseconds(100), std::chrono::seconds(1))
-                            .finalize())
-            ->wait();
+        auto options = mqtt::connect_options_builder()
+                           .clean_session(persistent_id.empty())
+                           .automatic_reconnect(std::chrono::milliseconds(100), std::chrono::seconds(1))
+                           .finalize();
+        if (!user.empty()) {
+            options.set_user_name(user);
+            options.set_password(password);
+        }
+        client_.connect(options)->wait();
         subscribe(filter);
     }
     ~MqttProbe() {

@@ -1,0 +1,27 @@
+# ecu2mqtt: build stage with the same Debian packages the CI uses, slim runtime stage.
+#   docker build -t ecu2mqtt .
+#   docker run -p 8995-8997:8995-8997 -e ECU2MQTT_MQTT_URL=mqtt://BROKER:1883 -v ecu2mqtt:/data ecu2mqtt
+ARG BUILD_FROM=debian:bookworm-slim
+
+FROM debian:bookworm-slim AS build
+COPY scripts/install-deps.sh /src/scripts/install-deps.sh
+RUN /src/scripts/install-deps.sh build && rm -rf /var/lib/apt/lists/*
+COPY CMakeLists.txt /src/
+COPY include /src/include
+COPY src /src/src
+RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release -DECU2MQTT_BUILD_TESTS=OFF \
+    && cmake --build /build --parallel "$(nproc)" \
+    && strip /build/ecu2mqtt
+
+FROM ${BUILD_FROM}
+COPY scripts/install-deps.sh /tmp/install-deps.sh
+RUN /tmp/install-deps.sh runtime && rm -rf /var/lib/apt/lists/* /tmp/install-deps.sh \
+    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin ecu2mqtt \
+    && mkdir -p /data && chown ecu2mqtt /data
+COPY --from=build /build/ecu2mqtt /usr/bin/ecu2mqtt
+USER 10001
+ENV ECU2MQTT_STATE_DIR=/data
+VOLUME /data
+EXPOSE 8995/tcp 8996/tcp 8997/tcp
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s CMD ["/usr/bin/ecu2mqtt", "--healthcheck"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/bin/ecu2mqtt"]
