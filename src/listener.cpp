@@ -1,5 +1,6 @@
 #include "ecu2mqtt/listener.hpp"
 
+#include "ecu2mqtt/ema_forwarder.hpp"
 #include "ecu2mqtt/framing.hpp"
 
 #include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
@@ -97,13 +98,14 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 } // namespace
 
 struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
-    Impl(asio::io_context& io, ListenerConfig cfg, MessageHandler& h, Logger& l)
-        : io(io), config(std::move(cfg)), handler(h), log(l) {}
+    Impl(asio::io_context& io, ListenerConfig cfg, MessageHandler& h, Logger& l, EmaForwarder* f)
+        : io(io), config(std::move(cfg)), handler(h), log(l), forwarder(f) {}
 
     asio::io_context& io;
     ListenerConfig config;
     MessageHandler& handler;
     Logger& log;
+    EmaForwarder* forwarder;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::set<std::shared_ptr<Connection>> connections;
     std::vector<std::uint16_t> bound_ports;
@@ -201,8 +203,15 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
                         keep_open = false;
                         break;
                     }
-                    const auto reply =
-                        handler.on_message({frame.message, c->local_port, c->peer});
+                    InboundMessage inbound{frame.message, c->local_port, c->peer};
+                    if (forwarder && handler.wants_upstream(inbound)) {
+                        c->mid_message = true; // the ECU is owed an answer
+                        auto upstream = co_await forwarder->exchange(c->local_port, frame.message);
+                        inbound.forwarded = true;
+                        inbound.upstream_reply = std::move(upstream.bytes);
+                        inbound.upstream_failure = std::move(upstream.failure);
+                    }
+                    const auto reply = handler.on_message(inbound);
                     if (!reply) {
                         keep_open = false;
                         why_closed = "no reply for this kind of message";
@@ -274,8 +283,8 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
 };
 
 Listener::Listener(asio::io_context& io, ListenerConfig config, MessageHandler& handler,
-                   Logger& log)
-    : impl_(std::make_shared<Impl>(io, std::move(config), handler, log)) {}
+                   Logger& log, EmaForwarder* forwarder)
+    : impl_(std::make_shared<Impl>(io, std::move(config), handler, log, forwarder)) {}
 
 Listener::~Listener() {
     if (impl_)

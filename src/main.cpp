@@ -5,7 +5,10 @@
 #include "ecu2mqtt/health.hpp"
 #include "ecu2mqtt/listener.hpp"
 #include "ecu2mqtt/mqtt_publisher.hpp"
+#include "ecu2mqtt/ema_forwarder.hpp"
 #include "ecu2mqtt/options.hpp"
+#include "ecu2mqtt/recorder.hpp"
+#include "ecu2mqtt/replay_command.hpp"
 #include "ecu2mqtt/service.hpp"
 #include "ecu2mqtt/supervisor_client.hpp"
 
@@ -129,7 +132,31 @@ int run_service(const Options& options) {
     publisher_config.spool_max_bytes = options.spool_max_mb * 1024 * 1024;
     publisher_config.sw_version = ECU2MQTT_VERSION;
     MqttPublisher publisher(io, publisher_config, clock, log);
-    Service service(clock, log, &publisher, ServiceOptions{options.backfill, options.allow_ecus});
+    std::unique_ptr<FileRecorder> recorder;
+    if (!options.record_dir.empty())
+        recorder = std::make_unique<FileRecorder>(options.record_dir, clock, log);
+    Service service(clock, log, &publisher,
+                    ServiceOptions{options.backfill, options.allow_ecus, options.block_firmware},
+                    recorder.get());
+
+    std::unique_ptr<EmaForwarder> forwarder;
+    if (!options.forward_to_ema.empty()) {
+        ForwarderConfig forward;
+        try {
+            forward = parse_forward_target(options.forward_to_ema);
+        } catch (const std::invalid_argument& e) {
+            log.error("startup_failed", {{"error", std::string("--forward-to-ema: ") + e.what()}});
+            return 2;
+        }
+        forward.resolver = options.ema_resolver;
+        forward.timeout = options.ema_timeout;
+        forwarder = std::make_unique<EmaForwarder>(io.get_executor(), forward, log);
+        log.info("forwarding_to_ema", {{"host", forward.host},
+                                       {"port", forward.port ? std::to_string(*forward.port) : "same as the ECU's"},
+                                       {"resolver", forward.resolver.empty() ? "system" : forward.resolver},
+                                       {"timeout_ms", std::to_string(forward.timeout.count())},
+                                       {"block_firmware", options.block_firmware ? "yes" : "no"}});
+    }
 
     ListenerConfig listener_config;
     listener_config.address = options.listen_address;
@@ -140,7 +167,7 @@ int run_service(const Options& options) {
     listener_config.max_connection_age = options.max_connection_age;
     listener_config.allowed_peers = options.allow_peers;
     listener_config.shutdown_grace = kShutdownGrace;
-    Listener listener(io, listener_config, service, log);
+    Listener listener(io, listener_config, service, log, forwarder.get());
 
     log.info("starting", {{"version", ECU2MQTT_VERSION}, {"state_dir", options.state_dir}});
     try {
@@ -183,6 +210,9 @@ int run_service(const Options& options) {
                          {"undecodable", std::to_string(served.undecodable)},
                          {"incomplete", std::to_string(served.incomplete)},
                          {"not_allowed", std::to_string(served.not_allowed)},
+                         {"ema_relayed", std::to_string(served.ema_relayed)},
+                         {"ema_fallbacks", std::to_string(served.ema_fallbacks)},
+                         {"ema_blocked", std::to_string(served.ema_blocked)},
                          {"connections", std::to_string(net.accepted)},
                          {"evicted_at_limit", std::to_string(net.evicted_at_limit)},
                          {"refused_peers", std::to_string(net.refused_peers)},
@@ -270,6 +300,8 @@ int main(int argc, char** argv) {
         return 0;
     case Command::Decode:
         return run_decode(command_line.files, std::cin, std::cout, std::cerr);
+    case Command::Replay:
+        return run_replay(command_line.files, command_line.replay, std::cout, std::cerr);
     case Command::Healthcheck:
         return healthcheck(command_line.options);
     case Command::Addon:

@@ -169,6 +169,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     DeliveryListener delivery_listener;
     std::optional<std::uint64_t> in_flight;  // spooled reading being published
     std::size_t acks_outstanding = 0;
+    std::vector<mqtt::delivery_token_ptr> in_flight_tokens; // for a clean shutdown to wait on
     std::uint64_t dropped_reported = 0;
     asio::steady_timer retry_timer;
     asio::steady_timer tick_timer;
@@ -355,6 +356,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 const auto& messages = entry->reading.at("messages");
                 in_flight = entry->sequence;
                 acks_outstanding = messages.size();
+                in_flight_tokens.clear();
                 if (acks_outstanding == 0) {
                     finish_in_flight();
                     continue;
@@ -362,9 +364,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 for (const auto& m : messages) {
                     const std::string topic = m.at("topic").get<std::string>();
                     const std::string payload = m.at("payload").get<std::string>();
-                    client->publish(topic, payload.data(), payload.size(), kQos, true,
-                                    reinterpret_cast<void*>(static_cast<std::uintptr_t>(entry->sequence)),
-                                    delivery_listener);
+                    in_flight_tokens.push_back(client->publish(
+                        topic, payload.data(), payload.size(), kQos, true,
+                        reinterpret_cast<void*>(static_cast<std::uintptr_t>(entry->sequence)),
+                        delivery_listener));
                 }
             } catch (const nlohmann::json::exception& e) {
                 log.error("spool_entry_lost", {{"sequence", std::to_string(entry->sequence)},
@@ -383,6 +386,21 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             spool.pop(*in_flight);
         in_flight.reset();
         acks_outstanding = 0;
+        in_flight_tokens.clear();
+    }
+
+    // At shutdown the io thread cannot run the acknowledgement callbacks: wait on the tokens
+    // themselves, so that a reading the broker has is not published again after the restart.
+    void settle_in_flight(std::chrono::milliseconds budget) {
+        if (!in_flight)
+            return;
+        const auto deadline = Steady::now() + budget;
+        for (const auto& token : in_flight_tokens) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());
+            if (left.count() <= 0 || !token->wait_for(left) || token->get_return_code() != 0)
+                return; // stays in the spool: published again after the restart
+        }
+        finish_in_flight();
     }
 
     void on_delivery(std::uint64_t sequence, bool ok) {
@@ -588,10 +606,11 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             return;
         try {
             if (is_connected) {
+                settle_in_flight(budget / 3);
                 client->publish(config.topics.bridge_state(), kOffline, std::strlen(kOffline), kQos,
                                 true)
-                    ->wait_for(budget / 2);
-                client->disconnect(budget / 4)->wait_for(budget / 2);
+                    ->wait_for(budget / 3);
+                client->disconnect(budget / 6)->wait_for(budget / 3);
             } else {
                 client->disconnect(std::chrono::milliseconds(0))->wait_for(budget / 2);
             }

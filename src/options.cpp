@@ -163,6 +163,38 @@ const std::vector<OptionSpec>& option_specs() {
          [](Options& o, const std::string& v) {
              o.spool_max_mb = static_cast<std::size_t>(parse_integer(v, 1, 1 << 20));
          }},
+        {"--forward-to-ema", "ECU2MQTT_FORWARD_TO_EMA", "forward_to_ema", "HOST[:PORT]",
+         "full proxy: also send every ECU message to the real EMA (by default on the port the ECU "
+         "used) and relay its reply; the fake reply when EMA does not answer in time",
+         [](Options& o, const std::string& v) { o.forward_to_ema = v; }},
+        {"--ema-resolver", "ECU2MQTT_EMA_RESOLVER", "ema_resolver", "IP[:PORT]",
+         "DNS server to resolve the EMA name with (the local DNS points it at this service), e.g. "
+         "1.1.1.1",
+         [](Options& o, const std::string& v) { o.ema_resolver = v; }},
+        {"--ema-timeout", "ECU2MQTT_EMA_TIMEOUT", "ema_timeout", "SECONDS",
+         "longest wait for EMA before the fake reply is sent (default 5; decimals allowed)",
+         [](Options& o, const std::string& v) {
+             double seconds = 0;
+             try {
+                 std::size_t used = 0;
+                 seconds = std::stod(v, &used);
+                 if (used != v.size())
+                     seconds = -1;
+             } catch (const std::exception&) {
+                 seconds = -1;
+             }
+             if (seconds < 0.05 || seconds > 60)
+                 throw OptionError("expected seconds from 0.05 to 60, got \"" + v + "\"");
+             o.ema_timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+         }},
+        {"--block-firmware", "ECU2MQTT_BLOCK_FIRMWARE", "block_firmware", "",
+         "full proxy: never relay an EMA reply other than the plain acknowledgement (how an update "
+         "would arrive); send the fake reply instead. Such replies are always logged",
+         [](Options& o, const std::string& v) { o.block_firmware = parse_bool(v); }},
+        {"--record", "ECU2MQTT_RECORD", "record", "DIR",
+         "keep every message with its port, peer, time and reply in DIR, one JSON Lines file a day "
+         "(for `ecu2mqtt replay`)",
+         [](Options& o, const std::string& v) { o.record_dir = v; }},
         {"--state-dir", "ECU2MQTT_STATE_DIR", "state_dir", "DIR",
          "where daily energy and known devices are kept across restarts (default "
          "$HOME/.local/state/ecu2mqtt)",
@@ -246,6 +278,40 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
         result.command = Command::Addon; // everything else comes from the add-on's options
         return result;
     }
+    if (!args.empty() && args[0] == "replay") {
+        result.command = Command::Replay;
+        for (std::size_t k = 1; k < args.size(); ++k) {
+            const std::string& a = args[k];
+            const auto value = [&]() -> std::string {
+                if (k + 1 >= args.size())
+                    throw OptionError("replay: " + a + " needs a value");
+                return args[++k];
+            };
+            if (a == "--help" || a == "-h") {
+                result.command = Command::Help;
+            } else if (a == "--to") {
+                result.replay.host = value();
+            } else if (a == "--port") {
+                result.replay.port = static_cast<std::uint16_t>(parse_integer(value(), 1, 65535));
+            } else if (a == "--speed") {
+                const std::string v = value();
+                try {
+                    result.replay.speed = std::stod(v);
+                } catch (const std::exception&) {
+                    result.replay.speed = -1;
+                }
+                if (result.replay.speed < 0)
+                    throw OptionError("replay: --speed expects a number >= 0, got \"" + v + "\"");
+            } else if (a.starts_with("--")) {
+                throw OptionError("replay: unknown option \"" + a + "\"");
+            } else {
+                result.files.push_back(a);
+            }
+        }
+        if (result.files.empty() && result.command == Command::Replay)
+            throw OptionError("replay: which recording? (ecu2mqtt replay FILE...)");
+        return result;
+    }
     if (!args.empty() && args[0] == "decode") {
         result.command = Command::Decode;
         result.files.assign(args.begin() + 1, args.end());
@@ -324,6 +390,10 @@ std::string help_text() {
         "Usage: ecu2mqtt [OPTIONS]            run the service\n"
         "       ecu2mqtt decode [FILE...]     decode captured messages (stdin without FILE) to "
         "JSON Lines\n"
+        "       ecu2mqtt replay [--to HOST] [--port P] [--speed X] FILE...\n"
+        "                                     re-send a --record recording to a running service "
+        "(speed 1:\n"
+        "                                     original pace, 60: a minute a second, 0: no pauses)\n"
         "\n"
         "Stands in for the APsystems EMA cloud: answers the ECU on its upload ports, decodes\n"
         "every upload and publishes it over MQTT with Home Assistant discovery.\n"

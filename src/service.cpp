@@ -50,7 +50,60 @@ std::optional<std::string> Service::answer(bool is_control, const std::string& e
     return reply.bytes;
 }
 
+bool Service::wants_upstream(const InboundMessage& message) {
+    if (!message.raw.starts_with("APS") && !message.raw.starts_with("ECU11"))
+        return false; // not an ECU speaking: nothing for EMA
+    const auto decoded = decode_message(message.raw);
+    std::string ecu_id;
+    if (const auto* m = decoded_message(decoded))
+        ecu_id = ecu_id_of(*m).value_or("");
+    else
+        ecu_id = guess_ecu_id(message.raw).value_or("");
+    return allowed(ecu_id);
+}
+
+std::optional<std::string> Service::relay_or(std::optional<std::string> fake,
+                                             const InboundMessage& message,
+                                             const std::string& ecu_id) {
+    if (!message.forwarded)
+        return fake;
+    if (!message.upstream_reply) {
+        ++counters_.ema_fallbacks;
+        log_.warn("ema_no_reply", {{"ecu", ecu_id},
+                                   {"peer", message.peer},
+                                   {"reason", message.upstream_failure},
+                                   {"action", fake ? "sent the fake reply" : "closed"}});
+        return fake;
+    }
+    const std::string& reply = *message.upstream_reply;
+    const bool plain_ack = reply.size() == 17 && reply.starts_with("101") &&
+                           reply.find_first_not_of("0123456789") == std::string::npos;
+    if (!plain_ack) {
+        // Not the acknowledgement we know: possibly a firmware update or another command.
+        log_.warn("unusual_ema_reply", {{"ecu", ecu_id},
+                                        {"peer", message.peer},
+                                        {"bytes", std::to_string(reply.size())},
+                                        {"raw", printable_text(reply.substr(0, 4096))},
+                                        {"action", options_.block_firmware ? "blocked, sent the fake reply"
+                                                                           : "relayed"}});
+        if (options_.block_firmware) {
+            ++counters_.ema_blocked;
+            return fake;
+        }
+    }
+    ++counters_.ema_relayed;
+    log_.debug("ema_reply_relayed", {{"ecu", ecu_id}, {"peer", message.peer}, {"reply", printable_text(reply)}});
+    return reply;
+}
+
 std::optional<std::string> Service::on_message(const InboundMessage& message) {
+    auto reply = handle(message);
+    if (recorder_)
+        recorder_->record(message, reply);
+    return reply;
+}
+
+std::optional<std::string> Service::handle(const InboundMessage& message) {
     const auto port = std::to_string(message.local_port);
     const DecodeResult result = decode_message(message.raw);
 
@@ -73,8 +126,8 @@ std::optional<std::string> Service::on_message(const InboundMessage& message) {
         // Something that looks like an upload still gets the upload answer, so the ECU does not
         // retry it forever; anything else is not an ECU speaking and is closed.
         if (!message.raw.starts_with("APS"))
-            return std::nullopt;
-        return answer(false, ecu_id, guess_timestamp(message.raw), message);
+            return relay_or(std::nullopt, message, ecu_id);
+        return relay_or(answer(false, ecu_id, guess_timestamp(message.raw), message), message, ecu_id);
     }
 
     const EcuMessage& decoded = *decoded_message(result);
@@ -117,7 +170,7 @@ std::optional<std::string> Service::on_message(const InboundMessage& message) {
                                               : std::string("acknowledged anyway (backfill off "
                                                             "or nothing kept yet)")}});
         }
-        return answer(false, ecu_id, upload->timestamp, message, resend_from);
+        return relay_or(answer(false, ecu_id, upload->timestamp, message, resend_from), message, ecu_id);
     }
 
     const bool is_control = std::holds_alternative<ControlMessage>(decoded);
@@ -128,7 +181,7 @@ std::optional<std::string> Service::on_message(const InboundMessage& message) {
                                {"port", port},
                                {"type", message_type_name(decoded)},
                                {"raw", printable_text(message.raw)}});
-    return answer(is_control, ecu_id, timestamp_of(decoded), message);
+    return relay_or(answer(is_control, ecu_id, timestamp_of(decoded), message), message, ecu_id);
 }
 
 void Service::on_incomplete(const InboundMessage& leftover, std::string_view why) {

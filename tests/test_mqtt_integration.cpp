@@ -259,7 +259,10 @@ TEST_CASE("daily energy survives a restart and counts from the day's baseline") 
         spec.centiwatts = 40000;
         probe.clear();
         REQUIRE(test::upload(service.port(), test::build_upload(spec)).size() == 17);
-        return payload_of(probe.wait_for_topic(kEcuState));
+        const std::string stamp = day.substr(0, 4) + "-" + day.substr(4, 2) + "-" + day.substr(6, 2) + "T" +
+                                  hhmmss.substr(0, 2) + ":" + hhmmss.substr(2, 2) + ":" + hhmmss.substr(4, 2);
+        return payload_of(probe.wait_for_payload(
+            kEcuState, [&](const std::string& p) { return json::parse(p)["timestamp"] == stamp; }));
     };
     {
         test::ServiceProcess service(bench.broker.url(), bench.state_dir);

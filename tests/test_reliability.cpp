@@ -227,3 +227,21 @@ TEST_CASE("SIGHUP reopens the log file after rotation") {
     CHECK(file_has(log_file, "event=upload"));
     CHECK(test::read_file((dir.path / "ecu2mqtt.log.1").string()).find("event=upload") == std::string::npos);
 }
+
+TEST_CASE("stopped with SIGTERM right after an upload: the reading is not published again after the restart") {
+    TempDir dir;
+    test::MosquittoBroker broker;
+    test::MqttProbe probe(broker.url(), kEcuState);
+    for (int round = 0; round < 3; ++round) {
+        test::ServiceProcess service(broker.url(), dir.path / "state");
+        REQUIRE(service.process().wait_for_output("event=mqtt_connected", 5s));
+        REQUIRE(test::upload(service.port(), upload_at_minute(round)) == reply_for_minute(round));
+        REQUIRE(probe.wait_for_count(is_live_state, static_cast<std::size_t>(round + 1)));
+        service.process().signal(SIGTERM); // at once: the acknowledgement may still be on its way
+        REQUIRE(service.process().wait_for(2s) == 0);
+    }
+    test::ServiceProcess last(broker.url(), dir.path / "state");
+    REQUIRE(last.process().wait_for_output("event=mqtt_connected", 5s));
+    std::this_thread::sleep_for(300ms);
+    CHECK(state_timestamps(probe) == minutes(0, 2));
+}

@@ -18,9 +18,17 @@ class io_context;
 namespace ecu2mqtt {
 
 struct InboundMessage {
+    InboundMessage() = default;
+    InboundMessage(std::string_view raw_bytes, std::uint16_t port, std::string from)
+        : raw(raw_bytes), local_port(port), peer(std::move(from)) {}
+
     std::string_view raw;
     std::uint16_t local_port = 0;
     std::string peer; // "address:port"
+    // Full proxy mode: whether the message went to the real EMA, and what came back.
+    bool forwarded = false;
+    std::optional<std::string> upstream_reply;
+    std::string upstream_failure;
 };
 
 // What the listener calls for every framed message. Runs on the io_context thread; must not block.
@@ -31,7 +39,11 @@ class MessageHandler {
     virtual std::optional<std::string> on_message(const InboundMessage& message) = 0;
     // A connection ended holding bytes that never became a whole message.
     virtual void on_incomplete(const InboundMessage& leftover, std::string_view why) = 0;
+    // In full proxy mode: whether this message should go to the real EMA before on_message.
+    virtual bool wants_upstream(const InboundMessage&) { return false; }
 };
+
+class EmaForwarder;
 
 struct ListenerConfig {
     std::string address = "0.0.0.0";
@@ -60,8 +72,9 @@ struct ListenerCounters {
 
 class Listener {
   public:
+    // With a forwarder, messages the handler wants upstream go to the real EMA first.
     Listener(boost::asio::io_context& io, ListenerConfig config, MessageHandler& handler,
-             Logger& log);
+             Logger& log, EmaForwarder* forwarder = nullptr);
     ~Listener();
     Listener(const Listener&) = delete;
     Listener& operator=(const Listener&) = delete;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -40,14 +41,28 @@ struct Options {
     std::string state_dir;
     bool backfill = true;
     std::size_t spool_max_mb = 64;
+
+    // Full proxy and recording
+    std::string forward_to_ema; // HOST[:PORT]; empty: fake EMA only
+    std::string ema_resolver;   // IP[:PORT] of a DNS server for EMA's name
+    std::chrono::milliseconds ema_timeout{5000};
+    bool block_firmware = false;
+    std::string record_dir;
 };
 
-enum class Command { Run, Decode, Help, Version, Healthcheck, Addon };
+struct ReplayOptions {
+    std::string host = "127.0.0.1";
+    std::optional<std::uint16_t> port; // nullopt: the recorded port
+    double speed = 1.0;                // 0: as fast as possible
+};
+
+enum class Command { Run, Decode, Replay, Help, Version, Healthcheck, Addon };
 
 struct CommandLine {
     Command command = Command::Run;
     Options options;
-    std::vector<std::string> files; // for `decode`
+    std::vector<std::string> files; // for `decode` and `replay`
+    ReplayOptions replay;
 };
 
 // Thrown for anything the user has to fix before the service can start.

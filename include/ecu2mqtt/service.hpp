@@ -5,6 +5,7 @@
 #include "ecu2mqtt/ecu_message.hpp"
 #include "ecu2mqtt/listener.hpp"
 #include "ecu2mqtt/logger.hpp"
+#include "ecu2mqtt/recorder.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -40,6 +41,9 @@ struct ServiceCounters {
     std::uint64_t duplicates = 0;
     std::uint64_t not_handled = 0; // uploads that could not be kept (answered to re-send)
     std::uint64_t not_allowed = 0; // ECU ids outside the allow-list
+    std::uint64_t ema_relayed = 0;    // full proxy: EMA's reply passed to the ECU
+    std::uint64_t ema_fallbacks = 0;  // full proxy: EMA unreachable, slow or silent; fake reply sent
+    std::uint64_t ema_blocked = 0;    // full proxy: unusual EMA reply replaced (--block-firmware)
 };
 
 struct ServiceOptions {
@@ -47,29 +51,39 @@ struct ServiceOptions {
     bool backfill = true;
     // ECU ids accepted; empty accepts every ECU.
     std::vector<std::string> allowed_ecus;
+    // Full proxy: replace EMA replies other than the plain acknowledgement ("101" + 14 digits),
+    // which is how a firmware update or any other unknown command would have to arrive.
+    bool block_firmware = false;
 };
 
 class Service final : public MessageHandler {
   public:
-    Service(const Clock& clock, Logger& log, ReadingSink* sink, ServiceOptions options = {})
-        : clock_(clock), log_(log), sink_(sink), options_(std::move(options)) {}
+    Service(const Clock& clock, Logger& log, ReadingSink* sink, ServiceOptions options = {},
+            MessageRecorder* recorder = nullptr)
+        : clock_(clock), log_(log), sink_(sink), options_(std::move(options)), recorder_(recorder) {}
 
     std::optional<std::string> on_message(const InboundMessage& message) override;
     void on_incomplete(const InboundMessage& leftover, std::string_view why) override;
+    bool wants_upstream(const InboundMessage& message) override;
 
     const ServiceCounters& counters() const { return counters_; }
 
   private:
+    std::optional<std::string> handle(const InboundMessage& message);
     std::optional<std::string> answer(bool is_control, const std::string& ecu_id,
                                       std::optional<LocalDateTime> message_time,
                                       const InboundMessage& message,
                                       std::optional<LocalDateTime> resend_from = std::nullopt);
     bool allowed(const std::string& ecu_id) const;
+    // In full proxy mode: EMA's reply when there is a usable one, else `fake`.
+    std::optional<std::string> relay_or(std::optional<std::string> fake, const InboundMessage& message,
+                                        const std::string& ecu_id);
 
     const Clock& clock_;
     Logger& log_;
     ReadingSink* sink_;
     ServiceOptions options_;
+    MessageRecorder* recorder_;
     ServiceCounters counters_;
     std::map<std::string, LocalDateTime> last_acknowledged_; // per ECU id
 };
