@@ -1,74 +1,16 @@
-// Builds APS18 uploads from values, following the layout table in the README's protocol section.
-// Written independently of the decoder; tests check it reproduces the real capture byte for byte.
+// Layout-built uploads for the tests: the library's encoder plus the real capture as values.
 #pragma once
 
-#include <cstdio>
-#include <string>
-#include <vector>
+#include "ecu2mqtt/upload_encoder.hpp"
 
 namespace test {
 
-struct ChannelSpec {
-    int decivolts = 0;     // 338 -> 33.8 V
-    int centiamps = 0;     // 50 -> 0.50 A
-    int energy_mwh = 0;    // bytes 10-15, meaning inferred
-    int watts = 0;
-    std::string tail = "00"; // bytes 18-20, unknown
-};
+using ecu2mqtt::ChannelSpec;
+using ecu2mqtt::InverterSpec;
+using ecu2mqtt::UploadSpec;
+using ecu2mqtt::zero_padded;
 
-struct InverterSpec {
-    std::string uid;
-    int decihertz = 500;
-    int celsius = 20;
-    std::vector<ChannelSpec> channels;
-    std::string field_15_20 = "07228";
-    std::string field_28_48 = "00000000000000000000";
-};
-
-struct UploadSpec {
-    std::string ecu_id = "216000064136";
-    long long centiwatts = 0;
-    long long decikwh = 0;
-    std::string timestamp = "20240206112214";
-    int inverters_online = -1; // -1: the number of inverters
-    std::vector<InverterSpec> inverters;
-    std::string field_10_18 = "AAAAAAA1";
-    std::string field_77_83 = "000000";
-};
-
-inline std::string zero_padded(long long value, int width) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%0*lld", width, value);
-    return buf;
-}
-
-inline std::string block(const InverterSpec& inv) {
-    std::string out = "END" + inv.uid + inv.field_15_20 + zero_padded(inv.decihertz, 5) +
-                      zero_padded(inv.celsius + 100, 3) + inv.field_28_48;
-    int number = 1;
-    for (const auto& ch : inv.channels)
-        out += std::to_string(number++) + zero_padded(ch.decivolts, 5) +
-               zero_padded(ch.centiamps, 4) + zero_padded(ch.energy_mwh, 5) +
-               zero_padded(ch.watts, 3) + ch.tail;
-    return out;
-}
-
-inline std::string build_upload(const UploadSpec& spec) {
-    std::string body = spec.field_10_18 + spec.ecu_id + zero_padded(spec.centiwatts, 12) +
-                       zero_padded(spec.decikwh, 18) + spec.timestamp +
-                       zero_padded(spec.inverters_online < 0
-                                       ? static_cast<long long>(spec.inverters.size())
-                                       : spec.inverters_online,
-                                   3) +
-                       spec.field_77_83;
-    for (const auto& inv : spec.inverters)
-        body += block(inv);
-    body += "END\n";
-    // Length field: total length minus one, left-padded with 'A' to 5 characters.
-    std::string length = std::to_string(5 + 5 + body.size() - 1);
-    length.insert(0, 5 - length.size(), 'A');
-    return "APS18" + length + body;
-}
+inline std::string build_upload(const UploadSpec& spec) { return ecu2mqtt::encode_upload(spec); }
 
 // The real capture in tests/data, as values.
 inline UploadSpec captured_upload_spec() {
