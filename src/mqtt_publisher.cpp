@@ -40,10 +40,15 @@ std::string connack_reason(int rc) {
     }
 }
 
+constexpr std::size_t kRememberedUploads = 600; // two days of five-minute uploads
+constexpr std::int64_t kGapClosingSeconds = 6 * 60; // an upload this soon after the gap start fills it
+
 struct EcuRecord {
     std::string model;
     DailyEnergy daily;
-    std::optional<LocalDateTime> last_timestamp;
+    std::optional<LocalDateTime> last_timestamp; // newest upload kept
+    std::set<LocalDateTime> kept;                 // recent uploads kept, to recognise repeats
+    std::optional<LocalDateTime> gap_since;      // last upload kept before one that could not be
     std::optional<double> lifetime_kwh;
     std::map<std::string, KnownInverter> inverters;
     nlohmann::json last_state; // the newest `<base>/<ecu>/state` payload, null before any
@@ -65,6 +70,12 @@ nlohmann::json record_to_json(const std::string& ecu_id, const EcuRecord& r) {
                      {"last_state", r.last_state}};
     if (r.last_timestamp)
         j["last_timestamp"] = format_compact(*r.last_timestamp);
+    auto kept = nlohmann::json::array();
+    for (const auto& t : r.kept)
+        kept.push_back(format_compact(t));
+    j["kept"] = std::move(kept);
+    if (r.gap_since)
+        j["gap_since"] = format_compact(*r.gap_since);
     if (r.lifetime_kwh)
         j["lifetime_energy_kwh"] = *r.lifetime_kwh;
     return j;
@@ -78,6 +89,13 @@ EcuRecord record_from_json(const nlohmann::json& j) {
         r.last_timestamp = parse_compact_timestamp(j.at("last_timestamp").get<std::string>());
     if (j.contains("lifetime_energy_kwh"))
         r.lifetime_kwh = j.at("lifetime_energy_kwh").get<double>();
+    for (const auto& t : j.value("kept", nlohmann::json::array()))
+        if (const auto parsed = parse_compact_timestamp(t.get<std::string>()))
+            r.kept.insert(*parsed);
+    if (r.last_timestamp)
+        r.kept.insert(*r.last_timestamp);
+    if (j.contains("gap_since"))
+        r.gap_since = parse_compact_timestamp(j.at("gap_since").get<std::string>());
     for (const auto& inv : j.at("inverters"))
         r.inverters[inv.at("uid").get<std::string>()] =
             KnownInverter{inv.at("uid").get<std::string>(), inv.at("model_code").get<std::string>(),
@@ -117,12 +135,13 @@ class DeliveryListener final : public mqtt::iaction_listener {
 struct OutgoingMessage {
     std::string topic;
     std::string payload;
+    bool retain = true;
 };
 
 nlohmann::json reading_json(const std::string& ecu_id, const std::vector<OutgoingMessage>& batch) {
     auto messages = nlohmann::json::array();
     for (const auto& m : batch)
-        messages.push_back({{"topic", m.topic}, {"payload", m.payload}});
+        messages.push_back({{"topic", m.topic}, {"payload", m.payload}, {"retain", m.retain}});
     return {{"ecu_id", ecu_id}, {"messages", std::move(messages)}};
 }
 
@@ -338,7 +357,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             dropped_reported = spool.dropped();
         }
         for (const auto& m : batch)
-            retained[m.topic] = m.payload;
+            if (m.retain)
+                retained[m.topic] = m.payload;
         pump();
         return true;
     }
@@ -365,7 +385,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                     const std::string topic = m.at("topic").get<std::string>();
                     const std::string payload = m.at("payload").get<std::string>();
                     in_flight_tokens.push_back(client->publish(
-                        topic, payload.data(), payload.size(), kQos, true,
+                        topic, payload.data(), payload.size(), kQos, m.value("retain", true),
                         reinterpret_cast<void*>(static_cast<std::uintptr_t>(entry->sequence)),
                         delivery_listener));
                 }
@@ -465,14 +485,14 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         if (!ecu.online)
             set_online(id, ecu, true);
 
-        // Repeated or older data: already delivered (or superseded); publishing it again would
-        // duplicate readings and move retained states backwards.
-        if (ecu.last_timestamp && upload.timestamp <= *ecu.last_timestamp) {
-            log.info("upload_already_handled", {{"ecu", id},
-                                                {"timestamp", format_iso(upload.timestamp)},
-                                                {"newest", format_iso(*ecu.last_timestamp)}});
-            return {true, true, ecu.last_timestamp};
+        // A repeat of an upload already kept: answered, not published again.
+        if (ecu.kept.contains(upload.timestamp)) {
+            log.info("upload_already_handled", {{"ecu", id}, {"timestamp", format_iso(upload.timestamp)}});
+            return {true, true, ecu.gap_since};
         }
+        // Older than the newest kept: the ECU filling a gap. Published in the order it arrives,
+        // but not retained, so that the retained state stays the newest.
+        const bool backfill = ecu.last_timestamp && upload.timestamp < *ecu.last_timestamp;
 
         for (const auto& inv : upload.inverters)
             ecu.inverters[inv.uid] = known_inverter_from(inv);
@@ -481,39 +501,54 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
 
         DailyEnergy daily = ecu.daily;
         daily.record(date_of(upload.timestamp), upload.lifetime_energy_kwh);
-        if (ecu.lifetime_kwh && upload.lifetime_energy_kwh < *ecu.lifetime_kwh)
+        if (!backfill && ecu.lifetime_kwh && upload.lifetime_energy_kwh < *ecu.lifetime_kwh)
             log.warn("lifetime_energy_went_down",
                      {{"ecu", id},
                       {"was", std::to_string(*ecu.lifetime_kwh)},
                       {"now", std::to_string(upload.lifetime_energy_kwh)},
                       {"action", "keeping the higher value"}});
-        const double lifetime = std::max(ecu.lifetime_kwh.value_or(0), upload.lifetime_energy_kwh);
+        const double lifetime = backfill ? upload.lifetime_energy_kwh
+                                         : std::max(ecu.lifetime_kwh.value_or(0), upload.lifetime_energy_kwh);
 
         std::vector<OutgoingMessage> batch;
         std::set<std::string> present;
         for (const auto& inv : upload.inverters) {
             present.insert(inv.uid);
             batch.push_back({config.topics.inverter_state(id, inv.uid),
-                             inverter_state_payload(inv, upload.timestamp).dump()});
+                             inverter_state_payload(inv, upload.timestamp).dump(), !backfill});
         }
         for (const auto& [uid, known] : ecu.inverters)
             if (!present.contains(uid))
                 batch.push_back({config.topics.inverter_state(id, uid),
-                                 absent_inverter_payload(known, upload.timestamp).dump()});
-        auto state = ecu_state_payload(upload, lifetime, daily.today_kwh(),
-                                       clock.iso_with_offset(received));
-        batch.push_back({config.topics.ecu_state(id), state.dump()});
+                                 absent_inverter_payload(known, upload.timestamp).dump(), !backfill});
+        auto state = ecu_state_payload(upload, lifetime, daily.today_kwh(), clock.iso_with_offset(received));
+        batch.push_back({config.topics.ecu_state(id), state.dump(), !backfill});
 
         if (!enqueue(id, batch)) {
+            if (!ecu.gap_since && ecu.last_timestamp) {
+                ecu.gap_since = ecu.last_timestamp;
+                log.warn("gap_opened", {{"ecu", id}, {"after", format_iso(*ecu.gap_since)}});
+            }
             save(id, ecu); // the inverters and discovery learned are still worth keeping
-            return {false, false, ecu.last_timestamp};
+            return {false, false, ecu.gap_since};
         }
         ecu.daily = daily;
-        ecu.lifetime_kwh = lifetime;
-        ecu.last_timestamp = upload.timestamp;
-        ecu.last_state = std::move(state);
+        ecu.kept.insert(upload.timestamp);
+        while (ecu.kept.size() > kRememberedUploads)
+            ecu.kept.erase(ecu.kept.begin());
+        if (!backfill) {
+            ecu.lifetime_kwh = lifetime;
+            ecu.last_timestamp = upload.timestamp;
+            ecu.last_state = std::move(state);
+        }
+        if (ecu.gap_since && upload.timestamp > *ecu.gap_since &&
+            (backfill || to_epoch_seconds(upload.timestamp) - to_epoch_seconds(*ecu.gap_since) <= kGapClosingSeconds)) {
+            log.info("gap_filled", {{"ecu", id}, {"after", format_iso(*ecu.gap_since)},
+                                    {"with", format_iso(upload.timestamp)}});
+            ecu.gap_since.reset();
+        }
         save(id, ecu);
-        return {true, false, ecu.last_timestamp};
+        return {true, false, ecu.gap_since};
     }
 
     void on_raw(const std::string& ecu_id, std::string_view raw) {

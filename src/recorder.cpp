@@ -26,7 +26,8 @@ std::string from_base64(const std::string& text) {
     namespace b64 = boost::beast::detail::base64;
     std::string out(b64::decoded_size(text.size()), '\0');
     const auto [written, read] = b64::decode(out.data(), text.data(), text.size());
-    if (read != text.size())
+    // Decoding stops at the '=' padding: only padding may follow.
+    if (text.find_first_not_of('=', read) != std::string::npos)
         throw std::invalid_argument("bad base64");
     out.resize(written);
     return out;

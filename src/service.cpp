@@ -157,18 +157,20 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
         if (handling.duplicate)
             ++counters_.duplicates;
         std::optional<LocalDateTime> resend_from;
+        if (options_.backfill)
+            resend_from = handling.resend_from;
         if (!handling.handled) {
             ++counters_.not_handled;
-            if (options_.backfill)
-                resend_from = handling.last_handled;
             log_.error("upload_not_kept",
                        {{"ecu", ecu_id},
                         {"peer", message.peer},
                         {"timestamp", format_iso(upload->timestamp)},
-                        {"reply", resend_from ? "asking the ECU to re-send from " +
-                                                    format_iso(*resend_from)
-                                              : std::string("acknowledged anyway (backfill off "
-                                                            "or nothing kept yet)")}});
+                        {"reply", resend_from ? "asking the ECU to re-send from " + format_iso(*resend_from)
+                                              : std::string("acknowledged anyway (backfill off or nothing "
+                                                            "kept yet)")}});
+        } else if (resend_from) {
+            log_.info("asking_for_resend", {{"ecu", ecu_id}, {"peer", message.peer},
+                                            {"gap_after", format_iso(*resend_from)}});
         }
         return relay_or(answer(false, ecu_id, upload->timestamp, message, resend_from), message, ecu_id);
     }

@@ -93,3 +93,31 @@ TEST_CASE("recording lines keep binary bytes losslessly") {
     CHECK(back.port == 8996);
     CHECK_THROWS_AS(ecu2mqtt::parse_recording_line("{\"time\": 1}"), std::invalid_argument);
 }
+
+TEST_CASE("a simulated day in accelerated time: every upload answered, daily energy as produced") {
+    const auto dir = test::make_temp_dir("ecu2mqtt-sim");
+    test::MosquittoBroker broker;
+    test::MqttProbe probe(broker.url(), "ecu2mqtt/+/state");
+    test::ServiceProcess service(broker.url(), dir / "state", {"--log-level", "info"});
+    test::ChildProcess sim({ECU2MQTT_SIM_BINARY, "--ports", std::to_string(service.port()), "--ecus", "2",
+                            "--inverters", "3", "--models", "806,408", "--start", "2024-06-21T00:00:00",
+                            "--hours", "24"},
+                           (dir / "sim.json").string());
+    REQUIRE(sim.wait_for(60s) == 0);
+    const auto summary = json::parse(sim.output());
+    CHECK(summary["uploads"] == 2 * 192); // 05:00 to 20:55 every five minutes
+    CHECK(summary["answered"] == summary["uploads"]);
+    for (const auto& ecu : summary["ecus"]) {
+        const std::string topic = "ecu2mqtt/" + ecu["id"].get<std::string>() + "/state";
+        const auto last = probe.wait_for_payload(
+            topic, [](const std::string& p) { return json::parse(p)["timestamp"] == "2024-06-21T20:55:00"; }, 30s);
+        REQUIRE(last);
+        const double published = json::parse(last->payload)["today_energy_kwh"];
+        const double produced = ecu["produced_kwh_by_day"]["2024-06-21"];
+        INFO(ecu["id"] << ": published " << published << " kWh, produced " << produced << " kWh");
+        CHECK(produced > 10);
+        // The lifetime counter the ECU reports has 0.1 kWh steps.
+        CHECK(std::abs(published - produced) < 0.1);
+    }
+    std::filesystem::remove_all(dir);
+}

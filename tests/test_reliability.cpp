@@ -245,3 +245,35 @@ TEST_CASE("stopped with SIGTERM right after an upload: the reading is not publis
     std::this_thread::sleep_for(300ms);
     CHECK(state_timestamps(probe) == minutes(0, 2));
 }
+
+TEST_CASE("a gap stays open until the ECU has sent it again, and the re-sent reading is published once") {
+    TempDir dir;
+    test::MosquittoBroker broker;
+    test::MqttProbe probe(broker.url(), kEcuState);
+    test::ServiceProcess service(broker.url(), dir.path / "state");
+    const auto spool = dir.path / "state" / "spool";
+    const auto t0 = today_utc() + "100000";
+    REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
+    REQUIRE(probe.wait_for_count(is_live_state, 1)); // delivered, so the spool may go
+    std::filesystem::remove_all(spool);
+    std::ofstream(spool) << "in the way";
+    CHECK(test::upload(service.port(), upload_at_minute(5)) == "101" + t0);  // not kept: re-send after 10:00
+    std::filesystem::remove(spool);
+    CHECK(test::upload(service.port(), upload_at_minute(10)) == "101" + t0); // kept, but the gap is open
+    // The ECU sends the gap again: 10:05 fills it; the answers go back to normal.
+    CHECK(test::upload(service.port(), upload_at_minute(5)) == reply_for_minute(5));
+    CHECK(test::upload(service.port(), upload_at_minute(10)) == reply_for_minute(10)); // a repeat
+    REQUIRE(probe.wait_for_count(is_live_state, 3));
+    std::this_thread::sleep_for(300ms);
+    std::vector<std::string> published;
+    for (const auto& m : probe.messages())
+        if (m.topic == kEcuState)
+            published.push_back(json::parse(m.payload)["timestamp"]);
+    const auto at = minutes(0, 10);
+    CHECK(published == std::vector<std::string>{at[0], at[10], at[5]}); // each once, as they came
+    test::MqttProbe late(broker.url(), kEcuState, "late");
+    const auto retained = late.wait_for_topic(kEcuState);
+    REQUIRE(retained);
+    CHECK(json::parse(retained->payload)["timestamp"] == at[10]); // the newest stays retained
+    CHECK(json::parse(retained->payload)["today_energy_kwh"] == Approx(1.0)); // no double count
+}
