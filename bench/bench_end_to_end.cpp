@@ -2,6 +2,7 @@
 // real Mosquitto over loopback; plus the service's idle RSS and binary size.
 #include "ecu2mqtt/local_time.hpp"
 #include "support/mqtt_probe.hpp"
+#include <nlohmann/json.hpp>
 #include "support/service_process.hpp"
 #include "support/upload_builder.hpp"
 
@@ -32,7 +33,8 @@ int main(int argc, char** argv) {
     const int rounds = argc > 1 ? std::atoi(argv[1]) : 500;
     test::MosquittoBroker broker;
     const auto dir = test::make_temp_dir("ecu2mqtt-bench");
-    test::ServiceProcess service(broker.url(), dir / "state", {"--log-level", "info"});
+    // Enough connection slots for the 1,000 ECUs below to arrive at the same moment.
+    test::ServiceProcess service(broker.url(), dir / "state", {"--log-level", "info", "--max-connections", "1100"});
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     const long idle_rss = rss_kib(service.process_id(), "VmRSS:");
 
@@ -64,6 +66,19 @@ int main(int argc, char** argv) {
         ecu.receive(17);
     }
     const long peak_rss = rss_kib(service.process_id(), "VmHWM:");
+
+    // 1,000 simulated ECUs with two inverters each, all uploading at the same moment.
+    test::ChildProcess sim({ECU2MQTT_SIM_BINARY, "--ports", std::to_string(service.port()), "--ecus", "1000",
+                            "--inverters", "2", "--models", "806,408", "--start", "2024-06-21T12:00:00",
+                            "--hours", "0"},
+                           (dir / "sim.json").string());
+    if (sim.wait_for(std::chrono::seconds(60)) != 0) {
+        std::fprintf(stderr, "simulator failed: %s\n", sim.output().c_str());
+        return 1;
+    }
+    const auto summary = nlohmann::json::parse(sim.output());
+    const long burst_peak_rss = rss_kib(service.process_id(), "VmHWM:");
+
     std::printf("| measure | value |\n|---|---:|\n");
     std::printf("| uploads | %d |\n", rounds);
     std::printf("| latency p50 (last byte -> state at subscriber) | %.0f us |\n", percentile(latencies_us, 0.50));
@@ -71,8 +86,15 @@ int main(int argc, char** argv) {
     std::printf("| latency max | %.0f us |\n", percentile(latencies_us, 1.0));
     std::printf("| idle RSS after start | %ld KiB |\n", idle_rss);
     std::printf("| peak RSS after the run | %ld KiB |\n", peak_rss);
+    std::printf("| 1,000 ECUs at once: answered | %d of %d |\n", summary["answered"].get<int>(),
+                summary["uploads"].get<int>());
+    std::printf("| 1,000 ECUs at once: wall time | %.0f ms |\n", summary["wall_seconds"].get<double>() * 1000);
+    std::printf("| 1,000 ECUs at once: service peak RSS | %ld KiB |\n", burst_peak_rss);
     std::printf("| binary size | %ju bytes |\n",
                 static_cast<std::uintmax_t>(std::filesystem::file_size(ECU2MQTT_BINARY)));
-    std::filesystem::remove_all(dir);
+    service.process().signal(SIGTERM);
+    service.process().wait_for(std::chrono::seconds(5));
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
     return 0;
 }

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build-release --parallel "$(nproc)" --target bench_decode bench_end_to_end ecu2mqtt
+cmake --build build-release --parallel "$(nproc)" --target bench_decode bench_end_to_end ecu2mqtt ecu2mqtt-sim
 echo "## Machine"
 echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo
