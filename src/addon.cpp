@@ -80,6 +80,15 @@ std::vector<std::string> addon_arguments(const nlohmann::json& options,
                 throw AddonError("option \"" + key + "\" must be a list");
             if (!value.empty())
                 args.insert(args.end(), {key == "allow_peers" ? "--allow-peers" : "--allow-ecus", joined(value)});
+        } else if (key == "forward_to_ema") {
+            if (!text_of(key, value).empty())
+                args.insert(args.end(), {"--forward-to-ema", text_of(key, value)});
+        } else if (key == "ema_resolver") {
+            if (!text_of(key, value).empty())
+                args.insert(args.end(), {"--ema-resolver", text_of(key, value)});
+        } else if (key == "block_firmware") {
+            if (flag_of(key, value))
+                args.push_back("--block-firmware");
         } else if (key == "mqtt_url") {
             if (!text_of(key, value).empty())
                 args.insert(args.end(), {"--mqtt-url", text_of(key, value)});

@@ -9,7 +9,7 @@ using nlohmann::json;
 namespace {
 // The defaults of ha-addon/config.yaml.
 const json kDefaults = json::parse(R"({"log_level": "info", "backfill": true, "ecu_timeout": 900,
-    "publish_raw": false, "discovery": true, "allow_peers": [], "allow_ecus": []})");
+    "publish_raw": false, "discovery": true, "allow_peers": [], "allow_ecus": [], "block_firmware": true})");
 const SupervisorMqtt kMosquittoAddon{"core-mosquitto", "1883", false, "addons", "s3cret"};
 } // namespace
 
@@ -39,6 +39,8 @@ TEST_CASE("add-on defaults plus the Supervisor's broker become valid options") {
     CHECK_FALSE(o.publish_raw);
     CHECK(o.ecu_timeout == std::chrono::seconds(900));
     CHECK(o.allow_peers.empty());
+    CHECK(o.forward_to_ema.empty());
+    CHECK(o.block_firmware);
 }
 
 TEST_CASE("every add-on option reaches the service") {
@@ -50,7 +52,13 @@ TEST_CASE("every add-on option reaches the service") {
     options["discovery"] = false;
     options["allow_peers"] = {"192.168.1.0/24", "10.0.0.7"};
     options["allow_ecus"] = {"216000064136"};
+    options["forward_to_ema"] = "ecu.apsystemsema.com";
+    options["ema_resolver"] = "1.1.1.1";
+    options["block_firmware"] = false;
     const auto o = parse_command_line(addon_arguments(options, kMosquittoAddon, "/data"), {}).options;
+    CHECK(o.forward_to_ema == "ecu.apsystemsema.com");
+    CHECK(o.ema_resolver == "1.1.1.1");
+    CHECK_FALSE(o.block_firmware);
     CHECK(o.log_level == LogLevel::Debug);
     CHECK_FALSE(o.backfill);
     CHECK(o.ecu_timeout == std::chrono::seconds(600));

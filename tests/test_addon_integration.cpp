@@ -85,7 +85,7 @@ TEST_CASE("the add-on takes its broker from the Supervisor and publishes with it
                               R"(","ssl":false,"protocol":"3.1.1","username":"addons","password":"from-supervisor"}})");
     const auto dir = test::make_temp_dir("ecu2mqtt-addon");
     std::ofstream(dir / "options.json") << R"({"log_level":"debug","backfill":true,"ecu_timeout":900,
-        "publish_raw":false,"discovery":true,"allow_peers":[],"allow_ecus":[]})";
+        "publish_raw":false,"discovery":true,"allow_peers":[],"allow_ecus":[],"block_firmware":true})";
     const auto port = test::free_port();
     test::ChildProcess addon({ECU2MQTT_BINARY, "--addon"}, (dir / "addon.log").string(),
                              {"SUPERVISOR_TOKEN=token-123", "ECU2MQTT_SUPERVISOR_URL=" + supervisor.url(),
