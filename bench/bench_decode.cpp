@@ -51,7 +51,8 @@ int main() {
         });
         const double json_ns = nanoseconds_per_call([&] {
             const auto result = ecu2mqtt::decode_message(bytes);
-            sink += ecu2mqtt::message_to_json(*ecu2mqtt::decoded_message(result), bytes).dump().size();
+            sink +=
+                ecu2mqtt::message_to_json(*ecu2mqtt::decoded_message(result), bytes).dump().size();
         });
         std::printf("| %s | %zu | %.0f | %.0f | %.0f |\n", name.c_str(), bytes.size(), decode_ns,
                     1e9 / decode_ns, json_ns);

@@ -2,9 +2,9 @@
 // real Mosquitto over loopback; plus the service's idle RSS and binary size.
 #include "ecu2mqtt/local_time.hpp"
 #include "support/mqtt_probe.hpp"
-#include <nlohmann/json.hpp>
 #include "support/service_process.hpp"
 #include "support/upload_builder.hpp"
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
     test::MosquittoBroker broker;
     const auto dir = test::make_temp_dir("ecu2mqtt-bench");
     // Enough connection slots for the 1,000 ECUs below to arrive at the same moment.
-    test::ServiceProcess service(broker.url(), dir / "state", {"--log-level", "info", "--max-connections", "1100"});
+    test::ServiceProcess service(broker.url(), dir / "state",
+                                 {"--log-level", "info", "--max-connections", "1100"});
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     const long idle_rss = rss_kib(service.process_id(), "VmRSS:");
 
@@ -43,11 +44,13 @@ int main(int argc, char** argv) {
     auto spec = test::captured_upload_spec();
     for (int i = 0; i < rounds; ++i) {
         // A minute apart: each upload is newer than the last, so each one becomes the state.
-        spec.timestamp = ecu2mqtt::format_compact(ecu2mqtt::add_seconds({2024, 2, 6, 6, 0, 0}, 60LL * i));
+        spec.timestamp =
+            ecu2mqtt::format_compact(ecu2mqtt::add_seconds({2024, 2, 6, 6, 0, 0}, 60LL * i));
         spec.decikwh = 21279 + i;
         const std::string msg = test::build_upload(spec);
-        const std::string expected_energy = "\"lifetime_energy_kwh\":" + std::to_string((21279 + i) / 10) + "." +
-                                            std::to_string((21279 + i) % 10);
+        const std::string expected_energy =
+            "\"lifetime_energy_kwh\":" + std::to_string((21279 + i) / 10) + "." +
+            std::to_string((21279 + i) % 10);
         probe.clear();
         test::TcpClient ecu(service.port());
         ecu.send(msg.substr(0, msg.size() - 1));
@@ -62,15 +65,16 @@ int main(int argc, char** argv) {
             return 1;
         }
         latencies_us.push_back(
-            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - last_byte).count());
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - last_byte)
+                .count());
         ecu.receive(17);
     }
     const long peak_rss = rss_kib(service.process_id(), "VmHWM:");
 
     // 1,000 simulated ECUs with two inverters each, all uploading at the same moment.
-    test::ChildProcess sim({ECU2MQTT_SIM_BINARY, "--ports", std::to_string(service.port()), "--ecus", "1000",
-                            "--inverters", "2", "--models", "806,408", "--start", "2024-06-21T12:00:00",
-                            "--hours", "0"},
+    test::ChildProcess sim({ECU2MQTT_SIM_BINARY, "--ports", std::to_string(service.port()),
+                            "--ecus", "1000", "--inverters", "2", "--models", "806,408", "--start",
+                            "2024-06-21T12:00:00", "--hours", "0"},
                            (dir / "sim.json").string());
     if (sim.wait_for(std::chrono::seconds(60)) != 0) {
         std::fprintf(stderr, "simulator failed: %s\n", sim.output().c_str());
@@ -81,14 +85,16 @@ int main(int argc, char** argv) {
 
     std::printf("| measure | value |\n|---|---:|\n");
     std::printf("| uploads | %d |\n", rounds);
-    std::printf("| latency p50 (last byte -> state at subscriber) | %.0f us |\n", percentile(latencies_us, 0.50));
+    std::printf("| latency p50 (last byte -> state at subscriber) | %.0f us |\n",
+                percentile(latencies_us, 0.50));
     std::printf("| latency p99 | %.0f us |\n", percentile(latencies_us, 0.99));
     std::printf("| latency max | %.0f us |\n", percentile(latencies_us, 1.0));
     std::printf("| idle RSS after start | %ld KiB |\n", idle_rss);
     std::printf("| peak RSS after the run | %ld KiB |\n", peak_rss);
     std::printf("| 1,000 ECUs at once: answered | %d of %d |\n", summary["answered"].get<int>(),
                 summary["uploads"].get<int>());
-    std::printf("| 1,000 ECUs at once: wall time | %.0f ms |\n", summary["wall_seconds"].get<double>() * 1000);
+    std::printf("| 1,000 ECUs at once: wall time | %.0f ms |\n",
+                summary["wall_seconds"].get<double>() * 1000);
     std::printf("| 1,000 ECUs at once: service peak RSS | %ld KiB |\n", burst_peak_rss);
     std::printf("| binary size | %ju bytes |\n",
                 static_cast<std::uintmax_t>(std::filesystem::file_size(ECU2MQTT_BINARY)));

@@ -79,7 +79,8 @@ std::vector<std::string> addon_arguments(const nlohmann::json& options,
             if (!value.is_array())
                 throw AddonError("option \"" + key + "\" must be a list");
             if (!value.empty())
-                args.insert(args.end(), {key == "allow_peers" ? "--allow-peers" : "--allow-ecus", joined(value)});
+                args.insert(args.end(), {key == "allow_peers" ? "--allow-peers" : "--allow-ecus",
+                                         joined(value)});
         } else if (key == "forward_to_ema") {
             if (!text_of(key, value).empty())
                 args.insert(args.end(), {"--forward-to-ema", text_of(key, value)});
@@ -103,8 +104,8 @@ std::vector<std::string> addon_arguments(const nlohmann::json& options,
         }
     }
     if (!addon_names_broker(options) && mqtt) {
-        args.insert(args.end(),
-                    {"--mqtt-url", std::string(mqtt->ssl ? "mqtts://" : "mqtt://") + mqtt->host + ":" + mqtt->port});
+        args.insert(args.end(), {"--mqtt-url", std::string(mqtt->ssl ? "mqtts://" : "mqtt://") +
+                                                   mqtt->host + ":" + mqtt->port});
         if (!mqtt->username.empty())
             args.insert(args.end(), {"--mqtt-user", mqtt->username});
         if (!mqtt->password.empty())

@@ -15,7 +15,8 @@ constexpr std::size_t kMaxMessageBytes = 16 * 1024 * 1024;
 // Returns false when any message of `input` failed.
 bool decode_stream(const std::string& name, std::istream& input, std::ostream& out,
                    std::ostream& err) {
-    const std::string bytes{std::istreambuf_iterator<char>(input), std::istreambuf_iterator<char>()};
+    const std::string bytes{std::istreambuf_iterator<char>(input),
+                            std::istreambuf_iterator<char>()};
     MessageFramer framer(kMaxMessageBytes);
     framer.append(bytes);
     bool all_ok = true;
@@ -32,8 +33,8 @@ bool decode_stream(const std::string& name, std::istream& input, std::ostream& o
             return false;
         }
         // The framer may have skipped line breaks before the message.
-        const std::size_t message_start = consumed + (before - framer.buffered()) -
-                                          frame.message.size();
+        const std::size_t message_start =
+            consumed + (before - framer.buffered()) - frame.message.size();
         consumed += before - framer.buffered();
         const DecodeResult result = decode_message(frame.message);
         if (const auto* error = decode_error(result)) {

@@ -69,7 +69,9 @@ constexpr std::array<ScaledField<ChannelReading>, 3> kChannelNumbers{{
 // (hypothesis); 18-20 is unknown.
 constexpr std::array kChannelUnknown{UnknownSpan{10, 5}, UnknownSpan{18, 2}};
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 bool all_digits(std::string_view s) {
     if (s.empty())
@@ -147,8 +149,7 @@ class FieldReader {
         }
     }
 
-    template <std::size_t N>
-    UnknownFields unknown(const std::array<UnknownSpan, N>& spans) {
+    template <std::size_t N> UnknownFields unknown(const std::array<UnknownSpan, N>& spans) {
         UnknownFields out;
         for (const auto& s : spans) {
             // Not checked to be digits (their meaning is unknown), so escape what is not text.
@@ -256,8 +257,7 @@ DecodeResult decode_realtime(std::string_view message) {
     if (!message.ends_with(kTrailer))
         return DecodeError{message.size() - kTrailer.size(),
                            "expected the trailer \"END\\n\", found \"" +
-                               printable(message.substr(message.size() - kTrailer.size())) +
-                               "\""};
+                               printable(message.substr(message.size() - kTrailer.size())) + "\""};
 
     up.ecu_id = std::string(header.digits(kEcuIdOffset, kEcuIdWidth, "ECU id"));
     up.ecu_model = std::string(ecu_model_name(up.ecu_id));
@@ -295,8 +295,8 @@ DecodeResult decode_realtime(std::string_view message) {
 
     if (up.inverters_online != static_cast<int>(up.inverters.size()))
         up.notes.push_back("header says " + std::to_string(up.inverters_online) +
-                           " inverters online, message has " +
-                           std::to_string(up.inverters.size()) + " blocks");
+                           " inverters online, message has " + std::to_string(up.inverters.size()) +
+                           " blocks");
     double channel_sum = 0;
     for (const auto& inv : up.inverters)
         channel_sum += inv.power_w;

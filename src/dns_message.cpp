@@ -67,7 +67,8 @@ std::vector<std::uint8_t> dns_a_query(std::uint16_t id, std::string_view name) {
         throw std::invalid_argument("bad host name \"" + std::string(name) + "\"");
     while (start <= name.size()) {
         const auto dot = name.find('.', start);
-        const auto label = name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+        const auto label = name.substr(start, dot == std::string_view::npos ? std::string_view::npos
+                                                                            : dot - start);
         if (label.empty() || label.size() > 63)
             throw std::invalid_argument("bad host name \"" + std::string(name) + "\"");
         out.push_back(static_cast<std::uint8_t>(label.size()));
@@ -108,7 +109,8 @@ std::vector<std::array<std::uint8_t, 4>> dns_a_answers(std::uint16_t id,
         if (r.failed || r.at + length > packet.size())
             break;
         if (type == kTypeA && cls == kClassIn && length == 4)
-            addresses.push_back({packet[r.at], packet[r.at + 1], packet[r.at + 2], packet[r.at + 3]});
+            addresses.push_back(
+                {packet[r.at], packet[r.at + 1], packet[r.at + 2], packet[r.at + 3]});
         r.skip(length);
     }
     return addresses;

@@ -2,7 +2,7 @@
 
 #include "ecu2mqtt/dns_message.hpp"
 
-#include <boost/asio.hpp>
+#include "ecu2mqtt/asio.hpp"
 #include <random>
 
 namespace ecu2mqtt {
@@ -52,7 +52,8 @@ ForwarderConfig parse_forward_target(const std::string& text) {
     return config;
 }
 
-asio::awaitable<UpstreamReply> EmaForwarder::exchange(std::uint16_t local_port, std::string message) {
+asio::awaitable<UpstreamReply> EmaForwarder::exchange(std::uint16_t local_port,
+                                                      std::string message) {
     const auto deadline = Steady::now() + config_.timeout;
     const std::uint16_t port = config_.port.value_or(local_port);
     asio::steady_timer timer(executor_);
@@ -69,23 +70,28 @@ asio::awaitable<UpstreamReply> EmaForwarder::exchange(std::uint16_t local_port, 
         dns.open(udp::v4(), ec);
         const std::uint16_t id = static_cast<std::uint16_t>(std::random_device{}());
         const auto query = dns_a_query(id, config_.host);
-        const udp::endpoint server(asio::ip::make_address(resolver_host, ec), resolver_port.value_or(53));
+        const udp::endpoint server(asio::ip::make_address(resolver_host, ec),
+                                   resolver_port.value_or(53));
         if (ec)
             co_return UpstreamReply{std::nullopt, "bad resolver address " + config_.resolver};
         timer.expires_at(deadline);
         close_on_expiry(timer, dns);
-        co_await dns.async_send_to(asio::buffer(query), server, asio::redirect_error(asio::use_awaitable, ec));
+        co_await dns.async_send_to(asio::buffer(query), server,
+                                   asio::redirect_error(asio::use_awaitable, ec));
         std::vector<std::uint8_t> answer(1500);
         std::size_t n = 0;
         if (!ec)
-            n = co_await dns.async_receive(asio::buffer(answer), asio::redirect_error(asio::use_awaitable, ec));
+            n = co_await dns.async_receive(asio::buffer(answer),
+                                           asio::redirect_error(asio::use_awaitable, ec));
         timer.cancel();
         if (ec)
-            co_return UpstreamReply{std::nullopt, "no answer from the resolver " + config_.resolver};
+            co_return UpstreamReply{std::nullopt,
+                                    "no answer from the resolver " + config_.resolver};
         answer.resize(n);
         const auto found = dns_a_answers(id, answer);
         if (found.empty())
-            co_return UpstreamReply{std::nullopt, "the resolver knows no address for " + config_.host};
+            co_return UpstreamReply{std::nullopt,
+                                    "the resolver knows no address for " + config_.host};
         address = asio::ip::address_v4(found.front());
     } else {
         tcp::resolver resolver(executor_);
@@ -94,8 +100,8 @@ asio::awaitable<UpstreamReply> EmaForwarder::exchange(std::uint16_t local_port, 
             if (!e)
                 resolver.cancel();
         });
-        const auto results = co_await resolver.async_resolve(config_.host, std::to_string(port),
-                                                             asio::redirect_error(asio::use_awaitable, ec));
+        const auto results = co_await resolver.async_resolve(
+            config_.host, std::to_string(port), asio::redirect_error(asio::use_awaitable, ec));
         timer.cancel();
         if (ec || results.empty())
             co_return UpstreamReply{std::nullopt, "cannot resolve " + config_.host};
@@ -106,11 +112,14 @@ asio::awaitable<UpstreamReply> EmaForwarder::exchange(std::uint16_t local_port, 
     tcp::socket socket(executor_);
     timer.expires_at(deadline);
     close_on_expiry(timer, socket);
-    co_await socket.async_connect(tcp::endpoint(*address, port), asio::redirect_error(asio::use_awaitable, ec));
+    co_await socket.async_connect(tcp::endpoint(*address, port),
+                                  asio::redirect_error(asio::use_awaitable, ec));
     if (ec)
-        co_return UpstreamReply{std::nullopt, Steady::now() >= deadline ? "timed out connecting"
-                                                                         : "unreachable: " + ec.message()};
-    co_await asio::async_write(socket, asio::buffer(message), asio::redirect_error(asio::use_awaitable, ec));
+        co_return UpstreamReply{std::nullopt, Steady::now() >= deadline
+                                                  ? "timed out connecting"
+                                                  : "unreachable: " + ec.message()};
+    co_await asio::async_write(socket, asio::buffer(message),
+                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec)
         co_return UpstreamReply{std::nullopt, "closed while sending: " + ec.message()};
     std::string reply;
@@ -120,18 +129,20 @@ asio::awaitable<UpstreamReply> EmaForwarder::exchange(std::uint16_t local_port, 
             timer.expires_at(std::min(deadline, Steady::now() + config_.quiet));
             close_on_expiry(timer, socket);
         }
-        const std::size_t n = co_await socket.async_read_some(asio::buffer(buffer),
-                                                              asio::redirect_error(asio::use_awaitable, ec));
+        const std::size_t n = co_await socket.async_read_some(
+            asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
         reply.append(buffer.data(), n);
         if (!ec)
             continue;
         if (!reply.empty())
             break; // EMA closed, or went quiet, after answering
-        co_return UpstreamReply{std::nullopt, Steady::now() >= deadline ? "timed out waiting for the reply"
-                                                                        : "closed without a reply"};
+        co_return UpstreamReply{std::nullopt, Steady::now() >= deadline
+                                                  ? "timed out waiting for the reply"
+                                                  : "closed without a reply"};
     }
     timer.cancel();
-    log_.debug("ema_reply", {{"port", std::to_string(port)}, {"bytes", std::to_string(reply.size())}});
+    log_.debug("ema_reply",
+               {{"port", std::to_string(port)}, {"bytes", std::to_string(reply.size())}});
     co_return UpstreamReply{std::move(reply), {}};
 }
 

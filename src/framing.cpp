@@ -49,7 +49,8 @@ Frame MessageFramer::next() {
 
     if (declared_size) {
         if (*declared_size > max_message_bytes_)
-            return {Frame::Status::TooLarge, {},
+            return {Frame::Status::TooLarge,
+                    {},
                     "length field claims " + std::to_string(*declared_size) +
                         " bytes, over the limit of " + std::to_string(max_message_bytes_)};
         if (*declared_size > 0 && buffer_.size() >= *declared_size) {
@@ -78,9 +79,11 @@ Frame MessageFramer::emit(std::size_t size) {
 
 Frame MessageFramer::need_more_or_too_large() {
     if (buffer_.size() > max_message_bytes_)
-        return {Frame::Status::TooLarge, {},
-                std::to_string(buffer_.size()) + " bytes without a complete message, over the "
-                                                 "limit of " +
+        return {Frame::Status::TooLarge,
+                {},
+                std::to_string(buffer_.size()) +
+                    " bytes without a complete message, over the "
+                    "limit of " +
                     std::to_string(max_message_bytes_)};
     return {};
 }

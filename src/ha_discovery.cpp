@@ -16,7 +16,8 @@ struct SensorSpec {
 };
 
 constexpr const char* kNone = nullptr;
-constexpr const char* kDegreesCelsius = "\xC2\xB0" "C";
+constexpr const char* kDegreesCelsius = "\xC2\xB0"
+                                        "C";
 
 std::vector<SensorSpec> ecu_sensors() {
     return {
@@ -46,13 +47,15 @@ std::vector<SensorSpec> inverter_sensors(int channels) {
                          "measurement", "W", kNone});
         specs.push_back({prefix + "_voltage", label + " voltage", prefix + "_voltage_v", "voltage",
                          "measurement", "V", kNone});
-        specs.push_back({prefix + "_current", label + " current", prefix + "_current_a",
-                         "current", "measurement", "A", kNone});
+        specs.push_back({prefix + "_current", label + " current", prefix + "_current_a", "current",
+                         "measurement", "A", kNone});
     }
     return specs;
 }
 
-std::string node_id_for(const std::string& device_key) { return "ecu2mqtt_" + device_key; }
+std::string node_id_for(const std::string& device_key) {
+    return "ecu2mqtt_" + device_key;
+}
 
 DiscoveryConfig make_config(const TopicScheme& topics, const std::string& device_key,
                             const SensorSpec& spec, const std::string& state_topic,
@@ -97,8 +100,8 @@ std::vector<DiscoveryConfig> ecu_discovery(const TopicScheme& topics, const std:
                                       {{"topic", topics.ecu_availability(ecu_id)}}};
     std::vector<DiscoveryConfig> configs;
     for (const auto& spec : ecu_sensors())
-        configs.push_back(make_config(topics, ecu_id, spec, topics.ecu_state(ecu_id),
-                                      availability, device, sw_version));
+        configs.push_back(make_config(topics, ecu_id, spec, topics.ecu_state(ecu_id), availability,
+                                      device, sw_version));
     return configs;
 }
 

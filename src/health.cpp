@@ -32,10 +32,10 @@ HealthVerdict check_heartbeat(const std::filesystem::path& file, std::int64_t no
     try {
         const auto beat = nlohmann::json::parse(in);
         const auto age = now_unix - beat.at("time").get<std::int64_t>();
-        const std::string details = "heartbeat " + std::to_string(age) + " s old, MQTT " +
-                                    (beat.at("mqtt_connected").get<bool>() ? "connected" : "not connected") +
-                                    ", " + std::to_string(beat.at("spooled").get<std::size_t>()) +
-                                    " readings spooled";
+        const std::string details =
+            "heartbeat " + std::to_string(age) + " s old, MQTT " +
+            (beat.at("mqtt_connected").get<bool>() ? "connected" : "not connected") + ", " +
+            std::to_string(beat.at("spooled").get<std::size_t>()) + " readings spooled";
         if (age > max_age_seconds || age < -max_age_seconds)
             return {false, "stale: " + details};
         return {true, "healthy: " + details};

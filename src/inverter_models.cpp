@@ -33,7 +33,9 @@ constexpr std::array kEcuPrefixes{
 
 } // namespace
 
-std::span<const InverterFamily> known_inverter_families() { return kFamilies; }
+std::span<const InverterFamily> known_inverter_families() {
+    return kFamilies;
+}
 
 std::optional<InverterFamily> find_inverter_family(std::string_view model_code) {
     for (const auto& family : kFamilies)

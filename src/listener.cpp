@@ -3,8 +3,7 @@
 #include "ecu2mqtt/ema_forwarder.hpp"
 #include "ecu2mqtt/framing.hpp"
 
-#include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
-#include <boost/asio.hpp>
+#include "ecu2mqtt/asio.hpp"
 #include <algorithm>
 #include <set>
 
@@ -117,12 +116,14 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
         auto keep_alive = shared_from_this();
         for (;;) {
             boost::system::error_code ec;
-            tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+            tcp::socket socket =
+                co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
             if (ec == asio::error::operation_aborted || stopping)
                 co_return;
             if (ec) {
                 // Typically out of file descriptors: back off instead of spinning.
-                log.warn("accept_failed", {{"port", std::to_string(port)}, {"error", ec.message()}});
+                log.warn("accept_failed",
+                         {{"port", std::to_string(port)}, {"error", ec.message()}});
                 asio::steady_timer pause(io, std::chrono::milliseconds(100));
                 co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
                 continue;
@@ -132,17 +133,20 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
             std::string peer = peer_ec ? "unknown" : endpoint_text(remote);
             if (peer_ec || !peer_allowed(remote.address())) {
                 ++counters.refused_peers;
-                log.warn("connection_refused",
-                         {{"peer", peer}, {"port", std::to_string(port)}, {"reason", "not in the allow-list"}});
+                log.warn("connection_refused", {{"peer", peer},
+                                                {"port", std::to_string(port)},
+                                                {"reason", "not in the allow-list"}});
                 socket.close(peer_ec);
                 continue;
             }
             if (connections.size() >= config.max_connections)
                 evict_least_active(peer);
             ++counters.accepted;
-            auto connection = std::make_shared<Connection>(std::move(socket), port, std::move(peer));
+            auto connection =
+                std::make_shared<Connection>(std::move(socket), port, std::move(peer));
             connections.insert(connection);
-            log.debug("connection_opened", {{"peer", connection->peer}, {"port", std::to_string(port)}});
+            log.debug("connection_opened",
+                      {{"peer", connection->peer}, {"port", std::to_string(port)}});
             asio::co_spawn(io, serve(connection), asio::detached);
             asio::co_spawn(io, watchdog(connection), asio::detached);
         }
@@ -167,11 +171,12 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
         ++counters.evicted_at_limit;
         // Warn on the first eviction and then every 1000th: a flood must not flood the log too.
         if (counters.evicted_at_limit % 1000 == 1)
-            log.warn("connection_evicted", {{"peer", victim->peer},
-                                            {"for", newcomer},
-                                            {"reason", "max connections reached"},
-                                            {"limit", std::to_string(config.max_connections)},
-                                            {"evicted_total", std::to_string(counters.evicted_at_limit)}});
+            log.warn("connection_evicted",
+                     {{"peer", victim->peer},
+                      {"for", newcomer},
+                      {"reason", "max connections reached"},
+                      {"limit", std::to_string(config.max_connections)},
+                      {"evicted_total", std::to_string(counters.evicted_at_limit)}});
         victim->closed_because = "evicted: max connections reached";
         victim->close();
     }
@@ -218,7 +223,8 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
                         break;
                     }
                     c->mid_message = true;
-                    co_await asio::async_write(c->socket, asio::buffer(*reply), asio::use_awaitable);
+                    co_await asio::async_write(c->socket, asio::buffer(*reply),
+                                               asio::use_awaitable);
                 }
                 c->mid_message = framer.buffered() > 0;
                 if (!keep_open || (stopping && !c->mid_message))
@@ -238,8 +244,9 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
             const std::string leftover = framer.take_remainder();
             handler.on_incomplete({leftover, c->local_port, c->peer}, why_closed);
         }
-        log.debug("connection_closed", {{"peer", c->peer}, {"port", std::to_string(c->local_port)},
-                                        {"reason", why_closed}});
+        log.debug(
+            "connection_closed",
+            {{"peer", c->peer}, {"port", std::to_string(c->local_port)}, {"reason", why_closed}});
         c->close();
         connections.erase(c);
     }
@@ -297,7 +304,8 @@ void Listener::start() {
     boost::system::error_code address_ec;
     const auto address = asio::ip::make_address(impl_->config.address, address_ec);
     if (address_ec)
-        throw std::invalid_argument("not an address to listen on: \"" + impl_->config.address + "\"");
+        throw std::invalid_argument("not an address to listen on: \"" + impl_->config.address +
+                                    "\"");
     for (const auto port : impl_->config.ports) {
         auto acceptor = std::make_unique<tcp::acceptor>(impl_->io);
         const tcp::endpoint endpoint(address, port);
@@ -312,8 +320,8 @@ void Listener::start() {
             throw std::system_error(e.code(), "cannot listen on " + endpoint_text(endpoint));
         }
         const auto bound = acceptor->local_endpoint().port();
-        impl_->log.info("listening", {{"address", impl_->config.address},
-                                      {"port", std::to_string(bound)}});
+        impl_->log.info("listening",
+                        {{"address", impl_->config.address}, {"port", std::to_string(bound)}});
         impl_->bound_ports.push_back(bound);
         impl_->acceptors.push_back(std::move(acceptor));
     }
@@ -322,11 +330,19 @@ void Listener::start() {
                        asio::detached);
 }
 
-void Listener::stop() { impl_->stop(); }
+void Listener::stop() {
+    impl_->stop();
+}
 
-std::vector<std::uint16_t> Listener::bound_ports() const { return impl_->bound_ports; }
+std::vector<std::uint16_t> Listener::bound_ports() const {
+    return impl_->bound_ports;
+}
 
-std::size_t Listener::open_connections() const { return impl_->connections.size(); }
-ListenerCounters Listener::counters() const { return impl_->counters; }
+std::size_t Listener::open_connections() const {
+    return impl_->connections.size();
+}
+ListenerCounters Listener::counters() const {
+    return impl_->counters;
+}
 
 } // namespace ecu2mqtt

@@ -2,24 +2,23 @@
 #include "ecu2mqtt/addon.hpp"
 #include "ecu2mqtt/clock.hpp"
 #include "ecu2mqtt/decode_command.hpp"
+#include "ecu2mqtt/ema_forwarder.hpp"
 #include "ecu2mqtt/health.hpp"
 #include "ecu2mqtt/listener.hpp"
 #include "ecu2mqtt/mqtt_publisher.hpp"
-#include "ecu2mqtt/ema_forwarder.hpp"
 #include "ecu2mqtt/options.hpp"
 #include "ecu2mqtt/recorder.hpp"
 #include "ecu2mqtt/replay_command.hpp"
 #include "ecu2mqtt/service.hpp"
 #include "ecu2mqtt/supervisor_client.hpp"
 
-#include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
-#include <boost/asio.hpp>
+#include "ecu2mqtt/asio.hpp"
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
-#include <iostream>
 
 extern char** environ;
 
@@ -151,11 +150,12 @@ int run_service(const Options& options) {
         forward.resolver = options.ema_resolver;
         forward.timeout = options.ema_timeout;
         forwarder = std::make_unique<EmaForwarder>(io.get_executor(), forward, log);
-        log.info("forwarding_to_ema", {{"host", forward.host},
-                                       {"port", forward.port ? std::to_string(*forward.port) : "same as the ECU's"},
-                                       {"resolver", forward.resolver.empty() ? "system" : forward.resolver},
-                                       {"timeout_ms", std::to_string(forward.timeout.count())},
-                                       {"block_firmware", options.block_firmware ? "yes" : "no"}});
+        log.info("forwarding_to_ema",
+                 {{"host", forward.host},
+                  {"port", forward.port ? std::to_string(*forward.port) : "same as the ECU's"},
+                  {"resolver", forward.resolver.empty() ? "system" : forward.resolver},
+                  {"timeout_ms", std::to_string(forward.timeout.count())},
+                  {"block_firmware", options.block_firmware ? "yes" : "no"}});
     }
 
     ListenerConfig listener_config;

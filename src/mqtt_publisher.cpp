@@ -5,8 +5,7 @@
 #include "ecu2mqtt/spool.hpp"
 #include "ecu2mqtt/state_file.hpp"
 
-#include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
-#include <boost/asio.hpp>
+#include "ecu2mqtt/asio.hpp"
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -41,13 +40,14 @@ std::string connack_reason(int rc) {
 }
 
 constexpr std::size_t kRememberedUploads = 600; // two days of five-minute uploads
-constexpr std::int64_t kGapClosingSeconds = 6 * 60; // an upload this soon after the gap start fills it
+constexpr std::int64_t kGapClosingSeconds =
+    6 * 60; // an upload this soon after the gap start fills it
 
 struct EcuRecord {
     std::string model;
     DailyEnergy daily;
     std::optional<LocalDateTime> last_timestamp; // newest upload kept
-    std::set<LocalDateTime> kept;                 // recent uploads kept, to recognise repeats
+    std::set<LocalDateTime> kept;                // recent uploads kept, to recognise repeats
     std::optional<LocalDateTime> gap_since;      // last upload kept before one that could not be
     std::optional<double> lifetime_kwh;
     std::map<std::string, KnownInverter> inverters;
@@ -186,7 +186,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     Spool spool;
     ConnectListener connect_listener;
     DeliveryListener delivery_listener;
-    std::optional<std::uint64_t> in_flight;  // spooled reading being published
+    std::optional<std::uint64_t> in_flight; // spooled reading being published
     std::size_t acks_outstanding = 0;
     std::vector<mqtt::delivery_token_ptr> in_flight_tokens; // for a clean shutdown to wait on
     std::uint64_t dropped_reported = 0;
@@ -213,8 +213,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     }
 
     void start() {
-        client = std::make_unique<mqtt::async_client>(paho_server_uri(config.url),
-                                                      config.client_id);
+        client =
+            std::make_unique<mqtt::async_client>(paho_server_uri(config.url), config.client_id);
         auto builder = mqtt::connect_options_builder()
                            .clean_session(true)
                            .keep_alive_interval(std::chrono::seconds(30))
@@ -286,9 +286,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             return;
         ++failures_in_a_row;
         // The first failure and then every tenth is worth a line at error level.
-        const auto level =
-            (failures_in_a_row == 1 || failures_in_a_row % 10 == 0) ? LogLevel::Error
-                                                                    : LogLevel::Debug;
+        const auto level = (failures_in_a_row == 1 || failures_in_a_row % 10 == 0)
+                               ? LogLevel::Error
+                               : LogLevel::Debug;
         log.log(level, "mqtt_connect_failed",
                 {{"url", config.url},
                  {"reason", connack_reason(rc)},
@@ -332,7 +332,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         }
     }
 
-    bool is_state_topic(const std::string& topic) const { return topic.ends_with("/state") && topic != config.topics.bridge_state(); }
+    bool is_state_topic(const std::string& topic) const {
+        return topic.ends_with("/state") && topic != config.topics.bridge_state();
+    }
 
     // Configs first, so that Home Assistant knows the entities before their states arrive.
     void republish(bool with_states) {
@@ -390,11 +392,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                         delivery_listener));
                 }
             } catch (const nlohmann::json::exception& e) {
-                log.error("spool_entry_lost", {{"sequence", std::to_string(entry->sequence)},
-                                               {"error", e.what()}});
+                log.error("spool_entry_lost",
+                          {{"sequence", std::to_string(entry->sequence)}, {"error", e.what()}});
                 finish_in_flight();
             } catch (const mqtt::exception& e) {
-                log.warn("mqtt_publish_failed", {{"error", e.what()}, {"action", "retrying after reconnect"}});
+                log.warn("mqtt_publish_failed",
+                         {{"error", e.what()}, {"action", "retrying after reconnect"}});
                 in_flight.reset();
                 return;
             }
@@ -416,7 +419,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             return;
         const auto deadline = Steady::now() + budget;
         for (const auto& token : in_flight_tokens) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());
             if (left.count() <= 0 || !token->wait_for(left) || token->get_return_code() != 0)
                 return; // stays in the spool: published again after the restart
         }
@@ -487,7 +491,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
 
         // A repeat of an upload already kept: answered, not published again.
         if (ecu.kept.contains(upload.timestamp)) {
-            log.info("upload_already_handled", {{"ecu", id}, {"timestamp", format_iso(upload.timestamp)}});
+            log.info("upload_already_handled",
+                     {{"ecu", id}, {"timestamp", format_iso(upload.timestamp)}});
             return {true, true, ecu.gap_since};
         }
         // Older than the newest kept: the ECU filling a gap. Published in the order it arrives,
@@ -507,8 +512,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                       {"was", std::to_string(*ecu.lifetime_kwh)},
                       {"now", std::to_string(upload.lifetime_energy_kwh)},
                       {"action", "keeping the higher value"}});
-        const double lifetime = backfill ? upload.lifetime_energy_kwh
-                                         : std::max(ecu.lifetime_kwh.value_or(0), upload.lifetime_energy_kwh);
+        const double lifetime =
+            backfill ? upload.lifetime_energy_kwh
+                     : std::max(ecu.lifetime_kwh.value_or(0), upload.lifetime_energy_kwh);
 
         std::vector<OutgoingMessage> batch;
         std::set<std::string> present;
@@ -520,8 +526,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         for (const auto& [uid, known] : ecu.inverters)
             if (!present.contains(uid))
                 batch.push_back({config.topics.inverter_state(id, uid),
-                                 absent_inverter_payload(known, upload.timestamp).dump(), !backfill});
-        auto state = ecu_state_payload(upload, lifetime, daily.today_kwh(), clock.iso_with_offset(received));
+                                 absent_inverter_payload(known, upload.timestamp).dump(),
+                                 !backfill});
+        auto state =
+            ecu_state_payload(upload, lifetime, daily.today_kwh(), clock.iso_with_offset(received));
         batch.push_back({config.topics.ecu_state(id), state.dump(), !backfill});
 
         if (!enqueue(id, batch)) {
@@ -542,8 +550,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             ecu.last_state = std::move(state);
         }
         if (ecu.gap_since && upload.timestamp > *ecu.gap_since &&
-            (backfill || to_epoch_seconds(upload.timestamp) - to_epoch_seconds(*ecu.gap_since) <= kGapClosingSeconds)) {
-            log.info("gap_filled", {{"ecu", id}, {"after", format_iso(*ecu.gap_since)},
+            (backfill || to_epoch_seconds(upload.timestamp) - to_epoch_seconds(*ecu.gap_since) <=
+                             kGapClosingSeconds)) {
+            log.info("gap_filled", {{"ecu", id},
+                                    {"after", format_iso(*ecu.gap_since)},
                                     {"with", format_iso(upload.timestamp)}});
             ecu.gap_since.reset();
         }
@@ -577,14 +587,14 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         const auto now = Steady::now();
         for (auto& [id, ecu] : ecus) {
             if (ecu.online && now - ecu.last_heard > config.ecu_timeout) {
-                log.warn("ecu_offline", {{"ecu", id},
-                                         {"silent_for_s", std::to_string(config.ecu_timeout.count())}});
+                log.warn(
+                    "ecu_offline",
+                    {{"ecu", id}, {"silent_for_s", std::to_string(config.ecu_timeout.count())}});
                 set_online(id, ecu, false);
             }
         }
-        tick_timer.expires_after(std::clamp<Steady::duration>(config.ecu_timeout / 4,
-                                                              std::chrono::milliseconds(250),
-                                                              std::chrono::seconds(10)));
+        tick_timer.expires_after(std::clamp<Steady::duration>(
+            config.ecu_timeout / 4, std::chrono::milliseconds(250), std::chrono::seconds(10)));
         tick_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
             if (auto self = weak.lock(); self && !ec)
                 self->tick();
@@ -626,9 +636,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             } catch (const nlohmann::json::exception& e) {
                 const auto aside = entry.path().string() + ".corrupt";
                 std::filesystem::rename(entry.path(), aside, ec);
-                log.warn("state_file_set_aside", {{"file", entry.path().string()},
-                                                  {"moved_to", aside},
-                                                  {"error", e.what()}});
+                log.warn(
+                    "state_file_set_aside",
+                    {{"file", entry.path().string()}, {"moved_to", aside}, {"error", e.what()}});
             }
         }
     }
@@ -642,8 +652,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         try {
             if (is_connected) {
                 settle_in_flight(budget / 3);
-                client->publish(config.topics.bridge_state(), kOffline, std::strlen(kOffline), kQos,
-                                true)
+                client
+                    ->publish(config.topics.bridge_state(), kOffline, std::strlen(kOffline), kQos,
+                              true)
                     ->wait_for(budget / 3);
                 client->disconnect(budget / 6)->wait_for(budget / 3);
             } else {
@@ -666,8 +677,12 @@ MqttPublisher::~MqttPublisher() {
         impl_->shutdown(std::chrono::milliseconds(500));
 }
 
-void MqttPublisher::start() { impl_->start(); }
-void MqttPublisher::shutdown(std::chrono::milliseconds budget) { impl_->shutdown(budget); }
+void MqttPublisher::start() {
+    impl_->start();
+}
+void MqttPublisher::shutdown(std::chrono::milliseconds budget) {
+    impl_->shutdown(budget);
+}
 UploadHandling MqttPublisher::on_realtime(const RealtimeUpload& upload,
                                           std::chrono::system_clock::time_point received) {
     return impl_->on_realtime(upload, received);
@@ -675,7 +690,9 @@ UploadHandling MqttPublisher::on_realtime(const RealtimeUpload& upload,
 void MqttPublisher::on_raw(const std::string& ecu_id, std::string_view raw) {
     impl_->on_raw(ecu_id, raw);
 }
-bool MqttPublisher::connected() const { return impl_->is_connected; }
+bool MqttPublisher::connected() const {
+    return impl_->is_connected;
+}
 PublisherStatus MqttPublisher::status() const {
     return {impl_->is_connected, impl_->spool.size(), impl_->spool.dropped()};
 }

@@ -9,9 +9,9 @@ namespace ecu2mqtt {
 namespace {
 
 struct OptionSpec {
-    std::string_view flag;    // "--listen"; a flag without a value when `value_name` is empty
-    std::string_view env;     // "ECU2MQTT_LISTEN"
-    std::string_view json;    // key in the config file
+    std::string_view flag; // "--listen"; a flag without a value when `value_name` is empty
+    std::string_view env;  // "ECU2MQTT_LISTEN"
+    std::string_view json; // key in the config file
     std::string_view value_name;
     std::string_view help;
     std::function<void(Options&, const std::string&)> apply;

@@ -93,7 +93,9 @@ void FileRecorder::record(const InboundMessage& message, const std::optional<std
             log_.error("recording_not_written", {{"file", path.string()}});
         open_day_ = day;
     }
-    out_ << recording_line(clock_.iso_with_offset(now), message.local_port, message.peer, message.raw, reply).dump()
+    out_ << recording_line(clock_.iso_with_offset(now), message.local_port, message.peer,
+                           message.raw, reply)
+                .dump()
          << '\n'
          << std::flush;
     if (!out_)

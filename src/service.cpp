@@ -80,19 +80,21 @@ std::optional<std::string> Service::relay_or(std::optional<std::string> fake,
                            reply.find_first_not_of("0123456789") == std::string::npos;
     if (!plain_ack) {
         // Not the acknowledgement we know: possibly a firmware update or another command.
-        log_.warn("unusual_ema_reply", {{"ecu", ecu_id},
-                                        {"peer", message.peer},
-                                        {"bytes", std::to_string(reply.size())},
-                                        {"raw", printable_text(reply.substr(0, 4096))},
-                                        {"action", options_.block_firmware ? "blocked, sent the fake reply"
-                                                                           : "relayed"}});
+        log_.warn(
+            "unusual_ema_reply",
+            {{"ecu", ecu_id},
+             {"peer", message.peer},
+             {"bytes", std::to_string(reply.size())},
+             {"raw", printable_text(reply.substr(0, 4096))},
+             {"action", options_.block_firmware ? "blocked, sent the fake reply" : "relayed"}});
         if (options_.block_firmware) {
             ++counters_.ema_blocked;
             return fake;
         }
     }
     ++counters_.ema_relayed;
-    log_.debug("ema_reply_relayed", {{"ecu", ecu_id}, {"peer", message.peer}, {"reply", printable_text(reply)}});
+    log_.debug("ema_reply_relayed",
+               {{"ecu", ecu_id}, {"peer", message.peer}, {"reply", printable_text(reply)}});
     return reply;
 }
 
@@ -127,7 +129,8 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
         // retry it forever; anything else is not an ECU speaking and is closed.
         if (!message.raw.starts_with("APS"))
             return relay_or(std::nullopt, message, ecu_id);
-        return relay_or(answer(false, ecu_id, guess_timestamp(message.raw), message), message, ecu_id);
+        return relay_or(answer(false, ecu_id, guess_timestamp(message.raw), message), message,
+                        ecu_id);
     }
 
     const EcuMessage& decoded = *decoded_message(result);
@@ -165,14 +168,17 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
                        {{"ecu", ecu_id},
                         {"peer", message.peer},
                         {"timestamp", format_iso(upload->timestamp)},
-                        {"reply", resend_from ? "asking the ECU to re-send from " + format_iso(*resend_from)
-                                              : std::string("acknowledged anyway (backfill off or nothing "
-                                                            "kept yet)")}});
+                        {"reply", resend_from
+                                      ? "asking the ECU to re-send from " + format_iso(*resend_from)
+                                      : std::string("acknowledged anyway (backfill off or nothing "
+                                                    "kept yet)")}});
         } else if (resend_from) {
-            log_.info("asking_for_resend", {{"ecu", ecu_id}, {"peer", message.peer},
-                                            {"gap_after", format_iso(*resend_from)}});
+            log_.info(
+                "asking_for_resend",
+                {{"ecu", ecu_id}, {"peer", message.peer}, {"gap_after", format_iso(*resend_from)}});
         }
-        return relay_or(answer(false, ecu_id, upload->timestamp, message, resend_from), message, ecu_id);
+        return relay_or(answer(false, ecu_id, upload->timestamp, message, resend_from), message,
+                        ecu_id);
     }
 
     const bool is_control = std::holds_alternative<ControlMessage>(decoded);

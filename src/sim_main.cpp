@@ -6,8 +6,7 @@
 #include "ecu2mqtt/solar_simulation.hpp"
 #include "ecu2mqtt/upload_encoder.hpp"
 
-#include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
-#include <boost/asio.hpp>
+#include "ecu2mqtt/asio.hpp"
 #include <charconv>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -82,14 +81,18 @@ SimOptions parse(int argc, char** argv) {
         if (i + 1 >= argc)
             throw std::invalid_argument(arg + " needs a value");
         const std::string v = argv[++i];
-        if (arg == "--to") o.host = v;
+        if (arg == "--to")
+            o.host = v;
         else if (arg == "--ports") {
             o.ports.clear();
             for (const auto& p : split(v))
                 o.ports.push_back(static_cast<std::uint16_t>(to_int(p, "--ports")));
-        } else if (arg == "--ecus") o.ecus = to_int(v, "--ecus");
-        else if (arg == "--inverters") o.inverters = to_int(v, "--inverters");
-        else if (arg == "--models") o.models = split(v);
+        } else if (arg == "--ecus")
+            o.ecus = to_int(v, "--ecus");
+        else if (arg == "--inverters")
+            o.inverters = to_int(v, "--inverters");
+        else if (arg == "--models")
+            o.models = split(v);
         else if (arg == "--start") {
             std::string compact;
             for (char c : v)
@@ -99,22 +102,29 @@ SimOptions parse(int argc, char** argv) {
             if (!t)
                 throw std::invalid_argument("--start: expected YYYY-MM-DDThh:mm:ss, got " + v);
             o.start = *t;
-        } else if (arg == "--hours") o.hours = std::stod(v);
-        else if (arg == "--interval") o.interval_seconds = to_int(v, "--interval");
-        else if (arg == "--speed") o.speed = std::stod(v);
-        else if (arg == "--peak-watts") o.peak_watts = to_int(v, "--peak-watts");
+        } else if (arg == "--hours")
+            o.hours = std::stod(v);
+        else if (arg == "--interval")
+            o.interval_seconds = to_int(v, "--interval");
+        else if (arg == "--speed")
+            o.speed = std::stod(v);
+        else if (arg == "--peak-watts")
+            o.peak_watts = to_int(v, "--peak-watts");
         else if (arg == "--night") {
             const auto dash = v.find('-');
             if (dash == std::string::npos)
                 throw std::invalid_argument("--night: expected A-B, got " + v);
             o.night_start = to_int(v.substr(0, dash), "--night");
             o.night_end = to_int(v.substr(dash + 1), "--night");
-        } else if (arg == "--seed") o.seed = static_cast<std::uint32_t>(to_int(v, "--seed"));
-        else if (arg == "--timeout-ms") o.timeout_ms = to_int(v, "--timeout-ms");
+        } else if (arg == "--seed")
+            o.seed = static_cast<std::uint32_t>(to_int(v, "--seed"));
+        else if (arg == "--timeout-ms")
+            o.timeout_ms = to_int(v, "--timeout-ms");
         else
             throw std::invalid_argument("unknown option " + arg + " (see --help)");
     }
-    if (o.ecus < 1 || o.inverters < 0 || o.interval_seconds < 1 || o.ports.empty() || o.models.empty())
+    if (o.ecus < 1 || o.inverters < 0 || o.interval_seconds < 1 || o.ports.empty() ||
+        o.models.empty())
         throw std::invalid_argument("nothing to simulate with these options");
     return o;
 }
@@ -138,11 +148,13 @@ asio::awaitable<std::optional<std::string>> converse(tcp::endpoint target, std::
     boost::system::error_code ec;
     co_await socket.async_connect(target, asio::redirect_error(asio::use_awaitable, ec));
     if (!ec)
-        co_await asio::async_write(socket, asio::buffer(message), asio::redirect_error(asio::use_awaitable, ec));
+        co_await asio::async_write(socket, asio::buffer(message),
+                                   asio::redirect_error(asio::use_awaitable, ec));
     std::string reply(17, '\0');
     std::size_t n = 0;
     if (!ec)
-        n = co_await asio::async_read(socket, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
+        n = co_await asio::async_read(socket, asio::buffer(reply),
+                                      asio::redirect_error(asio::use_awaitable, ec));
     timer.cancel();
     if (n == 0)
         co_return std::nullopt;
@@ -150,8 +162,9 @@ asio::awaitable<std::optional<std::string>> converse(tcp::endpoint target, std::
     co_return reply;
 }
 
-asio::awaitable<void> upload_and_backfill(SimulatedEcu& ecu, tcp::endpoint target, std::string message,
-                                          LocalDateTime t, std::chrono::milliseconds timeout, Tally& tally) {
+asio::awaitable<void> upload_and_backfill(SimulatedEcu& ecu, tcp::endpoint target,
+                                          std::string message, LocalDateTime t,
+                                          std::chrono::milliseconds timeout, Tally& tally) {
     ++tally.uploads;
     const auto reply = co_await converse(target, message, timeout);
     if (!reply) {
@@ -192,10 +205,12 @@ int main(int argc, char** argv) {
         for (int i = 0; i < o.inverters; ++i) {
             const std::string& code = o.models[static_cast<std::size_t>(i) % o.models.size()];
             const auto family = find_inverter_family(code);
-            inverters.push_back({code + zero_padded(e * 1000 + i, 9), family ? family->channels : 2});
+            inverters.push_back(
+                {code + zero_padded(e * 1000 + i, 9), family ? family->channels : 2});
         }
         ecus.emplace_back("2160" + zero_padded(e + 1, 8), std::move(inverters), o.peak_watts,
-                          o.seed * 7919u + static_cast<std::uint32_t>(e), 1000.0 * 1000 * (1 + e % 7));
+                          o.seed * 7919u + static_cast<std::uint32_t>(e),
+                          1000.0 * 1000 * (1 + e % 7));
     }
 
     asio::io_context io;
@@ -209,7 +224,8 @@ int main(int argc, char** argv) {
     const auto total = static_cast<std::int64_t>(o.hours * 3600);
     std::int64_t since_previous = o.interval_seconds;
     std::size_t tick = 0;
-    for (std::int64_t offset = 0; offset <= total; offset += o.interval_seconds, since_previous += o.interval_seconds) {
+    for (std::int64_t offset = 0; offset <= total;
+         offset += o.interval_seconds, since_previous += o.interval_seconds) {
         const LocalDateTime t = add_seconds(o.start, offset);
         if (!ecu_uploads_at(t, o.night_start, o.night_end))
             continue; // the ECU keeps producing nothing and says nothing at night
@@ -223,9 +239,11 @@ int main(int argc, char** argv) {
         io.run();
         io.restart();
         if (o.speed > 0)
-            std::this_thread::sleep_for(std::chrono::duration<double>(o.interval_seconds / o.speed));
+            std::this_thread::sleep_for(
+                std::chrono::duration<double>(o.interval_seconds / o.speed));
     }
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
 
     nlohmann::json summary{{"uploads", tally.uploads},
                            {"answered", tally.answered},

@@ -29,8 +29,8 @@ bool ecu_uploads_at(const LocalDateTime& t, int night_start_hour, int night_end_
     return !in_night;
 }
 
-SimulatedEcu::SimulatedEcu(std::string ecu_id, std::vector<SimulatedInverter> inverters, int peak_watts_per_channel,
-                           std::uint32_t seed, double lifetime_wh)
+SimulatedEcu::SimulatedEcu(std::string ecu_id, std::vector<SimulatedInverter> inverters,
+                           int peak_watts_per_channel, std::uint32_t seed, double lifetime_wh)
     : id_(std::move(ecu_id)), inverters_(std::move(inverters)), peak_watts_(peak_watts_per_channel),
       lifetime_wh_(lifetime_wh) {
     std::mt19937 random(seed);
@@ -54,17 +54,21 @@ std::string SimulatedEcu::upload_at(const LocalDateTime& t, std::int64_t seconds
         inv.decihertz = 500;
         inv.celsius = static_cast<int>(15 + 30 * fraction);
         for (int c = 0; c < inverters_[i].channels; ++c) {
-            const int watts = static_cast<int>(std::lround(peak_watts_ * fraction * channel_factor_[i][c]));
+            const int watts =
+                static_cast<int>(std::lround(peak_watts_ * fraction * channel_factor_[i][c]));
             const int decivolts = watts > 0 ? 300 + static_cast<int>(60 * fraction) : 0;
-            const int centiamps = decivolts > 0 ? static_cast<int>(std::lround(watts * 1000.0 / decivolts)) : 0;
-            const int interval_mwh = static_cast<int>(std::min<long long>(99999, watts * seconds_since_previous * 1000 / 3600));
+            const int centiamps =
+                decivolts > 0 ? static_cast<int>(std::lround(watts * 1000.0 / decivolts)) : 0;
+            const int interval_mwh = static_cast<int>(
+                std::min<long long>(99999, watts * seconds_since_previous * 1000 / 3600));
             inv.channels.push_back({decivolts, centiamps, interval_mwh, watts});
             total_watts += watts;
         }
         spec.inverters.push_back(std::move(inv));
     }
     // What the channels report now is taken as their power since the previous upload.
-    const double produced_wh = static_cast<double>(total_watts) * static_cast<double>(seconds_since_previous) / 3600.0;
+    const double produced_wh =
+        static_cast<double>(total_watts) * static_cast<double>(seconds_since_previous) / 3600.0;
     lifetime_wh_ += produced_wh;
     produced_kwh_by_day_[format_iso(date_of(t))] += produced_wh / 1000.0;
     spec.centiwatts = total_watts * 100;

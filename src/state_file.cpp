@@ -27,7 +27,9 @@ class FileDescriptor {
     int fd_;
 };
 
-std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
+std::string errno_text(const std::string& what) {
+    return what + ": " + std::strerror(errno);
+}
 
 } // namespace
 

@@ -1,7 +1,6 @@
 #include "ecu2mqtt/supervisor_client.hpp"
 
-#include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
-#include <boost/asio.hpp>
+#include "ecu2mqtt/asio.hpp"
 
 namespace ecu2mqtt {
 
@@ -31,35 +30,39 @@ SupervisorMqtt fetch_supervisor_mqtt(const std::string& base_url, const std::str
                                 "\r\nAccept: application/json\r\n\r\n";
     std::array<char, 4096> buffer{};
     std::function<void()> read_more = [&] {
-        socket.async_read_some(asio::buffer(buffer), [&](boost::system::error_code ec, std::size_t n) {
-            response.append(buffer.data(), n);
-            if (ec) {
-                if (ec != asio::error::eof)
-                    failure = ec;
-                return;
-            }
-            read_more();
-        });
+        socket.async_read_some(asio::buffer(buffer),
+                               [&](boost::system::error_code ec, std::size_t n) {
+                                   response.append(buffer.data(), n);
+                                   if (ec) {
+                                       if (ec != asio::error::eof)
+                                           failure = ec;
+                                       return;
+                                   }
+                                   read_more();
+                               });
     };
-    resolver.async_resolve(host, port, [&](boost::system::error_code ec, tcp::resolver::results_type results) {
-        if (ec) {
-            failure = ec;
-            return;
-        }
-        asio::async_connect(socket, results, [&](boost::system::error_code ec2, const tcp::endpoint&) {
-            if (ec2) {
-                failure = ec2;
+    resolver.async_resolve(
+        host, port, [&](boost::system::error_code ec, tcp::resolver::results_type results) {
+            if (ec) {
+                failure = ec;
                 return;
             }
-            asio::async_write(socket, asio::buffer(request), [&](boost::system::error_code ec3, std::size_t) {
-                if (ec3) {
-                    failure = ec3;
-                    return;
-                }
-                read_more();
-            });
+            asio::async_connect(
+                socket, results, [&](boost::system::error_code ec2, const tcp::endpoint&) {
+                    if (ec2) {
+                        failure = ec2;
+                        return;
+                    }
+                    asio::async_write(socket, asio::buffer(request),
+                                      [&](boost::system::error_code ec3, std::size_t) {
+                                          if (ec3) {
+                                              failure = ec3;
+                                              return;
+                                          }
+                                          read_more();
+                                      });
+                });
         });
-    });
     io.run_for(timeout);
     if (!io.stopped())
         throw AddonError("the Supervisor at " + base_url + " did not answer within " +
@@ -72,8 +75,9 @@ SupervisorMqtt fetch_supervisor_mqtt(const std::string& base_url, const std::str
         throw AddonError("malformed HTTP answer from the Supervisor");
     const auto status_line = response.substr(0, response.find("\r\n"));
     if (status_line.find(" 200") == std::string::npos)
-        throw AddonError("the Supervisor answered \"" + status_line +
-                         "\" (is `services: [mqtt:need]` in config.yaml and the MQTT add-on installed?)");
+        throw AddonError(
+            "the Supervisor answered \"" + status_line +
+            "\" (is `services: [mqtt:need]` in config.yaml and the MQTT add-on installed?)");
     return parse_supervisor_mqtt(std::string_view(response).substr(header_end + 4));
 }
 

@@ -1,8 +1,8 @@
 #include "ecu2mqtt/clock.hpp"
 
 #include <cstdio>
-#include <ctime>
 #include <cstdlib>
+#include <ctime>
 
 namespace ecu2mqtt {
 namespace {

@@ -10,8 +10,9 @@ std::string block(const InverterSpec& inv) {
                       zero_padded(inv.celsius + 100, 3) + inv.field_28_48;
     int number = 1;
     for (const auto& ch : inv.channels)
-        out += std::to_string(number++) + zero_padded(ch.decivolts, 5) + zero_padded(ch.centiamps, 4) +
-               zero_padded(ch.energy_mwh, 5) + zero_padded(ch.watts, 3) + ch.tail;
+        out += std::to_string(number++) + zero_padded(ch.decivolts, 5) +
+               zero_padded(ch.centiamps, 4) + zero_padded(ch.energy_mwh, 5) +
+               zero_padded(ch.watts, 3) + ch.tail;
     return out;
 }
 
@@ -24,10 +25,12 @@ std::string zero_padded(long long value, int width) {
 }
 
 std::string encode_upload(const UploadSpec& spec) {
-    const long long online =
-        spec.inverters_online < 0 ? static_cast<long long>(spec.inverters.size()) : spec.inverters_online;
+    const long long online = spec.inverters_online < 0
+                                 ? static_cast<long long>(spec.inverters.size())
+                                 : spec.inverters_online;
     std::string body = spec.field_10_18 + spec.ecu_id + zero_padded(spec.centiwatts, 12) +
-                       zero_padded(spec.decikwh, 18) + spec.timestamp + zero_padded(online, 3) + spec.field_77_83;
+                       zero_padded(spec.decikwh, 18) + spec.timestamp + zero_padded(online, 3) +
+                       spec.field_77_83;
     for (const auto& inv : spec.inverters)
         body += block(inv);
     body += "END\n";

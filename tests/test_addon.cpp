@@ -55,7 +55,8 @@ TEST_CASE("every add-on option reaches the service") {
     options["forward_to_ema"] = "ecu.apsystemsema.com";
     options["ema_resolver"] = "1.1.1.1";
     options["block_firmware"] = false;
-    const auto o = parse_command_line(addon_arguments(options, kMosquittoAddon, "/data"), {}).options;
+    const auto o =
+        parse_command_line(addon_arguments(options, kMosquittoAddon, "/data"), {}).options;
     CHECK(o.forward_to_ema == "ecu.apsystemsema.com");
     CHECK(o.ema_resolver == "1.1.1.1");
     CHECK_FALSE(o.block_firmware);
@@ -84,8 +85,10 @@ TEST_CASE("a broker named in the options wins over the Supervisor's") {
 TEST_CASE("unknown or mistyped add-on options are refused by name") {
     json unknown = kDefaults;
     unknown["forward"] = true;
-    CHECK_THROWS_WITH(addon_arguments(unknown, kMosquittoAddon, "/data"), Catch::Contains("\"forward\""));
+    CHECK_THROWS_WITH(addon_arguments(unknown, kMosquittoAddon, "/data"),
+                      Catch::Contains("\"forward\""));
     json mistyped = kDefaults;
     mistyped["backfill"] = "yes";
-    CHECK_THROWS_WITH(addon_arguments(mistyped, kMosquittoAddon, "/data"), Catch::Contains("backfill"));
+    CHECK_THROWS_WITH(addon_arguments(mistyped, kMosquittoAddon, "/data"),
+                      Catch::Contains("backfill"));
 }

@@ -60,8 +60,9 @@ class FakeSupervisor {
                 std::lock_guard lock(mutex_);
                 requests_ += request;
             }
-            const std::string response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                                         std::to_string(body_.size()) + "\r\nConnection: close\r\n\r\n" + body_;
+            const std::string response =
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                std::to_string(body_.size()) + "\r\nConnection: close\r\n\r\n" + body_;
             ::send(client, response.data(), response.size(), MSG_NOSIGNAL);
             ::close(client);
         }
@@ -80,25 +81,31 @@ class FakeSupervisor {
 
 TEST_CASE("the add-on takes its broker from the Supervisor and publishes with its credentials") {
     test::MosquittoBroker broker("addons", "from-supervisor");
-    FakeSupervisor supervisor(R"({"result":"ok","data":{"addon":"core_mosquitto","host":"127.0.0.1","port":")" +
-                              std::to_string(broker.port()) +
-                              R"(","ssl":false,"protocol":"3.1.1","username":"addons","password":"from-supervisor"}})");
+    FakeSupervisor supervisor(
+        R"({"result":"ok","data":{"addon":"core_mosquitto","host":"127.0.0.1","port":")" +
+        std::to_string(broker.port()) +
+        R"(","ssl":false,"protocol":"3.1.1","username":"addons","password":"from-supervisor"}})");
     const auto dir = test::make_temp_dir("ecu2mqtt-addon");
-    std::ofstream(dir / "options.json") << R"({"log_level":"debug","backfill":true,"ecu_timeout":900,
+    std::ofstream(dir / "options.json")
+        << R"({"log_level":"debug","backfill":true,"ecu_timeout":900,
         "publish_raw":false,"discovery":true,"allow_peers":[],"allow_ecus":[],"block_firmware":true})";
     const auto port = test::free_port();
-    test::ChildProcess addon({ECU2MQTT_BINARY, "--addon"}, (dir / "addon.log").string(),
-                             {"SUPERVISOR_TOKEN=token-123", "ECU2MQTT_SUPERVISOR_URL=" + supervisor.url(),
-                              "ECU2MQTT_ADDON_OPTIONS=" + (dir / "options.json").string(),
-                              "ECU2MQTT_STATE_DIR=" + (dir / "data").string(), "ECU2MQTT_LISTEN=127.0.0.1",
-                              "ECU2MQTT_PORTS=" + std::to_string(port), "TZ=UTC"});
+    test::ChildProcess addon(
+        {ECU2MQTT_BINARY, "--addon"}, (dir / "addon.log").string(),
+        {"SUPERVISOR_TOKEN=token-123", "ECU2MQTT_SUPERVISOR_URL=" + supervisor.url(),
+         "ECU2MQTT_ADDON_OPTIONS=" + (dir / "options.json").string(),
+         "ECU2MQTT_STATE_DIR=" + (dir / "data").string(), "ECU2MQTT_LISTEN=127.0.0.1",
+         "ECU2MQTT_PORTS=" + std::to_string(port), "TZ=UTC"});
     REQUIRE(addon.wait_for_output("event=mqtt_connected", 10s));
     CHECK_THAT(supervisor.requests(), Catch::Contains("GET /services/mqtt HTTP/1.0"));
     CHECK_THAT(supervisor.requests(), Catch::Contains("Authorization: Bearer token-123"));
-    CHECK_THAT(addon.output(), Catch::Contains("broker from the Supervisor: 127.0.0.1:" + std::to_string(broker.port()) + " as addons"));
-    CHECK(addon.output().find("from-supervisor") == std::string::npos); // the password is not logged
+    CHECK_THAT(addon.output(), Catch::Contains("broker from the Supervisor: 127.0.0.1:" +
+                                               std::to_string(broker.port()) + " as addons"));
+    CHECK(addon.output().find("from-supervisor") ==
+          std::string::npos); // the password is not logged
 
-    test::MqttProbe probe(broker.url(), "ecu2mqtt/216000064136/state", "probe", {}, broker.user(), broker.password());
+    test::MqttProbe probe(broker.url(), "ecu2mqtt/216000064136/state", "probe", {}, broker.user(),
+                          broker.password());
     REQUIRE(test::upload(port, test::captured_upload()) == "10120240206111714");
     CHECK(probe.wait_for_topic("ecu2mqtt/216000064136/state"));
     CHECK(std::filesystem::exists(dir / "data" / "ecu-216000064136.json")); // state in /data
@@ -111,12 +118,14 @@ TEST_CASE("the add-on without a Supervisor token or with bad options says why an
     const auto dir = test::make_temp_dir("ecu2mqtt-addon");
     std::ofstream(dir / "options.json") << R"({"log_level":"info"})";
     {
-        test::ChildProcess addon({ECU2MQTT_BINARY, "--addon"}, (dir / "out.log").string(),
-                                 {"ECU2MQTT_ADDON_OPTIONS=" + (dir / "options.json").string(), "SUPERVISOR_TOKEN="});
+        test::ChildProcess addon(
+            {ECU2MQTT_BINARY, "--addon"}, (dir / "out.log").string(),
+            {"ECU2MQTT_ADDON_OPTIONS=" + (dir / "options.json").string(), "SUPERVISOR_TOKEN="});
         CHECK(addon.wait_for(5s) == 2);
         CHECK_THAT(addon.output(), Catch::Contains("no SUPERVISOR_TOKEN"));
     }
-    std::ofstream(dir / "options.json", std::ios::trunc) << R"({"log_level":"loud","mqtt_url":"mqtt://127.0.0.1:1"})";
+    std::ofstream(dir / "options.json", std::ios::trunc)
+        << R"({"log_level":"loud","mqtt_url":"mqtt://127.0.0.1:1"})";
     {
         test::ChildProcess addon({ECU2MQTT_BINARY, "--addon"}, (dir / "out.log").string(),
                                  {"ECU2MQTT_ADDON_OPTIONS=" + (dir / "options.json").string()});

@@ -53,7 +53,8 @@ TEST_CASE("decode prints the capture as one JSON line with the documented keys")
     CHECK(j["ecu"]["inverters_online"] == 2);
     REQUIRE(j["inverters"].size() == 2);
     const auto& qs1 = j["inverters"][1];
-    for (const char* key : {"uid", "model_code", "model", "frequency_hz", "temperature_c", "power_w", "channels"})
+    for (const char* key :
+         {"uid", "model_code", "model", "frequency_hz", "temperature_c", "power_w", "channels"})
         CHECK(qs1.contains(key));
     CHECK(qs1["model"] == "QS1");
     CHECK(qs1["power_w"] == 155.0);
@@ -75,14 +76,17 @@ TEST_CASE("decode reports a bad message with its offset and still decodes the ot
     CHECK(r.status == 1);
     CHECK(json_lines(r.output).size() == 2);
     // The second message starts at byte 303; its frequency field at 303 + 103.
-    CHECK_THAT(r.output, Catch::Contains("message at offset 303: offset 406: expected 5 digits (grid frequency"));
+    CHECK_THAT(
+        r.output,
+        Catch::Contains("message at offset 303: offset 406: expected 5 digits (grid frequency"));
     std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("decode reads stdin when no file is given") {
     const auto dir = test::make_temp_dir("ecu2mqtt-cli");
-    test::ChildProcess p({"sh", "-c", std::string(ECU2MQTT_BINARY) + " decode < " +
-                                          test::data_path("realtime-ecu-r-yc600-qs1.txt")},
+    test::ChildProcess p({"sh", "-c",
+                          std::string(ECU2MQTT_BINARY) + " decode < " +
+                              test::data_path("realtime-ecu-r-yc600-qs1.txt")},
                          (dir / "out.txt").string());
     CHECK(p.wait_for(10s) == 0);
     CHECK(json_lines(p.output()).size() == 1);
@@ -102,17 +106,20 @@ TEST_CASE("help, version and configuration errors") {
 TEST_CASE("a port already in use stops the start with exit status 1 and says which") {
     const auto dir = test::make_temp_dir("ecu2mqtt-cli");
     test::MosquittoBroker broker; // its port is taken
-    const auto r = run({"--listen", "127.0.0.1", "--ports", std::to_string(broker.port()), "--state-dir",
-                        dir.string(), "--mqtt-url", broker.url()});
+    const auto r = run({"--listen", "127.0.0.1", "--ports", std::to_string(broker.port()),
+                        "--state-dir", dir.string(), "--mqtt-url", broker.url()});
     CHECK(r.status == 1);
-    CHECK_THAT(r.output, Catch::Contains("cannot listen on 127.0.0.1:" + std::to_string(broker.port())));
+    CHECK_THAT(r.output,
+               Catch::Contains("cannot listen on 127.0.0.1:" + std::to_string(broker.port())));
     std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("SIGTERM and SIGINT end the service with status 0 within a second, even without a broker") {
+TEST_CASE(
+    "SIGTERM and SIGINT end the service with status 0 within a second, even without a broker") {
     const auto dir = test::make_temp_dir("ecu2mqtt-cli");
     for (const int sig : {SIGTERM, SIGINT}) {
-        test::ServiceProcess service("mqtt://127.0.0.1:" + std::to_string(test::free_port()), dir / "state");
+        test::ServiceProcess service("mqtt://127.0.0.1:" + std::to_string(test::free_port()),
+                                     dir / "state");
         CHECK(test::upload(service.port(), test::captured_upload()) == "10120240206111714");
         const auto start = std::chrono::steady_clock::now();
         service.process().signal(sig);

@@ -142,8 +142,12 @@ TEST_CASE("family table: 2-channel, 4-channel and unknown codes") {
         int channels;
         std::string model;
     };
-    const std::vector<Row> rows{{"403", 2, "YC500"}, {"703", 2, "DS3"},   {"408", 2, "YC600"},
-                                {"806", 4, "QS1"},   {"501", 4, "YC1000"}, {"999", 3, "unknown model 999"},
+    const std::vector<Row> rows{{"403", 2, "YC500"},
+                                {"703", 2, "DS3"},
+                                {"408", 2, "YC600"},
+                                {"806", 4, "QS1"},
+                                {"501", 4, "YC1000"},
+                                {"999", 3, "unknown model 999"},
                                 {"123", 1, "unknown model 123"}};
     for (const auto& row : rows) {
         DYNAMIC_SECTION(row.code) {
@@ -214,7 +218,9 @@ TEST_CASE("ECU and model names come from the id prefix") {
 TEST_CASE("malformed input gives an error naming the offset, never a crash") {
     const std::string good = test::captured_upload();
 
-    SECTION("empty") { CHECK(decode_failure("").offset == 0); }
+    SECTION("empty") {
+        CHECK(decode_failure("").offset == 0);
+    }
 
     SECTION("every truncation of the capture") {
         for (std::size_t n = 1; n < good.size(); ++n) {
@@ -239,9 +245,10 @@ TEST_CASE("malformed input gives an error naming the offset, never a crash") {
 
     SECTION("a non-digit in every numeric field is reported at that field") {
         const std::vector<std::pair<std::size_t, std::size_t>> fields{
-            {18, 18}, {35, 30}, {50, 42}, {65, 60}, {75, 74},  // header: id, power, energy, time, count
-            {90, 86}, {105, 103}, {110, 108},                  // block: uid, frequency, temperature
-            {131, 131}, {132, 132}, {140, 137}, {148, 146}};   // channel: number, V, A, W
+            {18, 18},   {35, 30},   {50, 42},   {65, 60},
+            {75, 74},                           // header: id, power, energy, time, count
+            {90, 86},   {105, 103}, {110, 108}, // block: uid, frequency, temperature
+            {131, 131}, {132, 132}, {140, 137}, {148, 146}}; // channel: number, V, A, W
         for (const auto& [position, expected_offset] : fields) {
             std::string bad = good;
             bad[position] = 'x';
@@ -286,13 +293,15 @@ TEST_CASE("malformed input gives an error naming the offset, never a crash") {
     }
 
     SECTION("huge input") {
-        const std::string huge = good.substr(0, good.size() - 4) + std::string(8 << 20, '0') + "END\n";
+        const std::string huge =
+            good.substr(0, good.size() - 4) + std::string(8 << 20, '0') + "END\n";
         CHECK(decode_failure(huge).offset == 5);
     }
 }
 
 TEST_CASE("port-9220 ECU11 messages decode as far as known") {
-    const std::string poll = "ECU1100320004216000064136" "0003END";
+    const std::string poll = "ECU1100320004216000064136"
+                             "0003END";
     const DecodeResult result = decode_message(poll);
     REQUIRE(decode_error(result) == nullptr);
     const auto* control = std::get_if<ControlMessage>(decoded_message(result));

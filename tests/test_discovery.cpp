@@ -12,7 +12,8 @@ namespace {
 
 const TopicScheme kTopics{"ecu2mqtt", "homeassistant"};
 
-const nlohmann::json* find_object(const std::vector<DiscoveryConfig>& configs, const std::string& object) {
+const nlohmann::json* find_object(const std::vector<DiscoveryConfig>& configs,
+                                  const std::string& object) {
     for (const auto& c : configs)
         if (c.topic.ends_with("/" + object + "/config"))
             return &c.payload;
@@ -50,8 +51,10 @@ TEST_CASE("ECU entities carry HA's accepted classes and units") {
 TEST_CASE("inverter entities exist for the channels the model has, and no more") {
     const auto decoded = decode_message(test::captured_upload());
     const auto& up = std::get<RealtimeUpload>(*decoded_message(decoded));
-    const auto yc600 = inverter_discovery(kTopics, up.ecu_id, known_inverter_from(up.inverters[0]), "v");
-    const auto qs1 = inverter_discovery(kTopics, up.ecu_id, known_inverter_from(up.inverters[1]), "v");
+    const auto yc600 =
+        inverter_discovery(kTopics, up.ecu_id, known_inverter_from(up.inverters[0]), "v");
+    const auto qs1 =
+        inverter_discovery(kTopics, up.ecu_id, known_inverter_from(up.inverters[1]), "v");
     CHECK(yc600.size() == 3 + 2 * 3);
     CHECK(qs1.size() == 3 + 4 * 3);
     CHECK(find_object(yc600, "ch2_voltage"));
@@ -59,21 +62,24 @@ TEST_CASE("inverter entities exist for the channels the model has, and no more")
     CHECK(find_object(qs1, "ch4_current"));
     const auto* temperature = find_object(qs1, "temperature");
     REQUIRE(temperature);
-    CHECK((*temperature)["unit_of_measurement"] == "\xC2\xB0" "C"); // U+00B0, not a look-alike
+    CHECK((*temperature)["unit_of_measurement"] == "\xC2\xB0"
+                                                   "C"); // U+00B0, not a look-alike
     CHECK(qs1[0].payload["device"]["via_device"] == "ecu2mqtt_216000064136");
 }
 
 TEST_CASE("every config follows the 2026 discovery rules") {
     const std::regex node_and_object("^homeassistant/sensor/[a-zA-Z0-9_-]+/[a-zA-Z0-9_-]+/config$");
     auto configs = ecu_discovery(kTopics, "216000064136", "ECU-R", "v");
-    const auto inverter = inverter_discovery(kTopics, "216000064136", {"806000011223", "806", "QS1", 4}, "v");
+    const auto inverter =
+        inverter_discovery(kTopics, "216000064136", {"806000011223", "806", "QS1", 4}, "v");
     configs.insert(configs.end(), inverter.begin(), inverter.end());
     std::set<std::string> unique_ids;
     for (const auto& c : configs) {
         INFO(c.topic);
         CHECK(std::regex_match(c.topic, node_and_object));
         CHECK_FALSE(c.payload.contains("object_id")); // removed from HA in 2026.4
-        CHECK(c.payload["default_entity_id"] == "sensor." + c.payload["unique_id"].get<std::string>());
+        CHECK(c.payload["default_entity_id"] ==
+              "sensor." + c.payload["unique_id"].get<std::string>());
         CHECK(unique_ids.insert(c.payload["unique_id"]).second);
         CHECK(c.payload["availability_mode"] == "all");
         CHECK(c.payload["availability"][0]["topic"] == "ecu2mqtt/bridge/state");

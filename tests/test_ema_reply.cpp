@@ -8,7 +8,9 @@ using namespace ecu2mqtt;
 
 namespace {
 
-LocalDateTime at(const char* compact) { return *parse_compact_timestamp(compact); }
+LocalDateTime at(const char* compact) {
+    return *parse_compact_timestamp(compact);
+}
 
 } // namespace
 

@@ -20,7 +20,8 @@ const std::string kFakeReply = "10120240206111714";
 class FakeEma {
   public:
     enum class Mode { Answer, Slow, CloseEarly };
-    FakeEma(Mode mode, std::string reply, std::uint16_t port = 0) : mode_(mode), reply_(std::move(reply)) {
+    FakeEma(Mode mode, std::string reply, std::uint16_t port = 0)
+        : mode_(mode), reply_(std::move(reply)) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         int on = 1;
         ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
@@ -110,7 +111,8 @@ class FakeDns {
             std::uint8_t buf[512];
             sockaddr_in from{};
             socklen_t len = sizeof from;
-            const auto n = ::recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+            const auto n =
+                ::recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
             if (n <= 12 || stopping_)
                 return;
             ++queries_;
@@ -150,7 +152,8 @@ struct Proxy {
 std::pair<std::string, std::chrono::milliseconds> timed_upload(std::uint16_t port) {
     const auto start = std::chrono::steady_clock::now();
     const auto reply = test::upload(port, test::captured_upload());
-    return {reply, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)};
+    return {reply, std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - start)};
 }
 
 } // namespace
@@ -179,8 +182,8 @@ TEST_CASE("EMA down, slow or closing early: the fake reply within the timeout") 
         Proxy proxy("127.0.0.1:" + std::to_string(ema.port()));
         const auto [reply, waited] = timed_upload(proxy.service->port());
         CHECK(reply == kFakeReply);
-        CHECK(waited >= 900ms);  // it did wait for EMA ...
-        CHECK(waited < 1800ms);  // ... but not past the 1 s timeout
+        CHECK(waited >= 900ms); // it did wait for EMA ...
+        CHECK(waited < 1800ms); // ... but not past the 1 s timeout
         CHECK_THAT(proxy.service->log(), Catch::Contains("timed out"));
     }
     SECTION("closes without answering") {
@@ -232,7 +235,9 @@ TEST_CASE("the DNS codec builds a query and reads only well-formed answers") {
     REQUIRE(found.size() == 1);
     CHECK(found[0] == std::array<std::uint8_t, 4>{3, 120, 7, 9});
     CHECK(ecu2mqtt::dns_a_answers(0x9999, answer).empty()); // another query's answer
-    for (std::size_t cut = 0; cut < answer.size(); ++cut) // truncated: never read past the end
-        CHECK(ecu2mqtt::dns_a_answers(0x1234, {answer.begin(), answer.begin() + static_cast<long>(cut)}).size() <= 1);
+    for (std::size_t cut = 0; cut < answer.size(); ++cut)   // truncated: never read past the end
+        CHECK(ecu2mqtt::dns_a_answers(0x1234,
+                                      {answer.begin(), answer.begin() + static_cast<long>(cut)})
+                  .size() <= 1);
     CHECK_THROWS(ecu2mqtt::dns_a_query(1, "bad..name"));
 }

@@ -53,7 +53,8 @@ TEST_CASE("several messages in one read are split by their length fields") {
 TEST_CASE("a message over 999 bytes uses the 5-character length") {
     test::UploadSpec spec;
     for (int i = 0; i < 12; ++i)
-        spec.inverters.push_back(test::inverter_with("80600000000" + std::to_string(i % 10), 4, 50));
+        spec.inverters.push_back(
+            test::inverter_with("80600000000" + std::to_string(i % 10), 4, 50));
     const std::string big = test::build_upload(spec);
     REQUIRE(big.size() > 1500);
     MessageFramer framer(64 * 1024);
@@ -104,7 +105,8 @@ TEST_CASE("a length field that lies short or long still frames at the trailer") 
 }
 
 TEST_CASE("ECU11 control messages are framed by their 4-digit total length") {
-    const std::string poll = "ECU1100320004216000064136" "0003END";
+    const std::string poll = "ECU1100320004216000064136"
+                             "0003END";
     MessageFramer framer(1024);
     framer.append(poll + "\n" + poll.substr(0, 10));
     const auto frames = frames_of(framer);

@@ -6,8 +6,7 @@
 #include "support/test_paths.hpp"
 #include "support/upload_builder.hpp"
 
-#include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
-#include <boost/asio.hpp>
+#include "ecu2mqtt/asio.hpp"
 #include <catch2/catch.hpp>
 #include <future>
 #include <mutex>
@@ -21,7 +20,8 @@ namespace {
 
 class RecordingSink final : public ReadingSink {
   public:
-    UploadHandling on_realtime(const RealtimeUpload& upload, std::chrono::system_clock::time_point) override {
+    UploadHandling on_realtime(const RealtimeUpload& upload,
+                               std::chrono::system_clock::time_point) override {
         std::lock_guard lock(mutex_);
         uploads_.push_back(upload);
         return {};
@@ -271,7 +271,8 @@ namespace {
 // Says the upload could not be kept, remembering the last one that was.
 class FailingSink final : public ReadingSink {
   public:
-    UploadHandling on_realtime(const RealtimeUpload&, std::chrono::system_clock::time_point) override {
+    UploadHandling on_realtime(const RealtimeUpload&,
+                               std::chrono::system_clock::time_point) override {
         return {false, false, parse_compact_timestamp("20240206110000")};
     }
     void on_raw(const std::string&, std::string_view) override {}
@@ -279,7 +280,8 @@ class FailingSink final : public ReadingSink {
 
 } // namespace
 
-TEST_CASE("an upload that could not be kept is answered with the last kept one, unless backfill is off") {
+TEST_CASE(
+    "an upload that could not be kept is answered with the last kept one, unless backfill is off") {
     test::FixedClock clock(LocalDateTime{2026, 11, 25, 9, 30, 0});
     std::stringstream log_text;
     Logger log(log_text, LogLevel::Debug);
@@ -290,5 +292,6 @@ TEST_CASE("an upload that could not be kept is answered with the last kept one, 
     CHECK(with_backfill.on_message({msg, 8995, "test"}).value_or("") == "10120240206110000");
     CHECK(without_backfill.on_message({msg, 8995, "test"}).value_or("") == kCapturedReply);
     CHECK(with_backfill.counters().not_handled == 1);
-    CHECK(log_text.str().find("asking the ECU to re-send from 2024-02-06T11:00:00") != std::string::npos);
+    CHECK(log_text.str().find("asking the ECU to re-send from 2024-02-06T11:00:00") !=
+          std::string::npos);
 }

@@ -22,7 +22,9 @@ const std::string kQs1State = "ecu2mqtt/" + kEcu + "/806000011223/state";
 const std::string kBridge = "ecu2mqtt/bridge/state";
 constexpr std::size_t kConfigsForCapture = 5 + (3 + 2 * 3) + (3 + 4 * 3); // ECU, YC600, QS1
 
-bool is_config(const test::Received& m) { return m.topic.starts_with("homeassistant/") && m.topic.ends_with("/config"); }
+bool is_config(const test::Received& m) {
+    return m.topic.starts_with("homeassistant/") && m.topic.ends_with("/config");
+}
 
 // A test's own broker, state directory and subscriber on everything.
 struct Bench {
@@ -83,7 +85,8 @@ TEST_CASE("an upload becomes discovery, state and availability at a real subscri
     CHECK(yc600["ch1_voltage_v"] == 33.8);
     CHECK_FALSE(yc600.contains("ch3_voltage_v"));
 
-    CHECK(probe.wait_for_payload("ecu2mqtt/" + kEcu + "/availability", [](auto& p) { return p == "online"; }));
+    CHECK(probe.wait_for_payload("ecu2mqtt/" + kEcu + "/availability",
+                                 [](auto& p) { return p == "online"; }));
     CHECK(probe.wait_for_payload("ecu2mqtt/" + kEcu + "/806000011223/availability",
                                  [](auto& p) { return p == "online"; }));
     CHECK(probe.wait_for_payload(kBridge, [](auto& p) { return p == "online"; }));
@@ -94,24 +97,30 @@ TEST_CASE("an upload becomes discovery, state and availability at a real subscri
         if (is_config(m))
             configs[m.topic] = json::parse(m.payload); // every payload parses
     CHECK(configs.size() == kConfigsForCapture);
-    const auto& lifetime = configs.at("homeassistant/sensor/ecu2mqtt_" + kEcu + "/lifetime_energy/config");
+    const auto& lifetime =
+        configs.at("homeassistant/sensor/ecu2mqtt_" + kEcu + "/lifetime_energy/config");
     CHECK(lifetime["device_class"] == "energy");
     CHECK(lifetime["state_class"] == "total_increasing");
     CHECK(lifetime["unit_of_measurement"] == "kWh");
     CHECK(lifetime["state_topic"] == kEcuState);
-    const auto& voltage = configs.at("homeassistant/sensor/ecu2mqtt_806000011223/ch4_voltage/config");
+    const auto& voltage =
+        configs.at("homeassistant/sensor/ecu2mqtt_806000011223/ch4_voltage/config");
     CHECK(voltage["device_class"] == "voltage");
     CHECK(voltage["unit_of_measurement"] == "V");
     CHECK(voltage["state_class"] == "measurement");
     CHECK(voltage["device"]["via_device"] == "ecu2mqtt_" + kEcu);
-    const auto& temperature = configs.at("homeassistant/sensor/ecu2mqtt_408000111178/temperature/config");
-    CHECK(temperature["unit_of_measurement"] == "\xC2\xB0" "C");
+    const auto& temperature =
+        configs.at("homeassistant/sensor/ecu2mqtt_408000111178/temperature/config");
+    CHECK(temperature["unit_of_measurement"] == "\xC2\xB0"
+                                                "C");
     for (const auto& [topic, config] : configs) {
         INFO(topic);
         // The value template must point at a key the state payload really has.
         const std::string tmpl = config["value_template"];
         const std::string key = tmpl.substr(14, tmpl.size() - 17);
-        const json& state = config["state_topic"] == kEcuState ? ecu : config["state_topic"] == kQs1State ? qs1 : yc600;
+        const json& state = config["state_topic"] == kEcuState   ? ecu
+                            : config["state_topic"] == kQs1State ? qs1
+                                                                 : yc600;
         CHECK(state.contains(key));
     }
 
@@ -132,8 +141,9 @@ TEST_CASE("an upload becomes discovery, state and availability at a real subscri
         next.inverters[0].channels[0].watts = 27;
         probe.clear();
         REQUIRE(test::upload(service.port(), test::build_upload(next)) == "10120240206112214");
-        CHECK(payload_of(probe.wait_for_payload(kEcuState, [](auto& p) { return p.find("200.0") != std::string::npos; }))
-                  ["power_w"] == 200.0);
+        CHECK(payload_of(probe.wait_for_payload(kEcuState, [](auto& p) {
+                  return p.find("200.0") != std::string::npos;
+              }))["power_w"] == 200.0);
         CHECK(payload_of(probe.wait_for_topic(kYc600State))["ch1_power_w"] == 27.0);
         std::this_thread::sleep_for(200ms);
         CHECK(probe.count(is_config) == 0);
@@ -152,7 +162,8 @@ TEST_CASE("the last will says offline when the service is killed - SIGTERM says 
         REQUIRE(probe.wait_for_payload(kBridge, [](auto& p) { return p == "online"; }));
         probe.clear();
         service.process().signal(SIGKILL);
-        const auto offline = probe.wait_for_payload(kBridge, [](auto& p) { return p == "offline"; }, 10s);
+        const auto offline = probe.wait_for_payload(
+            kBridge, [](auto& p) { return p == "offline"; }, 10s);
         REQUIRE(offline);
     }
     {
@@ -170,7 +181,8 @@ TEST_CASE("the last will says offline when the service is killed - SIGTERM says 
     CHECK(retained->retained);
 }
 
-TEST_CASE("a broker that is down at start gets the data when it comes up - the ECU is answered meanwhile") {
+TEST_CASE("a broker that is down at start gets the data when it comes up - the ECU is answered "
+          "meanwhile") {
     Bench bench;
     bench.broker.stop();
     test::ServiceProcess service(bench.broker.url(), bench.state_dir);
@@ -200,7 +212,8 @@ TEST_CASE("a wrong password gives a clear error and the ECU is still answered") 
 TEST_CASE("the right password connects and is never logged") {
     test::MosquittoBroker broker("ecu", "s3cret-pw");
     const auto dir = test::make_temp_dir("ecu2mqtt-it");
-    test::ServiceProcess service(broker.url(), dir / "state", {"--mqtt-user", "ecu", "--mqtt-password", "s3cret-pw"});
+    test::ServiceProcess service(broker.url(), dir / "state",
+                                 {"--mqtt-user", "ecu", "--mqtt-password", "s3cret-pw"});
     CHECK(service.process().wait_for_output("event=mqtt_connected", 5s));
     CHECK(service.log().find("s3cret-pw") == std::string::npos);
     std::filesystem::remove_all(dir);
@@ -237,7 +250,8 @@ TEST_CASE("an ECU silent past --ecu-timeout goes offline, and online again with 
     const std::string availability = "ecu2mqtt/" + kEcu + "/availability";
     REQUIRE(test::upload(service.port(), test::captured_upload()) == "10120240206111714");
     REQUIRE(probe.wait_for_payload(availability, [](auto& p) { return p == "online"; }));
-    CHECK(probe.wait_for_payload(availability, [](auto& p) { return p == "offline"; }, 5s));
+    CHECK(probe.wait_for_payload(
+        availability, [](auto& p) { return p == "offline"; }, 5s));
     CHECK(probe.wait_for_payload("ecu2mqtt/" + kEcu + "/806000011223/availability",
                                  [](auto& p) { return p == "offline"; }));
     probe.clear();
@@ -251,7 +265,8 @@ TEST_CASE("daily energy survives a restart and counts from the day's baseline") 
     Bench bench;
     test::MqttProbe probe(bench.broker.url(), kEcuState);
     const std::string day = today_utc();
-    auto upload_at = [&](test::ServiceProcess& service, const std::string& hhmmss, long long decikwh) {
+    auto upload_at = [&](test::ServiceProcess& service, const std::string& hhmmss,
+                         long long decikwh) {
         test::UploadSpec spec;
         spec.timestamp = day + hhmmss;
         spec.decikwh = decikwh;
@@ -259,8 +274,9 @@ TEST_CASE("daily energy survives a restart and counts from the day's baseline") 
         spec.centiwatts = 40000;
         probe.clear();
         REQUIRE(test::upload(service.port(), test::build_upload(spec)).size() == 17);
-        const std::string stamp = day.substr(0, 4) + "-" + day.substr(4, 2) + "-" + day.substr(6, 2) + "T" +
-                                  hhmmss.substr(0, 2) + ":" + hhmmss.substr(2, 2) + ":" + hhmmss.substr(4, 2);
+        const std::string stamp = day.substr(0, 4) + "-" + day.substr(4, 2) + "-" +
+                                  day.substr(6, 2) + "T" + hhmmss.substr(0, 2) + ":" +
+                                  hhmmss.substr(2, 2) + ":" + hhmmss.substr(4, 2);
         return payload_of(probe.wait_for_payload(
             kEcuState, [&](const std::string& p) { return json::parse(p)["timestamp"] == stamp; }));
     };
@@ -291,7 +307,8 @@ TEST_CASE("a corrupt state file is set aside and reported, never fatal") {
 TEST_CASE("raw publishing sends the message text unretained and no-discovery sends no config") {
     Bench bench;
     test::MqttProbe probe(bench.broker.url(), "#");
-    test::ServiceProcess service(bench.broker.url(), bench.state_dir, {"--publish-raw", "--no-discovery"});
+    test::ServiceProcess service(bench.broker.url(), bench.state_dir,
+                                 {"--publish-raw", "--no-discovery"});
     REQUIRE(service.process().wait_for_output("event=mqtt_connected", 5s));
     REQUIRE(test::upload(service.port(), test::captured_upload()) == "10120240206111714");
     const auto raw = probe.wait_for_topic("ecu2mqtt/" + kEcu + "/raw");

@@ -9,7 +9,9 @@ using namespace ecu2mqtt;
 
 namespace {
 using Env = std::map<std::string, std::string>;
-CommandLine parse(std::vector<std::string> args, Env env = {}) { return parse_command_line(args, env); }
+CommandLine parse(std::vector<std::string> args, Env env = {}) {
+    return parse_command_line(args, env);
+}
 } // namespace
 
 TEST_CASE("defaults match the documented ones") {
@@ -35,16 +37,17 @@ TEST_CASE("command line beats environment beats config file") {
                               "discovery": false, "mqtt_user": "file-user"})";
     const auto cl = parse({"--config", file, "--log-level", "debug"},
                           {{"ECU2MQTT_BASE_TOPIC", "pv"}, {"ECU2MQTT_LOG_LEVEL", "error"}});
-    CHECK(cl.options.ports == std::vector<std::uint16_t>{1, 2});       // file
-    CHECK(cl.options.base_topic == "pv");                               // env over file
-    CHECK(cl.options.log_level == LogLevel::Debug);                     // cli over env
+    CHECK(cl.options.ports == std::vector<std::uint16_t>{1, 2}); // file
+    CHECK(cl.options.base_topic == "pv");                        // env over file
+    CHECK(cl.options.log_level == LogLevel::Debug);              // cli over env
     CHECK_FALSE(cl.options.discovery);
     CHECK(cl.options.mqtt_user == "file-user");
     std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("flags and --name=value forms") {
-    const auto o = parse({"--no-discovery", "--publish-raw", "--ports=9000,9001", "--listen", "::"}).options;
+    const auto o =
+        parse({"--no-discovery", "--publish-raw", "--ports=9000,9001", "--listen", "::"}).options;
     CHECK_FALSE(o.discovery);
     CHECK(o.publish_raw);
     CHECK(o.ports == std::vector<std::uint16_t>{9000, 9001});
@@ -61,7 +64,8 @@ TEST_CASE("bad values are rejected with the option's name") {
     CHECK_THROWS_WITH(parse({"--idle-timeout"}), Catch::Contains("needs a value"));
     CHECK_THROWS_WITH(parse({}, {{"ECU2MQTT_MAX_CONNECTIONS", "0"}}),
                       Catch::Contains("ECU2MQTT_MAX_CONNECTIONS"));
-    CHECK_THROWS_WITH(parse({"--config", "/nonexistent/ecu2mqtt.json"}), Catch::Contains("cannot open"));
+    CHECK_THROWS_WITH(parse({"--config", "/nonexistent/ecu2mqtt.json"}),
+                      Catch::Contains("cannot open"));
 }
 
 TEST_CASE("a config file with an unknown key or bad JSON is refused") {
@@ -76,10 +80,11 @@ TEST_CASE("a config file with an unknown key or bad JSON is refused") {
 
 TEST_CASE("help lists every option with its environment variable") {
     const auto text = help_text();
-    for (const char* name : {"--listen", "--ports", "--log-level", "--config", "--mqtt-url", "--mqtt-user",
-                             "--mqtt-password", "--mqtt-client-id", "--base-topic", "--discovery-prefix",
-                             "--no-discovery", "--publish-raw", "--ecu-timeout", "--state-dir",
-                             "ECU2MQTT_MQTT_PASSWORD", "ECU2MQTT_PORTS"})
+    for (const char* name :
+         {"--listen", "--ports", "--log-level", "--config", "--mqtt-url", "--mqtt-user",
+          "--mqtt-password", "--mqtt-client-id", "--base-topic", "--discovery-prefix",
+          "--no-discovery", "--publish-raw", "--ecu-timeout", "--state-dir",
+          "ECU2MQTT_MQTT_PASSWORD", "ECU2MQTT_PORTS"})
         CHECK_THAT(text, Catch::Contains(name));
 }
 

@@ -2,12 +2,11 @@
 #include "ecu2mqtt/decoder.hpp"
 #include "ecu2mqtt/mqtt_publisher.hpp"
 #include "support/fixed_clock.hpp"
-#include "support/mqtt_probe.hpp"
 #include "support/mosquitto_broker.hpp"
+#include "support/mqtt_probe.hpp"
 #include "support/upload_builder.hpp"
 
-#include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
-#include <boost/asio.hpp>
+#include "ecu2mqtt/asio.hpp"
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -16,7 +15,8 @@
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 
-TEST_CASE("at local midnight today's energy goes to 0 once, and the next upload counts from there") {
+TEST_CASE(
+    "at local midnight today's energy goes to 0 once, and the next upload counts from there") {
     test::MosquittoBroker broker;
     const auto dir = test::make_temp_dir("ecu2mqtt-clock");
     test::MqttProbe probe(broker.url(), "ecu2mqtt/216000064136/state");
@@ -40,7 +40,8 @@ TEST_CASE("at local midnight today's energy goes to 0 once, and the next upload 
         spec.decikwh = decikwh;
         const auto bytes = test::build_upload(spec);
         const auto upload = std::get<RealtimeUpload>(*decoded_message(decode_message(bytes)));
-        boost::asio::post(io, [&publisher, upload, &clock] { publisher.on_realtime(upload, clock.now()); });
+        boost::asio::post(
+            io, [&publisher, upload, &clock] { publisher.on_realtime(upload, clock.now()); });
     };
     const auto today_energy = [&](double expected) {
         return probe.wait_for_payload("ecu2mqtt/216000064136/state", [&](const std::string& p) {
@@ -65,9 +66,10 @@ TEST_CASE("at local midnight today's energy goes to 0 once, and the next upload 
     publish("20240207080000", 30020);
     // Yesterday ended at 3001.3 (the late upload is yesterday's energy), so today is 0.7.
     CHECK(today_energy(0.7));
-    CHECK_FALSE(probe.wait_for_payload("ecu2mqtt/216000064136/state", [](const std::string& p) {
-        return nlohmann::json::parse(p)["today_energy_kwh"] > 0.7;
-    }, 100ms));
+    CHECK_FALSE(probe.wait_for_payload(
+        "ecu2mqtt/216000064136/state",
+        [](const std::string& p) { return nlohmann::json::parse(p)["today_energy_kwh"] > 0.7; },
+        100ms));
 
     boost::asio::post(io, [&] { publisher.shutdown(300ms); });
     work.reset();

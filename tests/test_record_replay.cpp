@@ -16,7 +16,8 @@ namespace {
 
 // The newest ecu2mqtt state of every device at a broker once the ECU state for `final_timestamp`
 // is there, without the receive time that differs between runs.
-std::map<std::string, json> settled_states(const test::MosquittoBroker& broker, const std::string& final_timestamp) {
+std::map<std::string, json> settled_states(const test::MosquittoBroker& broker,
+                                           const std::string& final_timestamp) {
     test::MqttProbe probe(broker.url(), "ecu2mqtt/216000064136/#", "snapshot");
     REQUIRE(probe.wait_for_payload("ecu2mqtt/216000064136/state", [&](const std::string& p) {
         return json::parse(p)["timestamp"] == final_timestamp;
@@ -73,18 +74,21 @@ TEST_CASE("a recording replayed into a fresh service reproduces the same MQTT st
 
     test::MosquittoBroker fresh_broker;
     test::ServiceProcess fresh(fresh_broker.url(), dir / "b");
-    test::ChildProcess replay({ECU2MQTT_BINARY, "replay", "--speed", "0", "--port", std::to_string(fresh.port()),
-                               files[0].string()},
+    test::ChildProcess replay({ECU2MQTT_BINARY, "replay", "--speed", "0", "--port",
+                               std::to_string(fresh.port()), files[0].string()},
                               (dir / "replay.txt").string());
     REQUIRE(replay.wait_for(20s) == 0);
-    CHECK_THAT(replay.output(), Catch::Contains("replayed 4 messages: 4 replies as recorded, 0 different, 0 not delivered"));
+    CHECK_THAT(replay.output(),
+               Catch::Contains(
+                   "replayed 4 messages: 4 replies as recorded, 0 different, 0 not delivered"));
     CHECK(settled_states(fresh_broker, "2024-02-06T11:30:14") == original);
     std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("recording lines keep binary bytes losslessly") {
     const std::string binary("APS18\x00\xff\x80garbage END\n", 19);
-    const auto line = ecu2mqtt::recording_line("2024-02-06T11:22:20+01:00", 8996, "10.0.0.2:1", binary, std::nullopt);
+    const auto line = ecu2mqtt::recording_line("2024-02-06T11:22:20+01:00", 8996, "10.0.0.2:1",
+                                               binary, std::nullopt);
     CHECK(line.contains("message_base64"));
     CHECK(line["reply"].is_null());
     const auto back = ecu2mqtt::parse_recording_line(line.dump());
@@ -99,9 +103,9 @@ TEST_CASE("a simulated day in accelerated time: every upload answered, daily ene
     test::MosquittoBroker broker;
     test::MqttProbe probe(broker.url(), "ecu2mqtt/+/state");
     test::ServiceProcess service(broker.url(), dir / "state", {"--log-level", "info"});
-    test::ChildProcess sim({ECU2MQTT_SIM_BINARY, "--ports", std::to_string(service.port()), "--ecus", "2",
-                            "--inverters", "3", "--models", "806,408", "--start", "2024-06-21T00:00:00",
-                            "--hours", "24"},
+    test::ChildProcess sim({ECU2MQTT_SIM_BINARY, "--ports", std::to_string(service.port()),
+                            "--ecus", "2", "--inverters", "3", "--models", "806,408", "--start",
+                            "2024-06-21T00:00:00", "--hours", "24"},
                            (dir / "sim.json").string());
     REQUIRE(sim.wait_for(60s) == 0);
     const auto summary = json::parse(sim.output());
@@ -110,7 +114,11 @@ TEST_CASE("a simulated day in accelerated time: every upload answered, daily ene
     for (const auto& ecu : summary["ecus"]) {
         const std::string topic = "ecu2mqtt/" + ecu["id"].get<std::string>() + "/state";
         const auto last = probe.wait_for_payload(
-            topic, [](const std::string& p) { return json::parse(p)["timestamp"] == "2024-06-21T20:55:00"; }, 30s);
+            topic,
+            [](const std::string& p) {
+                return json::parse(p)["timestamp"] == "2024-06-21T20:55:00";
+            },
+            30s);
         REQUIRE(last);
         const double published = json::parse(last->payload)["today_energy_kwh"];
         const double produced = ecu["produced_kwh_by_day"]["2024-06-21"];

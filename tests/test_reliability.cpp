@@ -5,8 +5,8 @@
 #include "support/upload_builder.hpp"
 
 #include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 #include <ctime>
+#include <nlohmann/json.hpp>
 #include <sys/resource.h>
 
 using namespace std::chrono_literals;
@@ -39,7 +39,9 @@ std::string reply_for_minute(int minute) { // 101 + the upload's time - 5 min
            test::zero_padded(minute >= 5 ? minute - 5 : minute + 55, 2) + "00";
 }
 
-bool is_live_state(const test::Received& m) { return m.topic == kEcuState && !m.retained; }
+bool is_live_state(const test::Received& m) {
+    return m.topic == kEcuState && !m.retained;
+}
 
 // The ECU timestamps of the ECU state messages a probe received as they were published, in
 // order. Retained copies the broker hands out on subscribing are not publications.
@@ -54,8 +56,8 @@ std::vector<std::string> state_timestamps(const test::MqttProbe& probe) {
 std::vector<std::string> minutes(int from, int to) {
     std::vector<std::string> out;
     for (int m = from; m <= to; ++m)
-        out.push_back(today_utc().substr(0, 4) + "-" + today_utc().substr(4, 2) + "-" + today_utc().substr(6, 2) +
-                      "T10:" + test::zero_padded(m, 2) + ":00");
+        out.push_back(today_utc().substr(0, 4) + "-" + today_utc().substr(4, 2) + "-" +
+                      today_utc().substr(6, 2) + "T10:" + test::zero_padded(m, 2) + ":00");
     return out;
 }
 
@@ -82,7 +84,8 @@ struct TempDir {
 TEST_CASE("broker down for several uploads: every reading arrives, in order, exactly once") {
     TempDir dir;
     test::MosquittoBroker broker({}, {}, /*persistent=*/true);
-    auto probe = std::make_unique<test::MqttProbe>(broker.url(), kEcuState, "probe", "outage-probe");
+    auto probe =
+        std::make_unique<test::MqttProbe>(broker.url(), kEcuState, "probe", "outage-probe");
     test::ServiceProcess service(broker.url(), dir.path / "state");
     REQUIRE(service.process().wait_for_output("event=mqtt_connected", 5s));
     for (int m = 0; m <= 1; ++m)
@@ -136,10 +139,12 @@ TEST_CASE("an upload that cannot be kept is answered so that the ECU sends it ag
     // Sabotage the spool: a file where its directory should be.
     std::filesystem::remove_all(dir.path / "state" / "spool");
     std::ofstream(dir.path / "state" / "spool") << "in the way";
-    CHECK(test::upload(service.port(), upload_at_minute(5)) == "101" + today_utc() + "100000"); // re-send after 10:00
+    CHECK(test::upload(service.port(), upload_at_minute(5)) ==
+          "101" + today_utc() + "100000"); // re-send after 10:00
     CHECK_THAT(service.log(), Catch::Contains("event=upload_not_kept"));
     std::filesystem::remove(dir.path / "state" / "spool");
-    CHECK(test::upload(service.port(), upload_at_minute(5)) == reply_for_minute(5)); // the re-send is kept
+    CHECK(test::upload(service.port(), upload_at_minute(5)) ==
+          reply_for_minute(5)); // the re-send is kept
 }
 
 TEST_CASE("with --no-backfill an upload that cannot be kept is acknowledged as usual") {
@@ -209,7 +214,8 @@ TEST_CASE("SIGHUP reopens the log file after rotation") {
     TempDir dir;
     test::MosquittoBroker broker;
     const auto log_file = dir.path / "ecu2mqtt.log";
-    test::ServiceProcess service(broker.url(), dir.path / "state", {"--log-file", log_file.string()},
+    test::ServiceProcess service(broker.url(), dir.path / "state",
+                                 {"--log-file", log_file.string()},
                                  /*wait_until_ready=*/false);
     const auto file_has = [&](const std::filesystem::path& file, const std::string& text) {
         for (int i = 0; i < 200; ++i) {
@@ -225,10 +231,12 @@ TEST_CASE("SIGHUP reopens the log file after rotation") {
     CHECK(file_has(log_file, "event=log_reopened"));
     REQUIRE(test::upload(service.port(), test::captured_upload()).size() == 17);
     CHECK(file_has(log_file, "event=upload"));
-    CHECK(test::read_file((dir.path / "ecu2mqtt.log.1").string()).find("event=upload") == std::string::npos);
+    CHECK(test::read_file((dir.path / "ecu2mqtt.log.1").string()).find("event=upload") ==
+          std::string::npos);
 }
 
-TEST_CASE("stopped with SIGTERM right after an upload: the reading is not published again after the restart") {
+TEST_CASE("stopped with SIGTERM right after an upload: the reading is not published again after "
+          "the restart") {
     TempDir dir;
     test::MosquittoBroker broker;
     test::MqttProbe probe(broker.url(), kEcuState);
@@ -246,7 +254,8 @@ TEST_CASE("stopped with SIGTERM right after an upload: the reading is not publis
     CHECK(state_timestamps(probe) == minutes(0, 2));
 }
 
-TEST_CASE("a gap stays open until the ECU has sent it again, and the re-sent reading is published once") {
+TEST_CASE(
+    "a gap stays open until the ECU has sent it again, and the re-sent reading is published once") {
     TempDir dir;
     test::MosquittoBroker broker;
     test::MqttProbe probe(broker.url(), kEcuState);
@@ -257,9 +266,11 @@ TEST_CASE("a gap stays open until the ECU has sent it again, and the re-sent rea
     REQUIRE(probe.wait_for_count(is_live_state, 1)); // delivered, so the spool may go
     std::filesystem::remove_all(spool);
     std::ofstream(spool) << "in the way";
-    CHECK(test::upload(service.port(), upload_at_minute(5)) == "101" + t0);  // not kept: re-send after 10:00
+    CHECK(test::upload(service.port(), upload_at_minute(5)) ==
+          "101" + t0); // not kept: re-send after 10:00
     std::filesystem::remove(spool);
-    CHECK(test::upload(service.port(), upload_at_minute(10)) == "101" + t0); // kept, but the gap is open
+    CHECK(test::upload(service.port(), upload_at_minute(10)) ==
+          "101" + t0); // kept, but the gap is open
     // The ECU sends the gap again: 10:05 fills it; the answers go back to normal.
     CHECK(test::upload(service.port(), upload_at_minute(5)) == reply_for_minute(5));
     CHECK(test::upload(service.port(), upload_at_minute(10)) == reply_for_minute(10)); // a repeat

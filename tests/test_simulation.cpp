@@ -8,7 +8,8 @@ using namespace ecu2mqtt;
 TEST_CASE("the simulated sun rises at six, peaks at one and sets at eight") {
     CHECK(solar_fraction({2024, 6, 21, 5, 59, 0}) == 0.0);
     CHECK(solar_fraction({2024, 6, 21, 13, 0, 0}) == Approx(1.0));
-    CHECK(solar_fraction({2024, 6, 21, 9, 30, 0}) == Approx(solar_fraction({2024, 6, 21, 16, 30, 0})));
+    CHECK(solar_fraction({2024, 6, 21, 9, 30, 0}) ==
+          Approx(solar_fraction({2024, 6, 21, 16, 30, 0})));
     CHECK(solar_fraction({2024, 6, 21, 20, 0, 0}) == 0.0);
     CHECK_FALSE(ecu_uploads_at({2024, 6, 21, 23, 0, 0}, 21, 5));
     CHECK_FALSE(ecu_uploads_at({2024, 6, 21, 4, 55, 0}, 21, 5));
@@ -17,7 +18,8 @@ TEST_CASE("the simulated sun rises at six, peaks at one and sets at eight") {
 }
 
 TEST_CASE("simulated uploads decode to what the simulation produced") {
-    SimulatedEcu ecu("216000000001", {{"806000000001", 4}, {"408000000002", 2}}, 300, 1, 1000.0 * 1000);
+    SimulatedEcu ecu("216000000001", {{"806000000001", 4}, {"408000000002", 2}}, 300, 1,
+                     1000.0 * 1000);
     const auto noon = ecu.upload_at({2024, 6, 21, 13, 0, 0}, 300);
     const auto decoded = decode_message(noon);
     REQUIRE(decode_error(decoded) == nullptr);

@@ -7,7 +7,9 @@
 using namespace ecu2mqtt;
 
 namespace {
-nlohmann::json reading(int n) { return {{"n", n}, {"messages", nlohmann::json::array()}, {"pad", std::string(100, 'x')}}; }
+nlohmann::json reading(int n) {
+    return {{"n", n}, {"messages", nlohmann::json::array()}, {"pad", std::string(100, 'x')}};
+}
 } // namespace
 
 TEST_CASE("the spool is a durable FIFO that survives a restart") {
@@ -59,7 +61,8 @@ TEST_CASE("a corrupt spool entry is set aside and the next one is delivered") {
     REQUIRE(spool.open().empty());
     REQUIRE(spool.push(reading(1)).empty());
     REQUIRE(spool.push(reading(2)).empty());
-    std::ofstream(dir / "spool" / "00000000000000000001.json", std::ios::trunc) << "{\"n\": 1, \"mess";
+    std::ofstream(dir / "spool" / "00000000000000000001.json", std::ios::trunc)
+        << "{\"n\": 1, \"mess";
     std::string problem;
     const auto entry = spool.front(&problem);
     REQUIRE(entry);

@@ -76,7 +76,9 @@ struct DecodeError {
 
 using DecodeResult = std::variant<EcuMessage, DecodeError>;
 
-inline const DecodeError* decode_error(const DecodeResult& r) { return std::get_if<DecodeError>(&r); }
+inline const DecodeError* decode_error(const DecodeResult& r) {
+    return std::get_if<DecodeError>(&r);
+}
 inline const EcuMessage* decoded_message(const DecodeResult& r) {
     return std::get_if<EcuMessage>(&r);
 }

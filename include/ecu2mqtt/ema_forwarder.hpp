@@ -4,9 +4,7 @@
 
 #include "ecu2mqtt/logger.hpp"
 
-#include <utility> // before Asio: Boost 1.74 uses std::exchange without including it
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
+#include "ecu2mqtt/asio.hpp"
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -15,7 +13,7 @@
 namespace ecu2mqtt {
 
 struct ForwarderConfig {
-    std::string host;                 // EMA's address or name
+    std::string host;                  // EMA's address or name
     std::optional<std::uint16_t> port; // nullopt: the port the ECU used
     // "IP[:PORT]" of a DNS server to resolve `host` with (the local DNS points EMA's name at us);
     // empty: the system resolver, fine when `host` is an address.

@@ -23,8 +23,8 @@ struct EmaReply {
 };
 
 struct ReplyInput {
-    bool is_control = false;                       // an ECU11 message
-    std::optional<LocalDateTime> message_time;     // the data timestamp it carries, if any
+    bool is_control = false;                        // an ECU11 message
+    std::optional<LocalDateTime> message_time;      // the data timestamp it carries, if any
     std::optional<LocalDateTime> last_acknowledged; // what this ECU was last answered, if known
     // Set when this upload could not be handled: the newest upload that was. EMA answers with
     // the time of the last data it has, and the ECU then sends what came after (backfill).

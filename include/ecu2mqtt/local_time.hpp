@@ -42,6 +42,8 @@ LocalDateTime add_seconds(const LocalDateTime& t, std::int64_t seconds);
 std::int64_t to_epoch_seconds(const LocalDateTime& t);
 LocalDateTime from_epoch_seconds(std::int64_t seconds);
 
-inline LocalDate date_of(const LocalDateTime& t) { return {t.year, t.month, t.day}; }
+inline LocalDate date_of(const LocalDateTime& t) {
+    return {t.year, t.month, t.day};
+}
 
 } // namespace ecu2mqtt

@@ -33,8 +33,8 @@ struct PublisherConfig {
 
 struct PublisherStatus {
     bool connected = false;
-    std::size_t spooled = 0;     // readings waiting for the broker
-    std::uint64_t dropped = 0;   // readings dropped because the spool was full
+    std::size_t spooled = 0;   // readings waiting for the broker
+    std::uint64_t dropped = 0; // readings dropped because the spool was full
 };
 
 // Never blocks the caller on the broker. Every reading (the state messages of one upload) is

@@ -12,7 +12,7 @@ namespace ecu2mqtt {
 
 // Prints one line per message and a summary; returns the exit status (1 if any message could
 // not be delivered or a file was unreadable).
-int run_replay(const std::vector<std::string>& files, const ReplayOptions& options, std::ostream& out,
-               std::ostream& err);
+int run_replay(const std::vector<std::string>& files, const ReplayOptions& options,
+               std::ostream& out, std::ostream& err);
 
 } // namespace ecu2mqtt

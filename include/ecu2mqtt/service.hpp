@@ -41,11 +41,11 @@ struct ServiceCounters {
     std::uint64_t undecodable = 0;
     std::uint64_t incomplete = 0;
     std::uint64_t duplicates = 0;
-    std::uint64_t not_handled = 0; // uploads that could not be kept (answered to re-send)
-    std::uint64_t not_allowed = 0; // ECU ids outside the allow-list
-    std::uint64_t ema_relayed = 0;    // full proxy: EMA's reply passed to the ECU
-    std::uint64_t ema_fallbacks = 0;  // full proxy: EMA unreachable, slow or silent; fake reply sent
-    std::uint64_t ema_blocked = 0;    // full proxy: unusual EMA reply replaced (--block-firmware)
+    std::uint64_t not_handled = 0;   // uploads that could not be kept (answered to re-send)
+    std::uint64_t not_allowed = 0;   // ECU ids outside the allow-list
+    std::uint64_t ema_relayed = 0;   // full proxy: EMA's reply passed to the ECU
+    std::uint64_t ema_fallbacks = 0; // full proxy: EMA unreachable, slow or silent; fake reply sent
+    std::uint64_t ema_blocked = 0;   // full proxy: unusual EMA reply replaced (--block-firmware)
 };
 
 struct ServiceOptions {
@@ -62,7 +62,8 @@ class Service final : public MessageHandler {
   public:
     Service(const Clock& clock, Logger& log, ReadingSink* sink, ServiceOptions options = {},
             MessageRecorder* recorder = nullptr)
-        : clock_(clock), log_(log), sink_(sink), options_(std::move(options)), recorder_(recorder) {}
+        : clock_(clock), log_(log), sink_(sink), options_(std::move(options)), recorder_(recorder) {
+    }
 
     std::optional<std::string> on_message(const InboundMessage& message) override;
     void on_incomplete(const InboundMessage& leftover, std::string_view why) override;
@@ -78,8 +79,8 @@ class Service final : public MessageHandler {
                                       std::optional<LocalDateTime> resend_from = std::nullopt);
     bool allowed(const std::string& ecu_id) const;
     // In full proxy mode: EMA's reply when there is a usable one, else `fake`.
-    std::optional<std::string> relay_or(std::optional<std::string> fake, const InboundMessage& message,
-                                        const std::string& ecu_id);
+    std::optional<std::string> relay_or(std::optional<std::string> fake,
+                                        const InboundMessage& message, const std::string& ecu_id);
 
     const Clock& clock_;
     Logger& log_;

@@ -26,8 +26,8 @@ struct SimulatedInverter {
 
 class SimulatedEcu {
   public:
-    SimulatedEcu(std::string ecu_id, std::vector<SimulatedInverter> inverters, int peak_watts_per_channel,
-                 std::uint32_t seed, double lifetime_wh = 0);
+    SimulatedEcu(std::string ecu_id, std::vector<SimulatedInverter> inverters,
+                 int peak_watts_per_channel, std::uint32_t seed, double lifetime_wh = 0);
 
     // Produces from the previous upload up to `t` (each channel at the power it reports now) and
     // returns the upload for `t`. Calls must come in time order.
@@ -35,12 +35,15 @@ class SimulatedEcu {
 
     // The uploads after `acknowledged` and before `current`, oldest first: what the ECU sends
     // again when the server's reply names an older time than expected.
-    std::vector<std::string> resend_after(const LocalDateTime& acknowledged, const LocalDateTime& current) const;
+    std::vector<std::string> resend_after(const LocalDateTime& acknowledged,
+                                          const LocalDateTime& current) const;
 
     const std::string& id() const { return id_; }
     double lifetime_wh() const { return lifetime_wh_; }
     // Energy produced per day (YYYY-MM-DD), in kWh, by the simulation's own bookkeeping.
-    const std::map<std::string, double>& produced_kwh_by_day() const { return produced_kwh_by_day_; }
+    const std::map<std::string, double>& produced_kwh_by_day() const {
+        return produced_kwh_by_day_;
+    }
 
   private:
     std::string id_;

@@ -9,7 +9,8 @@ namespace test {
 
 class FixedClock final : public ecu2mqtt::Clock {
   public:
-    explicit FixedClock(ecu2mqtt::LocalDateTime local) : epoch_(ecu2mqtt::to_epoch_seconds(local)) {}
+    explicit FixedClock(ecu2mqtt::LocalDateTime local)
+        : epoch_(ecu2mqtt::to_epoch_seconds(local)) {}
     void set(ecu2mqtt::LocalDateTime local) { epoch_ = ecu2mqtt::to_epoch_seconds(local); }
 
     std::chrono::system_clock::time_point now() const override {

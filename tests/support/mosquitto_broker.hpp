@@ -5,13 +5,14 @@
 #include "net.hpp"
 
 #include <filesystem>
-#include <pwd.h>
 #include <memory>
+#include <pwd.h>
 
 namespace test {
 
 inline std::string mosquitto_binary() {
-    for (const char* candidate : {"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"})
+    for (const char* candidate :
+         {"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"})
         if (std::filesystem::exists(candidate))
             return candidate;
     return "mosquitto";
@@ -28,20 +29,22 @@ class MosquittoBroker {
   public:
     // With `user`, anonymous clients are refused and only user/password may connect. With
     // `persistent`, sessions and queued messages survive a stop and start.
-    explicit MosquittoBroker(std::string user = {}, std::string password = {}, bool persistent = false)
+    explicit MosquittoBroker(std::string user = {}, std::string password = {},
+                             bool persistent = false)
         : dir_(make_temp_dir("ecu2mqtt-broker")), port_(free_port()), user_(std::move(user)),
           password_(std::move(password)) {
         std::ofstream conf(dir_ / "mosquitto.conf");
         // Started as root, Mosquitto switches to this user; keep it the one owning the files.
         const passwd* me = ::getpwuid(::geteuid());
         conf << "listener " << port_ << " 127.0.0.1\n"
- << (persistent ? "persistence true\npersistence_location " + dir_.string() + "/\n"
-                          : std::string("persistence false\n"))
+             << (persistent ? "persistence true\npersistence_location " + dir_.string() + "/\n"
+                            : std::string("persistence false\n"))
              << "user " << (me ? me->pw_name : "mosquitto") << "\n";
         if (user_.empty()) {
             conf << "allow_anonymous true\n";
         } else {
-            conf << "allow_anonymous false\npassword_file " << (dir_ / "passwords").string() << "\n";
+            conf << "allow_anonymous false\npassword_file " << (dir_ / "passwords").string()
+                 << "\n";
             std::ofstream(dir_ / "passwords") << user_ << ":" << password_ << "\n";
             const std::string cmd = "mosquitto_passwd -U " + (dir_ / "passwords").string();
             if (std::system(cmd.c_str()) != 0)

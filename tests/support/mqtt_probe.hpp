@@ -25,16 +25,18 @@ class MqttProbe {
     MqttProbe(const std::string& url, const std::string& filter, const std::string& id = "probe",
               const std::string& persistent_id = {}, const std::string& user = {},
               const std::string& password = {})
-        : client_(url_to_uri(url), persistent_id.empty() ? id + "-" + std::to_string(counter()++) : persistent_id) {
+        : client_(url_to_uri(url),
+                  persistent_id.empty() ? id + "-" + std::to_string(counter()++) : persistent_id) {
         client_.set_message_callback([this](mqtt::const_message_ptr m) {
             std::lock_guard lock(mutex_);
             messages_.push_back({m->get_topic(), m->to_string(), m->is_retained()});
             changed_.notify_all();
         });
-        auto options = mqtt::connect_options_builder()
-                           .clean_session(persistent_id.empty())
-                           .automatic_reconnect(std::chrono::milliseconds(100), std::chrono::seconds(1))
-                           .finalize();
+        auto options =
+            mqtt::connect_options_builder()
+                .clean_session(persistent_id.empty())
+                .automatic_reconnect(std::chrono::milliseconds(100), std::chrono::seconds(1))
+                .finalize();
         if (!user.empty()) {
             options.set_user_name(user);
             options.set_password(password);
@@ -80,16 +82,18 @@ class MqttProbe {
         return found;
     }
 
-    std::optional<Received> wait_for_topic(const std::string& topic,
-                                           std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    std::optional<Received>
+    wait_for_topic(const std::string& topic,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
         return wait_for([&](const Received& m) { return m.topic == topic; }, timeout);
     }
 
     // The newest payload on `topic` once `pred` holds for it.
-    std::optional<Received> wait_for_payload(const std::string& topic,
-                                             const std::function<bool(const std::string&)>& pred,
-                                             std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-        return wait_for([&](const Received& m) { return m.topic == topic && pred(m.payload); }, timeout);
+    std::optional<Received>
+    wait_for_payload(const std::string& topic, const std::function<bool(const std::string&)>& pred,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+        return wait_for([&](const Received& m) { return m.topic == topic && pred(m.payload); },
+                        timeout);
     }
 
     // True once at least `n` messages matching `pred` were received within `timeout`.
@@ -117,7 +121,9 @@ class MqttProbe {
         static int n = 0;
         return n;
     }
-    static std::string url_to_uri(const std::string& url) { return "tcp://" + url.substr(url.find("://") + 3); }
+    static std::string url_to_uri(const std::string& url) {
+        return "tcp://" + url.substr(url.find("://") + 3);
+    }
 
     mqtt::async_client client_;
     mutable std::mutex mutex_;

@@ -30,7 +30,8 @@ inline std::uint16_t free_port() {
 
 class TcpClient {
   public:
-    explicit TcpClient(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    explicit TcpClient(std::uint16_t port,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         timeval tv{static_cast<time_t>(timeout.count() / 1000),
                    static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
@@ -56,7 +57,8 @@ class TcpClient {
               std::chrono::microseconds pause = std::chrono::microseconds(0)) {
         std::size_t sent = 0;
         while (sent < bytes.size()) {
-            const std::size_t n = piece == 0 ? bytes.size() - sent : std::min(piece, bytes.size() - sent);
+            const std::size_t n =
+                piece == 0 ? bytes.size() - sent : std::min(piece, bytes.size() - sent);
             const auto r = ::send(fd_, bytes.data() + sent, n, MSG_NOSIGNAL);
             if (r <= 0)
                 throw std::runtime_error("send failed");

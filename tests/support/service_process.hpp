@@ -13,14 +13,23 @@ class ServiceProcess {
   public:
     ServiceProcess(const std::string& broker_url, const std::filesystem::path& state_dir,
                    std::vector<std::string> extra_args = {}, bool wait_until_ready = true)
-        : log_file_((state_dir.parent_path() / ("service-" + std::to_string(free_port()) + ".log")).string()) {
+        : log_file_((state_dir.parent_path() / ("service-" + std::to_string(free_port()) + ".log"))
+                        .string()) {
         ports_ = {free_port(), free_port()};
-        std::vector<std::string> args{ECU2MQTT_BINARY, "--listen", "127.0.0.1", "--ports",
+        std::vector<std::string> args{ECU2MQTT_BINARY,
+                                      "--listen",
+                                      "127.0.0.1",
+                                      "--ports",
                                       std::to_string(ports_[0]) + "," + std::to_string(ports_[1]),
-                                      "--mqtt-url", broker_url, "--state-dir", state_dir.string(),
-                                      "--log-level", "debug"};
+                                      "--mqtt-url",
+                                      broker_url,
+                                      "--state-dir",
+                                      state_dir.string(),
+                                      "--log-level",
+                                      "debug"};
         args.insert(args.end(), extra_args.begin(), extra_args.end());
-        process_ = std::make_unique<ChildProcess>(args, log_file_, std::vector<std::string>{"TZ=UTC"});
+        process_ =
+            std::make_unique<ChildProcess>(args, log_file_, std::vector<std::string>{"TZ=UTC"});
         if (wait_until_ready && !process_->wait_for_output("event=ready", std::chrono::seconds(10)))
             throw std::runtime_error("service did not start: " + process_->output());
     }

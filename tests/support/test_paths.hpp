@@ -7,7 +7,9 @@
 
 namespace test {
 
-inline std::string data_path(const std::string& name) { return std::string(TEST_DATA_DIR) + "/" + name; }
+inline std::string data_path(const std::string& name) {
+    return std::string(TEST_DATA_DIR) + "/" + name;
+}
 
 inline std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -16,6 +18,8 @@ inline std::string read_file(const std::string& path) {
     return s.str();
 }
 
-inline std::string captured_upload() { return read_file(data_path("realtime-ecu-r-yc600-qs1.txt")); }
+inline std::string captured_upload() {
+    return read_file(data_path("realtime-ecu-r-yc600-qs1.txt"));
+}
 
 } // namespace test

@@ -10,7 +10,9 @@ using ecu2mqtt::InverterSpec;
 using ecu2mqtt::UploadSpec;
 using ecu2mqtt::zero_padded;
 
-inline std::string build_upload(const UploadSpec& spec) { return ecu2mqtt::encode_upload(spec); }
+inline std::string build_upload(const UploadSpec& spec) {
+    return ecu2mqtt::encode_upload(spec);
+}
 
 // The real capture in tests/data, as values.
 inline UploadSpec captured_upload_spec() {
@@ -20,10 +22,11 @@ inline UploadSpec captured_upload_spec() {
     InverterSpec yc600{"408000111178", 500, 13, {{338, 50, 1409, 17}, {339, 50, 1419, 18}}};
     yc600.field_15_20 = "07228";
     yc600.field_28_48 = "00000032900000000000";
-    InverterSpec qs1{"806000011223",
-                     500,
-                     15,
-                     {{311, 100, 2309, 29}, {342, 120, 3070, 38}, {334, 140, 3569, 45}, {329, 140, 3437, 43}}};
+    InverterSpec qs1{
+        "806000011223",
+        500,
+        15,
+        {{311, 100, 2309, 29}, {342, 120, 3070, 38}, {334, 140, 3569, 45}, {329, 140, 3437, 43}}};
     qs1.field_15_20 = "08228";
     qs1.field_28_48 = "00000014570000000000";
     spec.inverters = {yc600, qs1};
