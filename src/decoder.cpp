@@ -1,6 +1,7 @@
 #include "ecu2mqtt/decoder.hpp"
 
 #include "ecu2mqtt/inverter_models.hpp"
+#include "ecu2mqtt/printable.hpp"
 
 #include <algorithm>
 #include <array>
@@ -82,25 +83,9 @@ bool all_digits(std::string_view s) {
     return true;
 }
 
-// Bytes as text safe for logs and JSON (not valid UTF-8 otherwise): non-printable bytes become
-// \xNN. Error messages show at most `max_shown` bytes.
-std::string printable(std::string_view s, std::size_t max_shown = 24) {
-    const std::size_t kMaxShown = max_shown;
-    std::string out;
-    for (char c : s.substr(0, kMaxShown)) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u >= 0x20 && u < 0x7f) {
-            out += c;
-        } else {
-            static constexpr char kHex[] = "0123456789abcdef";
-            out += "\\x";
-            out += kHex[u >> 4];
-            out += kHex[u & 0xf];
-        }
-    }
-    if (s.size() > kMaxShown)
-        out += "...";
-    return out;
+// Error messages show a short, escaped excerpt of what was found.
+std::string printable(std::string_view s) {
+    return printable_text(s, false, 24);
 }
 
 // Reads fixed-width fields out of one part of the message. The first failure is kept with its
@@ -156,7 +141,7 @@ class FieldReader {
             const auto field = text(s.offset, s.width, "an unknown field");
             out.emplace_back("bytes_" + std::to_string(s.offset) + "_" +
                                  std::to_string(s.offset + s.width),
-                             printable(field, field.size()));
+                             printable_text(field, false));
         }
         return out;
     }

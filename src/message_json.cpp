@@ -1,5 +1,7 @@
 #include "ecu2mqtt/message_json.hpp"
 
+#include "ecu2mqtt/printable.hpp"
+
 namespace ecu2mqtt {
 namespace {
 
@@ -19,23 +21,6 @@ nlohmann::json channel_to_json(const ChannelReading& ch) {
 }
 
 } // namespace
-
-std::string printable_text(std::string_view raw) {
-    std::string out;
-    out.reserve(raw.size());
-    for (char c : raw) {
-        const auto u = static_cast<unsigned char>(c);
-        if ((u >= 0x20 && u < 0x7f) || c == '\n') {
-            out += c;
-        } else {
-            static constexpr char kHex[] = "0123456789abcdef";
-            out += "\\x";
-            out += kHex[u >> 4];
-            out += kHex[u & 0xf];
-        }
-    }
-    return out;
-}
 
 nlohmann::json ecu_to_json(const RealtimeUpload& up) {
     return {{"id", up.ecu_id},

@@ -1,7 +1,7 @@
 #include "ecu2mqtt/replay_command.hpp"
 
 #include "ecu2mqtt/local_time.hpp"
-#include "ecu2mqtt/message_json.hpp"
+#include "ecu2mqtt/printable.hpp"
 #include "ecu2mqtt/recorder.hpp"
 
 #include "ecu2mqtt/asio.hpp"

@@ -2,7 +2,7 @@
 
 #include "ecu2mqtt/decoder.hpp"
 #include "ecu2mqtt/ema_reply.hpp"
-#include "ecu2mqtt/message_json.hpp"
+#include "ecu2mqtt/printable.hpp"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,5 +1,6 @@
 // `ecu2mqtt --addon` as the Supervisor starts it: options file, SUPERVISOR_TOKEN, and a fake
 // Supervisor on loopback that hands out the credentials of a real, password-protected Mosquitto.
+#include "support/loopback_server.hpp"
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
 #include "support/test_paths.hpp"
@@ -16,65 +17,18 @@ namespace {
 // Answers every GET with `body`, recording the requests it saw.
 class FakeSupervisor {
   public:
-    explicit FakeSupervisor(std::string body) : body_(std::move(body)) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        int on = 1;
-        ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-        socklen_t len = sizeof addr;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-        port_ = ntohs(addr.sin_port);
-        ::listen(fd_, 4);
-        thread_ = std::thread([this] { serve(); });
-    }
-    ~FakeSupervisor() {
-        stopping_ = true;
-        ::shutdown(fd_, SHUT_RDWR);
-        ::close(fd_);
-        thread_.join();
-    }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-    std::string requests() {
-        std::lock_guard lock(mutex_);
-        return requests_;
-    }
+    explicit FakeSupervisor(std::string body)
+        : server_(
+              "\r\n\r\n",
+              [body = std::move(body)](const std::string&) -> std::optional<std::string> {
+                  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+              }) {}
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(server_.port()); }
+    std::string requests() { return server_.received(); }
 
   private:
-    void serve() {
-        while (!stopping_) {
-            const int client = ::accept(fd_, nullptr, nullptr);
-            if (client < 0)
-                return;
-            std::string request;
-            char buf[1024];
-            while (request.find("\r\n\r\n") == std::string::npos) {
-                const auto n = ::recv(client, buf, sizeof buf, 0);
-                if (n <= 0)
-                    break;
-                request.append(buf, static_cast<std::size_t>(n));
-            }
-            {
-                std::lock_guard lock(mutex_);
-                requests_ += request;
-            }
-            const std::string response =
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                std::to_string(body_.size()) + "\r\nConnection: close\r\n\r\n" + body_;
-            ::send(client, response.data(), response.size(), MSG_NOSIGNAL);
-            ::close(client);
-        }
-    }
-
-    std::string body_;
-    int fd_ = -1;
-    std::uint16_t port_ = 0;
-    std::atomic<bool> stopping_{false};
-    std::mutex mutex_;
-    std::string requests_;
-    std::thread thread_;
+    test::LoopbackServer server_;
 };
 
 } // namespace

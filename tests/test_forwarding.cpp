@@ -1,6 +1,7 @@
 // Full proxy mode against a fake EMA on loopback: relayed exactly, or the fake reply in bounded
 // time when EMA is down, slow, or closes early; EMA's name resolved through a fake DNS server.
 #include "ecu2mqtt/dns_message.hpp"
+#include "support/loopback_server.hpp"
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
 #include "support/test_paths.hpp"
@@ -16,70 +17,25 @@ namespace {
 
 const std::string kFakeReply = "10120240206111714";
 
-// A stand-in for EMA: for each connection it reads what the ECU sent, then behaves as told.
+// A stand-in for EMA: reads what the ECU sent, then answers, answers late, or closes.
 class FakeEma {
   public:
     enum class Mode { Answer, Slow, CloseEarly };
-    FakeEma(Mode mode, std::string reply, std::uint16_t port = 0)
-        : mode_(mode), reply_(std::move(reply)) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        int on = 1;
-        ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = htons(port);
-        if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-            throw std::runtime_error("fake EMA cannot bind");
-        socklen_t len = sizeof addr;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-        port_ = ntohs(addr.sin_port);
-        ::listen(fd_, 8);
-        thread_ = std::thread([this] { serve(); });
-    }
-    ~FakeEma() {
-        ::shutdown(fd_, SHUT_RDWR);
-        ::close(fd_);
-        thread_.join();
-    }
-    std::uint16_t port() const { return port_; }
-    std::string received() {
-        std::lock_guard lock(mutex_);
-        return received_;
-    }
+    FakeEma(Mode mode, std::string reply)
+        : server_(
+              "END\n",
+              [mode, reply = std::move(reply)](const std::string&) -> std::optional<std::string> {
+                  if (mode == Mode::Slow)
+                      std::this_thread::sleep_for(3s);
+                  if (mode == Mode::Answer)
+                      return reply;
+                  return std::nullopt;
+              }) {}
+    std::uint16_t port() const { return server_.port(); }
+    std::string received() { return server_.received(); }
 
   private:
-    void serve() {
-        for (;;) {
-            const int client = ::accept(fd_, nullptr, nullptr);
-            if (client < 0)
-                return;
-            std::string got;
-            char buf[2048];
-            while (got.find("END\n") == std::string::npos) {
-                const auto n = ::recv(client, buf, sizeof buf, 0);
-                if (n <= 0)
-                    break;
-                got.append(buf, static_cast<std::size_t>(n));
-            }
-            {
-                std::lock_guard lock(mutex_);
-                received_ += got;
-            }
-            if (mode_ == Mode::Slow)
-                std::this_thread::sleep_for(3s);
-            if (mode_ == Mode::Answer)
-                ::send(client, reply_.data(), reply_.size(), MSG_NOSIGNAL);
-            ::close(client);
-        }
-    }
-    Mode mode_;
-    std::string reply_;
-    int fd_ = -1;
-    std::uint16_t port_ = 0;
-    std::mutex mutex_;
-    std::string received_;
-    std::thread thread_;
+    test::LoopbackServer server_;
 };
 
 // Answers every A query with 127.0.0.1, over UDP on loopback.

@@ -37,16 +37,6 @@ struct Bench {
     std::filesystem::path state_dir;
 };
 
-// Today's date in UTC as YYYYMMDD (the service runs with TZ=UTC).
-std::string today_utc() {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buf[16];
-    std::strftime(buf, sizeof buf, "%Y%m%d", &tm);
-    return buf;
-}
-
 json payload_of(const std::optional<test::Received>& m) {
     REQUIRE(m);
     return json::parse(m->payload);
@@ -264,7 +254,7 @@ TEST_CASE("an ECU silent past --ecu-timeout goes offline, and online again with 
 TEST_CASE("daily energy survives a restart and counts from the day's baseline") {
     Bench bench;
     test::MqttProbe probe(bench.broker.url(), kEcuState);
-    const std::string day = today_utc();
+    const std::string day = test::today_utc();
     auto upload_at = [&](test::ServiceProcess& service, const std::string& hhmmss,
                          long long decikwh) {
         test::UploadSpec spec;

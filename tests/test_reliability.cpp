@@ -16,26 +16,15 @@ namespace {
 
 const std::string kEcuState = "ecu2mqtt/216000064136/state";
 
-// Today's date in UTC as YYYYMMDD (the service runs with TZ=UTC), so that a restart does not
-// start a new day for the data.
-std::string today_utc() {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buf[16];
-    std::strftime(buf, sizeof buf, "%Y%m%d", &tm);
-    return buf;
-}
-
 std::string upload_at_minute(int minute) {
     auto spec = test::captured_upload_spec();
-    spec.timestamp = today_utc() + "10" + test::zero_padded(minute, 2) + "00";
+    spec.timestamp = test::today_utc() + "10" + test::zero_padded(minute, 2) + "00";
     spec.decikwh = 21279 + minute;
     return test::build_upload(spec);
 }
 
 std::string reply_for_minute(int minute) { // 101 + the upload's time - 5 min
-    return "101" + today_utc() + test::zero_padded(minute >= 5 ? 10 : 9, 2) +
+    return "101" + test::today_utc() + test::zero_padded(minute >= 5 ? 10 : 9, 2) +
            test::zero_padded(minute >= 5 ? minute - 5 : minute + 55, 2) + "00";
 }
 
@@ -56,8 +45,8 @@ std::vector<std::string> state_timestamps(const test::MqttProbe& probe) {
 std::vector<std::string> minutes(int from, int to) {
     std::vector<std::string> out;
     for (int m = from; m <= to; ++m)
-        out.push_back(today_utc().substr(0, 4) + "-" + today_utc().substr(4, 2) + "-" +
-                      today_utc().substr(6, 2) + "T10:" + test::zero_padded(m, 2) + ":00");
+        out.push_back(test::today_utc().substr(0, 4) + "-" + test::today_utc().substr(4, 2) + "-" +
+                      test::today_utc().substr(6, 2) + "T10:" + test::zero_padded(m, 2) + ":00");
     return out;
 }
 
@@ -140,7 +129,7 @@ TEST_CASE("an upload that cannot be kept is answered so that the ECU sends it ag
     std::filesystem::remove_all(dir.path / "state" / "spool");
     std::ofstream(dir.path / "state" / "spool") << "in the way";
     CHECK(test::upload(service.port(), upload_at_minute(5)) ==
-          "101" + today_utc() + "100000"); // re-send after 10:00
+          "101" + test::today_utc() + "100000"); // re-send after 10:00
     CHECK_THAT(service.log(), Catch::Contains("event=upload_not_kept"));
     std::filesystem::remove(dir.path / "state" / "spool");
     CHECK(test::upload(service.port(), upload_at_minute(5)) ==
@@ -261,7 +250,7 @@ TEST_CASE(
     test::MqttProbe probe(broker.url(), kEcuState);
     test::ServiceProcess service(broker.url(), dir.path / "state");
     const auto spool = dir.path / "state" / "spool";
-    const auto t0 = today_utc() + "100000";
+    const auto t0 = test::today_utc() + "100000";
     REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
     REQUIRE(probe.wait_for_count(is_live_state, 1)); // delivered, so the spool may go
     std::filesystem::remove_all(spool);

@@ -15,7 +15,4 @@ nlohmann::json message_to_json(const EcuMessage& message, std::string_view raw);
 nlohmann::json ecu_to_json(const RealtimeUpload& upload);
 nlohmann::json inverter_to_json(const InverterReading& inverter);
 
-// Raw bytes as JSON-safe text: bytes that are not printable ASCII become \xNN.
-std::string printable_text(std::string_view raw);
-
 } // namespace ecu2mqtt

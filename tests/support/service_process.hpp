@@ -5,9 +5,21 @@
 #include "mosquitto_broker.hpp"
 #include "net.hpp"
 
+#include <ctime>
 #include <filesystem>
 
 namespace test {
+
+// Today's date in UTC as YYYYMMDD. Services under test run with TZ=UTC, so uploads dated today
+// belong to the service's own day, and a restart does not start a new one.
+inline std::string today_utc() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[16];
+    std::strftime(buf, sizeof buf, "%Y%m%d", &tm);
+    return buf;
+}
 
 class ServiceProcess {
   public:
