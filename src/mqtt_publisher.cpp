@@ -450,16 +450,13 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         }
     }
 
-    void publish_retained(const std::string& topic, const std::string& payload) {
-        retained[topic] = payload;
-        send(topic, payload, true);
-    }
-
+    // Discovery and availability: latest values, sent only when they change (and on reconnect).
     void publish_retained_if_changed(const std::string& topic, const std::string& payload) {
         const auto it = retained.find(topic);
         if (it != retained.end() && it->second == payload)
             return;
-        publish_retained(topic, payload);
+        retained[topic] = payload;
+        send(topic, payload, true);
     }
 
     void publish_discovery(const std::string& ecu_id, const EcuRecord& ecu) {
