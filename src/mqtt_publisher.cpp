@@ -483,11 +483,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         EcuRecord& ecu = ecus[id];
         ecu.model = upload.ecu_model;
         ecu.last_heard = Steady::now();
-        if (!ecu.online)
-            set_online(id, ecu, true);
 
         // A repeat of an upload already kept: answered, not published again.
         if (ecu.kept.contains(upload.timestamp)) {
+            set_online(id, ecu, true); // it is talking, even if it says nothing new
             log.info("upload_already_handled",
                      {{"ecu", id}, {"timestamp", format_iso(upload.timestamp)}});
             return {true, true, ecu.gap_since};

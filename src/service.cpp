@@ -16,6 +16,13 @@ std::string number(double value) {
     return buf;
 }
 
+// The ECU id a message names: from the decoded message, else where an upload would carry it.
+std::string ecu_id_in(const DecodeResult& result, std::string_view raw) {
+    if (const auto* message = decoded_message(result))
+        return ecu_id_of(*message).value_or("");
+    return guess_ecu_id(raw).value_or("");
+}
+
 } // namespace
 
 bool Service::allowed(const std::string& ecu_id) const {
@@ -23,6 +30,16 @@ bool Service::allowed(const std::string& ecu_id) const {
         return true;
     return std::find(options_.allowed_ecus.begin(), options_.allowed_ecus.end(), ecu_id) !=
            options_.allowed_ecus.end();
+}
+
+bool Service::admit(const std::string& ecu_id, const InboundMessage& message) {
+    if (allowed(ecu_id))
+        return true;
+    ++counters_.not_allowed;
+    log_.warn(
+        "ecu_not_allowed",
+        {{"ecu", ecu_id}, {"peer", message.peer}, {"port", std::to_string(message.local_port)}});
+    return false;
 }
 
 std::optional<std::string> Service::answer(bool is_control, const std::string& ecu_id,
@@ -53,13 +70,7 @@ std::optional<std::string> Service::answer(bool is_control, const std::string& e
 bool Service::wants_upstream(const InboundMessage& message) {
     if (!message.raw.starts_with("APS") && !message.raw.starts_with("ECU11"))
         return false; // not an ECU speaking: nothing for EMA
-    const auto decoded = decode_message(message.raw);
-    std::string ecu_id;
-    if (const auto* m = decoded_message(decoded))
-        ecu_id = ecu_id_of(*m).value_or("");
-    else
-        ecu_id = guess_ecu_id(message.raw).value_or("");
-    return allowed(ecu_id);
+    return allowed(ecu_id_in(decode_message(message.raw), message.raw));
 }
 
 std::optional<std::string> Service::relay_or(std::optional<std::string> fake,
@@ -108,15 +119,14 @@ std::optional<std::string> Service::on_message(const InboundMessage& message) {
 std::optional<std::string> Service::handle(const InboundMessage& message) {
     const auto port = std::to_string(message.local_port);
     const DecodeResult result = decode_message(message.raw);
-
-    if (const auto* error = decode_error(result)) {
+    const std::string ecu_id = ecu_id_in(result, message.raw);
+    const auto* error = decode_error(result);
+    if (error)
         ++counters_.undecodable;
-        const std::string ecu_id = guess_ecu_id(message.raw).value_or("");
-        if (!allowed(ecu_id)) {
-            ++counters_.not_allowed;
-            log_.warn("ecu_not_allowed", {{"ecu", ecu_id}, {"peer", message.peer}, {"port", port}});
-            return std::nullopt;
-        }
+    if (!admit(ecu_id, message))
+        return std::nullopt;
+
+    if (error) {
         log_.warn("undecodable_message", {{"ecu", ecu_id},
                                           {"peer", message.peer},
                                           {"port", port},
@@ -134,12 +144,6 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
     }
 
     const EcuMessage& decoded = *decoded_message(result);
-    const std::string ecu_id = ecu_id_of(decoded).value_or("");
-    if (!allowed(ecu_id)) {
-        ++counters_.not_allowed;
-        log_.warn("ecu_not_allowed", {{"ecu", ecu_id}, {"peer", message.peer}, {"port", port}});
-        return std::nullopt;
-    }
     if (sink_)
         sink_->on_raw(ecu_id, message.raw);
 

@@ -78,6 +78,8 @@ class Service final : public MessageHandler {
                                       const InboundMessage& message,
                                       std::optional<LocalDateTime> resend_from = std::nullopt);
     bool allowed(const std::string& ecu_id) const;
+    // Counts and logs an ECU outside the allow-list; false means: close without an answer.
+    bool admit(const std::string& ecu_id, const InboundMessage& message);
     // In full proxy mode: EMA's reply when there is a usable one, else `fake`.
     std::optional<std::string> relay_or(std::optional<std::string> fake,
                                         const InboundMessage& message, const std::string& ecu_id);
