@@ -1,5 +1,7 @@
 #include "ecu2mqtt/addon.hpp"
 
+#include <algorithm>
+
 namespace ecu2mqtt {
 namespace {
 
@@ -26,6 +28,30 @@ bool flag_of(const std::string& key, const nlohmann::json& value) {
         throw AddonError("option \"" + key + "\" must be true or false, got " + value.dump());
     return value.get<bool>();
 }
+
+// Every add-on option (the keys of ha-addon/config.yaml) and the command-line flag it becomes.
+struct AddonOption {
+    enum class Kind { Text, FlagWhenTrue, FlagWhenFalse, List };
+    std::string_view key;
+    Kind kind;
+    std::string_view flag;
+};
+
+constexpr AddonOption kAddonOptions[] = {
+    {"log_level", AddonOption::Kind::Text, "--log-level"},
+    {"ecu_timeout", AddonOption::Kind::Text, "--ecu-timeout"},
+    {"backfill", AddonOption::Kind::FlagWhenFalse, "--no-backfill"},
+    {"discovery", AddonOption::Kind::FlagWhenFalse, "--no-discovery"},
+    {"publish_raw", AddonOption::Kind::FlagWhenTrue, "--publish-raw"},
+    {"allow_peers", AddonOption::Kind::List, "--allow-peers"},
+    {"allow_ecus", AddonOption::Kind::List, "--allow-ecus"},
+    {"forward_to_ema", AddonOption::Kind::Text, "--forward-to-ema"},
+    {"ema_resolver", AddonOption::Kind::Text, "--ema-resolver"},
+    {"block_firmware", AddonOption::Kind::FlagWhenTrue, "--block-firmware"},
+    {"mqtt_url", AddonOption::Kind::Text, "--mqtt-url"},
+    {"mqtt_user", AddonOption::Kind::Text, "--mqtt-user"},
+    {"mqtt_password", AddonOption::Kind::Text, "--mqtt-password"},
+};
 
 } // namespace
 
@@ -62,45 +88,27 @@ std::vector<std::string> addon_arguments(const nlohmann::json& options,
     for (const auto& [key, value] : options.items()) {
         if (value.is_null())
             continue; // an optional option left empty
-        if (key == "log_level") {
-            args.insert(args.end(), {"--log-level", text_of(key, value)});
-        } else if (key == "ecu_timeout") {
-            args.insert(args.end(), {"--ecu-timeout", text_of(key, value)});
-        } else if (key == "backfill") {
-            if (!flag_of(key, value))
-                args.push_back("--no-backfill");
-        } else if (key == "discovery") {
-            if (!flag_of(key, value))
-                args.push_back("--no-discovery");
-        } else if (key == "publish_raw") {
-            if (flag_of(key, value))
-                args.push_back("--publish-raw");
-        } else if (key == "allow_peers" || key == "allow_ecus") {
+        const auto row = std::find_if(std::begin(kAddonOptions), std::end(kAddonOptions),
+                                      [&](const AddonOption& o) { return o.key == key; });
+        if (row == std::end(kAddonOptions))
+            throw AddonError("unknown add-on option \"" + key + "\"");
+        const std::string flag(row->flag);
+        switch (row->kind) {
+        case AddonOption::Kind::Text:
+            if (const auto text = text_of(key, value); !text.empty())
+                args.insert(args.end(), {flag, text});
+            break;
+        case AddonOption::Kind::FlagWhenTrue:
+        case AddonOption::Kind::FlagWhenFalse:
+            if (flag_of(key, value) == (row->kind == AddonOption::Kind::FlagWhenTrue))
+                args.push_back(flag);
+            break;
+        case AddonOption::Kind::List:
             if (!value.is_array())
                 throw AddonError("option \"" + key + "\" must be a list");
             if (!value.empty())
-                args.insert(args.end(), {key == "allow_peers" ? "--allow-peers" : "--allow-ecus",
-                                         joined(value)});
-        } else if (key == "forward_to_ema") {
-            if (!text_of(key, value).empty())
-                args.insert(args.end(), {"--forward-to-ema", text_of(key, value)});
-        } else if (key == "ema_resolver") {
-            if (!text_of(key, value).empty())
-                args.insert(args.end(), {"--ema-resolver", text_of(key, value)});
-        } else if (key == "block_firmware") {
-            if (flag_of(key, value))
-                args.push_back("--block-firmware");
-        } else if (key == "mqtt_url") {
-            if (!text_of(key, value).empty())
-                args.insert(args.end(), {"--mqtt-url", text_of(key, value)});
-        } else if (key == "mqtt_user") {
-            if (!text_of(key, value).empty())
-                args.insert(args.end(), {"--mqtt-user", text_of(key, value)});
-        } else if (key == "mqtt_password") {
-            if (!text_of(key, value).empty())
-                args.insert(args.end(), {"--mqtt-password", text_of(key, value)});
-        } else {
-            throw AddonError("unknown add-on option \"" + key + "\"");
+                args.insert(args.end(), {flag, joined(value)});
+            break;
         }
     }
     if (!addon_names_broker(options) && mqtt) {

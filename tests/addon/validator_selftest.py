@@ -22,6 +22,7 @@ MUTATIONS = {
     "no BUILD_FROM default": ("ha-addon/Dockerfile", "ARG BUILD_FROM=debian:bookworm-slim\n", "ARG BUILD_FROM\n"),
     "a shell-form health check": ("Dockerfile", 'CMD ["/usr/bin/ecu2mqtt", "--healthcheck"]', "CMD /usr/bin/ecu2mqtt --healthcheck"),
     "running as root": ("Dockerfile", "USER 10001\n", ""),
+    "an option the binary does not read": ("src/addon.cpp", '{"block_firmware", AddonOption::Kind::FlagWhenTrue, "--block-firmware"},', ""),
 }
 
 failures = 0
