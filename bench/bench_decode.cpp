@@ -1,6 +1,6 @@
 // Decode throughput for uploads of 1, 10 and 50 four-channel inverters, and the real capture.
-#include "ecu2mqtt/decoder.hpp"
-#include "ecu2mqtt/message_json.hpp"
+#include "ecu2mqtt/protocol/decoder.hpp"
+#include "ecu2mqtt/protocol/message_json.hpp"
 #include "support/test_paths.hpp"
 #include "support/upload_builder.hpp"
 

@@ -1,6 +1,6 @@
 // End-to-end latency: from the last byte of an upload to its state message at a subscriber on a
 // real Mosquitto over loopback; plus the service's idle RSS and binary size.
-#include "ecu2mqtt/local_time.hpp"
+#include "ecu2mqtt/protocol/local_time.hpp"
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
 #include "support/upload_builder.hpp"

@@ -1,6 +1,6 @@
 // libFuzzer target: any bytes into the decoder (and, when they decode, into the JSON shape).
-#include "ecu2mqtt/decoder.hpp"
-#include "ecu2mqtt/message_json.hpp"
+#include "ecu2mqtt/protocol/decoder.hpp"
+#include "ecu2mqtt/protocol/message_json.hpp"
 
 #include <cstddef>
 #include <cstdint>

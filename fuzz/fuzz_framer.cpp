@@ -1,6 +1,6 @@
 // libFuzzer target: bytes cut into reads of fuzzer-chosen sizes, through the framer and decoder.
-#include "ecu2mqtt/decoder.hpp"
-#include "ecu2mqtt/framing.hpp"
+#include "ecu2mqtt/protocol/decoder.hpp"
+#include "ecu2mqtt/protocol/framing.hpp"
 
 #include <cstddef>
 #include <cstdint>

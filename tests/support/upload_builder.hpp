@@ -1,7 +1,7 @@
 // Layout-built uploads for the tests: the library's encoder plus the real capture as values.
 #pragma once
 
-#include "ecu2mqtt/upload_encoder.hpp"
+#include "ecu2mqtt/protocol/upload_encoder.hpp"
 
 namespace test {
 

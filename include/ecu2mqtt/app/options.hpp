@@ -1,0 +1,84 @@
+// Every user-facing setting, read from defaults < JSON config file < environment < command line.
+#pragma once
+
+#include "ecu2mqtt/app/logger.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ecu2mqtt {
+
+struct Options {
+    // Listener
+    std::string listen_address = "0.0.0.0";
+    std::vector<std::uint16_t> ports{8995, 8996, 8997};
+    std::size_t max_message_bytes = 64 * 1024;
+    std::chrono::seconds idle_timeout{30};
+    std::size_t max_connections = 64;
+    std::chrono::seconds max_connection_age{120};
+    std::vector<std::string> allow_peers;
+    std::vector<std::string> allow_ecus;
+    LogLevel log_level = LogLevel::Info;
+    std::string log_file;
+
+    // MQTT
+    std::string mqtt_url = "mqtt://localhost:1883";
+    std::string mqtt_user;
+    std::string mqtt_password;
+    std::string mqtt_client_id = "ecu2mqtt";
+    std::string mqtt_ca_file;
+    std::string base_topic = "ecu2mqtt";
+    std::string discovery_prefix = "homeassistant";
+    bool discovery = true;
+    bool publish_raw = false;
+    std::chrono::seconds ecu_timeout{15 * 60};
+    std::string state_dir;
+    bool backfill = true;
+    std::size_t spool_max_mb = 64;
+
+    // Full proxy and recording
+    std::string forward_to_ema; // HOST[:PORT]; empty: fake EMA only
+    std::string ema_resolver;   // IP[:PORT] of a DNS server for EMA's name
+    std::chrono::milliseconds ema_timeout{5000};
+    bool block_firmware = false;
+    std::string record_dir;
+};
+
+struct ReplayOptions {
+    std::string host = "127.0.0.1";
+    std::optional<std::uint16_t> port; // nullopt: the recorded port
+    double speed = 1.0;                // 0: as fast as possible
+};
+
+enum class Command { Run, Decode, Replay, Help, Version, Healthcheck, Addon };
+
+struct CommandLine {
+    Command command = Command::Run;
+    Options options;
+    std::vector<std::string> files; // for `decode` and `replay`
+    ReplayOptions replay;
+};
+
+// Thrown for anything the user has to fix before the service can start.
+class OptionError : public std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// `environment` maps variable names to values (the caller passes the real environment), so that
+// parsing stays testable. Throws OptionError with a message naming the offending option.
+CommandLine parse_command_line(const std::vector<std::string>& args,
+                               const std::map<std::string, std::string>& environment);
+
+std::string help_text();
+
+// The state directory when none is configured: $STATE_DIRECTORY (systemd), else
+// $HOME/.local/state/ecu2mqtt, else ./ecu2mqtt-state.
+std::string default_state_dir(const std::map<std::string, std::string>& environment);
+
+} // namespace ecu2mqtt

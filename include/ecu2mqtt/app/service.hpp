@@ -1,0 +1,96 @@
+// Turns each framed ECU message into the fake EMA reply, a log line and a reading for the sink.
+#pragma once
+
+#include "ecu2mqtt/app/clock.hpp"
+#include "ecu2mqtt/app/logger.hpp"
+#include "ecu2mqtt/app/recorder.hpp"
+#include "ecu2mqtt/net/listener.hpp"
+#include "ecu2mqtt/protocol/ecu_message.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+namespace ecu2mqtt {
+
+// What became of an upload handed to the sink.
+struct UploadHandling {
+    bool handled = true;    // durably kept (spooled), or a repeat of one already kept
+    bool duplicate = false; // an upload already kept: not published again
+    // Set while this ECU has a gap (an upload that could not be kept): the last upload kept
+    // before it. The reply names it so that the ECU sends what follows again.
+    std::optional<LocalDateTime> resend_from;
+};
+
+// Where decoded readings go (the MQTT publisher). Called on the io thread; must not block.
+class ReadingSink {
+  public:
+    virtual ~ReadingSink() = default;
+    virtual UploadHandling on_realtime(const RealtimeUpload& upload,
+                                       std::chrono::system_clock::time_point received) = 0;
+    // Every message as received, whatever its kind, with the ECU id when one is known.
+    virtual void on_raw(const std::string& ecu_id, std::string_view raw) = 0;
+};
+
+struct ServiceCounters {
+    std::uint64_t realtime = 0;
+    std::uint64_t other = 0;
+    std::uint64_t control = 0;
+    std::uint64_t undecodable = 0;
+    std::uint64_t incomplete = 0;
+    std::uint64_t duplicates = 0;
+    std::uint64_t not_handled = 0;   // uploads that could not be kept (answered to re-send)
+    std::uint64_t not_allowed = 0;   // ECU ids outside the allow-list
+    std::uint64_t ema_relayed = 0;   // full proxy: EMA's reply passed to the ECU
+    std::uint64_t ema_fallbacks = 0; // full proxy: EMA unreachable, slow or silent; fake reply sent
+    std::uint64_t ema_blocked = 0;   // full proxy: unusual EMA reply replaced (--block-firmware)
+};
+
+struct ServiceOptions {
+    // Answer an upload that could not be kept with the last one that was, so the ECU re-sends.
+    bool backfill = true;
+    // ECU ids accepted; empty accepts every ECU.
+    std::vector<std::string> allowed_ecus;
+    // Full proxy: replace EMA replies other than the plain acknowledgement ("101" + 14 digits),
+    // which is how a firmware update or any other unknown command would have to arrive.
+    bool block_firmware = false;
+};
+
+class Service final : public MessageHandler {
+  public:
+    Service(const Clock& clock, Logger& log, ReadingSink* sink, ServiceOptions options = {},
+            MessageRecorder* recorder = nullptr)
+        : clock_(clock), log_(log), sink_(sink), options_(std::move(options)), recorder_(recorder) {
+    }
+
+    std::optional<std::string> on_message(const InboundMessage& message) override;
+    void on_incomplete(const InboundMessage& leftover, std::string_view why) override;
+    bool wants_upstream(const InboundMessage& message) override;
+
+    const ServiceCounters& counters() const { return counters_; }
+
+  private:
+    std::optional<std::string> handle(const InboundMessage& message);
+    std::optional<std::string> answer(bool is_control, const std::string& ecu_id,
+                                      std::optional<LocalDateTime> message_time,
+                                      const InboundMessage& message,
+                                      std::optional<LocalDateTime> resend_from = std::nullopt);
+    bool allowed(const std::string& ecu_id) const;
+    // Counts and logs an ECU outside the allow-list; false means: close without an answer.
+    bool admit(const std::string& ecu_id, const InboundMessage& message);
+    // In full proxy mode: EMA's reply when there is a usable one, else `fake`.
+    std::optional<std::string> relay_or(std::optional<std::string> fake,
+                                        const InboundMessage& message, const std::string& ecu_id);
+
+    const Clock& clock_;
+    Logger& log_;
+    ReadingSink* sink_;
+    ServiceOptions options_;
+    MessageRecorder* recorder_;
+    ServiceCounters counters_;
+    std::map<std::string, LocalDateTime> last_acknowledged_; // per ECU id
+};
+
+} // namespace ecu2mqtt

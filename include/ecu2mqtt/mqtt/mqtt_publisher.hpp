@@ -1,0 +1,75 @@
+// Publishes decoded readings to an MQTT broker, with Home Assistant discovery and availability.
+#pragma once
+
+#include "ecu2mqtt/app/clock.hpp"
+#include "ecu2mqtt/app/logger.hpp"
+#include "ecu2mqtt/app/service.hpp"
+#include "ecu2mqtt/mqtt/mqtt_payloads.hpp"
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ecu2mqtt {
+
+struct PublisherConfig {
+    std::string url = "mqtt://localhost:1883";
+    std::string user;
+    std::string password;
+    std::string client_id = "ecu2mqtt";
+    std::string ca_file;
+    TopicScheme topics;
+    bool discovery = true;
+    bool publish_raw = false;
+    std::chrono::seconds ecu_timeout{15 * 60};
+    std::string state_dir;
+    std::uintmax_t spool_max_bytes = 64 * 1024 * 1024;
+    std::string sw_version;
+};
+
+struct PublisherStatus {
+    bool connected = false;
+    std::size_t spooled = 0;   // readings waiting for the broker
+    std::uint64_t dropped = 0; // readings dropped because the spool was full
+};
+
+// Never blocks the caller on the broker. Every reading (the state messages of one upload) is
+// first written to an on-disk spool, then published in order, QoS 1; it leaves the spool when the
+// broker has acknowledged all its messages. Discovery and availability are kept as latest values
+// and re-sent on (re)connection. Reconnects with backoff up to 60 s.
+// All work runs on the io_context's thread, including what the MQTT client's threads report.
+class MqttPublisher final : public ReadingSink {
+  public:
+    MqttPublisher(boost::asio::io_context& io, PublisherConfig config, const Clock& clock,
+                  Logger& log);
+    ~MqttPublisher() override;
+    MqttPublisher(const MqttPublisher&) = delete;
+    MqttPublisher& operator=(const MqttPublisher&) = delete;
+
+    // Loads the state directory, starts connecting and starts the periodic checks
+    // (ECU timeout, local midnight). Throws std::runtime_error for an unusable URL.
+    void start();
+    // Publishes `offline` for the bridge and disconnects, waiting at most `budget`.
+    void shutdown(std::chrono::milliseconds budget);
+
+    UploadHandling on_realtime(const RealtimeUpload& upload,
+                               std::chrono::system_clock::time_point received) override;
+    void on_raw(const std::string& ecu_id, std::string_view raw) override;
+
+    bool connected() const;
+    PublisherStatus status() const;
+
+  private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+// "mqtt://host[:port]" -> "tcp://host:port", "mqtts://…" -> "ssl://…" (ports default 1883/8883).
+// Throws std::invalid_argument for anything else.
+std::string paho_server_uri(const std::string& url);
+
+} // namespace ecu2mqtt

@@ -1,0 +1,313 @@
+// Entry point: parses options and wires listener, service and publisher together.
+#include "ecu2mqtt/app/addon.hpp"
+#include "ecu2mqtt/app/clock.hpp"
+#include "ecu2mqtt/app/health.hpp"
+#include "ecu2mqtt/app/options.hpp"
+#include "ecu2mqtt/app/recorder.hpp"
+#include "ecu2mqtt/app/service.hpp"
+#include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
+#include "ecu2mqtt/net/ema_forwarder.hpp"
+#include "ecu2mqtt/net/listener.hpp"
+#include "ecu2mqtt/net/supervisor_client.hpp"
+#include "ecu2mqtt/tools/decode_command.hpp"
+#include "ecu2mqtt/tools/replay_command.hpp"
+
+#include "ecu2mqtt/net/asio.hpp"
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+extern char** environ;
+
+namespace {
+
+using namespace ecu2mqtt;
+namespace asio = boost::asio;
+
+constexpr std::chrono::milliseconds kShutdownGrace{500};
+constexpr std::chrono::milliseconds kMqttShutdownBudget{300};
+constexpr std::chrono::seconds kHeartbeatInterval{10};
+constexpr std::int64_t kHeartbeatMaxAgeSeconds = 60;
+
+std::map<std::string, std::string> read_environment() {
+    std::map<std::string, std::string> env;
+    for (char** entry = environ; entry && *entry; ++entry) {
+        const std::string_view text(*entry);
+        const auto eq = text.find('=');
+        if (eq != std::string_view::npos)
+            env.emplace(text.substr(0, eq), text.substr(eq + 1));
+    }
+    return env;
+}
+
+std::string join_ports(const std::vector<std::uint16_t>& ports) {
+    std::string out;
+    for (const auto p : ports)
+        out += (out.empty() ? "" : ",") + std::to_string(p);
+    return out;
+}
+
+// Waits for in-flight connections to finish (bounded), then lets the io_context run dry.
+void finish_shutdown(asio::io_context& io, asio::steady_timer& timer, Listener& listener,
+                     MqttPublisher& publisher, std::chrono::steady_clock::time_point give_up) {
+    if (listener.open_connections() > 0 && std::chrono::steady_clock::now() < give_up) {
+        timer.expires_after(std::chrono::milliseconds(10));
+        timer.async_wait([&, give_up](boost::system::error_code) {
+            finish_shutdown(io, timer, listener, publisher, give_up);
+        });
+        return;
+    }
+    publisher.shutdown(kMqttShutdownBudget);
+    io.stop();
+}
+
+void beat(asio::steady_timer& timer, const std::string& state_dir, const MqttPublisher& publisher,
+          const Clock& clock, Logger& log) {
+    const auto status = publisher.status();
+    const Heartbeat heartbeat{
+        std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch()).count(),
+        status.connected, status.spooled, status.dropped};
+    if (const auto error = write_heartbeat(heartbeat_path(state_dir), heartbeat); !error.empty())
+        log.warn("heartbeat_not_written", {{"error", error}});
+    timer.expires_after(kHeartbeatInterval);
+    timer.async_wait([&](boost::system::error_code ec) {
+        if (!ec)
+            beat(timer, state_dir, publisher, clock, log);
+    });
+}
+
+void reopen_logs_on_hangup(asio::signal_set& hangup, Logger& log) {
+    hangup.async_wait([&](boost::system::error_code ec, int) {
+        if (ec)
+            return;
+        log.reopen();
+        log.info("log_reopened");
+        reopen_logs_on_hangup(hangup, log);
+    });
+}
+
+int healthcheck(const Options& options) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    const auto verdict =
+        check_heartbeat(heartbeat_path(options.state_dir), now, kHeartbeatMaxAgeSeconds);
+    std::cout << verdict.message << '\n';
+    return verdict.healthy ? 0 : 1;
+}
+
+std::unique_ptr<Logger> make_logger(const Options& options) {
+    if (options.log_file.empty())
+        return std::make_unique<Logger>(std::cerr, options.log_level);
+    return std::make_unique<Logger>(options.log_file, options.log_level);
+}
+
+int run_service(const Options& options) {
+    std::unique_ptr<Logger> logger;
+    try {
+        logger = make_logger(options);
+    } catch (const std::exception& e) {
+        std::cerr << "ecu2mqtt: " << e.what() << '\n';
+        return 1;
+    }
+    Logger& log = *logger;
+    SystemClock clock;
+    asio::io_context io(1);
+
+    PublisherConfig publisher_config;
+    publisher_config.url = options.mqtt_url;
+    publisher_config.user = options.mqtt_user;
+    publisher_config.password = options.mqtt_password;
+    publisher_config.client_id = options.mqtt_client_id;
+    publisher_config.ca_file = options.mqtt_ca_file;
+    publisher_config.topics = {options.base_topic, options.discovery_prefix};
+    publisher_config.discovery = options.discovery;
+    publisher_config.publish_raw = options.publish_raw;
+    publisher_config.ecu_timeout = options.ecu_timeout;
+    publisher_config.state_dir = options.state_dir;
+    publisher_config.spool_max_bytes = options.spool_max_mb * 1024 * 1024;
+    publisher_config.sw_version = ECU2MQTT_VERSION;
+    MqttPublisher publisher(io, publisher_config, clock, log);
+    std::unique_ptr<FileRecorder> recorder;
+    if (!options.record_dir.empty())
+        recorder = std::make_unique<FileRecorder>(options.record_dir, clock, log);
+    Service service(clock, log, &publisher,
+                    ServiceOptions{options.backfill, options.allow_ecus, options.block_firmware},
+                    recorder.get());
+
+    std::unique_ptr<EmaForwarder> forwarder;
+    if (!options.forward_to_ema.empty()) {
+        ForwarderConfig forward;
+        try {
+            forward = parse_forward_target(options.forward_to_ema);
+        } catch (const std::invalid_argument& e) {
+            log.error("startup_failed", {{"error", std::string("--forward-to-ema: ") + e.what()}});
+            return 2;
+        }
+        forward.resolver = options.ema_resolver;
+        forward.timeout = options.ema_timeout;
+        forwarder = std::make_unique<EmaForwarder>(io.get_executor(), forward, log);
+        log.info("forwarding_to_ema",
+                 {{"host", forward.host},
+                  {"port", forward.port ? std::to_string(*forward.port) : "same as the ECU's"},
+                  {"resolver", forward.resolver.empty() ? "system" : forward.resolver},
+                  {"timeout_ms", std::to_string(forward.timeout.count())},
+                  {"block_firmware", options.block_firmware ? "yes" : "no"}});
+    }
+
+    ListenerConfig listener_config;
+    listener_config.address = options.listen_address;
+    listener_config.ports = options.ports;
+    listener_config.max_message_bytes = options.max_message_bytes;
+    listener_config.idle_timeout = options.idle_timeout;
+    listener_config.max_connections = options.max_connections;
+    listener_config.max_connection_age = options.max_connection_age;
+    listener_config.allowed_peers = options.allow_peers;
+    listener_config.shutdown_grace = kShutdownGrace;
+    Listener listener(io, listener_config, service, log, forwarder.get());
+
+    log.info("starting", {{"version", ECU2MQTT_VERSION}, {"state_dir", options.state_dir}});
+    try {
+        listener.start();
+        publisher.start();
+    } catch (const std::exception& e) {
+        log.error("startup_failed", {{"error", e.what()}});
+        return 1;
+    }
+    log.info("ready", {{"ports", join_ports(listener.bound_ports())}, {"mqtt", options.mqtt_url}});
+
+    asio::steady_timer heartbeat_timer(io);
+    beat(heartbeat_timer, options.state_dir, publisher, clock, log);
+    asio::signal_set hangup(io, SIGHUP);
+    reopen_logs_on_hangup(hangup, log);
+
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    asio::steady_timer shutdown_timer(io);
+    signals.async_wait([&](boost::system::error_code ec, int signal_number) {
+        if (ec)
+            return;
+        log.info("shutting_down", {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"}});
+        listener.stop();
+        hangup.cancel();
+        heartbeat_timer.cancel();
+        std::error_code ignored;
+        std::filesystem::remove(heartbeat_path(options.state_dir), ignored);
+        finish_shutdown(io, shutdown_timer, listener, publisher,
+                        std::chrono::steady_clock::now() + kShutdownGrace);
+    });
+    io.run();
+
+    const auto& served = service.counters();
+    const auto net = listener.counters();
+    const auto spool = publisher.status();
+    log.info("stopped", {{"uploads", std::to_string(served.realtime)},
+                         {"duplicates", std::to_string(served.duplicates)},
+                         {"not_kept", std::to_string(served.not_handled)},
+                         {"other_messages", std::to_string(served.other + served.control)},
+                         {"undecodable", std::to_string(served.undecodable)},
+                         {"incomplete", std::to_string(served.incomplete)},
+                         {"not_allowed", std::to_string(served.not_allowed)},
+                         {"ema_relayed", std::to_string(served.ema_relayed)},
+                         {"ema_fallbacks", std::to_string(served.ema_fallbacks)},
+                         {"ema_blocked", std::to_string(served.ema_blocked)},
+                         {"connections", std::to_string(net.accepted)},
+                         {"evicted_at_limit", std::to_string(net.evicted_at_limit)},
+                         {"refused_peers", std::to_string(net.refused_peers)},
+                         {"idle_timeouts", std::to_string(net.idle_timeouts)},
+                         {"too_old", std::to_string(net.too_old)},
+                         {"spooled_for_later", std::to_string(spool.spooled)},
+                         {"spool_dropped", std::to_string(spool.dropped)}});
+    return 0;
+}
+
+std::string env_or(const std::map<std::string, std::string>& env, const std::string& name,
+                   const std::string& fallback) {
+    const auto it = env.find(name);
+    return it == env.end() || it->second.empty() ? fallback : it->second;
+}
+
+// The add-on's start: /data/options.json and the Supervisor's MQTT service become arguments.
+int run_addon(const std::map<std::string, std::string>& env) {
+    const std::string options_path = env_or(env, "ECU2MQTT_ADDON_OPTIONS", "/data/options.json");
+    const std::string state_dir = env_or(env, "ECU2MQTT_STATE_DIR", "/data");
+    std::vector<std::string> args;
+    try {
+        std::ifstream in(options_path);
+        if (!in)
+            throw AddonError("cannot read the add-on options at " + options_path);
+        nlohmann::json options;
+        try {
+            options = nlohmann::json::parse(in);
+        } catch (const nlohmann::json::exception& e) {
+            throw AddonError(options_path + " is not valid JSON: " + e.what());
+        }
+        std::optional<SupervisorMqtt> mqtt;
+        if (!addon_names_broker(options)) {
+            const std::string token = env_or(env, "SUPERVISOR_TOKEN", "");
+            if (token.empty())
+                throw AddonError("no SUPERVISOR_TOKEN: run as a Home Assistant add-on with "
+                                 "`services: [mqtt:need]`, or set mqtt_url in the options");
+            const std::string url = env_or(env, "ECU2MQTT_SUPERVISOR_URL", "http://supervisor");
+            // The MQTT add-on may still be starting: a few tries before giving up.
+            for (int attempt = 1;; ++attempt) {
+                try {
+                    mqtt = fetch_supervisor_mqtt(url, token, std::chrono::seconds(5));
+                    break;
+                } catch (const AddonError& e) {
+                    if (attempt == 5)
+                        throw;
+                    std::cerr << "ecu2mqtt: " << e.what() << " (try " << attempt << " of 5)\n";
+                    std::this_thread::sleep_for(std::chrono::seconds(2));
+                }
+            }
+            std::cerr << "ecu2mqtt: broker from the Supervisor: " << mqtt->host << ":" << mqtt->port
+                      << (mqtt->username.empty() ? "" : " as " + mqtt->username) << '\n';
+        }
+        args = addon_arguments(options, mqtt, state_dir);
+    } catch (const AddonError& e) {
+        std::cerr << "ecu2mqtt: " << e.what() << '\n';
+        return 2;
+    }
+    try {
+        return run_service(parse_command_line(args, env).options);
+    } catch (const OptionError& e) {
+        std::cerr << "ecu2mqtt: add-on option: " << e.what() << '\n';
+        return 2;
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    const auto environment = read_environment();
+    CommandLine command_line;
+    try {
+        command_line = parse_command_line(args, environment);
+    } catch (const OptionError& e) {
+        std::cerr << "ecu2mqtt: " << e.what() << '\n';
+        return 2;
+    }
+    switch (command_line.command) {
+    case Command::Help:
+        std::cout << help_text();
+        return 0;
+    case Command::Version:
+        std::cout << "ecu2mqtt " << ECU2MQTT_VERSION << '\n';
+        return 0;
+    case Command::Decode:
+        return run_decode(command_line.files, std::cin, std::cout, std::cerr);
+    case Command::Replay:
+        return run_replay(command_line.files, command_line.replay, std::cout, std::cerr);
+    case Command::Healthcheck:
+        return healthcheck(command_line.options);
+    case Command::Addon:
+        return run_addon(environment);
+    case Command::Run:
+        break;
+    }
+    return run_service(command_line.options);
+}

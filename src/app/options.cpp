@@ -1,0 +1,456 @@
+#include "ecu2mqtt/app/options.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace ecu2mqtt {
+namespace {
+
+struct OptionSpec {
+    std::string_view flag; // "--listen"; a flag without a value when `value_name` is empty
+    std::string_view env;  // "ECU2MQTT_LISTEN"
+    std::string_view json; // key in the config file
+    std::string_view value_name;
+    std::string_view help;
+    std::function<void(Options&, const std::string&)> apply;
+};
+
+std::string describe_source(const OptionSpec& spec, std::string_view source) {
+    if (source == "env")
+        return std::string(spec.env);
+    if (source == "config")
+        return "\"" + std::string(spec.json) + "\" in the config file";
+    return std::string(spec.flag);
+}
+
+long long parse_integer(const std::string& text, long long min, long long max) {
+    long long value = 0;
+    const auto* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (ec != std::errc{} || ptr != end || value < min || value > max)
+        throw OptionError("expected a whole number from " + std::to_string(min) + " to " +
+                          std::to_string(max) + ", got \"" + text + "\"");
+    return value;
+}
+
+bool parse_bool(const std::string& text) {
+    if (text == "1" || text == "true" || text == "yes" || text == "on")
+        return true;
+    if (text == "0" || text == "false" || text == "no" || text == "off")
+        return false;
+    throw OptionError("expected true or false, got \"" + text + "\"");
+}
+
+std::vector<std::string> parse_list(const std::string& text) {
+    std::vector<std::string> items;
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ','))
+        if (!item.empty())
+            items.push_back(item);
+    return items;
+}
+
+std::vector<std::uint16_t> parse_ports(const std::string& text) {
+    std::vector<std::uint16_t> ports;
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ','))
+        ports.push_back(static_cast<std::uint16_t>(parse_integer(item, 0, 65535)));
+    if (ports.empty())
+        throw OptionError("expected a comma-separated list of ports, got \"" + text + "\"");
+    return ports;
+}
+
+const std::vector<OptionSpec>& option_specs() {
+    static const std::vector<OptionSpec> specs{
+        {"--listen", "ECU2MQTT_LISTEN", "listen", "ADDR",
+         "address to accept ECU connections on (default 0.0.0.0: all IPv4 interfaces; :: for "
+         "IPv6 and IPv4)",
+         [](Options& o, const std::string& v) { o.listen_address = v; }},
+        {"--ports", "ECU2MQTT_PORTS", "ports", "LIST",
+         "comma-separated TCP ports the ECU uploads to (default 8995,8996,8997; 0 picks a free "
+         "port)",
+         [](Options& o, const std::string& v) { o.ports = parse_ports(v); }},
+        {"--max-message-bytes", "ECU2MQTT_MAX_MESSAGE_BYTES", "max_message_bytes", "N",
+         "largest message accepted; a connection sending more is closed (default 65536)",
+         [](Options& o, const std::string& v) {
+             o.max_message_bytes = static_cast<std::size_t>(parse_integer(v, 128, 16 << 20));
+         }},
+        {"--idle-timeout", "ECU2MQTT_IDLE_TIMEOUT", "idle_timeout", "SECONDS",
+         "close a connection that sends nothing for this long (default 30)",
+         [](Options& o, const std::string& v) {
+             o.idle_timeout = std::chrono::seconds(parse_integer(v, 1, 3600));
+         }},
+        {"--max-connections", "ECU2MQTT_MAX_CONNECTIONS", "max_connections", "N",
+         "connections open at once; more are closed at once (default 64)",
+         [](Options& o, const std::string& v) {
+             o.max_connections = static_cast<std::size_t>(parse_integer(v, 1, 100000));
+         }},
+        {"--max-connection-age", "ECU2MQTT_MAX_CONNECTION_AGE", "max_connection_age", "SECONDS",
+         "close any connection open this long, however active (default 120)",
+         [](Options& o, const std::string& v) {
+             o.max_connection_age = std::chrono::seconds(parse_integer(v, 1, 86400));
+         }},
+        {"--allow-peers", "ECU2MQTT_ALLOW_PEERS", "allow_peers", "LIST",
+         "only accept connections from these addresses or CIDR ranges, e.g. 192.168.1.0/24 "
+         "(default: any)",
+         [](Options& o, const std::string& v) { o.allow_peers = parse_list(v); }},
+        {"--allow-ecus", "ECU2MQTT_ALLOW_ECUS", "allow_ecus", "LIST",
+         "only accept messages from these ECU ids (default: any)",
+         [](Options& o, const std::string& v) { o.allow_ecus = parse_list(v); }},
+        {"--log-level", "ECU2MQTT_LOG_LEVEL", "log_level", "LEVEL",
+         "debug, info, warn or error (default info)",
+         [](Options& o, const std::string& v) {
+             const auto level = parse_log_level(v);
+             if (!level)
+                 throw OptionError("expected debug, info, warn or error, got \"" + v + "\"");
+             o.log_level = *level;
+         }},
+        {"--log-file", "ECU2MQTT_LOG_FILE", "log_file", "FILE",
+         "append logs to FILE instead of stderr; reopened on SIGHUP (for log rotation)",
+         [](Options& o, const std::string& v) { o.log_file = v; }},
+        {"--mqtt-url", "ECU2MQTT_MQTT_URL", "mqtt_url", "URL",
+         "broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (default mqtt://localhost:1883)",
+         [](Options& o, const std::string& v) {
+             if (!v.starts_with("mqtt://") && !v.starts_with("mqtts://"))
+                 throw OptionError("expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got \"" +
+                                   v + "\"");
+             o.mqtt_url = v;
+         }},
+        {"--mqtt-user", "ECU2MQTT_MQTT_USER", "mqtt_user", "NAME", "broker user name",
+         [](Options& o, const std::string& v) { o.mqtt_user = v; }},
+        {"--mqtt-password", "ECU2MQTT_MQTT_PASSWORD", "mqtt_password", "SECRET",
+         "broker password (prefer the environment variable; never logged)",
+         [](Options& o, const std::string& v) { o.mqtt_password = v; }},
+        {"--mqtt-client-id", "ECU2MQTT_MQTT_CLIENT_ID", "mqtt_client_id", "ID",
+         "MQTT client id (default ecu2mqtt)",
+         [](Options& o, const std::string& v) { o.mqtt_client_id = v; }},
+        {"--mqtt-ca-file", "ECU2MQTT_MQTT_CA_FILE", "mqtt_ca_file", "FILE",
+         "CA certificate(s) to verify an mqtts:// broker (default: the system's)",
+         [](Options& o, const std::string& v) { o.mqtt_ca_file = v; }},
+        {"--base-topic", "ECU2MQTT_BASE_TOPIC", "base_topic", "TOPIC",
+         "prefix of every state topic (default ecu2mqtt)",
+         [](Options& o, const std::string& v) {
+             if (v.empty() || v.find_first_of("+#") != std::string::npos)
+                 throw OptionError("expected a topic without wildcards, got \"" + v + "\"");
+             o.base_topic = v;
+         }},
+        {"--discovery-prefix", "ECU2MQTT_DISCOVERY_PREFIX", "discovery_prefix", "TOPIC",
+         "Home Assistant discovery prefix (default homeassistant)",
+         [](Options& o, const std::string& v) { o.discovery_prefix = v; }},
+        {"--no-discovery", "ECU2MQTT_DISCOVERY", "discovery", "",
+         "do not publish Home Assistant discovery (env/config: discovery=false)",
+         [](Options& o, const std::string& v) { o.discovery = parse_bool(v); }},
+        {"--publish-raw", "ECU2MQTT_PUBLISH_RAW", "publish_raw", "",
+         "also publish every raw message on <base>/<ecu_id>/raw",
+         [](Options& o, const std::string& v) { o.publish_raw = parse_bool(v); }},
+        {"--ecu-timeout", "ECU2MQTT_ECU_TIMEOUT", "ecu_timeout", "SECONDS",
+         "an ECU silent this long is marked offline (default 900)",
+         [](Options& o, const std::string& v) {
+             o.ecu_timeout = std::chrono::seconds(parse_integer(v, 1, 7 * 86400));
+         }},
+        {"--no-backfill", "ECU2MQTT_BACKFILL", "backfill", "",
+         "answer every upload as received, even one that could not be kept (env/config: "
+         "backfill=false); by default such an upload is answered with the last one kept, so the "
+         "ECU sends it again",
+         [](Options& o, const std::string& v) { o.backfill = parse_bool(v); }},
+        {"--spool-max-mb", "ECU2MQTT_SPOOL_MAX_MB", "spool_max_mb", "N",
+         "readings kept on disk while the broker is away, in MiB; the oldest go first (default "
+         "64, weeks of uploads)",
+         [](Options& o, const std::string& v) {
+             o.spool_max_mb = static_cast<std::size_t>(parse_integer(v, 1, 1 << 20));
+         }},
+        {"--forward-to-ema", "ECU2MQTT_FORWARD_TO_EMA", "forward_to_ema", "HOST[:PORT]",
+         "full proxy: also send every ECU message to the real EMA (by default on the port the ECU "
+         "used) and relay its reply; the fake reply when EMA does not answer in time",
+         [](Options& o, const std::string& v) { o.forward_to_ema = v; }},
+        {"--ema-resolver", "ECU2MQTT_EMA_RESOLVER", "ema_resolver", "IP[:PORT]",
+         "DNS server to resolve the EMA name with (the local DNS points it at this service), e.g. "
+         "1.1.1.1",
+         [](Options& o, const std::string& v) { o.ema_resolver = v; }},
+        {"--ema-timeout", "ECU2MQTT_EMA_TIMEOUT", "ema_timeout", "SECONDS",
+         "longest wait for EMA before the fake reply is sent (default 5; decimals allowed)",
+         [](Options& o, const std::string& v) {
+             double seconds = 0;
+             try {
+                 std::size_t used = 0;
+                 seconds = std::stod(v, &used);
+                 if (used != v.size())
+                     seconds = -1;
+             } catch (const std::exception&) {
+                 seconds = -1;
+             }
+             if (seconds < 0.05 || seconds > 60)
+                 throw OptionError("expected seconds from 0.05 to 60, got \"" + v + "\"");
+             o.ema_timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+         }},
+        {"--block-firmware", "ECU2MQTT_BLOCK_FIRMWARE", "block_firmware", "",
+         "full proxy: never relay an EMA reply other than the plain acknowledgement (how an update "
+         "would arrive); send the fake reply instead. Such replies are always logged",
+         [](Options& o, const std::string& v) { o.block_firmware = parse_bool(v); }},
+        {"--record", "ECU2MQTT_RECORD", "record", "DIR",
+         "keep every message with its port, peer, time and reply in DIR, one JSON Lines file a day "
+         "(for `ecu2mqtt replay`)",
+         [](Options& o, const std::string& v) { o.record_dir = v; }},
+        {"--state-dir", "ECU2MQTT_STATE_DIR", "state_dir", "DIR",
+         "where daily energy and known devices are kept across restarts (default "
+         "$HOME/.local/state/ecu2mqtt)",
+         [](Options& o, const std::string& v) { o.state_dir = v; }},
+    };
+    return specs;
+}
+
+// Flags without a value set a boolean; "--no-x" sets it false, others true.
+std::string flag_value(const OptionSpec& spec) {
+    return spec.flag.starts_with("--no-") ? "false" : "true";
+}
+
+void apply(const OptionSpec& spec, Options& options, const std::string& value,
+           std::string_view source) {
+    try {
+        spec.apply(options, value);
+    } catch (const OptionError& e) {
+        throw OptionError(describe_source(spec, source) + ": " + e.what());
+    }
+}
+
+std::string json_to_option_text(const nlohmann::json& value) {
+    if (value.is_string())
+        return value.get<std::string>();
+    if (value.is_boolean())
+        return value.get<bool>() ? "true" : "false";
+    if (value.is_number_integer())
+        return std::to_string(value.get<long long>());
+    if (value.is_array()) {
+        std::string joined;
+        for (const auto& item : value) {
+            if (!joined.empty())
+                joined += ',';
+            joined += json_to_option_text(item);
+        }
+        return joined;
+    }
+    throw OptionError("unsupported value " + value.dump());
+}
+
+void apply_config_file(const std::string& path, Options& options) {
+    std::ifstream in(path);
+    if (!in)
+        throw OptionError("--config: cannot open \"" + path + "\"");
+    nlohmann::json config;
+    try {
+        config = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        throw OptionError("--config: \"" + path + "\" is not valid JSON: " + e.what());
+    }
+    if (!config.is_object())
+        throw OptionError("--config: \"" + path + "\" must hold a JSON object");
+    for (const auto& [key, value] : config.items()) {
+        const OptionSpec* match = nullptr;
+        for (const auto& spec : option_specs())
+            if (spec.json == key)
+                match = &spec;
+        if (!match)
+            throw OptionError("--config: unknown key \"" + key + "\" in \"" + path + "\"");
+        apply(*match, options, json_to_option_text(value), "config");
+    }
+}
+
+} // namespace
+
+std::string default_state_dir(const std::map<std::string, std::string>& environment) {
+    if (const auto it = environment.find("STATE_DIRECTORY");
+        it != environment.end() && !it->second.empty())
+        return it->second;
+    if (const auto it = environment.find("HOME"); it != environment.end() && !it->second.empty())
+        return it->second + "/.local/state/ecu2mqtt";
+    return "ecu2mqtt-state";
+}
+
+CommandLine parse_command_line(const std::vector<std::string>& args,
+                               const std::map<std::string, std::string>& environment) {
+    CommandLine result;
+    std::size_t i = 0;
+    if (args.size() == 1 && args[0] == "--addon") {
+        result.command = Command::Addon; // everything else comes from the add-on's options
+        return result;
+    }
+    if (!args.empty() && args[0] == "replay") {
+        result.command = Command::Replay;
+        for (std::size_t k = 1; k < args.size(); ++k) {
+            const std::string& a = args[k];
+            const auto value = [&]() -> std::string {
+                if (k + 1 >= args.size())
+                    throw OptionError("replay: " + a + " needs a value");
+                return args[++k];
+            };
+            if (a == "--help" || a == "-h") {
+                result.command = Command::Help;
+            } else if (a == "--to") {
+                result.replay.host = value();
+            } else if (a == "--port") {
+                result.replay.port = static_cast<std::uint16_t>(parse_integer(value(), 1, 65535));
+            } else if (a == "--speed") {
+                const std::string v = value();
+                try {
+                    result.replay.speed = std::stod(v);
+                } catch (const std::exception&) {
+                    result.replay.speed = -1;
+                }
+                if (result.replay.speed < 0)
+                    throw OptionError("replay: --speed expects a number >= 0, got \"" + v + "\"");
+            } else if (a.starts_with("--")) {
+                throw OptionError("replay: unknown option \"" + a + "\"");
+            } else {
+                result.files.push_back(a);
+            }
+        }
+        if (result.files.empty() && result.command == Command::Replay)
+            throw OptionError("replay: which recording? (ecu2mqtt replay FILE...)");
+        return result;
+    }
+    if (!args.empty() && args[0] == "decode") {
+        result.command = Command::Decode;
+        result.files.assign(args.begin() + 1, args.end());
+        for (const auto& f : result.files)
+            if (f == "--help" || f == "-h")
+                result.command = Command::Help;
+        return result;
+    }
+
+    // The config file comes first so that environment and command line override it.
+    std::string config_path;
+    if (const auto it = environment.find("ECU2MQTT_CONFIG"); it != environment.end())
+        config_path = it->second;
+    for (std::size_t k = 0; k + 1 < args.size(); ++k)
+        if (args[k] == "--config")
+            config_path = args[k + 1];
+    if (!config_path.empty())
+        apply_config_file(config_path, result.options);
+
+    for (const auto& spec : option_specs())
+        if (const auto it = environment.find(std::string(spec.env)); it != environment.end())
+            apply(spec, result.options, it->second, "env");
+
+    for (; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "--help" || arg == "-h") {
+            result.command = Command::Help;
+            return result;
+        }
+        if (arg == "--version") {
+            result.command = Command::Version;
+            return result;
+        }
+        if (arg == "--healthcheck") {
+            result.command = Command::Healthcheck;
+            continue; // the state directory may still follow
+        }
+        std::string name = arg;
+        std::optional<std::string> inline_value;
+        if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
+            name = arg.substr(0, eq);
+            inline_value = arg.substr(eq + 1);
+        }
+        if (name == "--config") {
+            if (!inline_value)
+                ++i;
+            continue;
+        }
+        const OptionSpec* match = nullptr;
+        for (const auto& spec : option_specs())
+            if (spec.flag == name)
+                match = &spec;
+        if (!match)
+            throw OptionError("unknown option \"" + arg + "\" (see --help)");
+        if (match->value_name.empty()) {
+            if (inline_value)
+                throw OptionError(std::string(match->flag) + " takes no value");
+            apply(*match, result.options, flag_value(*match), "cli");
+            continue;
+        }
+        if (!inline_value) {
+            if (i + 1 >= args.size())
+                throw OptionError(std::string(match->flag) + " needs a value (" +
+                                  std::string(match->value_name) + ")");
+            inline_value = args[++i];
+        }
+        apply(*match, result.options, *inline_value, "cli");
+    }
+    if (result.options.state_dir.empty())
+        result.options.state_dir = default_state_dir(environment);
+    return result;
+}
+
+std::string help_text() {
+    std::string text =
+        "Usage: ecu2mqtt [OPTIONS]            run the service\n"
+        "       ecu2mqtt decode [FILE...]     decode captured messages (stdin without FILE) to "
+        "JSON Lines\n"
+        "       ecu2mqtt replay [--to HOST] [--port P] [--speed X] FILE...\n"
+        "                                     re-send a --record recording to a running service "
+        "(speed 1:\n"
+        "                                     original pace, 60: a minute a second, 0: no pauses)\n"
+        "\n"
+        "Stands in for the APsystems EMA cloud: answers the ECU on its upload ports, decodes\n"
+        "every upload and publishes it over MQTT with Home Assistant discovery.\n"
+        "\n"
+        "Options (each also from the environment variable shown, or a key of the --config "
+        "file;\n"
+        "the command line wins over the environment, which wins over the file):\n";
+    constexpr std::size_t kIndent = 30, kWidth = 100;
+    const auto add_row = [&text](const std::string& left, std::string_view help,
+                                 std::string_view env) {
+        std::string line(2, ' ');
+        line += left;
+        if (line.size() >= kIndent) {
+            text += line + "\n";
+            line.clear();
+        }
+        line.resize(kIndent, ' ');
+        std::stringstream words{std::string(help)};
+        std::string word;
+        bool line_has_words = false;
+        while (words >> word) {
+            if (line_has_words && line.size() + 1 + word.size() > kWidth) {
+                text += line + "\n";
+                line.assign(kIndent, ' ');
+                line_has_words = false;
+            }
+            line += (line_has_words ? " " : "") + word;
+            line_has_words = true;
+        }
+        text += line + "\n";
+        if (!env.empty())
+            text += std::string(kIndent, ' ') + "env " + std::string(env) + "\n";
+    };
+    add_row("--config FILE", "JSON object of options, keys as listed in the README",
+            "ECU2MQTT_CONFIG");
+    for (const auto& spec : option_specs()) {
+        std::string left(spec.flag);
+        if (!spec.value_name.empty()) {
+            left += ' ';
+            left += spec.value_name;
+        }
+        add_row(left, spec.help, spec.env);
+    }
+    add_row("--help", "show this text and exit", "");
+    add_row("--version", "show the version and exit", "");
+    add_row("--addon",
+            "run as the Home Assistant add-on: options from /data/options.json, broker from the "
+            "Supervisor (given alone)",
+            "");
+    add_row("--healthcheck",
+            "exit 0 if the service using the same state directory is alive (its heartbeat is under "
+            "a minute old), 1 otherwise; for container health checks",
+            "");
+    text += "\nExit status: 0 after a clean shutdown (SIGINT/SIGTERM), 2 for a configuration "
+            "error,\n1 when the service cannot start (e.g. a port is in use). `decode` exits 1 "
+            "when any\nmessage failed to decode.\n";
+    return text;
+}
+
+} // namespace ecu2mqtt

@@ -1,0 +1,209 @@
+#include "ecu2mqtt/app/service.hpp"
+
+#include "ecu2mqtt/protocol/decoder.hpp"
+#include "ecu2mqtt/protocol/ema_reply.hpp"
+#include "ecu2mqtt/protocol/printable.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace ecu2mqtt {
+namespace {
+
+std::string number(double value) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", value);
+    return buf;
+}
+
+// The ECU id a message names: from the decoded message, else where an upload would carry it.
+std::string ecu_id_in(const DecodeResult& result, std::string_view raw) {
+    if (const auto* message = decoded_message(result))
+        return ecu_id_of(*message).value_or("");
+    return guess_ecu_id(raw).value_or("");
+}
+
+} // namespace
+
+bool Service::allowed(const std::string& ecu_id) const {
+    if (options_.allowed_ecus.empty())
+        return true;
+    return std::find(options_.allowed_ecus.begin(), options_.allowed_ecus.end(), ecu_id) !=
+           options_.allowed_ecus.end();
+}
+
+bool Service::admit(const std::string& ecu_id, const InboundMessage& message) {
+    if (allowed(ecu_id))
+        return true;
+    ++counters_.not_allowed;
+    log_.warn(
+        "ecu_not_allowed",
+        {{"ecu", ecu_id}, {"peer", message.peer}, {"port", std::to_string(message.local_port)}});
+    return false;
+}
+
+std::optional<std::string> Service::answer(bool is_control, const std::string& ecu_id,
+                                           std::optional<LocalDateTime> message_time,
+                                           const InboundMessage& message,
+                                           std::optional<LocalDateTime> resend_from) {
+    ReplyInput input;
+    input.is_control = is_control;
+    input.message_time = message_time;
+    input.resend_from = resend_from;
+    input.local_now = clock_.local_now();
+    if (const auto it = last_acknowledged_.find(ecu_id); it != last_acknowledged_.end())
+        input.last_acknowledged = it->second;
+    const EmaReply reply = fake_ema_reply(input);
+    if (reply.rule == ReplyRule::NoReply) {
+        log_.info("reply", {{"ecu", ecu_id}, {"peer", message.peer}, {"rule", "no-reply"}});
+        return std::nullopt;
+    }
+    if (reply.acknowledged && !ecu_id.empty())
+        last_acknowledged_[ecu_id] = *reply.acknowledged;
+    log_.debug("reply", {{"ecu", ecu_id},
+                         {"peer", message.peer},
+                         {"rule", reply_rule_name(reply.rule)},
+                         {"bytes", reply.bytes}});
+    return reply.bytes;
+}
+
+bool Service::wants_upstream(const InboundMessage& message) {
+    if (!message.raw.starts_with("APS") && !message.raw.starts_with("ECU11"))
+        return false; // not an ECU speaking: nothing for EMA
+    return allowed(ecu_id_in(decode_message(message.raw), message.raw));
+}
+
+std::optional<std::string> Service::relay_or(std::optional<std::string> fake,
+                                             const InboundMessage& message,
+                                             const std::string& ecu_id) {
+    if (!message.forwarded)
+        return fake;
+    if (!message.upstream_reply) {
+        ++counters_.ema_fallbacks;
+        log_.warn("ema_no_reply", {{"ecu", ecu_id},
+                                   {"peer", message.peer},
+                                   {"reason", message.upstream_failure},
+                                   {"action", fake ? "sent the fake reply" : "closed"}});
+        return fake;
+    }
+    const std::string& reply = *message.upstream_reply;
+    const bool plain_ack = reply.size() == 17 && reply.starts_with("101") &&
+                           reply.find_first_not_of("0123456789") == std::string::npos;
+    if (!plain_ack) {
+        // Not the acknowledgement we know: possibly a firmware update or another command.
+        log_.warn(
+            "unusual_ema_reply",
+            {{"ecu", ecu_id},
+             {"peer", message.peer},
+             {"bytes", std::to_string(reply.size())},
+             {"raw", printable_text(reply.substr(0, 4096))},
+             {"action", options_.block_firmware ? "blocked, sent the fake reply" : "relayed"}});
+        if (options_.block_firmware) {
+            ++counters_.ema_blocked;
+            return fake;
+        }
+    }
+    ++counters_.ema_relayed;
+    log_.debug("ema_reply_relayed",
+               {{"ecu", ecu_id}, {"peer", message.peer}, {"reply", printable_text(reply)}});
+    return reply;
+}
+
+std::optional<std::string> Service::on_message(const InboundMessage& message) {
+    auto reply = handle(message);
+    if (recorder_)
+        recorder_->record(message, reply);
+    return reply;
+}
+
+std::optional<std::string> Service::handle(const InboundMessage& message) {
+    const auto port = std::to_string(message.local_port);
+    const DecodeResult result = decode_message(message.raw);
+    const std::string ecu_id = ecu_id_in(result, message.raw);
+    const auto* error = decode_error(result);
+    if (error)
+        ++counters_.undecodable;
+    if (!admit(ecu_id, message))
+        return std::nullopt;
+
+    if (error) {
+        log_.warn("undecodable_message", {{"ecu", ecu_id},
+                                          {"peer", message.peer},
+                                          {"port", port},
+                                          {"error", error->describe()},
+                                          {"bytes", std::to_string(message.raw.size())},
+                                          {"raw", printable_text(message.raw)}});
+        if (sink_)
+            sink_->on_raw(ecu_id, message.raw);
+        // Something that looks like an upload still gets the upload answer, so the ECU does not
+        // retry it forever; anything else is not an ECU speaking and is closed.
+        if (!message.raw.starts_with("APS"))
+            return relay_or(std::nullopt, message, ecu_id);
+        return relay_or(answer(false, ecu_id, guess_timestamp(message.raw), message), message,
+                        ecu_id);
+    }
+
+    const EcuMessage& decoded = *decoded_message(result);
+    if (sink_)
+        sink_->on_raw(ecu_id, message.raw);
+
+    if (const auto* upload = std::get_if<RealtimeUpload>(&decoded)) {
+        ++counters_.realtime;
+        log_.info("upload", {{"ecu", ecu_id},
+                             {"peer", message.peer},
+                             {"port", port},
+                             {"timestamp", format_iso(upload->timestamp)},
+                             {"power_w", number(upload->power_w)},
+                             {"lifetime_kwh", number(upload->lifetime_energy_kwh)},
+                             {"inverters", std::to_string(upload->inverters.size())}});
+        for (const auto& note : upload->notes)
+            log_.warn("upload_note", {{"ecu", ecu_id}, {"peer", message.peer}, {"note", note}});
+        // Kept first, answered second: the reply must not claim data that could still be lost.
+        const UploadHandling handling =
+            sink_ ? sink_->on_realtime(*upload, clock_.now()) : UploadHandling{};
+        if (handling.duplicate)
+            ++counters_.duplicates;
+        std::optional<LocalDateTime> resend_from;
+        if (options_.backfill)
+            resend_from = handling.resend_from;
+        if (!handling.handled) {
+            ++counters_.not_handled;
+            log_.error("upload_not_kept",
+                       {{"ecu", ecu_id},
+                        {"peer", message.peer},
+                        {"timestamp", format_iso(upload->timestamp)},
+                        {"reply", resend_from
+                                      ? "asking the ECU to re-send from " + format_iso(*resend_from)
+                                      : std::string("acknowledged anyway (backfill off or nothing "
+                                                    "kept yet)")}});
+        } else if (resend_from) {
+            log_.info(
+                "asking_for_resend",
+                {{"ecu", ecu_id}, {"peer", message.peer}, {"gap_after", format_iso(*resend_from)}});
+        }
+        return relay_or(answer(false, ecu_id, upload->timestamp, message, resend_from), message,
+                        ecu_id);
+    }
+
+    const bool is_control = std::holds_alternative<ControlMessage>(decoded);
+    ++(is_control ? counters_.control : counters_.other);
+    // Layout not known well enough to publish: keep the whole message in the log.
+    log_.info("message_kept", {{"ecu", ecu_id},
+                               {"peer", message.peer},
+                               {"port", port},
+                               {"type", message_type_name(decoded)},
+                               {"raw", printable_text(message.raw)}});
+    return relay_or(answer(is_control, ecu_id, timestamp_of(decoded), message), message, ecu_id);
+}
+
+void Service::on_incomplete(const InboundMessage& leftover, std::string_view why) {
+    ++counters_.incomplete;
+    log_.warn("incomplete_message", {{"ecu", guess_ecu_id(leftover.raw).value_or("")},
+                                     {"peer", leftover.peer},
+                                     {"port", std::to_string(leftover.local_port)},
+                                     {"reason", std::string(why)},
+                                     {"bytes", std::to_string(leftover.raw.size())},
+                                     {"raw", printable_text(leftover.raw.substr(0, 4096))}});
+}
+
+} // namespace ecu2mqtt

@@ -1,0 +1,112 @@
+#include "ecu2mqtt/store/spool.hpp"
+
+#include "ecu2mqtt/store/state_file.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace ecu2mqtt {
+namespace {
+
+constexpr std::string_view kSuffix = ".json";
+
+std::optional<std::uint64_t> sequence_of(const std::filesystem::path& file) {
+    const std::string name = file.filename().string();
+    if (name.size() != 20 + kSuffix.size() || !name.ends_with(kSuffix))
+        return std::nullopt;
+    std::uint64_t value = 0;
+    for (std::size_t i = 0; i < 20; ++i) {
+        if (name[i] < '0' || name[i] > '9')
+            return std::nullopt;
+        value = value * 10 + static_cast<std::uint64_t>(name[i] - '0');
+    }
+    return value;
+}
+
+} // namespace
+
+std::filesystem::path Spool::path_of(std::uint64_t sequence) const {
+    char name[32];
+    std::snprintf(name, sizeof name, "%020llu.json", static_cast<unsigned long long>(sequence));
+    return directory_ / name;
+}
+
+std::vector<std::string> Spool::open() {
+    std::vector<std::string> problems;
+    index_.clear();
+    bytes_ = 0;
+    std::error_code ec;
+    std::filesystem::create_directories(directory_, ec);
+    if (ec) {
+        problems.push_back("cannot create " + directory_.string() + ": " + ec.message());
+        return problems;
+    }
+    std::vector<Indexed> found;
+    for (const auto& entry : std::filesystem::directory_iterator(directory_, ec)) {
+        const auto sequence = sequence_of(entry.path());
+        if (!sequence) {
+            if (entry.path().extension() == ".tmp") // a write cut short by a crash
+                std::filesystem::remove(entry.path(), ec);
+            continue;
+        }
+        found.push_back({*sequence, entry.file_size(ec)});
+    }
+    std::sort(found.begin(), found.end(),
+              [](const Indexed& a, const Indexed& b) { return a.sequence < b.sequence; });
+    for (const auto& f : found) {
+        index_.push_back(f);
+        bytes_ += f.bytes;
+    }
+    next_sequence_ = found.empty() ? 1 : found.back().sequence + 1;
+    return problems;
+}
+
+std::string Spool::push(const nlohmann::json& reading) {
+    const std::uint64_t sequence = next_sequence_;
+    const auto path = path_of(sequence);
+    if (auto error = write_json_atomically(path, reading); !error.empty())
+        return error;
+    ++next_sequence_;
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    index_.push_back({sequence, ec ? 0 : size});
+    bytes_ += index_.back().bytes;
+    while (bytes_ > max_bytes_ && index_.size() > 1)
+        drop_front();
+    return {};
+}
+
+void Spool::drop_front() {
+    std::error_code ec;
+    std::filesystem::remove(path_of(index_.front().sequence), ec);
+    bytes_ -= std::min(bytes_, index_.front().bytes);
+    index_.pop_front();
+    ++dropped_;
+}
+
+std::optional<Spool::Entry> Spool::front(std::string* problem) {
+    while (!index_.empty()) {
+        const auto sequence = index_.front().sequence;
+        const StateRead read = read_json_state(path_of(sequence));
+        if (read.status == StateRead::Status::Ok)
+            return Entry{sequence, read.value};
+        if (problem)
+            *problem = read.status == StateRead::Status::Missing
+                           ? path_of(sequence).string() + " vanished"
+                           : path_of(sequence).string() + " set aside: " + read.error;
+        bytes_ -= std::min(bytes_, index_.front().bytes);
+        index_.pop_front();
+    }
+    return std::nullopt;
+}
+
+void Spool::pop(std::uint64_t sequence) {
+    if (index_.empty() || index_.front().sequence != sequence)
+        return;
+    std::error_code ec;
+    std::filesystem::remove(path_of(sequence), ec);
+    bytes_ -= std::min(bytes_, index_.front().bytes);
+    index_.pop_front();
+}
+
+} // namespace ecu2mqtt

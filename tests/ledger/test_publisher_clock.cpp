@@ -1,0 +1,78 @@
+// The publisher in-process with a clock the test moves, against a real Mosquitto.
+#include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
+#include "ecu2mqtt/protocol/decoder.hpp"
+#include "support/fixed_clock.hpp"
+#include "support/mosquitto_broker.hpp"
+#include "support/mqtt_probe.hpp"
+#include "support/upload_builder.hpp"
+
+#include "ecu2mqtt/net/asio.hpp"
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+using namespace ecu2mqtt;
+using namespace std::chrono_literals;
+
+TEST_CASE(
+    "at local midnight today's energy goes to 0 once, and the next upload counts from there") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-clock");
+    test::MqttProbe probe(broker.url(), "ecu2mqtt/216000064136/state");
+    test::FixedClock clock({2024, 2, 6, 23, 50, 0});
+    std::stringstream log_text;
+    Logger log(log_text, LogLevel::Debug);
+    boost::asio::io_context io;
+    PublisherConfig config;
+    config.url = broker.url();
+    config.state_dir = (dir / "state").string();
+    config.ecu_timeout = 1s; // the periodic check runs every 250 ms then
+    config.sw_version = "test";
+    MqttPublisher publisher(io, config, clock, log);
+    publisher.start();
+    auto work = boost::asio::make_work_guard(io);
+    std::thread runner([&] { io.run(); });
+
+    const auto publish = [&](const char* stamp, long long decikwh) {
+        test::UploadSpec spec;
+        spec.timestamp = stamp;
+        spec.decikwh = decikwh;
+        const auto bytes = test::build_upload(spec);
+        const auto upload = std::get<RealtimeUpload>(*decoded_message(decode_message(bytes)));
+        boost::asio::post(
+            io, [&publisher, upload, &clock] { publisher.on_realtime(upload, clock.now()); });
+    };
+    const auto today_energy = [&](double expected) {
+        return probe.wait_for_payload("ecu2mqtt/216000064136/state", [&](const std::string& p) {
+            return nlohmann::json::parse(p)["today_energy_kwh"] == expected;
+        });
+    };
+
+    std::this_thread::sleep_for(300ms); // connected
+    publish("20240206234500", 30000);
+    publish("20240206235000", 30012);
+    CHECK(today_energy(1.2));
+    probe.clear();
+
+    clock.set({2024, 2, 7, 0, 0, 1});
+    CHECK(today_energy(0.0));
+    std::this_thread::sleep_for(600ms); // a few more ticks: no second reset message
+    CHECK(probe.messages().size() == 1);
+
+    probe.clear();
+    publish("20240206235500", 30013); // late upload from yesterday: today stays 0
+    CHECK(today_energy(0.0));
+    publish("20240207080000", 30020);
+    // Yesterday ended at 3001.3 (the late upload is yesterday's energy), so today is 0.7.
+    CHECK(today_energy(0.7));
+    CHECK_FALSE(probe.wait_for_payload(
+        "ecu2mqtt/216000064136/state",
+        [](const std::string& p) { return nlohmann::json::parse(p)["today_energy_kwh"] > 0.7; },
+        100ms));
+
+    boost::asio::post(io, [&] { publisher.shutdown(300ms); });
+    work.reset();
+    runner.join();
+    std::filesystem::remove_all(dir);
+}
