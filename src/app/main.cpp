@@ -130,6 +130,9 @@ int run_service(const Options& options) {
     publisher_config.state_dir = options.state_dir;
     publisher_config.spool_max_bytes = options.spool_max_mb * 1024 * 1024;
     publisher_config.sw_version = ECU2MQTT_VERSION;
+    publisher_config.max_ecus = options.max_ecus;
+    publisher_config.max_inverters_per_ecu = options.max_inverters_per_ecu;
+    publisher_config.forget_inverter_after = options.forget_inverters_after;
     MqttPublisher publisher(io, publisher_config, clock, log);
     std::unique_ptr<FileRecorder> recorder;
     if (!options.record_dir.empty())

@@ -163,6 +163,24 @@ const std::vector<OptionSpec>& option_specs() {
          [](Options& o, const std::string& v) {
              o.spool_max_mb = static_cast<std::size_t>(parse_integer(v, 1, 1 << 20));
          }},
+        {"--max-ecus", "ECU2MQTT_MAX_ECUS", "max_ecus", "N",
+         "ECUs tracked and published at most; uploads of more are answered, logged and not "
+         "published (default 16)",
+         [](Options& o, const std::string& v) {
+             o.max_ecus = static_cast<std::size_t>(parse_integer(v, 1, 100000));
+         }},
+        {"--max-inverters-per-ecu", "ECU2MQTT_MAX_INVERTERS_PER_ECU", "max_inverters_per_ecu", "N",
+         "inverters tracked per ECU at most; more are left out and logged (default 128)",
+         [](Options& o, const std::string& v) {
+             o.max_inverters_per_ecu = static_cast<std::size_t>(parse_integer(v, 1, 10000));
+         }},
+        {"--forget-inverters-after", "ECU2MQTT_FORGET_INVERTERS_AFTER", "forget_inverters_after",
+         "DAYS",
+         "forget an inverter its ECU has not reported for this long: its Home Assistant device, "
+         "state and availability are removed (default 30)",
+         [](Options& o, const std::string& v) {
+             o.forget_inverters_after = std::chrono::days(parse_integer(v, 1, 3650));
+         }},
         {"--forward-to-ema", "ECU2MQTT_FORWARD_TO_EMA", "forward_to_ema", "HOST[:PORT]",
          "full proxy: also send every ECU message to the real EMA (by default on the port the ECU "
          "used) and relay its reply; the fake reply when EMA does not answer in time",

@@ -13,6 +13,7 @@ struct SensorSpec {
     const char* state_class;
     const char* unit;
     const char* entity_category;
+    int display_precision; // suggested_display_precision; -1: none
 };
 
 constexpr const char* kNone = nullptr;
@@ -21,110 +22,151 @@ constexpr const char* kDegreesCelsius = "\xC2\xB0"
 
 std::vector<SensorSpec> ecu_sensors() {
     return {
-        {"power", "Power", "power_w", "power", "measurement", "W", kNone},
+        {"power", "Power", "power_w", "power", "measurement", "W", kNone, 0},
         {"lifetime_energy", "Lifetime energy", "lifetime_energy_kwh", "energy", "total_increasing",
-         "kWh", kNone},
+         "kWh", kNone, 1},
         {"today_energy", "Energy today", "today_energy_kwh", "energy", "total_increasing", "kWh",
-         kNone},
+         kNone, 2},
         {"inverters_online", "Inverters online", "inverters_online", kNone, "measurement", kNone,
-         kNone},
-        {"last_seen", "Last seen", "last_seen", "timestamp", kNone, kNone, "diagnostic"},
+         kNone, 0},
+        {"last_seen", "Last seen", "last_seen", "timestamp", kNone, kNone, "diagnostic", -1},
     };
 }
 
 std::vector<SensorSpec> inverter_sensors(int channels) {
     std::vector<SensorSpec> specs{
-        {"power", "Power", "power_w", "power", "measurement", "W", kNone},
+        {"power", "Power", "power_w", "power", "measurement", "W", kNone, 0},
         {"temperature", "Temperature", "temperature_c", "temperature", "measurement",
-         kDegreesCelsius, "diagnostic"},
+         kDegreesCelsius, "diagnostic", 0},
         {"frequency", "Grid frequency", "frequency_hz", "frequency", "measurement", "Hz",
-         "diagnostic"},
+         "diagnostic", 1},
     };
     for (int ch = 1; ch <= channels; ++ch) {
         const std::string prefix = "ch" + std::to_string(ch);
         const std::string label = "Channel " + std::to_string(ch);
         specs.push_back({prefix + "_power", label + " power", prefix + "_power_w", "power",
-                         "measurement", "W", kNone});
+                         "measurement", "W", kNone, 0});
         specs.push_back({prefix + "_voltage", label + " voltage", prefix + "_voltage_v", "voltage",
-                         "measurement", "V", kNone});
+                         "measurement", "V", kNone, 0});
         specs.push_back({prefix + "_current", label + " current", prefix + "_current_a", "current",
-                         "measurement", "A", kNone});
+                         "measurement", "A", kNone, 2});
     }
     return specs;
 }
 
-std::string node_id_for(const std::string& device_key) {
-    return "ecu2mqtt_" + device_key;
-}
-
-DiscoveryConfig make_config(const TopicScheme& topics, const std::string& device_key,
-                            const SensorSpec& spec, const std::string& state_topic,
-                            const nlohmann::json& availability, const nlohmann::json& device,
-                            const std::string& sw_version) {
-    const std::string node = node_id_for(device_key);
+nlohmann::json component(const std::string& node, const SensorSpec& spec) {
     const std::string unique_id = node + "_" + spec.object;
-    nlohmann::json payload{
+    nlohmann::json c{
+        {"p", "sensor"},
         {"name", spec.name},
         {"unique_id", unique_id},
         {"default_entity_id", "sensor." + unique_id},
-        {"state_topic", state_topic},
         {"value_template", "{{ value_json." + spec.state_key + " }}"},
-        {"availability", availability},
-        {"availability_mode", "all"},
-        {"device", device},
-        {"origin", {{"name", "ecu2mqtt"}, {"sw_version", sw_version}}},
     };
     if (spec.device_class)
-        payload["device_class"] = spec.device_class;
+        c["device_class"] = spec.device_class;
     if (spec.state_class)
-        payload["state_class"] = spec.state_class;
+        c["state_class"] = spec.state_class;
     if (spec.unit)
-        payload["unit_of_measurement"] = spec.unit;
+        c["unit_of_measurement"] = spec.unit;
     if (spec.entity_category)
-        payload["entity_category"] = spec.entity_category;
-    return {topics.discovery_prefix + "/sensor/" + node + "/" + spec.object + "/config",
-            std::move(payload)};
+        c["entity_category"] = spec.entity_category;
+    if (spec.display_precision >= 0)
+        c["suggested_display_precision"] = spec.display_precision;
+    return c;
+}
+
+DeviceDiscovery make_device(const TopicScheme& topics, const std::string& device_key,
+                            nlohmann::json device, const std::vector<SensorSpec>& specs,
+                            const std::string& state_topic, nlohmann::json availability,
+                            const std::string& sw_version) {
+    const std::string node = discovery_node_id(device_key);
+    nlohmann::json components = nlohmann::json::object();
+    for (const auto& spec : specs)
+        components[spec.object] = component(node, spec);
+    nlohmann::json payload{
+        {"device", std::move(device)},
+        {"origin",
+         {{"name", "ecu2mqtt"}, {"sw_version", sw_version}, {"support_url", kSupportUrl}}},
+        {"cmps", std::move(components)},
+        {"state_topic", state_topic},
+        {"availability", std::move(availability)},
+        {"availability_mode", "all"},
+        {"qos", 1},
+    };
+    return {device_discovery_topic(topics, device_key), std::move(payload)};
 }
 
 } // namespace
 
-std::vector<DiscoveryConfig> ecu_discovery(const TopicScheme& topics, const std::string& ecu_id,
-                                           const std::string& ecu_model,
-                                           const std::string& sw_version) {
-    const nlohmann::json device{{"identifiers", {node_id_for(ecu_id)}},
-                                {"name", "APsystems " + ecu_model + " " + ecu_id},
-                                {"manufacturer", "APsystems"},
-                                {"model", ecu_model},
-                                {"serial_number", ecu_id}};
-    const nlohmann::json availability{{{"topic", topics.bridge_state()}},
-                                      {{"topic", topics.ecu_availability(ecu_id)}}};
-    std::vector<DiscoveryConfig> configs;
-    for (const auto& spec : ecu_sensors())
-        configs.push_back(make_config(topics, ecu_id, spec, topics.ecu_state(ecu_id), availability,
-                                      device, sw_version));
-    return configs;
+std::string discovery_node_id(const std::string& device_key) {
+    return "ecu2mqtt_" + device_key;
 }
 
-std::vector<DiscoveryConfig> inverter_discovery(const TopicScheme& topics,
-                                                const std::string& ecu_id,
-                                                const KnownInverter& inverter,
-                                                const std::string& sw_version) {
-    const nlohmann::json device{{"identifiers", {node_id_for(inverter.uid)}},
-                                {"name", "APsystems " + inverter.model + " " + inverter.uid},
-                                {"manufacturer", "APsystems"},
-                                {"model", inverter.model},
-                                {"serial_number", inverter.uid},
-                                {"via_device", node_id_for(ecu_id)}};
-    const nlohmann::json availability{
-        {{"topic", topics.bridge_state()}},
-        {{"topic", topics.ecu_availability(ecu_id)}},
-        {{"topic", topics.inverter_availability(ecu_id, inverter.uid)}}};
-    std::vector<DiscoveryConfig> configs;
-    for (const auto& spec : inverter_sensors(inverter.channels))
-        configs.push_back(make_config(topics, inverter.uid, spec,
-                                      topics.inverter_state(ecu_id, inverter.uid), availability,
-                                      device, sw_version));
-    return configs;
+std::string device_discovery_topic(const TopicScheme& topics, const std::string& device_key) {
+    return topics.discovery_prefix + "/device/" + discovery_node_id(device_key) + "/config";
+}
+
+std::optional<std::string> our_device_key(const TopicScheme& topics, const std::string& topic) {
+    const std::string head = topics.discovery_prefix + "/device/ecu2mqtt_";
+    const std::string tail = "/config";
+    if (!topic.starts_with(head) || !topic.ends_with(tail) ||
+        topic.size() <= head.size() + tail.size())
+        return std::nullopt;
+    const auto key = topic.substr(head.size(), topic.size() - head.size() - tail.size());
+    if (key.find('/') != std::string::npos)
+        return std::nullopt;
+    return key;
+}
+
+DeviceDiscovery ecu_discovery(const TopicScheme& topics, const std::string& ecu_id,
+                              const std::string& ecu_model, const std::string& sw_version) {
+    nlohmann::json device{{"identifiers", {discovery_node_id(ecu_id)}},
+                          {"name", "APsystems " + ecu_model + " " + ecu_id},
+                          {"manufacturer", "APsystems"},
+                          {"model", ecu_model},
+                          {"serial_number", ecu_id}};
+    nlohmann::json availability{{{"topic", topics.bridge_state()}},
+                                {{"topic", topics.ecu_availability(ecu_id)}}};
+    return make_device(topics, ecu_id, std::move(device), ecu_sensors(), topics.ecu_state(ecu_id),
+                       std::move(availability), sw_version);
+}
+
+DeviceDiscovery inverter_discovery(const TopicScheme& topics, const std::string& ecu_id,
+                                   const KnownInverter& inverter, const std::string& sw_version) {
+    nlohmann::json device{{"identifiers", {discovery_node_id(inverter.uid)}},
+                          {"name", "APsystems " + inverter.model + " " + inverter.uid},
+                          {"manufacturer", "APsystems"},
+                          {"model", inverter.model},
+                          {"model_id", inverter.model_code},
+                          {"serial_number", inverter.uid},
+                          {"via_device", discovery_node_id(ecu_id)}};
+    nlohmann::json availability{{{"topic", topics.bridge_state()}},
+                                {{"topic", topics.ecu_availability(ecu_id)}},
+                                {{"topic", topics.inverter_availability(ecu_id, inverter.uid)}}};
+    return make_device(topics, inverter.uid, std::move(device), inverter_sensors(inverter.channels),
+                       topics.inverter_state(ecu_id, inverter.uid), std::move(availability),
+                       sw_version);
+}
+
+std::set<std::string> component_ids(const nlohmann::json& payload) {
+    std::set<std::string> ids;
+    if (!payload.is_object())
+        return ids;
+    const auto it = payload.find("cmps");
+    if (it == payload.end() || !it->is_object())
+        return ids;
+    for (const auto& [id, value] : it->items())
+        if (!(value.is_object() && value.size() == 1)) // a removal marker: already gone
+            ids.insert(id);
+    return ids;
+}
+
+void mark_removed_components(DeviceDiscovery& config, const std::set<std::string>& previous) {
+    auto& components = config.payload["cmps"];
+    for (const auto& id : previous)
+        if (!components.contains(id))
+            components[id] = {{"p", "sensor"}};
 }
 
 } // namespace ecu2mqtt

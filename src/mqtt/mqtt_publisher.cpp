@@ -2,6 +2,7 @@
 
 #include "ecu2mqtt/ledger/daily_energy.hpp"
 #include "ecu2mqtt/mqtt/ha_discovery.hpp"
+#include "ecu2mqtt/mqtt/outbox.hpp"
 #include "ecu2mqtt/store/spool.hpp"
 #include "ecu2mqtt/store/state_file.hpp"
 
@@ -51,6 +52,7 @@ struct EcuRecord {
     std::optional<LocalDateTime> gap_since;      // last upload kept before one that could not be
     std::optional<double> lifetime_kwh;
     std::map<std::string, KnownInverter> inverters;
+    std::map<std::string, std::int64_t> inverter_last_seen; // UID -> host time, epoch seconds
     nlohmann::json last_state; // the newest `<base>/<ecu>/state` payload, null before any
     Steady::time_point last_heard = Steady::now();
     bool online = false;
@@ -58,11 +60,15 @@ struct EcuRecord {
 
 nlohmann::json record_to_json(const std::string& ecu_id, const EcuRecord& r) {
     auto inverters = nlohmann::json::array();
-    for (const auto& [uid, inv] : r.inverters)
-        inverters.push_back({{"uid", inv.uid},
+    for (const auto& [uid, inv] : r.inverters) {
+        nlohmann::json entry{{"uid", inv.uid},
                              {"model_code", inv.model_code},
                              {"model", inv.model},
-                             {"channels", inv.channels}});
+                             {"channels", inv.channels}};
+        if (const auto seen = r.inverter_last_seen.find(uid); seen != r.inverter_last_seen.end())
+            entry["last_seen"] = seen->second;
+        inverters.push_back(std::move(entry));
+    }
     nlohmann::json j{{"ecu_id", ecu_id},
                      {"model", r.model},
                      {"daily", r.daily.to_json()},
@@ -96,10 +102,14 @@ EcuRecord record_from_json(const nlohmann::json& j) {
         r.kept.insert(*r.last_timestamp);
     if (j.contains("gap_since"))
         r.gap_since = parse_compact_timestamp(j.at("gap_since").get<std::string>());
-    for (const auto& inv : j.at("inverters"))
-        r.inverters[inv.at("uid").get<std::string>()] =
-            KnownInverter{inv.at("uid").get<std::string>(), inv.at("model_code").get<std::string>(),
+    for (const auto& inv : j.at("inverters")) {
+        const auto uid = inv.at("uid").get<std::string>();
+        r.inverters[uid] =
+            KnownInverter{uid, inv.at("model_code").get<std::string>(),
                           inv.at("model").get<std::string>(), inv.at("channels").get<int>()};
+        if (inv.contains("last_seen"))
+            r.inverter_last_seen[uid] = inv.at("last_seen").get<std::int64_t>();
+    }
     r.last_state = j.value("last_state", nlohmann::json());
     return r;
 }
@@ -117,11 +127,11 @@ class ConnectListener final : public mqtt::iaction_listener {
     }
 };
 
-// Reports each acknowledged (or failed) publish of a spooled reading; the sequence number of the
-// reading travels as the token's user context.
+// Reports each acknowledged (or failed) publish; the outbox's id of the message travels as the
+// token's user context.
 class DeliveryListener final : public mqtt::iaction_listener {
   public:
-    std::function<void(std::uint64_t sequence, bool ok)> on_done;
+    std::function<void(std::uint64_t id, bool ok)> on_done;
 
   private:
     void on_success(const mqtt::token& tok) override { report(tok, true); }
@@ -130,12 +140,6 @@ class DeliveryListener final : public mqtt::iaction_listener {
         if (on_done)
             on_done(reinterpret_cast<std::uintptr_t>(tok.get_user_context()), ok);
     }
-};
-
-struct OutgoingMessage {
-    std::string topic;
-    std::string payload;
-    bool retain = true;
 };
 
 nlohmann::json reading_json(const std::string& ecu_id, const std::vector<OutgoingMessage>& batch) {
@@ -175,32 +179,43 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     Impl(asio::io_context& io, PublisherConfig cfg, const Clock& clock, Logger& log)
         : io(io), config(std::move(cfg)), clock(clock), log(log),
           spool(std::filesystem::path(config.state_dir) / "spool", config.spool_max_bytes),
-          retry_timer(io), tick_timer(io) {}
+          outbox(config.max_in_flight), retry_timer(io), publish_retry_timer(io), tick_timer(io),
+          audit_timer(io) {}
 
     asio::io_context& io;
     PublisherConfig config;
     const Clock& clock;
     Logger& log;
+    // Declared before the client: the client's threads may still report to them while it is
+    // being destroyed.
+    ConnectListener connect_listener;
+    DeliveryListener delivery_listener;
     std::unique_ptr<mqtt::async_client> client;
     mqtt::connect_options connect_options;
     Spool spool;
-    ConnectListener connect_listener;
-    DeliveryListener delivery_listener;
-    std::optional<std::uint64_t> in_flight; // spooled reading being published
-    std::size_t acks_outstanding = 0;
-    std::vector<mqtt::delivery_token_ptr> in_flight_tokens; // for a clean shutdown to wait on
+    Outbox outbox;
+    std::map<std::uint64_t, mqtt::delivery_token_ptr> tokens; // outbox id -> token, in flight
     std::uint64_t dropped_reported = 0;
-    asio::steady_timer retry_timer;
+    asio::steady_timer retry_timer;         // reconnect
+    asio::steady_timer publish_retry_timer; // a refused publish
     asio::steady_timer tick_timer;
+    asio::steady_timer audit_timer;
     std::chrono::seconds backoff{1};
     bool is_connected = false;
+    bool connecting = false;
     bool shutting_down = false;
+    bool publish_retry_armed = false;
     int failures_in_a_row = 0;
+    std::uint64_t published = 0;
+    std::uint64_t publish_failures = 0;
+    std::string last_error;
     std::map<std::string, EcuRecord> ecus;
-    // Topic -> newest payload of discovery and availability, re-sent on connect, and of states,
-    // re-sent only when Home Assistant restarts (the broker already has acknowledged ones).
-    std::map<std::string, std::string> retained;
+    std::set<std::string> refused_ecus; // beyond max_ecus: warned about once each
     std::optional<LocalDate> current_day;
+    // Discovery lifecycle: our retained device configs as the broker has them (component ids),
+    // collected at start; and whether the start-up audit is done.
+    std::map<std::string, std::set<std::string>> retained_devices;
+    enum class Audit { NotStarted, Collecting, Done } audit = Audit::NotStarted;
 
     // Hands work reported on the MQTT client's threads to the io thread; dropped if the publisher
     // is gone by then. Takes the weak pointer by value: nothing here touches `this`.
@@ -213,13 +228,18 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     }
 
     void start() {
-        client =
-            std::make_unique<mqtt::async_client>(paho_server_uri(config.url), config.client_id);
+        // Paho's own buffer must hold our whole window; its automatic reconnect stays off, so
+        // that only one reconnect loop (ours) runs.
+        const auto create = mqtt::create_options_builder()
+                                .max_buffered_messages(static_cast<int>(config.max_in_flight) + 16)
+                                .finalize();
+        client = std::make_unique<mqtt::async_client>(paho_server_uri(config.url), config.client_id,
+                                                      create, nullptr);
         auto builder = mqtt::connect_options_builder()
                            .clean_session(true)
                            .keep_alive_interval(std::chrono::seconds(30))
                            .connect_timeout(std::chrono::seconds(5))
-                           .automatic_reconnect(std::chrono::seconds(1), kMaxBackoff)
+                           .max_inflight(static_cast<int>(config.max_in_flight) + 16)
                            .will(mqtt::message(config.topics.bridge_state(), kOffline, kQos, true));
         if (!config.user.empty())
             builder.user_name(config.user);
@@ -245,15 +265,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         connect_listener.on_fail = [&io = io, weak](int rc) {
             relay(io, weak, [rc](Impl& self) { self.on_connect_failed(rc); });
         };
-        delivery_listener.on_done = [&io = io, weak](std::uint64_t sequence, bool ok) {
-            relay(io, weak, [sequence, ok](Impl& self) { self.on_delivery(sequence, ok); });
+        delivery_listener.on_done = [&io = io, weak](std::uint64_t id, bool ok) {
+            relay(io, weak, [id, ok](Impl& self) { self.on_delivery(id, ok); });
         };
+        outbox.put_latest({config.topics.bridge_state(), kOnline, true});
         load_state();
-        for (const auto& problem : spool.open())
-            log.error("spool_unusable", {{"error", problem}});
-        if (spool.size() > 0)
-            log.info("spool_loaded", {{"readings", std::to_string(spool.size())},
-                                      {"bytes", std::to_string(spool.bytes())}});
+        load_spool();
         log.info("mqtt_connecting", {{"url", config.url},
                                      {"client_id", config.client_id},
                                      {"user", config.user.empty() ? "(none)" : config.user}});
@@ -261,18 +278,62 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         tick();
     }
 
+    void load_spool() {
+        for (const auto& problem : spool.open())
+            log.error("spool_unusable", {{"error", problem}});
+        std::vector<std::string> problems;
+        auto entries = spool.read_all(problems);
+        for (const auto& problem : problems)
+            log.error("spool_entry_lost", {{"error", problem}});
+        std::size_t loaded = 0;
+        for (auto& entry : entries) {
+            auto messages = messages_of(entry.reading);
+            if (!messages) {
+                log.error("spool_entry_lost", {{"sequence", std::to_string(entry.sequence)},
+                                               {"error", "no list of messages in the entry"}});
+                spool.pop(entry.sequence);
+                continue;
+            }
+            outbox.put_reading(entry.sequence, std::move(*messages));
+            ++loaded;
+        }
+        if (loaded > 0)
+            log.info("spool_loaded", {{"readings", std::to_string(loaded)},
+                                      {"bytes", std::to_string(spool.bytes())}});
+    }
+
+    static std::optional<std::vector<OutgoingMessage>> messages_of(const nlohmann::json& reading) {
+        try {
+            const auto& list = reading.at("messages");
+            if (!list.is_array())
+                return std::nullopt;
+            std::vector<OutgoingMessage> messages;
+            for (const auto& m : list)
+                messages.push_back({m.at("topic").get<std::string>(),
+                                    m.at("payload").get<std::string>(), m.value("retain", true)});
+            return messages;
+        } catch (const nlohmann::json::exception&) {
+            return std::nullopt;
+        }
+    }
+
     void connect() {
-        if (shutting_down)
+        if (shutting_down || is_connected || connecting)
             return;
+        connecting = true;
         try {
             client->connect(connect_options, nullptr, connect_listener);
         } catch (const mqtt::exception& e) {
+            connecting = false;
+            last_error = e.what();
             log.error("mqtt_connect_failed", {{"url", config.url}, {"error", e.what()}});
             schedule_reconnect();
         }
     }
 
     void schedule_reconnect() {
+        if (shutting_down)
+            return;
         retry_timer.expires_after(backoff);
         backoff = std::min(backoff * 2, kMaxBackoff);
         retry_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
@@ -282,72 +343,257 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     }
 
     void on_connect_failed(int rc) {
+        connecting = false;
         if (shutting_down || is_connected)
             return;
         ++failures_in_a_row;
+        last_error = connack_reason(rc);
         // The first failure and then every tenth is worth a line at error level.
         const auto level = (failures_in_a_row == 1 || failures_in_a_row % 10 == 0)
                                ? LogLevel::Error
                                : LogLevel::Debug;
         log.log(level, "mqtt_connect_failed",
                 {{"url", config.url},
-                 {"reason", connack_reason(rc)},
+                 {"reason", last_error},
                  {"attempt", std::to_string(failures_in_a_row)},
                  {"retry_in_s", std::to_string(backoff.count())}});
         schedule_reconnect();
     }
 
     void on_connected() {
+        connecting = false;
         if (shutting_down)
             return;
         is_connected = true;
         failures_in_a_row = 0;
         backoff = std::chrono::seconds(1);
         log.info("mqtt_connected", {{"url", config.url}});
+        outbox.connection_reset(); // everything unacknowledged goes again, latest values too
+        tokens.clear();
         try {
             client->subscribe(config.topics.ha_status(), kQos);
         } catch (const mqtt::exception& e) {
             log.warn("mqtt_subscribe_failed",
                      {{"topic", config.topics.ha_status()}, {"error", e.what()}});
         }
-        send(config.topics.bridge_state(), kOnline, true);
-        republish(/*with_states=*/false);
+        start_discovery_audit();
         pump();
     }
 
     void on_connection_lost(const std::string& cause) {
+        if (shutting_down)
+            return;
+        const bool was_connected = is_connected;
         is_connected = false;
-        in_flight.reset(); // re-sent from the spool after reconnecting
-        if (!shutting_down)
-            log.warn("mqtt_connection_lost",
-                     {{"url", config.url}, {"cause", cause.empty() ? "unknown" : cause}});
+        connecting = false;
+        last_error = cause.empty() ? "connection lost" : cause;
+        tokens.clear();
+        outbox.connection_reset();
+        if (was_connected)
+            log.warn("mqtt_connection_lost", {{"url", config.url},
+                                              {"cause", last_error},
+                                              {"pending", std::to_string(spool.size())}});
+        schedule_reconnect();
     }
 
     void on_message(const mqtt::message& msg) {
-        // HA retains its own status: the copy delivered on subscribing is not a restart.
-        if (msg.get_topic() == config.topics.ha_status() && !msg.is_retained() &&
-            msg.to_string() == kOnline) {
-            log.info("home_assistant_online", {{"action", "re-publishing discovery and states"}});
-            republish(/*with_states=*/true);
+        const std::string& topic = msg.get_topic();
+        if (topic == config.topics.ha_status()) {
+            if (msg.get_payload_str() == kOnline) {
+                log.info("home_assistant_online", {{"action", "sending discovery again"}});
+                outbox.resend_latest(config.topics.discovery_prefix + "/");
+                outbox.resend_latest(config.topics.base + "/");
+                pump();
+            }
+            return;
+        }
+        if (audit == Audit::Collecting) {
+            if (const auto key = our_device_key(config.topics, topic)) {
+                if (msg.get_payload_str().empty()) {
+                    retained_devices.erase(topic);
+                    return;
+                }
+                try {
+                    retained_devices[topic] =
+                        component_ids(nlohmann::json::parse(msg.get_payload_str()));
+                } catch (const nlohmann::json::exception&) {
+                    retained_devices[topic] = {};
+                }
+            }
         }
     }
 
-    bool is_state_topic(const std::string& topic) const {
-        return topic.ends_with("/state") && topic != config.topics.bridge_state();
+    // At start: collect our retained device configs, then clear those no longer wanted (all of
+    // them when discovery is off), and remember the components of the rest so that components
+    // that went away are removed from their device.
+    void start_discovery_audit() {
+        if (audit != Audit::NotStarted)
+            return;
+        audit = Audit::Collecting;
+        const std::string filter = config.topics.discovery_prefix + "/device/+/config";
+        try {
+            client->subscribe(filter, kQos);
+        } catch (const mqtt::exception& e) {
+            log.warn("mqtt_subscribe_failed", {{"topic", filter}, {"error", e.what()}});
+        }
+        audit_timer.expires_after(config.discovery_audit_wait);
+        audit_timer.async_wait([weak = weak_from_this(), filter](boost::system::error_code ec) {
+            if (auto self = weak.lock(); self && !ec)
+                self->finish_discovery_audit(filter);
+        });
     }
 
-    // Configs first, so that Home Assistant knows the entities before their states arrive.
-    void republish(bool with_states) {
-        const std::string config_prefix = config.topics.discovery_prefix + "/";
-        for (const bool configs_pass : {true, false})
-            for (const auto& [topic, payload] : retained)
-                if (topic.starts_with(config_prefix) == configs_pass &&
-                    (with_states || !is_state_topic(topic)))
-                    send(topic, payload, true);
+    void finish_discovery_audit(const std::string& filter) {
+        audit = Audit::Done;
+        try {
+            if (is_connected)
+                client->unsubscribe(filter);
+        } catch (const mqtt::exception& e) {
+            log.debug("mqtt_unsubscribe_failed", {{"topic", filter}, {"error", e.what()}});
+        }
+        std::set<std::string> wanted;
+        if (config.discovery)
+            for (const auto& [id, ecu] : ecus) {
+                wanted.insert(device_discovery_topic(config.topics, id));
+                for (const auto& [uid, inv] : ecu.inverters)
+                    wanted.insert(device_discovery_topic(config.topics, uid));
+            }
+        std::vector<std::string> unwanted;
+        for (const auto& [topic, components] : retained_devices)
+            if (!wanted.contains(topic))
+                unwanted.push_back(topic);
+        for (const auto& topic : unwanted)
+            clear_retained(topic);
+        const auto cleared = unwanted.size();
+        if (cleared > 0)
+            log.info("discovery_cleared",
+                     {{"devices", std::to_string(cleared)},
+                      {"reason", config.discovery ? "no longer known" : "discovery is off"}});
+        // Configs already queued may name components the broker's copy has and ours lacks.
+        for (const auto& [id, ecu] : ecus)
+            publish_discovery(id, ecu);
+        pump();
     }
 
-    // Writes a reading to the spool; it is published from there, in order.
-    bool enqueue(const std::string& ecu_id, const std::vector<OutgoingMessage>& batch) {
+    void clear_retained(const std::string& topic) {
+        outbox.put_latest({topic, "", true}, false);
+        retained_devices.erase(topic);
+    }
+
+    // Publishes while the window has room. A refused publish goes back to the outbox and is
+    // retried shortly, connected or not.
+    void pump() {
+        while (is_connected) {
+            const auto send = outbox.next();
+            if (!send)
+                return;
+            const OutgoingMessage& m = *send->message;
+            try {
+                tokens[send->id] =
+                    client->publish(m.topic, m.payload.data(), m.payload.size(), kQos, m.retain,
+                                    reinterpret_cast<void*>(static_cast<std::uintptr_t>(send->id)),
+                                    delivery_listener);
+            } catch (const mqtt::exception& e) {
+                outbox.refused(send->id);
+                tokens.erase(send->id);
+                note_publish_failure(m.topic, e.what());
+                arm_publish_retry();
+                return;
+            }
+        }
+    }
+
+    void note_publish_failure(const std::string& topic, const std::string& error) {
+        ++publish_failures;
+        last_error = error;
+        // Refusals come in bursts when the broker is slow: one line per burst is enough.
+        if (!publish_retry_armed)
+            log.warn("mqtt_publish_refused",
+                     {{"topic", topic}, {"error", error}, {"action", "retrying"}});
+    }
+
+    void arm_publish_retry() {
+        if (publish_retry_armed)
+            return;
+        publish_retry_armed = true;
+        publish_retry_timer.expires_after(std::chrono::milliseconds(200));
+        publish_retry_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+            if (auto self = weak.lock(); self && !ec) {
+                self->publish_retry_armed = false;
+                self->pump();
+            }
+        });
+    }
+
+    void on_delivery(std::uint64_t id, bool ok) {
+        const auto token = tokens.find(id);
+        if (token == tokens.end())
+            return; // from before a reconnect: that message is being sent again
+        tokens.erase(token);
+        if (!ok) {
+            outbox.refused(id);
+            note_publish_failure("", "the broker did not acknowledge a message");
+            arm_publish_retry();
+            return;
+        }
+        ++published;
+        for (const auto sequence : outbox.acknowledged(id))
+            spool.pop(sequence);
+        pump();
+    }
+
+    // At shutdown the io thread cannot run the acknowledgement callbacks: wait on the tokens
+    // themselves, so that a reading the broker has is not published again after the restart.
+    void settle_in_flight(std::chrono::milliseconds budget) {
+        const auto deadline = Steady::now() + budget;
+        for (const auto& [id, token] : tokens) {
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());
+            if (left.count() <= 0 || !token->wait_for(left) || token->get_return_code() != 0)
+                continue; // stays in the spool: published again after the restart
+            for (const auto sequence : outbox.acknowledged(id))
+                spool.pop(sequence);
+        }
+        tokens.clear();
+    }
+
+    // Discovery and availability: latest values, queued only when they change.
+    void publish_latest(const std::string& topic, const std::string& payload) {
+        if (const auto* current = outbox.latest_payload(topic); current && *current == payload)
+            return;
+        outbox.put_latest({topic, payload, true});
+    }
+
+    void publish_device(DeviceDiscovery config_message) {
+        // Until the broker's copies are known, a config could not say which components went
+        // away; the audit's end publishes every device.
+        if (audit != Audit::Done)
+            return;
+        if (const auto it = retained_devices.find(config_message.topic);
+            it != retained_devices.end()) {
+            mark_removed_components(config_message, it->second);
+            it->second = component_ids(config_message.payload);
+        }
+        publish_latest(config_message.topic, config_message.payload.dump());
+    }
+
+    void publish_discovery(const std::string& ecu_id, const EcuRecord& ecu) {
+        if (!config.discovery)
+            return;
+        publish_device(ecu_discovery(config.topics, ecu_id, ecu.model, config.sw_version));
+        for (const auto& [uid, inv] : ecu.inverters)
+            publish_device(inverter_discovery(config.topics, ecu_id, inv, config.sw_version));
+    }
+
+    void set_online(const std::string& ecu_id, EcuRecord& ecu, bool online) {
+        ecu.online = online;
+        const char* word = online ? kOnline : kOffline;
+        publish_latest(config.topics.ecu_availability(ecu_id), word);
+        for (const auto& [uid, inv] : ecu.inverters)
+            publish_latest(config.topics.inverter_availability(ecu_id, uid), word);
+    }
+
+    bool enqueue(const std::string& ecu_id, std::vector<OutgoingMessage> batch) {
         if (const auto error = spool.push(reading_json(ecu_id, batch)); !error.empty()) {
             log.error("spool_write_failed", {{"ecu", ecu_id}, {"error", error}});
             return false;
@@ -358,135 +604,46 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                       {"limit_bytes", std::to_string(config.spool_max_bytes)}});
             dropped_reported = spool.dropped();
         }
-        for (const auto& m : batch)
-            if (m.retain)
-                retained[m.topic] = m.payload;
+        outbox.put_reading(spool.last_pushed(), std::move(batch));
         pump();
         return true;
     }
 
-    // Publishes the oldest spooled reading when the broker is there and nothing is in flight.
-    void pump() {
-        while (is_connected && !in_flight) {
-            std::string problem;
-            const auto entry = spool.front(&problem);
-            if (!problem.empty())
-                log.error("spool_entry_lost", {{"error", problem}});
-            if (!entry)
-                return;
-            try {
-                const auto& messages = entry->reading.at("messages");
-                in_flight = entry->sequence;
-                acks_outstanding = messages.size();
-                in_flight_tokens.clear();
-                if (acks_outstanding == 0) {
-                    finish_in_flight();
-                    continue;
-                }
-                for (const auto& m : messages) {
-                    const std::string topic = m.at("topic").get<std::string>();
-                    const std::string payload = m.at("payload").get<std::string>();
-                    in_flight_tokens.push_back(client->publish(
-                        topic, payload.data(), payload.size(), kQos, m.value("retain", true),
-                        reinterpret_cast<void*>(static_cast<std::uintptr_t>(entry->sequence)),
-                        delivery_listener));
-                }
-            } catch (const nlohmann::json::exception& e) {
-                log.error("spool_entry_lost",
-                          {{"sequence", std::to_string(entry->sequence)}, {"error", e.what()}});
-                finish_in_flight();
-            } catch (const mqtt::exception& e) {
-                log.warn("mqtt_publish_failed",
-                         {{"error", e.what()}, {"action", "retrying after reconnect"}});
-                in_flight.reset();
-                return;
-            }
+    std::int64_t host_seconds() const {
+        return std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch())
+            .count();
+    }
+
+    // The ECU's record, or nullptr when tracking one more ECU would pass the cap.
+    EcuRecord* record_for(const std::string& id) {
+        if (const auto it = ecus.find(id); it != ecus.end())
+            return &it->second;
+        if (ecus.size() >= config.max_ecus) {
+            if (refused_ecus.size() < 1024 && refused_ecus.insert(id).second)
+                log.warn("ecu_limit_reached",
+                         {{"ecu", id},
+                          {"limit", std::to_string(config.max_ecus)},
+                          {"action", "answered, not published; raise --max-ecus or use "
+                                     "--allow-ecus"}});
+            return nullptr;
         }
-    }
-
-    void finish_in_flight() {
-        if (in_flight)
-            spool.pop(*in_flight);
-        in_flight.reset();
-        acks_outstanding = 0;
-        in_flight_tokens.clear();
-    }
-
-    // At shutdown the io thread cannot run the acknowledgement callbacks: wait on the tokens
-    // themselves, so that a reading the broker has is not published again after the restart.
-    void settle_in_flight(std::chrono::milliseconds budget) {
-        if (!in_flight)
-            return;
-        const auto deadline = Steady::now() + budget;
-        for (const auto& token : in_flight_tokens) {
-            const auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());
-            if (left.count() <= 0 || !token->wait_for(left) || token->get_return_code() != 0)
-                return; // stays in the spool: published again after the restart
-        }
-        finish_in_flight();
-    }
-
-    void on_delivery(std::uint64_t sequence, bool ok) {
-        if (!in_flight || *in_flight != sequence)
-            return; // from before a reconnect: that reading is being re-sent
-        if (!ok) {
-            in_flight.reset(); // left in the spool; re-sent after reconnecting
-            return;
-        }
-        if (--acks_outstanding == 0) {
-            finish_in_flight();
-            pump();
-        }
-    }
-
-    void send(const std::string& topic, const std::string& payload, bool retain) {
-        if (!is_connected)
-            return;
-        try {
-            client->publish(topic, payload.data(), payload.size(), kQos, retain);
-        } catch (const mqtt::exception& e) {
-            log.warn("mqtt_publish_failed", {{"topic", topic}, {"error", e.what()}});
-        }
-    }
-
-    // Discovery and availability: latest values, sent only when they change (and on reconnect).
-    void publish_retained_if_changed(const std::string& topic, const std::string& payload) {
-        const auto it = retained.find(topic);
-        if (it != retained.end() && it->second == payload)
-            return;
-        retained[topic] = payload;
-        send(topic, payload, true);
-    }
-
-    void publish_discovery(const std::string& ecu_id, const EcuRecord& ecu) {
-        if (!config.discovery)
-            return;
-        for (const auto& c : ecu_discovery(config.topics, ecu_id, ecu.model, config.sw_version))
-            publish_retained_if_changed(c.topic, c.payload.dump());
-        for (const auto& [uid, inv] : ecu.inverters)
-            for (const auto& c : inverter_discovery(config.topics, ecu_id, inv, config.sw_version))
-                publish_retained_if_changed(c.topic, c.payload.dump());
-    }
-
-    void set_online(const std::string& ecu_id, EcuRecord& ecu, bool online) {
-        ecu.online = online;
-        const char* word = online ? kOnline : kOffline;
-        publish_retained_if_changed(config.topics.ecu_availability(ecu_id), word);
-        for (const auto& [uid, inv] : ecu.inverters)
-            publish_retained_if_changed(config.topics.inverter_availability(ecu_id, uid), word);
+        return &ecus[id];
     }
 
     UploadHandling on_realtime(const RealtimeUpload& upload,
                                std::chrono::system_clock::time_point received) {
         const std::string& id = upload.ecu_id;
-        EcuRecord& ecu = ecus[id];
+        EcuRecord* record = record_for(id);
+        if (!record)
+            return {true, false, std::nullopt};
+        EcuRecord& ecu = *record;
         ecu.model = upload.ecu_model;
         ecu.last_heard = Steady::now();
 
         // A repeat of an upload already kept: answered, not published again.
         if (ecu.kept.contains(upload.timestamp)) {
             set_online(id, ecu, true); // it is talking, even if it says nothing new
+            pump();
             log.info("upload_already_handled",
                      {{"ecu", id}, {"timestamp", format_iso(upload.timestamp)}});
             return {true, true, ecu.gap_since};
@@ -495,8 +652,25 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         // but not retained, so that the retained state stays the newest.
         const bool backfill = ecu.last_timestamp && upload.timestamp < *ecu.last_timestamp;
 
-        for (const auto& inv : upload.inverters)
+        std::vector<const InverterReading*> tracked;
+        std::size_t left_out = 0;
+        const auto now_s = host_seconds();
+        for (const auto& inv : upload.inverters) {
+            if (!ecu.inverters.contains(inv.uid) &&
+                ecu.inverters.size() >= config.max_inverters_per_ecu) {
+                ++left_out;
+                continue;
+            }
             ecu.inverters[inv.uid] = known_inverter_from(inv);
+            ecu.inverter_last_seen[inv.uid] = now_s;
+            tracked.push_back(&inv);
+        }
+        if (left_out > 0)
+            log.warn("inverter_limit_reached",
+                     {{"ecu", id},
+                      {"limit", std::to_string(config.max_inverters_per_ecu)},
+                      {"left_out", std::to_string(left_out)},
+                      {"action", "raise --max-inverters-per-ecu"}});
         publish_discovery(id, ecu);
         set_online(id, ecu, true);
 
@@ -514,10 +688,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
 
         std::vector<OutgoingMessage> batch;
         std::set<std::string> present;
-        for (const auto& inv : upload.inverters) {
-            present.insert(inv.uid);
-            batch.push_back({config.topics.inverter_state(id, inv.uid),
-                             inverter_state_payload(inv, upload.timestamp).dump(), !backfill});
+        for (const auto* inv : tracked) {
+            present.insert(inv->uid);
+            batch.push_back({config.topics.inverter_state(id, inv->uid),
+                             inverter_state_payload(*inv, upload.timestamp).dump(), !backfill});
         }
         for (const auto& [uid, known] : ecu.inverters)
             if (!present.contains(uid))
@@ -528,7 +702,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             ecu_state_payload(upload, lifetime, daily.today_kwh(), clock.iso_with_offset(received));
         batch.push_back({config.topics.ecu_state(id), state.dump(), !backfill});
 
-        if (!enqueue(id, batch)) {
+        if (!enqueue(id, std::move(batch))) {
             if (!ecu.gap_since && ecu.last_timestamp) {
                 ecu.gap_since = ecu.last_timestamp;
                 log.warn("gap_opened", {{"ecu", id}, {"after", format_iso(*ecu.gap_since)}});
@@ -560,10 +734,42 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     void on_raw(const std::string& ecu_id, std::string_view raw) {
         if (!config.publish_raw)
             return;
-        send(config.topics.raw(ecu_id.empty() ? "unknown" : ecu_id), std::string(raw), false);
+        outbox.put_latest(
+            {config.topics.raw(ecu_id.empty() ? "unknown" : ecu_id), std::string(raw), false},
+            false);
+        pump();
     }
 
-    // Periodic: local midnight resets today's energy; silent ECUs go offline.
+    // An inverter unseen for `forget_inverter_after`: its device and topics are cleared.
+    void forget_stale_inverters(const std::string& id, EcuRecord& ecu) {
+        const auto now_s = host_seconds();
+        const auto limit = config.forget_inverter_after.count();
+        std::vector<std::string> stale;
+        for (const auto& [uid, inv] : ecu.inverters) {
+            const auto seen = ecu.inverter_last_seen.find(uid);
+            if (seen == ecu.inverter_last_seen.end())
+                ecu.inverter_last_seen[uid] = now_s; // from an older state file: count from now
+            else if (now_s - seen->second > limit)
+                stale.push_back(uid);
+        }
+        for (const auto& uid : stale) {
+            ecu.inverters.erase(uid);
+            ecu.inverter_last_seen.erase(uid);
+            clear_retained(device_discovery_topic(config.topics, uid));
+            clear_retained(config.topics.inverter_state(id, uid));
+            clear_retained(config.topics.inverter_availability(id, uid));
+            log.info("inverter_forgotten",
+                     {{"ecu", id},
+                      {"inverter", uid},
+                      {"unseen_for_days", std::to_string(limit / 86400)},
+                      {"action", "cleared its discovery config, state and availability"}});
+        }
+        if (!stale.empty())
+            save(id, ecu);
+    }
+
+    // Periodic: local midnight resets today's energy; silent ECUs go offline; inverters unseen
+    // for long are forgotten.
     void tick() {
         const LocalDate today = date_of(clock.local_now());
         if (!current_day || today > *current_day) {
@@ -588,7 +794,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                     {{"ecu", id}, {"silent_for_s", std::to_string(config.ecu_timeout.count())}});
                 set_online(id, ecu, false);
             }
+            forget_stale_inverters(id, ecu);
         }
+        pump();
         tick_timer.expires_after(std::clamp<Steady::duration>(
             config.ecu_timeout / 4, std::chrono::milliseconds(250), std::chrono::seconds(10)));
         tick_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
@@ -626,7 +834,11 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             }
             try {
                 const auto id = read.value.at("ecu_id").get<std::string>();
-                ecus[id] = record_from_json(read.value);
+                EcuRecord loaded = record_from_json(read.value);
+                // The offline timer starts now: an ECU silent since before the restart goes
+                // offline one timeout from here.
+                loaded.last_heard = Steady::now();
+                ecus[id] = std::move(loaded);
                 publish_discovery(id, ecus[id]);
                 log.info("state_loaded", {{"ecu", id}, {"file", entry.path().string()}});
             } catch (const nlohmann::json::exception& e) {
@@ -642,7 +854,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     void shutdown(std::chrono::milliseconds budget) {
         shutting_down = true;
         retry_timer.cancel();
+        publish_retry_timer.cancel();
         tick_timer.cancel();
+        audit_timer.cancel();
         if (!client)
             return;
         try {
@@ -690,7 +904,9 @@ bool MqttPublisher::connected() const {
     return impl_->is_connected;
 }
 PublisherStatus MqttPublisher::status() const {
-    return {impl_->is_connected, impl_->spool.size(), impl_->spool.dropped()};
+    return {impl_->is_connected,       impl_->spool.size(), impl_->spool.dropped(),
+            impl_->outbox.in_flight(), impl_->published,    impl_->publish_failures,
+            impl_->last_error};
 }
 
 } // namespace ecu2mqtt

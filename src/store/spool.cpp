@@ -100,13 +100,33 @@ std::optional<Spool::Entry> Spool::front(std::string* problem) {
     return std::nullopt;
 }
 
+std::vector<Spool::Entry> Spool::read_all(std::vector<std::string>& problems) {
+    std::vector<Entry> entries;
+    for (auto it = index_.begin(); it != index_.end();) {
+        const StateRead read = read_json_state(path_of(it->sequence));
+        if (read.status == StateRead::Status::Ok) {
+            entries.push_back({it->sequence, read.value});
+            ++it;
+            continue;
+        }
+        problems.push_back(read.status == StateRead::Status::Missing
+                               ? path_of(it->sequence).string() + " vanished"
+                               : path_of(it->sequence).string() + " set aside: " + read.error);
+        bytes_ -= std::min(bytes_, it->bytes);
+        it = index_.erase(it);
+    }
+    return entries;
+}
+
 void Spool::pop(std::uint64_t sequence) {
-    if (index_.empty() || index_.front().sequence != sequence)
+    const auto it = std::find_if(index_.begin(), index_.end(),
+                                 [&](const Indexed& i) { return i.sequence == sequence; });
+    if (it == index_.end())
         return;
     std::error_code ec;
     std::filesystem::remove(path_of(sequence), ec);
-    bytes_ -= std::min(bytes_, index_.front().bytes);
-    index_.pop_front();
+    bytes_ -= std::min(bytes_, it->bytes);
+    index_.erase(it);
 }
 
 } // namespace ecu2mqtt

@@ -20,7 +20,7 @@ const std::string kEcuState = "ecu2mqtt/" + kEcu + "/state";
 const std::string kYc600State = "ecu2mqtt/" + kEcu + "/408000111178/state";
 const std::string kQs1State = "ecu2mqtt/" + kEcu + "/806000011223/state";
 const std::string kBridge = "ecu2mqtt/bridge/state";
-constexpr std::size_t kConfigsForCapture = 5 + (3 + 2 * 3) + (3 + 4 * 3); // ECU, YC600, QS1
+constexpr std::size_t kConfigsForCapture = 3; // one device each: ECU, YC600, QS1
 
 bool is_config(const test::Received& m) {
     return m.topic.starts_with("homeassistant/") && m.topic.ends_with("/config");
@@ -87,31 +87,34 @@ TEST_CASE("an upload becomes discovery, state and availability at a real subscri
         if (is_config(m))
             configs[m.topic] = json::parse(m.payload); // every payload parses
     CHECK(configs.size() == kConfigsForCapture);
-    const auto& lifetime =
-        configs.at("homeassistant/sensor/ecu2mqtt_" + kEcu + "/lifetime_energy/config");
+    const auto& ecu_device = configs.at("homeassistant/device/ecu2mqtt_" + kEcu + "/config");
+    CHECK(ecu_device["state_topic"] == kEcuState);
+    const auto& lifetime = ecu_device["cmps"]["lifetime_energy"];
+    CHECK(lifetime["p"] == "sensor");
     CHECK(lifetime["device_class"] == "energy");
     CHECK(lifetime["state_class"] == "total_increasing");
     CHECK(lifetime["unit_of_measurement"] == "kWh");
-    CHECK(lifetime["state_topic"] == kEcuState);
-    const auto& voltage =
-        configs.at("homeassistant/sensor/ecu2mqtt_806000011223/ch4_voltage/config");
+    const auto& qs1_device = configs.at("homeassistant/device/ecu2mqtt_806000011223/config");
+    const auto& voltage = qs1_device["cmps"]["ch4_voltage"];
     CHECK(voltage["device_class"] == "voltage");
     CHECK(voltage["unit_of_measurement"] == "V");
     CHECK(voltage["state_class"] == "measurement");
-    CHECK(voltage["device"]["via_device"] == "ecu2mqtt_" + kEcu);
-    const auto& temperature =
-        configs.at("homeassistant/sensor/ecu2mqtt_408000111178/temperature/config");
-    CHECK(temperature["unit_of_measurement"] == "\xC2\xB0"
-                                                "C");
+    CHECK(qs1_device["device"]["via_device"] == "ecu2mqtt_" + kEcu);
+    CHECK(qs1_device["state_topic"] == kQs1State);
+    const auto& yc600_device = configs.at("homeassistant/device/ecu2mqtt_408000111178/config");
+    CHECK(yc600_device["cmps"]["temperature"]["unit_of_measurement"] == "\xC2\xB0"
+                                                                        "C");
     for (const auto& [topic, config] : configs) {
-        INFO(topic);
-        // The value template must point at a key the state payload really has.
-        const std::string tmpl = config["value_template"];
-        const std::string key = tmpl.substr(14, tmpl.size() - 17);
         const json& state = config["state_topic"] == kEcuState   ? ecu
                             : config["state_topic"] == kQs1State ? qs1
                                                                  : yc600;
-        CHECK(state.contains(key));
+        for (const auto& [object, component] : config["cmps"].items()) {
+            INFO(topic << " " << object);
+            // The value template must point at a key the state payload really has.
+            const std::string tmpl = component["value_template"];
+            const std::string key = tmpl.substr(14, tmpl.size() - 17);
+            CHECK(state.contains(key));
+        }
     }
 
     SECTION("everything but raw is retained: a late subscriber gets it all at once") {

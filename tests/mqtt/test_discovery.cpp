@@ -12,81 +12,112 @@ namespace {
 
 const TopicScheme kTopics{"ecu2mqtt", "homeassistant"};
 
-const nlohmann::json* find_object(const std::vector<DiscoveryConfig>& configs,
-                                  const std::string& object) {
-    for (const auto& c : configs)
-        if (c.topic.ends_with("/" + object + "/config"))
-            return &c.payload;
-    return nullptr;
+const nlohmann::json* find_component(const DeviceDiscovery& config, const std::string& object) {
+    const auto& components = config.payload.at("cmps");
+    const auto it = components.find(object);
+    return it == components.end() ? nullptr : &*it;
 }
 
 } // namespace
 
-TEST_CASE("ECU entities carry HA's accepted classes and units") {
-    const auto configs = ecu_discovery(kTopics, "216000064136", "ECU-R", "1.2.3");
-    REQUIRE(configs.size() == 5);
-    const auto* power = find_object(configs, "power");
+TEST_CASE("one device config per ECU, with HA's accepted classes, units and precision") {
+    const auto config = ecu_discovery(kTopics, "216000064136", "ECU-R", "1.2.3");
+    CHECK(config.topic == "homeassistant/device/ecu2mqtt_216000064136/config");
+    CHECK(config.payload.at("cmps").size() == 5);
+    CHECK(config.payload.at("state_topic") == "ecu2mqtt/216000064136/state");
+    const auto* power = find_component(config, "power");
     REQUIRE(power);
+    CHECK((*power)["p"] == "sensor");
     CHECK((*power)["device_class"] == "power");
     CHECK((*power)["unit_of_measurement"] == "W");
     CHECK((*power)["state_class"] == "measurement");
-    const auto* lifetime = find_object(configs, "lifetime_energy");
+    CHECK((*power)["suggested_display_precision"] == 0);
+    const auto* lifetime = find_component(config, "lifetime_energy");
     REQUIRE(lifetime);
     CHECK((*lifetime)["device_class"] == "energy");
     CHECK((*lifetime)["unit_of_measurement"] == "kWh");
     CHECK((*lifetime)["state_class"] == "total_increasing");
-    const auto* today = find_object(configs, "today_energy");
+    CHECK((*lifetime)["suggested_display_precision"] == 1);
+    const auto* today = find_component(config, "today_energy");
     REQUIRE(today);
     CHECK((*today)["state_class"] == "total_increasing");
-    const auto* seen = find_object(configs, "last_seen");
+    const auto* seen = find_component(config, "last_seen");
     REQUIRE(seen);
     CHECK((*seen)["device_class"] == "timestamp");
     CHECK_FALSE(seen->contains("unit_of_measurement"));
     CHECK_FALSE(seen->contains("state_class"));
-    CHECK(power->at("device").at("manufacturer") == "APsystems");
-    CHECK(power->at("device").at("serial_number") == "216000064136");
-    CHECK(power->at("origin").at("sw_version") == "1.2.3");
+    CHECK_FALSE(seen->contains("suggested_display_precision"));
+    CHECK(config.payload.at("device").at("manufacturer") == "APsystems");
+    CHECK(config.payload.at("device").at("serial_number") == "216000064136");
+    CHECK(config.payload.at("origin").at("sw_version") == "1.2.3");
+    CHECK(config.payload.at("origin").at("support_url").get<std::string>().starts_with("https://"));
 }
 
-TEST_CASE("inverter entities exist for the channels the model has, and no more") {
+TEST_CASE("inverter devices have components for the channels the model has, and no more") {
     const auto decoded = decode_message(test::captured_upload());
     const auto& up = std::get<RealtimeUpload>(*decoded_message(decoded));
     const auto yc600 =
         inverter_discovery(kTopics, up.ecu_id, known_inverter_from(up.inverters[0]), "v");
     const auto qs1 =
         inverter_discovery(kTopics, up.ecu_id, known_inverter_from(up.inverters[1]), "v");
-    CHECK(yc600.size() == 3 + 2 * 3);
-    CHECK(qs1.size() == 3 + 4 * 3);
-    CHECK(find_object(yc600, "ch2_voltage"));
-    CHECK_FALSE(find_object(yc600, "ch3_voltage"));
-    CHECK(find_object(qs1, "ch4_current"));
-    const auto* temperature = find_object(qs1, "temperature");
+    CHECK(yc600.payload.at("cmps").size() == 3 + 2 * 3);
+    CHECK(qs1.payload.at("cmps").size() == 3 + 4 * 3);
+    CHECK(find_component(yc600, "ch2_voltage"));
+    CHECK_FALSE(find_component(yc600, "ch3_voltage"));
+    CHECK(find_component(qs1, "ch4_current"));
+    const auto* temperature = find_component(qs1, "temperature");
     REQUIRE(temperature);
     CHECK((*temperature)["unit_of_measurement"] == "\xC2\xB0"
                                                    "C"); // U+00B0, not a look-alike
-    CHECK(qs1[0].payload["device"]["via_device"] == "ecu2mqtt_216000064136");
+    CHECK(qs1.payload["device"]["via_device"] == "ecu2mqtt_216000064136");
+    CHECK(qs1.payload["device"]["model_id"] == up.inverters[1].model_code);
+    CHECK(qs1.payload["device"]["model"] == "QS1");
 }
 
-TEST_CASE("every config follows the 2026 discovery rules") {
-    const std::regex node_and_object("^homeassistant/sensor/[a-zA-Z0-9_-]+/[a-zA-Z0-9_-]+/config$");
-    auto configs = ecu_discovery(kTopics, "216000064136", "ECU-R", "v");
-    const auto inverter =
-        inverter_discovery(kTopics, "216000064136", {"806000011223", "806", "QS1", 4}, "v");
-    configs.insert(configs.end(), inverter.begin(), inverter.end());
+TEST_CASE("every device config follows the 2026 discovery rules") {
+    const std::regex device_topic("^homeassistant/device/ecu2mqtt_[0-9]+/config$");
+    const std::vector<DeviceDiscovery> configs{
+        ecu_discovery(kTopics, "216000064136", "ECU-R", "v"),
+        inverter_discovery(kTopics, "216000064136", {"806000011223", "806", "QS1", 4}, "v")};
     std::set<std::string> unique_ids;
     for (const auto& c : configs) {
         INFO(c.topic);
-        CHECK(std::regex_match(c.topic, node_and_object));
-        CHECK_FALSE(c.payload.contains("object_id")); // removed from HA in 2026.4
-        CHECK(c.payload["default_entity_id"] ==
-              "sensor." + c.payload["unique_id"].get<std::string>());
-        CHECK(unique_ids.insert(c.payload["unique_id"]).second);
+        CHECK(std::regex_match(c.topic, device_topic));
         CHECK(c.payload["availability_mode"] == "all");
         CHECK(c.payload["availability"][0]["topic"] == "ecu2mqtt/bridge/state");
         CHECK(c.payload.contains("origin"));
-        const std::string tmpl = c.payload["value_template"];
-        CHECK(tmpl.starts_with("{{ value_json."));
+        for (const auto& [object, component] : c.payload.at("cmps").items()) {
+            INFO(object);
+            CHECK_FALSE(component.contains("object_id")); // removed from HA in 2026.4
+            CHECK(component["default_entity_id"] ==
+                  "sensor." + component["unique_id"].get<std::string>());
+            CHECK(unique_ids.insert(component["unique_id"]).second);
+            const std::string tmpl = component["value_template"];
+            CHECK(tmpl.starts_with("{{ value_json."));
+        }
     }
+}
+
+TEST_CASE("our discovery topics are recognised, nobody else's") {
+    CHECK(our_device_key(kTopics, "homeassistant/device/ecu2mqtt_806000011223/config") ==
+          "806000011223");
+    CHECK_FALSE(our_device_key(kTopics, "homeassistant/device/zigbee2mqtt_0x1/config"));
+    CHECK_FALSE(our_device_key(kTopics, "homeassistant/sensor/ecu2mqtt_1/power/config"));
+    CHECK_FALSE(our_device_key(kTopics, "homeassistant/device/ecu2mqtt_/config"));
+    CHECK_FALSE(our_device_key(kTopics, "homeassistant/device/ecu2mqtt_a/b/config"));
+}
+
+TEST_CASE("a channel that went away is named with its platform only, so HA removes it") {
+    auto two_channels =
+        inverter_discovery(kTopics, "216000064136", {"806000011223", "806", "QS1", 2}, "v");
+    const auto four_channels =
+        inverter_discovery(kTopics, "216000064136", {"806000011223", "806", "QS1", 4}, "v");
+    mark_removed_components(two_channels, component_ids(four_channels.payload));
+    const auto* gone = find_component(two_channels, "ch4_voltage");
+    REQUIRE(gone);
+    CHECK(*gone == nlohmann::json{{"p", "sensor"}});
+    CHECK(find_component(two_channels, "ch2_voltage")->contains("unique_id"));
+    CHECK(two_channels.payload.at("cmps").size() == four_channels.payload.at("cmps").size());
 }
 
 TEST_CASE("state payloads: absent inverters report 0 W and unknown voltage") {

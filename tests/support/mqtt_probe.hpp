@@ -16,6 +16,7 @@ struct Received {
     std::string topic;
     std::string payload;
     bool retained = false;
+    bool duplicate = false; // the broker sending again what this probe may already have
 };
 
 class MqttProbe {
@@ -29,7 +30,8 @@ class MqttProbe {
                   persistent_id.empty() ? id + "-" + std::to_string(counter()++) : persistent_id) {
         client_.set_message_callback([this](mqtt::const_message_ptr m) {
             std::lock_guard lock(mutex_);
-            messages_.push_back({m->get_topic(), m->to_string(), m->is_retained()});
+            messages_.push_back(
+                {m->get_topic(), m->to_string(), m->is_retained(), m->is_duplicate()});
             changed_.notify_all();
         });
         auto options =

@@ -41,6 +41,9 @@ struct Options {
     std::string state_dir;
     bool backfill = true;
     std::size_t spool_max_mb = 64;
+    std::size_t max_ecus = 16;
+    std::size_t max_inverters_per_ecu = 128;
+    std::chrono::days forget_inverters_after{30};
 
     // Full proxy and recording
     std::string forward_to_ema; // HOST[:PORT]; empty: fake EMA only

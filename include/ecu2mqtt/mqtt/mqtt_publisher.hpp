@@ -29,18 +29,37 @@ struct PublisherConfig {
     std::string state_dir;
     std::uintmax_t spool_max_bytes = 64 * 1024 * 1024;
     std::string sw_version;
+    // Bounds against a flood of made-up ids from the LAN: uploads of ECUs beyond `max_ecus` are
+    // answered but not tracked or published; inverters beyond `max_inverters_per_ecu` are
+    // left out of their ECU's readings.
+    std::size_t max_ecus = 16;
+    std::size_t max_inverters_per_ecu = 128;
+    // An inverter not reported for this long is forgotten: its discovery config, state and
+    // availability topics are cleared.
+    std::chrono::seconds forget_inverter_after{30 * 24 * 3600};
+    // Messages published but not yet acknowledged by the broker, at most.
+    std::size_t max_in_flight = 64;
+    // How long to collect our retained discovery configs from the broker at start before
+    // clearing the ones no longer wanted.
+    std::chrono::milliseconds discovery_audit_wait{2000};
 };
 
 struct PublisherStatus {
     bool connected = false;
     std::size_t spooled = 0;   // readings waiting for the broker
     std::uint64_t dropped = 0; // readings dropped because the spool was full
+    std::size_t in_flight = 0; // messages sent and not yet acknowledged
+    std::uint64_t published = 0;
+    std::uint64_t publish_failures = 0;
+    std::string last_error;
 };
 
 // Never blocks the caller on the broker. Every reading (the state messages of one upload) is
 // first written to an on-disk spool, then published in order, QoS 1; it leaves the spool when the
-// broker has acknowledged all its messages. Discovery and availability are kept as latest values
-// and re-sent on (re)connection. Reconnects with backoff up to 60 s.
+// broker has acknowledged all its messages. Discovery (one device config per ECU and inverter)
+// and availability are kept as latest values and re-sent on (re)connection. At most
+// `max_in_flight` messages are unacknowledged at once (see Outbox); a refused publish is retried.
+// One reconnect loop, with backoff up to 60 s.
 // All work runs on the io_context's thread, including what the MQTT client's threads report.
 class MqttPublisher final : public ReadingSink {
   public:

@@ -33,7 +33,12 @@ class Spool {
     // The oldest entry, read from disk (nullopt when empty). A file that vanished or is corrupt
     // is skipped and reported through `problem`.
     std::optional<Entry> front(std::string* problem = nullptr);
+    // Every entry, oldest first; unreadable ones are skipped and described in `problems`.
+    std::vector<Entry> read_all(std::vector<std::string>& problems);
+    // Removes an entry wherever it is (a no-op for one already gone).
     void pop(std::uint64_t sequence);
+    // The sequence number given to the last successful push().
+    std::uint64_t last_pushed() const { return next_sequence_ - 1; }
 
     std::size_t size() const { return index_.size(); }
     std::uintmax_t bytes() const { return bytes_; }

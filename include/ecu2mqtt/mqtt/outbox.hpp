@@ -1,0 +1,101 @@
+// What waits to be published, and how much of it may be in flight: MQTT flow control, pure.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace ecu2mqtt {
+
+struct OutgoingMessage {
+    std::string topic;
+    std::string payload;
+    bool retain = true;
+};
+
+// Two kinds of traffic share one bounded window of unacknowledged messages:
+//  - latest values (discovery configs, availability, clears): keyed by topic, a newer payload
+//    replaces a pending one; all of them are sent again after every reconnect;
+//  - readings: lists of messages taken from the durable spool. A reading completes when the
+//    broker has acknowledged every one of its messages; readings complete in the order given,
+//    so the spool can drop them from its front. Their messages go out in that order too.
+// A refused publish goes back to the head of its queue; a reconnect returns every message in
+// flight to its queue, in order. Nothing here talks to a broker: the publisher asks `next()`
+// for what to send while `next()` has something, and reports `acknowledged`, `refused` and
+// `connection_reset`.
+class Outbox {
+  public:
+    explicit Outbox(std::size_t window) : window_(window == 0 ? 1 : window) {}
+
+    struct Send {
+        std::uint64_t id = 0; // reported back through acknowledged() / refused()
+        const OutgoingMessage* message = nullptr;
+    };
+
+    // `keep` false: forget it once the broker has it (a clear of a retained topic), instead of
+    // sending it again after every reconnect.
+    void put_latest(OutgoingMessage message, bool keep = true);
+    bool has_latest(const std::string& topic) const { return latest_.contains(topic); }
+    const std::string* latest_payload(const std::string& topic) const;
+    void put_reading(std::uint64_t sequence, std::vector<OutgoingMessage> messages);
+    bool has_reading(std::uint64_t sequence) const;
+
+    // The next message to publish, or nothing when the window is full or nothing waits.
+    std::optional<Send> next();
+    // Returns the readings that are now complete, oldest first.
+    std::vector<std::uint64_t> acknowledged(std::uint64_t id);
+    void refused(std::uint64_t id);
+    // The connection is gone: nothing is in flight any more, everything unacknowledged waits
+    // again, and every latest value is due again.
+    void connection_reset();
+    // Sends every latest value whose topic starts with `prefix` again (Home Assistant restarted).
+    void resend_latest(const std::string& prefix);
+
+    std::size_t in_flight() const { return in_flight_.size(); }
+    std::size_t pending_readings() const { return readings_.size(); }
+    std::size_t pending_messages() const;
+    std::size_t window() const { return window_; }
+
+  private:
+    enum class State : std::uint8_t { Pending, Flying, Acked };
+    struct Reading {
+        std::uint64_t sequence;
+        std::vector<OutgoingMessage> messages;
+        std::vector<State> states;
+        std::size_t unacked;
+    };
+    struct Flight {
+        bool is_reading = false;
+        std::string topic;              // a latest value
+        std::uint64_t latest_stamp = 0; // which version of it was sent
+        std::uint64_t sequence = 0;     // a reading
+        std::size_t index = 0;          // its message
+    };
+    struct Latest {
+        OutgoingMessage message;
+        std::uint64_t stamp = 0;
+        bool due = true;     // to be sent (again)
+        bool flying = false; // a send is unacknowledged
+        bool keep = true;
+    };
+
+    std::optional<Send> next_latest();
+    std::optional<Send> next_reading();
+    Reading* find_reading(std::uint64_t sequence);
+    std::vector<std::uint64_t> pop_completed();
+
+    std::size_t window_;
+    std::uint64_t next_id_ = 1;
+    std::uint64_t next_stamp_ = 1;
+    std::map<std::string, Latest> latest_;
+    std::deque<std::string> latest_due_; // may hold topics no longer due: checked when taken
+    std::deque<Reading> readings_;
+    std::size_t first_pending_ = 0; // no reading before this index has a pending message
+    std::unordered_map<std::uint64_t, Flight> in_flight_;
+};
+
+} // namespace ecu2mqtt

@@ -1,0 +1,240 @@
+// Installation scale against a real Mosquitto: many ECUs and inverters, a broker that is away
+// or restarts, and a subscriber that checks every device, state and reading.
+#include "support/mqtt_probe.hpp"
+#include "support/service_process.hpp"
+#include "support/upload_builder.hpp"
+
+#include <catch2/catch.hpp>
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+constexpr int kQs1PerEcu = 25;
+
+std::string ecu_id(int n) {
+    return "2160000" + test::zero_padded(n, 5);
+}
+std::string inverter_uid(int ecu, int n) {
+    return "806" + test::zero_padded(ecu, 4) + test::zero_padded(n, 5);
+}
+
+// Reading `k` (0-based) is stamped 5 k minutes after 08:00 UTC today: dated like a live
+// installation's, so that no midnight passes between the readings and the service's clock.
+std::tm stamp_of(int k) {
+    const std::time_t now = std::time(nullptr);
+    const std::time_t base = now - now % 86400 + 8 * 3600 + 300 * k;
+    std::tm parts{};
+    ::gmtime_r(&base, &parts);
+    return parts;
+}
+
+std::string formatted(int k, const char* format) {
+    const std::tm parts = stamp_of(k);
+    char text[32];
+    std::strftime(text, sizeof text, format, &parts);
+    return text;
+}
+
+std::string iso_timestamp(int k) {
+    return formatted(k, "%Y-%m-%dT%H:%M:%S");
+}
+
+// Reading `k` of an ECU with 25 QS1: five minutes apart, lifetime rising.
+std::string installation_upload(int ecu, int k) {
+    test::UploadSpec spec;
+    spec.ecu_id = ecu_id(ecu);
+    spec.timestamp = formatted(k, "%Y%m%d%H%M%S");
+    for (int i = 0; i < kQs1PerEcu; ++i)
+        spec.inverters.push_back(test::inverter_with(inverter_uid(ecu, i), 4, 50 + (k % 50)));
+    spec.centiwatts = kQs1PerEcu * 4 * (50 + (k % 50)) * 100LL;
+    spec.decikwh = 100000 + k;
+    return test::build_upload(spec);
+}
+
+struct Scratch {
+    Scratch() : state_dir(test::make_temp_dir("ecu2mqtt-scale") / "state") {}
+    ~Scratch() {
+        std::error_code ec;
+        std::filesystem::remove_all(state_dir.parent_path(), ec);
+    }
+    std::filesystem::path state_dir;
+};
+
+// The newest message per topic, ignoring the broker's own re-deliveries.
+std::map<std::string, test::Received> newest_by_topic(const test::MqttProbe& probe) {
+    std::map<std::string, test::Received> newest;
+    for (const auto& m : probe.messages())
+        if (!m.duplicate)
+            newest[m.topic] = m;
+    return newest;
+}
+
+// The ECU timestamps published on `<base>/<ecu>/state`, in arrival order, without the broker's
+// own re-deliveries to this probe.
+std::vector<std::string> state_timestamps(const test::MqttProbe& probe, const std::string& ecu) {
+    std::vector<std::string> stamps;
+    const std::string topic = "ecu2mqtt/" + ecu + "/state";
+    for (const auto& m : probe.messages())
+        if (m.topic == topic && !m.duplicate && !m.payload.empty())
+            stamps.push_back(json::parse(m.payload).at("timestamp").get<std::string>());
+    return stamps;
+}
+
+void require_whole_installation(const test::MqttProbe& probe, int ecus, bool retained) {
+    const auto newest = newest_by_topic(probe);
+    for (int e = 0; e < ecus; ++e) {
+        std::vector<std::string> devices{ecu_id(e)};
+        for (int i = 0; i < kQs1PerEcu; ++i)
+            devices.push_back(inverter_uid(e, i));
+        for (const auto& device : devices) {
+            INFO("device " << device);
+            const auto config = newest.find("homeassistant/device/ecu2mqtt_" + device + "/config");
+            REQUIRE(config != newest.end());
+            CHECK(config->second.retained == retained);
+            CHECK(json::parse(config->second.payload).at("cmps").size() >= 5);
+            const std::string base =
+                device == ecu_id(e) ? "ecu2mqtt/" + device : "ecu2mqtt/" + ecu_id(e) + "/" + device;
+            const auto state = newest.find(base + "/state");
+            REQUIRE(state != newest.end());
+            CHECK(state->second.retained == retained);
+            const auto availability = newest.find(base + "/availability");
+            REQUIRE(availability != newest.end());
+            CHECK(availability->second.payload == "online");
+            CHECK(availability->second.retained == retained);
+        }
+    }
+}
+
+std::size_t expected_topics(int ecus) {
+    return static_cast<std::size_t>(ecus) * (kQs1PerEcu + 1) * 3 + 1; // config, state, avail.
+}
+
+bool is_ours(const test::Received& m) {
+    return m.topic.starts_with("ecu2mqtt/") || m.topic.starts_with("homeassistant/device/");
+}
+
+} // namespace
+
+TEST_CASE("3 ECUs with 25 QS1 each: every device discovered, every state and availability "
+          "retained and online") {
+    test::MosquittoBroker broker;
+    Scratch scratch;
+    test::MqttProbe probe(broker.url(), "#");
+    test::ServiceProcess service(broker.url(), scratch.state_dir, {"--max-ecus", "3"});
+    for (int e = 0; e < 3; ++e)
+        REQUIRE(test::upload(service.port(), installation_upload(e, 0)).starts_with("101"));
+
+    const auto all_there = [&](const test::MqttProbe& p) {
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            std::set<std::string> topics;
+            for (const auto& m : p.messages())
+                if (is_ours(m))
+                    topics.insert(m.topic);
+            if (topics.size() >= expected_topics(3))
+                return true;
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    };
+    REQUIRE(all_there(probe));
+    require_whole_installation(probe, 3, false);
+
+    // What Home Assistant sees when it (re)starts: everything, retained.
+    test::MqttProbe late(broker.url(), "#", "late");
+    REQUIRE(all_there(late));
+    require_whole_installation(late, 3, true);
+    CHECK(service.log().find("ecu_limit_reached") == std::string::npos);
+
+    SECTION("a fourth ECU beyond --max-ecus is answered, logged and not published") {
+        REQUIRE(test::upload(service.port(), installation_upload(3, 0)).starts_with("101"));
+        CHECK(service.process().wait_for_output("event=ecu_limit_reached ecu=" + ecu_id(3), 5s));
+        std::this_thread::sleep_for(300ms);
+        CHECK(probe.count([](const test::Received& m) {
+            return m.topic.find(ecu_id(3)) != std::string::npos;
+        }) == 0);
+    }
+}
+
+TEST_CASE("readings of 25 QS1 taken without a broker are all delivered after a restart with one") {
+    test::MosquittoBroker broker;
+    broker.stop();
+    Scratch scratch;
+    {
+        test::ServiceProcess offline(broker.url(), scratch.state_dir);
+        for (int k = 0; k < 4; ++k)
+            REQUIRE(test::upload(offline.port(), installation_upload(0, k)).starts_with("101"));
+    } // stopped with SIGTERM: the readings stay in the spool
+
+    broker.start();
+    test::MqttProbe probe(broker.url(), "ecu2mqtt/#");
+    test::ServiceProcess service(broker.url(), scratch.state_dir);
+    const auto last = iso_timestamp(3);
+    REQUIRE(probe.wait_for_payload(
+        "ecu2mqtt/" + ecu_id(0) + "/state",
+        [&](const std::string& p) { return json::parse(p)["timestamp"] == last; }, 20s));
+    const auto last_inverter = "ecu2mqtt/" + ecu_id(0) + "/" + inverter_uid(0, kQs1PerEcu - 1);
+    REQUIRE(probe.wait_for_count(
+        [&](const test::Received& m) { return m.topic == last_inverter + "/state"; }, 4, 10s));
+
+    CHECK(state_timestamps(probe, ecu_id(0)) ==
+          std::vector<std::string>{iso_timestamp(0), iso_timestamp(1), iso_timestamp(2),
+                                   iso_timestamp(3)});
+    for (int i = 0; i < kQs1PerEcu; ++i) {
+        const auto topic = "ecu2mqtt/" + ecu_id(0) + "/" + inverter_uid(0, i) + "/state";
+        CHECK(probe.count([&](const test::Received& m) { return m.topic == topic; }) == 4);
+    }
+    test::MqttProbe late(broker.url(), "ecu2mqtt/#", "late");
+    const auto retained = late.wait_for_topic("ecu2mqtt/" + ecu_id(0) + "/state");
+    REQUIRE(retained);
+    CHECK(retained->retained);
+    CHECK(json::parse(retained->payload)["timestamp"] == last);
+    CHECK(service.log().find("mqtt_publish_failed") == std::string::npos);
+}
+
+TEST_CASE("a broker restarted every few seconds: every reading arrives once, in order per ECU") {
+    test::MosquittoBroker broker({}, {}, /*persistent=*/true);
+    Scratch scratch;
+    test::MqttProbe probe(broker.url(), "ecu2mqtt/+/state", "probe", "chaos-probe");
+    test::ServiceProcess service(broker.url(), scratch.state_dir);
+
+    constexpr int kEcus = 2;
+    std::map<int, int> sent; // ECU -> readings answered
+    const auto start = std::chrono::steady_clock::now();
+    auto next_restart = start + 3s;
+    int restarts = 0;
+    while (std::chrono::steady_clock::now() - start < 60s) {
+        for (int e = 0; e < kEcus; ++e) {
+            REQUIRE(
+                test::upload(service.port(), installation_upload(e, sent[e])).starts_with("101"));
+            ++sent[e];
+        }
+        if (std::chrono::steady_clock::now() >= next_restart) {
+            broker.stop();
+            std::this_thread::sleep_for(300ms);
+            broker.start();
+            ++restarts;
+            next_restart = std::chrono::steady_clock::now() + 3s;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    CHECK(restarts >= 15);
+
+    for (int e = 0; e < kEcus; ++e) {
+        INFO("ECU " << ecu_id(e) << ", " << sent[e] << " readings");
+        const auto last = iso_timestamp(sent[e] - 1);
+        REQUIRE(probe.wait_for_payload(
+            "ecu2mqtt/" + ecu_id(e) + "/state",
+            [&](const std::string& p) { return json::parse(p)["timestamp"] == last; }, 30s));
+        std::vector<std::string> expected;
+        for (int k = 0; k < sent[e]; ++k)
+            expected.push_back(iso_timestamp(k));
+        CHECK(state_timestamps(probe, ecu_id(e)) == expected);
+    }
+}

@@ -1,0 +1,218 @@
+// Device discovery over time, with a clock the test moves, against a real Mosquitto: what is
+// cleared at start, when discovery is turned off, and when an inverter is replaced.
+#include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
+#include "ecu2mqtt/protocol/decoder.hpp"
+#include "support/fixed_clock.hpp"
+#include "support/mosquitto_broker.hpp"
+#include "support/mqtt_probe.hpp"
+#include "support/upload_builder.hpp"
+
+#include "ecu2mqtt/net/asio.hpp"
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+using namespace ecu2mqtt;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kEcu = "216000064136";
+const std::string kOld = "806000000001";
+const std::string kKept = "806000000002";
+const std::string kNew = "806000000003";
+
+std::string device_topic(const std::string& id) {
+    return "homeassistant/device/ecu2mqtt_" + id + "/config";
+}
+
+// One publisher on its own io thread, as the service runs it.
+class RunningPublisher {
+  public:
+    RunningPublisher(const std::string& url, const std::filesystem::path& state_dir,
+                     test::FixedClock& clock, bool discovery = true)
+        : clock_(clock), log_(log_text_, LogLevel::Debug) {
+        PublisherConfig config;
+        config.url = url;
+        config.client_id = "ecu2mqtt-" + std::to_string(++instances());
+        config.state_dir = state_dir.string();
+        config.discovery = discovery;
+        config.ecu_timeout = 1s; // the periodic checks run every 250 ms then
+        config.forget_inverter_after = std::chrono::days(30);
+        config.discovery_audit_wait = 500ms;
+        config.sw_version = "test";
+        publisher_ = std::make_unique<MqttPublisher>(io_, config, clock_, log_);
+        publisher_->start();
+        runner_ = std::thread([this] { io_.run(); });
+    }
+    ~RunningPublisher() {
+        boost::asio::post(io_, [this] { publisher_->shutdown(300ms); });
+        work_.reset();
+        runner_.join();
+    }
+
+    void upload(const std::string& timestamp, const std::vector<test::InverterSpec>& inverters) {
+        test::UploadSpec spec;
+        spec.timestamp = timestamp;
+        spec.decikwh = 30000;
+        spec.inverters = inverters;
+        const auto upload =
+            std::get<RealtimeUpload>(*decoded_message(decode_message(test::build_upload(spec))));
+        boost::asio::post(io_, [this, upload] { publisher_->on_realtime(upload, clock_.now()); });
+    }
+
+    std::string log() const { return log_text_.str(); }
+
+  private:
+    static int& instances() {
+        static int n = 0;
+        return n;
+    }
+    test::FixedClock& clock_;
+    std::stringstream log_text_;
+    Logger log_;
+    boost::asio::io_context io_;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ =
+        boost::asio::make_work_guard(io_);
+    std::unique_ptr<MqttPublisher> publisher_;
+    std::thread runner_;
+};
+
+// What a subscriber arriving now gets: the retained messages, by topic.
+std::map<std::string, std::string> retained_now(const test::MosquittoBroker& broker,
+                                                const std::string& filter) {
+    test::MqttProbe probe(broker.url(), filter, "retained");
+    std::this_thread::sleep_for(300ms);
+    std::map<std::string, std::string> retained;
+    for (const auto& m : probe.messages())
+        if (m.retained)
+            retained[m.topic] = m.payload;
+    return retained;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (condition())
+            return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return condition();
+}
+
+} // namespace
+
+TEST_CASE("a replaced inverter is forgotten after 30 days unseen: device, state and "
+          "availability cleared") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
+    test::FixedClock clock({2024, 6, 1, 12, 0, 0});
+    RunningPublisher publisher(broker.url(), dir / "state", clock);
+    publisher.upload("20240601120000",
+                     {test::inverter_with(kOld, 4, 50), test::inverter_with(kKept, 4, 50)});
+    REQUIRE(eventually([&] {
+        return retained_now(broker, "homeassistant/device/+/config").contains(device_topic(kOld));
+    }));
+
+    // The old inverter is replaced by a new one; 29 days later it is still remembered (absent).
+    clock.set({2024, 6, 2, 12, 0, 0});
+    publisher.upload("20240602120000",
+                     {test::inverter_with(kNew, 4, 50), test::inverter_with(kKept, 4, 50)});
+    clock.set({2024, 6, 30, 12, 0, 0});
+    std::this_thread::sleep_for(600ms);
+    auto retained = retained_now(broker, "#");
+    CHECK(retained.contains(device_topic(kOld)));
+
+    // Past 30 days unseen it goes, with its topics; the others stay.
+    clock.set({2024, 7, 1, 12, 0, 1});
+    REQUIRE(eventually([&] {
+        return !retained_now(broker, "homeassistant/device/+/config").contains(device_topic(kOld));
+    }));
+    retained = retained_now(broker, "#");
+    CHECK_FALSE(retained.contains("ecu2mqtt/" + kEcu + "/" + kOld + "/state"));
+    CHECK_FALSE(retained.contains("ecu2mqtt/" + kEcu + "/" + kOld + "/availability"));
+    CHECK(retained.contains(device_topic(kKept)));
+    CHECK(retained.contains(device_topic(kNew)));
+    CHECK(retained.contains(device_topic(kEcu)));
+    CHECK(retained.contains("ecu2mqtt/" + kEcu + "/" + kKept + "/state"));
+    CHECK(publisher.log().find("event=inverter_forgotten ecu=" + kEcu + " inverter=" + kOld) !=
+          std::string::npos);
+
+    // A later upload does not bring it back.
+    publisher.upload("20240701120500",
+                     {test::inverter_with(kNew, 4, 50), test::inverter_with(kKept, 4, 50)});
+    std::this_thread::sleep_for(300ms);
+    CHECK_FALSE(retained_now(broker, "#").contains(device_topic(kOld)));
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("at start, our configs of devices no longer known are cleared; others' are kept") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
+    test::FixedClock clock({2024, 6, 1, 12, 0, 0});
+    {
+        test::MqttProbe seeder(broker.url(), "unused/#", "seeder");
+        seeder.publish(device_topic("999999999999"), R"({"cmps":{}})", true);
+        seeder.publish("homeassistant/device/zigbee2mqtt_0x1/config", R"({"cmps":{}})", true);
+    }
+    RunningPublisher publisher(broker.url(), dir / "state", clock);
+    publisher.upload("20240601120000", {test::inverter_with(kKept, 2, 50)});
+    REQUIRE(eventually([&] {
+        const auto retained = retained_now(broker, "homeassistant/device/+/config");
+        return !retained.contains(device_topic("999999999999")) &&
+               retained.contains(device_topic(kKept));
+    }));
+    const auto retained = retained_now(broker, "homeassistant/device/+/config");
+    CHECK(retained.contains("homeassistant/device/zigbee2mqtt_0x1/config"));
+    CHECK(retained.contains(device_topic(kEcu)));
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("turning discovery off clears every config of ours at the next start") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
+    test::FixedClock clock({2024, 6, 1, 12, 0, 0});
+    {
+        RunningPublisher with_discovery(broker.url(), dir / "state", clock);
+        with_discovery.upload("20240601120000", {test::inverter_with(kKept, 4, 50)});
+        REQUIRE(eventually(
+            [&] { return retained_now(broker, "homeassistant/device/+/config").size() == 2; }));
+    }
+    RunningPublisher without(broker.url(), dir / "state", clock, /*discovery=*/false);
+    REQUIRE(
+        eventually([&] { return retained_now(broker, "homeassistant/device/+/config").empty(); }));
+    without.upload("20240601120500", {test::inverter_with(kKept, 4, 50)});
+    std::this_thread::sleep_for(300ms);
+    CHECK(retained_now(broker, "homeassistant/device/+/config").empty());
+    // The states themselves still flow.
+    CHECK(retained_now(broker, "ecu2mqtt/#").contains("ecu2mqtt/" + kEcu + "/" + kKept + "/state"));
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("an inverter that reports fewer channels loses those entities in its device config") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
+    test::FixedClock clock({2024, 6, 1, 12, 0, 0});
+    {
+        RunningPublisher before(broker.url(), dir / "state", clock);
+        before.upload("20240601120000", {test::inverter_with(kKept, 4, 50)});
+        REQUIRE(eventually([&] {
+            return retained_now(broker, "homeassistant/device/+/config")
+                .contains(device_topic(kKept));
+        }));
+    }
+    RunningPublisher after(broker.url(), dir / "state", clock);
+    after.upload("20240601120500", {test::inverter_with(kKept, 2, 50)});
+    nlohmann::json config;
+    REQUIRE(eventually([&] {
+        const auto retained = retained_now(broker, "homeassistant/device/+/config");
+        const auto it = retained.find(device_topic(kKept));
+        if (it == retained.end())
+            return false;
+        config = nlohmann::json::parse(it->second);
+        return config["cmps"]["ch4_voltage"] == nlohmann::json{{"p", "sensor"}};
+    }));
+    CHECK(config["cmps"]["ch2_voltage"].contains("unique_id"));
+    std::filesystem::remove_all(dir);
+}
