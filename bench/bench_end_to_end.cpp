@@ -11,6 +11,8 @@
 #include <cstring>
 #include <fstream>
 
+using namespace std::chrono_literals;
+
 namespace {
 
 long rss_kib(pid_t pid, const char* field) {
@@ -34,8 +36,9 @@ int main(int argc, char** argv) {
     test::MosquittoBroker broker;
     const auto dir = test::make_temp_dir("ecu2mqtt-bench");
     // Enough connection slots for the 1,000 ECUs below to arrive at the same moment.
-    test::ServiceProcess service(broker.url(), dir / "state",
-                                 {"--log-level", "info", "--max-connections", "1100"});
+    test::ServiceProcess service(
+        broker.url(), dir / "state",
+        {"--log-level", "info", "--max-connections", "1100", "--max-ecus", "1100"});
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     const long idle_rss = rss_kib(service.process_id(), "VmRSS:");
 
@@ -71,17 +74,43 @@ int main(int argc, char** argv) {
     }
     const long peak_rss = rss_kib(service.process_id(), "VmHWM:");
 
-    // 1,000 simulated ECUs with two inverters each, all uploading at the same moment.
+    // 1,000 simulated ECUs with four QS1 each, all uploading at the same moment; done when a
+    // subscriber has every ECU's state and every device's discovery config.
+    constexpr int kBurstEcus = 1000;
+    constexpr int kBurstInverters = 4;
+    test::MqttProbe burst_probe(broker.url(), "ecu2mqtt/+/state", "burst");
+    burst_probe.subscribe("homeassistant/device/+/config");
+    const auto burst_start = std::chrono::steady_clock::now();
     test::ChildProcess sim({ECU2MQTT_SIM_BINARY, "--ports", std::to_string(service.port()),
-                            "--ecus", "1000", "--inverters", "2", "--models", "806,408", "--start",
-                            "2024-06-21T12:00:00", "--hours", "0"},
+                            "--ecus", std::to_string(kBurstEcus), "--inverters",
+                            std::to_string(kBurstInverters), "--models", "806", "--start",
+                            "2024-06-21T12:00:00", "--hours", "0", "--timeout-ms", "60000"},
                            (dir / "sim.json").string());
-    if (sim.wait_for(std::chrono::seconds(60)) != 0) {
-        std::fprintf(stderr, "simulator failed: %s\n", sim.output().c_str());
+    if (sim.wait_for(std::chrono::seconds(90)) != 0) {
+        std::fprintf(stderr, "simulator failed: %s\n", sim.output().substr(0, 2000).c_str());
         return 1;
     }
     const auto summary = nlohmann::json::parse(sim.output());
+    const auto is_burst_state = [](const test::Received& m) {
+        return m.topic.starts_with("ecu2mqtt/2160") && m.topic.ends_with("/state");
+    };
+    const auto is_config = [](const test::Received& m) {
+        return m.topic.starts_with("homeassistant/device/");
+    };
+    const bool all_states = burst_probe.wait_for_count(is_burst_state, kBurstEcus, 60s);
+    const auto states_done = std::chrono::steady_clock::now();
+    const bool all_configs =
+        burst_probe.wait_for_count(is_config, kBurstEcus * (1 + kBurstInverters), 60s);
+    const auto configs_done = std::chrono::steady_clock::now();
+    if (!all_states || !all_configs) {
+        std::fprintf(stderr, "burst: %zu states, %zu configs\n", burst_probe.count(is_burst_state),
+                     burst_probe.count(is_config));
+        return 1;
+    }
     const long burst_peak_rss = rss_kib(service.process_id(), "VmHWM:");
+    const auto ms_since_burst = [&](std::chrono::steady_clock::time_point t) {
+        return std::chrono::duration<double, std::milli>(t - burst_start).count();
+    };
 
     std::printf("| measure | value |\n|---|---:|\n");
     std::printf("| uploads | %d |\n", rounds);
@@ -91,11 +120,16 @@ int main(int argc, char** argv) {
     std::printf("| latency max | %.0f us |\n", percentile(latencies_us, 1.0));
     std::printf("| idle RSS after start | %ld KiB |\n", idle_rss);
     std::printf("| peak RSS after the run | %ld KiB |\n", peak_rss);
-    std::printf("| 1,000 ECUs at once: answered | %d of %d |\n", summary["answered"].get<int>(),
-                summary["uploads"].get<int>());
-    std::printf("| 1,000 ECUs at once: wall time | %.0f ms |\n",
+    std::printf("| 1,000 ECUs x 4 QS1 at once: answered | %d of %d |\n",
+                summary["answered"].get<int>(), summary["uploads"].get<int>());
+    std::printf("| 1,000 ECUs x 4 QS1: until the last answer | %.0f ms |\n",
                 summary["wall_seconds"].get<double>() * 1000);
-    std::printf("| 1,000 ECUs at once: service peak RSS | %ld KiB |\n", burst_peak_rss);
+    std::printf("| 1,000 ECUs x 4 QS1: until the last ECU state at the subscriber | %.0f ms |\n",
+                ms_since_burst(states_done));
+    std::printf("| 1,000 ECUs x 4 QS1: until all 5,000 device configs at the subscriber | %.0f "
+                "ms |\n",
+                ms_since_burst(configs_done));
+    std::printf("| 1,000 ECUs x 4 QS1: service peak RSS | %ld KiB |\n", burst_peak_rss);
     std::printf("| binary size | %ju bytes |\n",
                 static_cast<std::uintmax_t>(std::filesystem::file_size(ECU2MQTT_BINARY)));
     service.process().signal(SIGTERM);
