@@ -136,7 +136,8 @@ int run_service(const Options& options) {
     MqttPublisher publisher(io, publisher_config, clock, log);
     std::unique_ptr<FileRecorder> recorder;
     if (!options.record_dir.empty())
-        recorder = std::make_unique<FileRecorder>(options.record_dir, clock, log);
+        recorder = std::make_unique<FileRecorder>(options.record_dir, clock, log,
+                                                  std::uintmax_t(options.record_max_mb) << 20);
     Service service(clock, log, &publisher,
                     ServiceOptions{options.backfill, options.allow_ecus, options.block_firmware},
                     recorder.get());

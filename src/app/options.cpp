@@ -213,6 +213,11 @@ const std::vector<OptionSpec>& option_specs() {
          "keep every message with its port, peer, time and reply in DIR, one JSON Lines file a day "
          "(for `ecu2mqtt replay`)",
          [](Options& o, const std::string& v) { o.record_dir = v; }},
+        {"--record-max-mb", "ECU2MQTT_RECORD_MAX_MB", "record_max_mb", "N",
+         "recordings take at most this many MiB; the oldest days are deleted first (default 512)",
+         [](Options& o, const std::string& v) {
+             o.record_max_mb = static_cast<std::size_t>(parse_integer(v, 1, 1 << 20));
+         }},
         {"--state-dir", "ECU2MQTT_STATE_DIR", "state_dir", "DIR",
          "where daily energy and known devices are kept across restarts (default "
          "$HOME/.local/state/ecu2mqtt)",

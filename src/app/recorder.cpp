@@ -1,7 +1,9 @@
 #include "ecu2mqtt/app/recorder.hpp"
 
+#include <algorithm>
 #include <boost/beast/core/detail/base64.hpp>
 #include <stdexcept>
+#include <vector>
 
 namespace ecu2mqtt {
 namespace {
@@ -79,25 +81,69 @@ RecordedMessage parse_recording_line(const std::string& text) {
     }
 }
 
+void FileRecorder::open_day(const std::string& day) {
+    out_.close();
+    std::error_code ec;
+    std::filesystem::create_directories(directory_, ec);
+    const auto path = directory_ / ("ecu2mqtt-" + day + ".jsonl");
+    out_.clear();
+    out_.open(path, std::ios::app);
+    if (!out_)
+        log_.error("recording_not_written", {{"file", path.string()}});
+    open_day_ = day;
+    paused_ = false;
+    bytes_ = make_room(0);
+}
+
+std::uintmax_t FileRecorder::make_room(std::uintmax_t needed) {
+    std::error_code ec;
+    std::vector<std::pair<std::filesystem::path, std::uintmax_t>> files;
+    std::uintmax_t total = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(directory_, ec)) {
+        const auto name = entry.path().filename().string();
+        if (!name.starts_with("ecu2mqtt-") || !name.ends_with(".jsonl"))
+            continue;
+        const auto size = entry.file_size(ec);
+        files.emplace_back(entry.path(), ec ? 0 : size);
+        total += ec ? 0 : size;
+    }
+    std::sort(files.begin(), files.end()); // by name: by day
+    const std::string today = "ecu2mqtt-" + open_day_ + ".jsonl";
+    for (const auto& [path, size] : files) {
+        if (total + needed <= max_bytes_ || path.filename() == today)
+            break;
+        if (std::filesystem::remove(path, ec)) {
+            total -= size;
+            log_.info("recording_removed",
+                      {{"file", path.string()}, {"reason", "recordings over their size limit"}});
+        }
+    }
+    return total;
+}
+
 void FileRecorder::record(const InboundMessage& message, const std::optional<std::string>& reply) {
     const auto now = clock_.now();
     const std::string day = format_iso(date_of(clock_.local(now)));
-    if (day != open_day_) {
-        out_.close();
-        std::error_code ec;
-        std::filesystem::create_directories(directory_, ec);
-        const auto path = directory_ / ("ecu2mqtt-" + day + ".jsonl");
-        out_.clear();
-        out_.open(path, std::ios::app);
-        if (!out_)
-            log_.error("recording_not_written", {{"file", path.string()}});
-        open_day_ = day;
+    if (day != open_day_)
+        open_day(day);
+    const std::string line = recording_line(clock_.iso_with_offset(now), message.local_port,
+                                            message.peer, message.raw, reply)
+                                 .dump() +
+                             '\n';
+    if (bytes_ + line.size() > max_bytes_) {
+        bytes_ = make_room(line.size());
+        if (bytes_ + line.size() > max_bytes_) {
+            if (!paused_)
+                log_.warn("recording_paused",
+                          {{"day", day},
+                           {"limit_bytes", std::to_string(max_bytes_)},
+                           {"action", "recording again tomorrow; raise --record-max-mb"}});
+            paused_ = true;
+            return;
+        }
     }
-    out_ << recording_line(clock_.iso_with_offset(now), message.local_port, message.peer,
-                           message.raw, reply)
-                .dump()
-         << '\n'
-         << std::flush;
+    out_ << line << std::flush;
+    bytes_ += line.size();
     if (!out_)
         log_.error("recording_not_written", {{"day", day}});
 }

@@ -51,6 +51,7 @@ struct Options {
     std::chrono::milliseconds ema_timeout{5000};
     bool block_firmware = false;
     std::string record_dir;
+    std::size_t record_max_mb = 512;
 };
 
 struct ReplayOptions {

@@ -39,18 +39,29 @@ class MessageRecorder {
 };
 
 // Appends to DIR/ecu2mqtt-YYYY-MM-DD.jsonl (local date), opening the next file at midnight.
+// The recordings together stay under `max_bytes`: the oldest days are deleted first, and when
+// today's file alone reaches the limit, recording pauses until the next day (logged once).
 class FileRecorder final : public MessageRecorder {
   public:
-    FileRecorder(std::filesystem::path directory, const Clock& clock, Logger& log)
-        : directory_(std::move(directory)), clock_(clock), log_(log) {}
+    FileRecorder(std::filesystem::path directory, const Clock& clock, Logger& log,
+                 std::uintmax_t max_bytes = std::uintmax_t(512) << 20)
+        : directory_(std::move(directory)), clock_(clock), log_(log), max_bytes_(max_bytes) {}
     void record(const InboundMessage& message, const std::optional<std::string>& reply) override;
 
   private:
+    void open_day(const std::string& day);
+    // Deletes the oldest recordings (never today's) until `needed` more bytes fit under the
+    // limit; returns the bytes still taken.
+    std::uintmax_t make_room(std::uintmax_t needed);
+
     std::filesystem::path directory_;
     const Clock& clock_;
     Logger& log_;
+    std::uintmax_t max_bytes_;
     std::string open_day_;
     std::ofstream out_;
+    std::uintmax_t bytes_ = 0; // all recordings, as far as this recorder knows
+    bool paused_ = false;
 };
 
 } // namespace ecu2mqtt
