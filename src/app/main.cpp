@@ -8,6 +8,7 @@
 #include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
 #include "ecu2mqtt/net/ema_forwarder.hpp"
 #include "ecu2mqtt/net/listener.hpp"
+#include "ecu2mqtt/net/self_forwarding.hpp"
 #include "ecu2mqtt/net/supervisor_client.hpp"
 #include "ecu2mqtt/tools/decode_command.hpp"
 #include "ecu2mqtt/tools/replay_command.hpp"
@@ -149,6 +150,13 @@ int run_service(const Options& options) {
         }
         forward.resolver = options.ema_resolver;
         forward.timeout = options.ema_timeout;
+        const auto loop = check_self_forwarding(forward, options.ports);
+        if (!loop.refusal.empty()) {
+            log.error("startup_failed", {{"error", "--forward-to-ema: " + loop.refusal}});
+            return 2;
+        }
+        if (!loop.unchecked.empty())
+            log.warn("ema_target_unchecked", {{"host", forward.host}, {"reason", loop.unchecked}});
         forwarder = std::make_unique<EmaForwarder>(io.get_executor(), forward, log);
         log.info("forwarding_to_ema",
                  {{"host", forward.host},
