@@ -174,12 +174,12 @@ std::string parse_non_empty(const std::string& text) {
 const std::vector<OptionSpec>& option_specs() {
     static const std::vector<OptionSpec> specs{
         {"--listen", "ECU2MQTT_LISTEN", "listen", "ADDR",
-         "address to accept ECU connections on (default 0.0.0.0: all IPv4 interfaces; :: for "
+         "IP address to accept ECU connections on (default 0.0.0.0: all IPv4 interfaces; :: for "
          "IPv6 and IPv4)",
          [](Options& o, const std::string& v) { o.listen_address = parse_ip_address(v); }},
         {"--ports", "ECU2MQTT_PORTS", "ports", "LIST",
-         "comma-separated TCP ports the ECU uploads to (default 8995,8996,8997; 0 picks a free "
-         "port)",
+         "comma-separated TCP ports the ECU uploads to, without duplicates (default "
+         "8995,8996,8997; 0 picks a free port)",
          [](Options& o, const std::string& v) { o.ports = parse_ports(v); }},
         {"--max-message-bytes", "ECU2MQTT_MAX_MESSAGE_BYTES", "max_message_bytes", "N",
          "largest message accepted; a connection sending more is closed (default 65536)",
@@ -206,7 +206,7 @@ const std::vector<OptionSpec>& option_specs() {
          "(default: any)",
          [](Options& o, const std::string& v) { o.allow_peers = parse_peer_list(v); }},
         {"--allow-ecus", "ECU2MQTT_ALLOW_ECUS", "allow_ecus", "LIST",
-         "only accept messages from these ECU ids (default: any)",
+         "only accept messages from these ECU ids, 12 digits each (default: any)",
          [](Options& o, const std::string& v) { o.allow_ecus = parse_ecu_ids(v); }},
         {"--log-level", "ECU2MQTT_LOG_LEVEL", "log_level", "LEVEL",
          "debug, info, warn or error (default info)",
@@ -263,11 +263,13 @@ const std::vector<OptionSpec>& option_specs() {
          }},
         {"--forward-to-ema", "ECU2MQTT_FORWARD_TO_EMA", "forward_to_ema", "HOST[:PORT]",
          "full proxy: also send every ECU message to the real EMA (by default on the port the ECU "
-         "used) and relay its reply; the fake reply when EMA does not answer in time",
+         "used) and relay its reply; the fake reply when EMA does not answer in time. A name that "
+         "resolves to this host is refused unless --ema-resolver is given; one trailing dot is "
+         "dropped",
          [](Options& o, const std::string& v) { o.forward_to_ema = parse_ema_target(v); }},
         {"--ema-resolver", "ECU2MQTT_EMA_RESOLVER", "ema_resolver", "IP[:PORT]",
-         "DNS server to resolve the EMA name with (the local DNS points it at this service), e.g. "
-         "1.1.1.1",
+         "DNS server to resolve the EMA name with (the local DNS points it at this service): an "
+         "address, e.g. 1.1.1.1 or [2606:4700:4700::1111]:53",
          [](Options& o, const std::string& v) { o.ema_resolver = parse_resolver(v); }},
         {"--ema-timeout", "ECU2MQTT_EMA_TIMEOUT", "ema_timeout", "SECONDS",
          "longest wait for EMA before the fake reply is sent (default 5; decimals allowed)",
@@ -508,9 +510,10 @@ std::string help_text() {
         "Stands in for the APsystems EMA cloud: answers the ECU on its upload ports, decodes\n"
         "every upload and publishes it over MQTT with Home Assistant discovery.\n"
         "\n"
-        "Options (each also from the environment variable shown, or a key of the --config "
-        "file;\n"
-        "the command line wins over the environment, which wins over the file):\n";
+        "Options (each also as --option=VALUE, from the environment variable shown, or a key of "
+        "the\n--config file; the command line wins over the environment, which wins over the file; "
+        "list\nitems are comma-separated and trimmed; a bad value stops the start with exit "
+        "status 2):\n";
     constexpr std::size_t kIndent = 30, kWidth = 100;
     const auto add_row = [&text](const std::string& left, std::string_view help,
                                  std::string_view env) {
@@ -537,7 +540,8 @@ std::string help_text() {
         if (!env.empty())
             text += std::string(kIndent, ' ') + "env " + std::string(env) + "\n";
     };
-    add_row("--config FILE", "JSON object of options, keys as listed in the README",
+    add_row("--config FILE",
+            "JSON object of options, keys as listed in the README (also --config=FILE)",
             "ECU2MQTT_CONFIG");
     for (const auto& spec : option_specs()) {
         std::string left(spec.flag);
