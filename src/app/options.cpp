@@ -388,8 +388,15 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
     if (!args.empty() && args[0] == "replay") {
         result.command = Command::Replay;
         for (std::size_t k = 1; k < args.size(); ++k) {
-            const std::string& a = args[k];
+            std::string a = args[k];
+            std::optional<std::string> inline_value;
+            if (const auto eq = a.find('='); a.starts_with("--") && eq != std::string::npos) {
+                inline_value = a.substr(eq + 1);
+                a.resize(eq);
+            }
             const auto value = [&]() -> std::string {
+                if (inline_value)
+                    return *inline_value;
                 if (k + 1 >= args.size())
                     throw OptionError("replay: " + a + " needs a value");
                 return args[++k];
@@ -397,13 +404,26 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
             if (a == "--help" || a == "-h") {
                 result.command = Command::Help;
             } else if (a == "--to") {
-                result.replay.host = value();
+                const auto host = value();
+                if (!is_ip_literal(host) && !is_dns_name(host))
+                    throw OptionError(
+                        "replay: --to: expected an IP address or a host name, got \"" + host +
+                        "\"");
+                result.replay.host = host;
             } else if (a == "--port") {
-                result.replay.port = static_cast<std::uint16_t>(parse_integer(value(), 1, 65535));
+                try {
+                    result.replay.port =
+                        static_cast<std::uint16_t>(parse_integer(value(), 1, 65535));
+                } catch (const OptionError& e) {
+                    throw OptionError(std::string("replay: --port: ") + e.what());
+                }
             } else if (a == "--speed") {
                 const std::string v = value();
                 try {
-                    result.replay.speed = std::stod(v);
+                    std::size_t used = 0;
+                    result.replay.speed = std::stod(v, &used);
+                    if (used != v.size())
+                        result.replay.speed = -1;
                 } catch (const std::exception&) {
                     result.replay.speed = -1;
                 }

@@ -279,3 +279,19 @@ TEST_CASE("--config=FILE is read like --config FILE, and a config float is a flo
                           Catch::Contains("unsupported value"));
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("replay takes --opt=value too, and refuses bad values by name") {
+    const auto cl =
+        parse({"replay", "--to=192.168.1.10", "--port=8995", "--speed=60", "day.jsonl"});
+    CHECK(cl.command == Command::Replay);
+    CHECK(cl.replay.host == "192.168.1.10");
+    CHECK(cl.replay.port == 8995);
+    CHECK(cl.replay.speed == 60.0);
+    CHECK(cl.files == std::vector<std::string>{"day.jsonl"});
+    CHECK_THROWS_WITH(parse({"replay", "--port", "0", "f"}),
+                      Catch::Contains("--port") && Catch::Contains("\"0\""));
+    CHECK_THROWS_WITH(parse({"replay", "--speed=2x", "f"}),
+                      Catch::Contains("--speed") && Catch::Contains("\"2x\""));
+    CHECK_THROWS_WITH(parse({"replay", "--to", "bad host", "f"}),
+                      Catch::Contains("--to") && Catch::Contains("\"bad host\""));
+}
