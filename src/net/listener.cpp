@@ -326,14 +326,16 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
         if (upstream) {
             c.mid_message = true; // the ECU is owed an answer
             inbound.forwarded = true;
+            bool forward_failed = false;
             try {
                 auto reply = co_await forwarder->exchange(c.local_port, std::string(inbound.raw));
                 inbound.upstream_reply = std::move(reply.bytes);
                 inbound.upstream_failure = std::move(reply.failure);
             } catch (const std::exception& e) {
+                forward_failed = true;
                 error = e.what();
             }
-            if (!error.empty()) { // as if EMA had not answered: the handler sends the fake reply
+            if (forward_failed) { // as if EMA had not answered: the handler sends the fake reply
                 failed("forward", error);
                 inbound.upstream_reply.reset();
                 inbound.upstream_failure = "forwarding failed: " + error;
