@@ -238,7 +238,7 @@ TEST_CASE("flags and booleans: bad values and misuse are refused with their name
     CHECK_THROWS_WITH(parse({"--frobnicate=1"}), Catch::Contains("\"--frobnicate=1\""));
 }
 
-TEST_CASE("list items are trimmed; a whole empty list means none") {
+TEST_CASE("list items are trimmed, and a whole empty list means none") {
     const auto o = parse({"--allow-ecus", " 216000064136 , 216200000077", "--allow-peers",
                           "10.0.0.0/8,  ::1 ", "--ports", " 9000 , 9001"})
                        .options;
@@ -264,7 +264,7 @@ TEST_CASE("hosts: a trailing dot is dropped, IPv6 in brackets, resolver ports in
     CHECK(parse({"--listen", "::"}).options.listen_address == "::");
 }
 
-TEST_CASE("--config=FILE is read like --config FILE, and a config float is a float") {
+TEST_CASE("a config file given as --config=FILE is read, and a config float is a float") {
     const auto dir = test::make_temp_dir("ecu2mqtt-options");
     const auto file = (dir / "config.json").string();
     std::ofstream(file) << R"({"base_topic": "solar", "ema_timeout": 0.5, "allow_ecus": [

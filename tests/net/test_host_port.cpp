@@ -50,7 +50,7 @@ TEST_CASE("CIDR ranges: the prefix must fit the address family") {
     CHECK_THROWS(check_cidr("lan/24"));
 }
 
-TEST_CASE("forwarding to this host itself is refused; elsewhere, or by a resolver, it is not") {
+TEST_CASE("forwarding to this host itself is refused, elsewhere or through a resolver it is not") {
     ForwarderConfig target;
     target.timeout = 2s;
     target.host = "localhost"; // the name resolves to loopback: like a DNS rewrite to us
