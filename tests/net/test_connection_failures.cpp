@@ -150,11 +150,14 @@ ForwarderConfig ema_by_name(std::string resolver) {
 
 TEST_CASE("a handler that throws: the ECU still gets the fake reply, logged with the peer") {
     FailingListener running(FailingHandler::Fails::OnMessage);
-    test::TcpClient ecu(running.port);
-    ecu.send(test::captured_upload());
-    CHECK(ecu.receive(17) == kCapturedReply);
-    ecu.send(test::captured_upload()); // the connection goes on serving
-    CHECK(ecu.receive(17) == kCapturedReply);
+    {
+        test::TcpClient ecu(running.port);
+        ecu.send(test::captured_upload());
+        CHECK(ecu.receive(17) == kCapturedReply);
+        ecu.send(test::captured_upload()); // the connection goes on serving
+        CHECK(ecu.receive(17) == kCapturedReply);
+    }
+    CHECK(running.connections_left() == 0);
     const auto log = running.log_lines();
     CHECK_THAT(log, Catch::Contains("level=error event=message_handling_failed ecu=216000064136 "
                                     "peer=127.0.0.1:") &&
