@@ -17,6 +17,7 @@ namespace ecu2mqtt {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using asio::ip::udp;
+
 namespace {
 
 // Closes `socket` when the timer fires; re-armed by the caller for each step. The handler shares
