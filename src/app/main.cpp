@@ -8,6 +8,7 @@
 #include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
 #include "ecu2mqtt/net/ema_forwarder.hpp"
 #include "ecu2mqtt/net/listener.hpp"
+#include "ecu2mqtt/net/self_forwarding.hpp"
 #include "ecu2mqtt/net/supervisor_client.hpp"
 #include "ecu2mqtt/tools/decode_command.hpp"
 #include "ecu2mqtt/tools/replay_command.hpp"
@@ -105,7 +106,35 @@ std::unique_ptr<Logger> make_logger(const Options& options) {
     return std::make_unique<Logger>(options.log_file, options.log_level);
 }
 
+// The full proxy's target, checked before anything starts. Throws OptionError when forwarding
+// could not work; `unchecked` says why the target could not be checked, if it could not.
+std::optional<ForwarderConfig> forward_target(const Options& options, std::string& unchecked) {
+    if (options.forward_to_ema.empty())
+        return std::nullopt;
+    ForwarderConfig forward;
+    try {
+        forward = parse_forward_target(options.forward_to_ema);
+    } catch (const std::invalid_argument& e) {
+        throw OptionError(std::string("--forward-to-ema: ") + e.what());
+    }
+    forward.resolver = options.ema_resolver;
+    forward.timeout = options.ema_timeout;
+    const auto loop = check_self_forwarding(forward, options.ports);
+    if (!loop.refusal.empty())
+        throw OptionError("--forward-to-ema: " + loop.refusal);
+    unchecked = loop.unchecked;
+    return forward;
+}
+
 int run_service(const Options& options) {
+    std::string forward_unchecked;
+    std::optional<ForwarderConfig> forward;
+    try {
+        forward = forward_target(options, forward_unchecked);
+    } catch (const OptionError& e) {
+        std::cerr << "ecu2mqtt: " << e.what() << '\n';
+        return 2;
+    }
     std::unique_ptr<Logger> logger;
     try {
         logger = make_logger(options);
@@ -143,22 +172,16 @@ int run_service(const Options& options) {
                     recorder.get());
 
     std::unique_ptr<EmaForwarder> forwarder;
-    if (!options.forward_to_ema.empty()) {
-        ForwarderConfig forward;
-        try {
-            forward = parse_forward_target(options.forward_to_ema);
-        } catch (const std::invalid_argument& e) {
-            log.error("startup_failed", {{"error", std::string("--forward-to-ema: ") + e.what()}});
-            return 2;
-        }
-        forward.resolver = options.ema_resolver;
-        forward.timeout = options.ema_timeout;
-        forwarder = std::make_unique<EmaForwarder>(io.get_executor(), forward, log);
+    if (forward) {
+        if (!forward_unchecked.empty())
+            log.warn("ema_target_unchecked",
+                     {{"host", forward->host}, {"reason", forward_unchecked}});
+        forwarder = std::make_unique<EmaForwarder>(io.get_executor(), *forward, log);
         log.info("forwarding_to_ema",
-                 {{"host", forward.host},
-                  {"port", forward.port ? std::to_string(*forward.port) : "same as the ECU's"},
-                  {"resolver", forward.resolver.empty() ? "system" : forward.resolver},
-                  {"timeout_ms", std::to_string(forward.timeout.count())},
+                 {{"host", forward->host},
+                  {"port", forward->port ? std::to_string(*forward->port) : "same as the ECU's"},
+                  {"resolver", forward->resolver.empty() ? "system" : forward->resolver},
+                  {"timeout_ms", std::to_string(forward->timeout.count())},
                   {"block_firmware", options.block_firmware ? "yes" : "no"}});
     }
 

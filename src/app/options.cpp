@@ -1,5 +1,8 @@
 #include "ecu2mqtt/app/options.hpp"
 
+#include "ecu2mqtt/net/host_port.hpp"
+
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -43,36 +46,140 @@ bool parse_bool(const std::string& text) {
     throw OptionError("expected true or false, got \"" + text + "\"");
 }
 
+std::string trimmed(std::string_view text) {
+    const auto first = text.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos)
+        return {};
+    const auto last = text.find_last_not_of(" \t\r\n");
+    return std::string(text.substr(first, last - first + 1));
+}
+
+// Comma-separated, each item trimmed ("a, b" is a and b); an empty text is an empty list, an
+// empty item ("a,,b", "a,") a mistake.
 std::vector<std::string> parse_list(const std::string& text) {
     std::vector<std::string> items;
-    std::stringstream in(text);
-    std::string item;
-    while (std::getline(in, item, ','))
-        if (!item.empty())
-            items.push_back(item);
-    return items;
+    if (trimmed(text).empty())
+        return items;
+    std::size_t start = 0;
+    for (;;) {
+        const auto comma = std::min(text.find(',', start), text.size());
+        items.push_back(trimmed(std::string_view(text).substr(start, comma - start)));
+        if (items.back().empty())
+            throw OptionError("empty item in the list \"" + text + "\"");
+        if (comma == text.size())
+            return items;
+        start = comma + 1;
+    }
 }
 
 std::vector<std::uint16_t> parse_ports(const std::string& text) {
     std::vector<std::uint16_t> ports;
-    std::stringstream in(text);
-    std::string item;
-    while (std::getline(in, item, ','))
-        ports.push_back(static_cast<std::uint16_t>(parse_integer(item, 0, 65535)));
+    for (const auto& item : parse_list(text)) {
+        const auto port = static_cast<std::uint16_t>(parse_integer(item, 0, 65535));
+        // 0 asks for any free port, so it may appear more than once.
+        if (port != 0 && std::find(ports.begin(), ports.end(), port) != ports.end())
+            throw OptionError("port " + item + " appears twice in \"" + text + "\"");
+        ports.push_back(port);
+    }
     if (ports.empty())
         throw OptionError("expected a comma-separated list of ports, got \"" + text + "\"");
     return ports;
 }
 
+std::vector<std::string> parse_peer_list(const std::string& text) {
+    auto items = parse_list(text);
+    for (const auto& item : items) {
+        try {
+            check_cidr(item);
+        } catch (const std::invalid_argument& e) {
+            throw OptionError(e.what());
+        }
+    }
+    return items;
+}
+
+std::vector<std::string> parse_ecu_ids(const std::string& text) {
+    auto items = parse_list(text);
+    for (const auto& item : items)
+        if (item.size() != 12 || item.find_first_not_of("0123456789") != std::string::npos)
+            throw OptionError("expected ECU ids of exactly 12 digits, got \"" + item + "\"");
+    return items;
+}
+
+std::string parse_ip_address(const std::string& text) {
+    if (!is_ip_literal(text))
+        throw OptionError("expected an IP address (0.0.0.0, ::, 192.168.1.10), got \"" + text +
+                          "\"");
+    return text;
+}
+
+// mqtt[s]://HOST[:PORT], with an optional trailing slash, as the publisher reads it.
+std::string parse_mqtt_url(const std::string& text) {
+    const auto scheme_end = text.find("://");
+    const auto scheme = text.substr(0, scheme_end);
+    if (scheme_end == std::string::npos || (scheme != "mqtt" && scheme != "mqtts"))
+        throw OptionError("expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got \"" + text +
+                          "\"");
+    std::string rest = text.substr(scheme_end + 3);
+    if (!rest.empty() && rest.back() == '/')
+        rest.pop_back();
+    try {
+        if (rest.find('/') != std::string::npos)
+            throw std::invalid_argument("a path is not supported");
+        const auto target = parse_host_port(rest);
+        if (target.port == std::nullopt && target.host.find(':') != std::string::npos &&
+            rest.front() != '[')
+            throw std::invalid_argument("an IPv6 broker address goes in brackets: [::1]:1883");
+    } catch (const std::invalid_argument& e) {
+        throw OptionError("expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got \"" + text +
+                          "\": " + e.what());
+    }
+    return text;
+}
+
+// EMA as HOST[:PORT]; kept in the normalised form (no trailing dot).
+std::string parse_ema_target(const std::string& text) {
+    try {
+        return host_port_text(parse_host_port(text));
+    } catch (const std::invalid_argument& e) {
+        throw OptionError("expected HOST[:PORT], got \"" + text + "\": " + e.what());
+    }
+}
+
+std::string parse_resolver(const std::string& text) {
+    HostPort resolver;
+    try {
+        resolver = parse_host_port(text);
+    } catch (const std::invalid_argument& e) {
+        throw OptionError("expected IP[:PORT], got \"" + text + "\": " + e.what());
+    }
+    if (!is_ip_literal(resolver.host))
+        throw OptionError("expected IP[:PORT] (the DNS server's address, not its name), got \"" +
+                          text + "\"");
+    return host_port_text(resolver);
+}
+
+std::string parse_topic(const std::string& text) {
+    if (text.empty() || text.find_first_of("+#") != std::string::npos)
+        throw OptionError("expected a topic without wildcards, got \"" + text + "\"");
+    return text;
+}
+
+std::string parse_non_empty(const std::string& text) {
+    if (trimmed(text).empty())
+        throw OptionError("expected a value, got \"" + text + "\"");
+    return text;
+}
+
 const std::vector<OptionSpec>& option_specs() {
     static const std::vector<OptionSpec> specs{
         {"--listen", "ECU2MQTT_LISTEN", "listen", "ADDR",
-         "address to accept ECU connections on (default 0.0.0.0: all IPv4 interfaces; :: for "
+         "IP address to accept ECU connections on (default 0.0.0.0: all IPv4 interfaces; :: for "
          "IPv6 and IPv4)",
-         [](Options& o, const std::string& v) { o.listen_address = v; }},
+         [](Options& o, const std::string& v) { o.listen_address = parse_ip_address(v); }},
         {"--ports", "ECU2MQTT_PORTS", "ports", "LIST",
-         "comma-separated TCP ports the ECU uploads to (default 8995,8996,8997; 0 picks a free "
-         "port)",
+         "comma-separated TCP ports the ECU uploads to, without duplicates (default "
+         "8995,8996,8997; 0 picks a free port)",
          [](Options& o, const std::string& v) { o.ports = parse_ports(v); }},
         {"--max-message-bytes", "ECU2MQTT_MAX_MESSAGE_BYTES", "max_message_bytes", "N",
          "largest message accepted; a connection sending more is closed (default 65536)",
@@ -97,10 +204,10 @@ const std::vector<OptionSpec>& option_specs() {
         {"--allow-peers", "ECU2MQTT_ALLOW_PEERS", "allow_peers", "LIST",
          "only accept connections from these addresses or CIDR ranges, e.g. 192.168.1.0/24 "
          "(default: any)",
-         [](Options& o, const std::string& v) { o.allow_peers = parse_list(v); }},
+         [](Options& o, const std::string& v) { o.allow_peers = parse_peer_list(v); }},
         {"--allow-ecus", "ECU2MQTT_ALLOW_ECUS", "allow_ecus", "LIST",
-         "only accept messages from these ECU ids (default: any)",
-         [](Options& o, const std::string& v) { o.allow_ecus = parse_list(v); }},
+         "only accept messages from these ECU ids, 12 digits each (default: any)",
+         [](Options& o, const std::string& v) { o.allow_ecus = parse_ecu_ids(v); }},
         {"--log-level", "ECU2MQTT_LOG_LEVEL", "log_level", "LEVEL",
          "debug, info, warn or error (default info)",
          [](Options& o, const std::string& v) {
@@ -111,15 +218,10 @@ const std::vector<OptionSpec>& option_specs() {
          }},
         {"--log-file", "ECU2MQTT_LOG_FILE", "log_file", "FILE",
          "append logs to FILE instead of stderr; reopened on SIGHUP (for log rotation)",
-         [](Options& o, const std::string& v) { o.log_file = v; }},
+         [](Options& o, const std::string& v) { o.log_file = parse_non_empty(v); }},
         {"--mqtt-url", "ECU2MQTT_MQTT_URL", "mqtt_url", "URL",
          "broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (default mqtt://localhost:1883)",
-         [](Options& o, const std::string& v) {
-             if (!v.starts_with("mqtt://") && !v.starts_with("mqtts://"))
-                 throw OptionError("expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got \"" +
-                                   v + "\"");
-             o.mqtt_url = v;
-         }},
+         [](Options& o, const std::string& v) { o.mqtt_url = parse_mqtt_url(v); }},
         {"--mqtt-user", "ECU2MQTT_MQTT_USER", "mqtt_user", "NAME", "broker user name",
          [](Options& o, const std::string& v) { o.mqtt_user = v; }},
         {"--mqtt-password", "ECU2MQTT_MQTT_PASSWORD", "mqtt_password", "SECRET",
@@ -127,20 +229,16 @@ const std::vector<OptionSpec>& option_specs() {
          [](Options& o, const std::string& v) { o.mqtt_password = v; }},
         {"--mqtt-client-id", "ECU2MQTT_MQTT_CLIENT_ID", "mqtt_client_id", "ID",
          "MQTT client id (default ecu2mqtt)",
-         [](Options& o, const std::string& v) { o.mqtt_client_id = v; }},
+         [](Options& o, const std::string& v) { o.mqtt_client_id = parse_non_empty(v); }},
         {"--mqtt-ca-file", "ECU2MQTT_MQTT_CA_FILE", "mqtt_ca_file", "FILE",
          "CA certificate(s) to verify an mqtts:// broker (default: the system's)",
-         [](Options& o, const std::string& v) { o.mqtt_ca_file = v; }},
+         [](Options& o, const std::string& v) { o.mqtt_ca_file = parse_non_empty(v); }},
         {"--base-topic", "ECU2MQTT_BASE_TOPIC", "base_topic", "TOPIC",
          "prefix of every state topic (default ecu2mqtt)",
-         [](Options& o, const std::string& v) {
-             if (v.empty() || v.find_first_of("+#") != std::string::npos)
-                 throw OptionError("expected a topic without wildcards, got \"" + v + "\"");
-             o.base_topic = v;
-         }},
+         [](Options& o, const std::string& v) { o.base_topic = parse_topic(v); }},
         {"--discovery-prefix", "ECU2MQTT_DISCOVERY_PREFIX", "discovery_prefix", "TOPIC",
          "Home Assistant discovery prefix (default homeassistant)",
-         [](Options& o, const std::string& v) { o.discovery_prefix = v; }},
+         [](Options& o, const std::string& v) { o.discovery_prefix = parse_topic(v); }},
         {"--no-discovery", "ECU2MQTT_DISCOVERY", "discovery", "",
          "do not publish Home Assistant discovery (env/config: discovery=false)",
          [](Options& o, const std::string& v) { o.discovery = parse_bool(v); }},
@@ -183,12 +281,14 @@ const std::vector<OptionSpec>& option_specs() {
          }},
         {"--forward-to-ema", "ECU2MQTT_FORWARD_TO_EMA", "forward_to_ema", "HOST[:PORT]",
          "full proxy: also send every ECU message to the real EMA (by default on the port the ECU "
-         "used) and relay its reply; the fake reply when EMA does not answer in time",
-         [](Options& o, const std::string& v) { o.forward_to_ema = v; }},
+         "used) and relay its reply; the fake reply when EMA does not answer in time. A name that "
+         "resolves to this host is refused unless --ema-resolver is given; one trailing dot is "
+         "dropped",
+         [](Options& o, const std::string& v) { o.forward_to_ema = parse_ema_target(v); }},
         {"--ema-resolver", "ECU2MQTT_EMA_RESOLVER", "ema_resolver", "IP[:PORT]",
-         "DNS server to resolve the EMA name with (the local DNS points it at this service), e.g. "
-         "1.1.1.1",
-         [](Options& o, const std::string& v) { o.ema_resolver = v; }},
+         "DNS server to resolve the EMA name with (the local DNS points it at this service): an "
+         "address, e.g. 1.1.1.1 or [2606:4700:4700::1111]:53",
+         [](Options& o, const std::string& v) { o.ema_resolver = parse_resolver(v); }},
         {"--ema-timeout", "ECU2MQTT_EMA_TIMEOUT", "ema_timeout", "SECONDS",
          "longest wait for EMA before the fake reply is sent (default 5; decimals allowed)",
          [](Options& o, const std::string& v) {
@@ -212,7 +312,7 @@ const std::vector<OptionSpec>& option_specs() {
         {"--record", "ECU2MQTT_RECORD", "record", "DIR",
          "keep every message with its port, peer, time and reply in DIR, one JSON Lines file a day "
          "(for `ecu2mqtt replay`)",
-         [](Options& o, const std::string& v) { o.record_dir = v; }},
+         [](Options& o, const std::string& v) { o.record_dir = parse_non_empty(v); }},
         {"--record-max-mb", "ECU2MQTT_RECORD_MAX_MB", "record_max_mb", "N",
          "recordings take at most this many MiB; the oldest days are deleted first (default 512)",
          [](Options& o, const std::string& v) {
@@ -221,7 +321,7 @@ const std::vector<OptionSpec>& option_specs() {
         {"--state-dir", "ECU2MQTT_STATE_DIR", "state_dir", "DIR",
          "where daily energy and known devices are kept across restarts (default "
          "$HOME/.local/state/ecu2mqtt)",
-         [](Options& o, const std::string& v) { o.state_dir = v; }},
+         [](Options& o, const std::string& v) { o.state_dir = parse_non_empty(v); }},
     };
     return specs;
 }
@@ -240,23 +340,27 @@ void apply(const OptionSpec& spec, Options& options, const std::string& value,
     }
 }
 
-std::string json_to_option_text(const nlohmann::json& value) {
+// A config value as the text the command line would carry; nullopt for a type no option takes.
+std::optional<std::string> json_to_option_text(const nlohmann::json& value) {
     if (value.is_string())
         return value.get<std::string>();
     if (value.is_boolean())
         return value.get<bool>() ? "true" : "false";
     if (value.is_number_integer())
         return std::to_string(value.get<long long>());
+    if (value.is_number_float()) // "ema_timeout": 0.5
+        return value.dump();
     if (value.is_array()) {
         std::string joined;
         for (const auto& item : value) {
-            if (!joined.empty())
-                joined += ',';
-            joined += json_to_option_text(item);
+            const auto text = item.is_array() ? std::nullopt : json_to_option_text(item);
+            if (!text)
+                return std::nullopt;
+            joined += (joined.empty() ? "" : ",") + *text;
         }
         return joined;
     }
-    throw OptionError("unsupported value " + value.dump());
+    return std::nullopt;
 }
 
 void apply_config_file(const std::string& path, Options& options) {
@@ -278,7 +382,11 @@ void apply_config_file(const std::string& path, Options& options) {
                 match = &spec;
         if (!match)
             throw OptionError("--config: unknown key \"" + key + "\" in \"" + path + "\"");
-        apply(*match, options, json_to_option_text(value), "config");
+        const auto text = json_to_option_text(value);
+        if (!text)
+            throw OptionError(describe_source(*match, "config") + ": unsupported value " +
+                              value.dump());
+        apply(*match, options, *text, "config");
     }
 }
 
@@ -296,7 +404,6 @@ std::string default_state_dir(const std::map<std::string, std::string>& environm
 CommandLine parse_command_line(const std::vector<std::string>& args,
                                const std::map<std::string, std::string>& environment) {
     CommandLine result;
-    std::size_t i = 0;
     if (args.size() == 1 && args[0] == "--addon") {
         result.command = Command::Addon; // everything else comes from the add-on's options
         return result;
@@ -304,8 +411,15 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
     if (!args.empty() && args[0] == "replay") {
         result.command = Command::Replay;
         for (std::size_t k = 1; k < args.size(); ++k) {
-            const std::string& a = args[k];
+            std::string a = args[k];
+            std::optional<std::string> inline_value;
+            if (const auto eq = a.find('='); a.starts_with("--") && eq != std::string::npos) {
+                inline_value = a.substr(eq + 1);
+                a.resize(eq);
+            }
             const auto value = [&]() -> std::string {
+                if (inline_value)
+                    return *inline_value;
                 if (k + 1 >= args.size())
                     throw OptionError("replay: " + a + " needs a value");
                 return args[++k];
@@ -313,13 +427,26 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
             if (a == "--help" || a == "-h") {
                 result.command = Command::Help;
             } else if (a == "--to") {
-                result.replay.host = value();
+                const auto host = value();
+                if (!is_ip_literal(host) && !is_dns_name(host))
+                    throw OptionError(
+                        "replay: --to: expected an IP address or a host name, got \"" + host +
+                        "\"");
+                result.replay.host = host;
             } else if (a == "--port") {
-                result.replay.port = static_cast<std::uint16_t>(parse_integer(value(), 1, 65535));
+                try {
+                    result.replay.port =
+                        static_cast<std::uint16_t>(parse_integer(value(), 1, 65535));
+                } catch (const OptionError& e) {
+                    throw OptionError(std::string("replay: --port: ") + e.what());
+                }
             } else if (a == "--speed") {
                 const std::string v = value();
                 try {
-                    result.replay.speed = std::stod(v);
+                    std::size_t used = 0;
+                    result.replay.speed = std::stod(v, &used);
+                    if (used != v.size())
+                        result.replay.speed = -1;
                 } catch (const std::exception&) {
                     result.replay.speed = -1;
                 }
@@ -344,21 +471,17 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
         return result;
     }
 
-    // The config file comes first so that environment and command line override it.
-    std::string config_path;
+    // Read the whole command line first: it names the config file, which, like the environment,
+    // is applied before the command line so that the command line wins.
+    struct Given {
+        const OptionSpec* spec;
+        std::string value;
+    };
+    std::vector<Given> given;
+    std::optional<std::string> config_path;
     if (const auto it = environment.find("ECU2MQTT_CONFIG"); it != environment.end())
         config_path = it->second;
-    for (std::size_t k = 0; k + 1 < args.size(); ++k)
-        if (args[k] == "--config")
-            config_path = args[k + 1];
-    if (!config_path.empty())
-        apply_config_file(config_path, result.options);
-
-    for (const auto& spec : option_specs())
-        if (const auto it = environment.find(std::string(spec.env)); it != environment.end())
-            apply(spec, result.options, it->second, "env");
-
-    for (; i < args.size(); ++i) {
+    for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string& arg = args[i];
         if (arg == "--help" || arg == "-h") {
             result.command = Command::Help;
@@ -378,31 +501,40 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
             name = arg.substr(0, eq);
             inline_value = arg.substr(eq + 1);
         }
+        const auto value_of = [&](std::string_view value_name) {
+            if (inline_value)
+                return *inline_value;
+            if (i + 1 >= args.size())
+                throw OptionError(name + " needs a value (" + std::string(value_name) + ")");
+            return args[++i];
+        };
         if (name == "--config") {
-            if (!inline_value)
-                ++i;
+            config_path = value_of("FILE");
+            if (config_path->empty())
+                throw OptionError("--config: expected a file name, got \"\"");
             continue;
         }
-        const OptionSpec* match = nullptr;
-        for (const auto& spec : option_specs())
-            if (spec.flag == name)
-                match = &spec;
-        if (!match)
+        const auto match = std::find_if(option_specs().begin(), option_specs().end(),
+                                        [&](const OptionSpec& spec) { return spec.flag == name; });
+        if (match == option_specs().end())
             throw OptionError("unknown option \"" + arg + "\" (see --help)");
         if (match->value_name.empty()) {
             if (inline_value)
-                throw OptionError(std::string(match->flag) + " takes no value");
-            apply(*match, result.options, flag_value(*match), "cli");
+                throw OptionError(std::string(match->flag) + " takes no value, got \"" +
+                                  *inline_value + "\"");
+            given.push_back({&*match, flag_value(*match)});
             continue;
         }
-        if (!inline_value) {
-            if (i + 1 >= args.size())
-                throw OptionError(std::string(match->flag) + " needs a value (" +
-                                  std::string(match->value_name) + ")");
-            inline_value = args[++i];
-        }
-        apply(*match, result.options, *inline_value, "cli");
+        given.push_back({&*match, value_of(match->value_name)});
     }
+
+    if (config_path && !config_path->empty())
+        apply_config_file(*config_path, result.options);
+    for (const auto& spec : option_specs())
+        if (const auto it = environment.find(std::string(spec.env)); it != environment.end())
+            apply(spec, result.options, it->second, "env");
+    for (const auto& [spec, value] : given)
+        apply(*spec, result.options, value, "cli");
     if (result.options.state_dir.empty())
         result.options.state_dir = default_state_dir(environment);
     return result;
@@ -421,9 +553,10 @@ std::string help_text() {
         "Stands in for the APsystems EMA cloud: answers the ECU on its upload ports, decodes\n"
         "every upload and publishes it over MQTT with Home Assistant discovery.\n"
         "\n"
-        "Options (each also from the environment variable shown, or a key of the --config "
-        "file;\n"
-        "the command line wins over the environment, which wins over the file):\n";
+        "Options (each also as --option=VALUE, from the environment variable shown, or a key of "
+        "the\n--config file; the command line wins over the environment, which wins over the file; "
+        "list\nitems are comma-separated and trimmed; a bad value stops the start with exit "
+        "status 2):\n";
     constexpr std::size_t kIndent = 30, kWidth = 100;
     const auto add_row = [&text](const std::string& left, std::string_view help,
                                  std::string_view env) {
@@ -450,7 +583,8 @@ std::string help_text() {
         if (!env.empty())
             text += std::string(kIndent, ' ') + "env " + std::string(env) + "\n";
     };
-    add_row("--config FILE", "JSON object of options, keys as listed in the README",
+    add_row("--config FILE",
+            "JSON object of options, keys as listed in the README (also --config=FILE)",
             "ECU2MQTT_CONFIG");
     for (const auto& spec : option_specs()) {
         std::string left(spec.flag);

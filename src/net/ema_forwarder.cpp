@@ -1,5 +1,6 @@
 #include "ecu2mqtt/net/ema_forwarder.hpp"
 
+#include "ecu2mqtt/net/host_port.hpp"
 #include "ecu2mqtt/protocol/dns_message.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
@@ -7,118 +8,166 @@
 
 namespace ecu2mqtt {
 
+// GCC 12 takes the frame deallocation of a coroutine that awaits other coroutines for a
+// mismatched new/delete pair (a false positive, gone in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using asio::ip::udp;
-using Steady = std::chrono::steady_clock;
 
 namespace {
 
-std::pair<std::string, std::optional<std::uint16_t>> split_host_port(const std::string& text) {
-    const auto colon = text.rfind(':');
-    if (colon == std::string::npos || text.find(':') != colon) // no port, or a bare IPv6 address
-        return {text, std::nullopt};
-    const auto port_text = text.substr(colon + 1);
-    unsigned long port = 0;
-    try {
-        port = std::stoul(port_text);
-    } catch (const std::exception&) {
-        port = 0;
-    }
-    if (port == 0 || port > 65535 || port_text.find_first_not_of("0123456789") != std::string::npos)
-        throw std::invalid_argument("bad port in \"" + text + "\"");
-    return {text.substr(0, colon), static_cast<std::uint16_t>(port)};
-}
-
-// Closes `socket` when the timer fires; re-armed by the caller for each step.
-template <class Socket> void close_on_expiry(asio::steady_timer& timer, Socket& socket) {
-    timer.async_wait([&socket](boost::system::error_code ec) {
+// Closes `socket` when the timer fires; re-armed by the caller for each step. The handler shares
+// ownership of the socket: a firing already queued when the exchange ends must not touch a
+// socket that the exchange has destroyed.
+template <class Socket>
+void close_on_expiry(asio::steady_timer& timer, std::shared_ptr<Socket> socket) {
+    timer.async_wait([socket = std::move(socket)](boost::system::error_code ec) {
         if (!ec) {
             boost::system::error_code ignored;
-            socket.close(ignored);
+            socket->close(ignored);
         }
     });
 }
 
+// A system resolver lookup the exchange can walk away from. getaddrinfo blocks and cannot be
+// interrupted; at the deadline the exchange stops waiting, and a late answer lands here, kept
+// alive by the completion handler alone.
+struct PendingLookup {
+    explicit PendingLookup(const asio::any_io_executor& executor)
+        : resolver(executor), done(executor) {}
+    tcp::resolver resolver;
+    asio::steady_timer done; // expires at the deadline; cancelled when the answer is in
+    bool answered = false;
+    boost::system::error_code error;
+    std::optional<asio::ip::address> address;
+};
+
 } // namespace
 
 ForwarderConfig parse_forward_target(const std::string& text) {
+    const auto target = parse_host_port(text); // throws std::invalid_argument
     ForwarderConfig config;
-    const auto [host, port] = split_host_port(text);
-    if (host.empty())
-        throw std::invalid_argument("expected HOST[:PORT], got \"" + text + "\"");
-    config.host = host;
-    config.port = port;
+    config.host = target.host;
+    config.port = target.port;
     return config;
+}
+
+asio::awaitable<std::optional<asio::ip::address>>
+EmaForwarder::resolve_with_system(std::uint16_t port, Steady::time_point deadline,
+                                  std::string& why) {
+    auto lookup = std::make_shared<PendingLookup>(executor_);
+    lookup->done.expires_at(deadline);
+    lookup->resolver.async_resolve(
+        config_.host, std::to_string(port),
+        [lookup](boost::system::error_code ec, const tcp::resolver::results_type& results) {
+            lookup->answered = true;
+            lookup->error = ec;
+            if (!ec && !results.empty())
+                lookup->address = results.begin()->endpoint().address();
+            lookup->done.cancel();
+        });
+    boost::system::error_code ec;
+    co_await lookup->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!lookup->answered) {
+        lookup->resolver.cancel(); // a lookup still queued is dropped; a running one is ignored
+        why = "timed out resolving " + config_.host;
+        co_return std::nullopt;
+    }
+    if (!lookup->address)
+        why = "cannot resolve " + config_.host +
+              (lookup->error ? ": " + lookup->error.message() : std::string());
+    co_return lookup->address;
+}
+
+asio::awaitable<std::optional<asio::ip::address>>
+EmaForwarder::resolve_with_server(Steady::time_point deadline, std::string& why) {
+    HostPort server_text;
+    boost::system::error_code ec;
+    try {
+        server_text = parse_host_port(config_.resolver);
+    } catch (const std::invalid_argument& e) {
+        why = std::string("bad resolver: ") + e.what();
+        co_return std::nullopt;
+    }
+    const auto server_address = asio::ip::make_address(server_text.host, ec);
+    if (ec) {
+        why = "bad resolver address " + config_.resolver;
+        co_return std::nullopt;
+    }
+    const udp::endpoint server(server_address, server_text.port.value_or(53));
+    const auto id = static_cast<std::uint16_t>(std::random_device{}());
+    std::vector<std::uint8_t> query;
+    try {
+        query = dns_a_query(id, config_.host);
+    } catch (const std::invalid_argument& e) {
+        why = "cannot ask the resolver for " + config_.host + ": " + e.what();
+        co_return std::nullopt;
+    }
+    auto dns = std::make_shared<udp::socket>(executor_);
+    dns->open(server.protocol(), ec);
+    if (ec) {
+        why = "cannot open a socket to the resolver: " + ec.message();
+        co_return std::nullopt;
+    }
+    asio::steady_timer timer(executor_);
+    timer.expires_at(deadline);
+    close_on_expiry(timer, dns);
+    co_await dns->async_send_to(asio::buffer(query), server,
+                                asio::redirect_error(asio::use_awaitable, ec));
+    std::vector<std::uint8_t> answer(1500);
+    std::size_t n = 0;
+    if (!ec)
+        n = co_await dns->async_receive(asio::buffer(answer),
+                                        asio::redirect_error(asio::use_awaitable, ec));
+    timer.cancel();
+    if (ec) {
+        why = "no answer from the resolver " + config_.resolver;
+        co_return std::nullopt;
+    }
+    answer.resize(n);
+    const auto found = dns_a_answers(id, answer);
+    if (found.empty()) {
+        why = "the resolver knows no address for " + config_.host;
+        co_return std::nullopt;
+    }
+    co_return asio::ip::address_v4(found.front());
 }
 
 asio::awaitable<UpstreamReply> EmaForwarder::exchange(std::uint16_t local_port,
                                                       std::string message) {
     const auto deadline = Steady::now() + config_.timeout;
     const std::uint16_t port = config_.port.value_or(local_port);
-    asio::steady_timer timer(executor_);
 
     // 1. Where EMA is.
     std::optional<asio::ip::address> address;
+    std::string why;
     boost::system::error_code ec;
     const auto literal = asio::ip::make_address(config_.host, ec);
-    if (!ec) {
+    if (!ec)
         address = literal;
-    } else if (!config_.resolver.empty()) {
-        const auto [resolver_host, resolver_port] = split_host_port(config_.resolver);
-        udp::socket dns(executor_);
-        dns.open(udp::v4(), ec);
-        const std::uint16_t id = static_cast<std::uint16_t>(std::random_device{}());
-        const auto query = dns_a_query(id, config_.host);
-        const udp::endpoint server(asio::ip::make_address(resolver_host, ec),
-                                   resolver_port.value_or(53));
-        if (ec)
-            co_return UpstreamReply{std::nullopt, "bad resolver address " + config_.resolver};
-        timer.expires_at(deadline);
-        close_on_expiry(timer, dns);
-        co_await dns.async_send_to(asio::buffer(query), server,
-                                   asio::redirect_error(asio::use_awaitable, ec));
-        std::vector<std::uint8_t> answer(1500);
-        std::size_t n = 0;
-        if (!ec)
-            n = co_await dns.async_receive(asio::buffer(answer),
-                                           asio::redirect_error(asio::use_awaitable, ec));
-        timer.cancel();
-        if (ec)
-            co_return UpstreamReply{std::nullopt,
-                                    "no answer from the resolver " + config_.resolver};
-        answer.resize(n);
-        const auto found = dns_a_answers(id, answer);
-        if (found.empty())
-            co_return UpstreamReply{std::nullopt,
-                                    "the resolver knows no address for " + config_.host};
-        address = asio::ip::address_v4(found.front());
-    } else {
-        tcp::resolver resolver(executor_);
-        timer.expires_at(deadline);
-        timer.async_wait([&resolver](boost::system::error_code e) {
-            if (!e)
-                resolver.cancel();
-        });
-        const auto results = co_await resolver.async_resolve(
-            config_.host, std::to_string(port), asio::redirect_error(asio::use_awaitable, ec));
-        timer.cancel();
-        if (ec || results.empty())
-            co_return UpstreamReply{std::nullopt, "cannot resolve " + config_.host};
-        address = results.begin()->endpoint().address();
-    }
+    else if (!config_.resolver.empty())
+        address = co_await resolve_with_server(deadline, why);
+    else
+        address = co_await resolve_with_system(port, deadline, why);
+    if (!address)
+        co_return UpstreamReply{std::nullopt, why};
 
     // 2. The conversation: send the message, collect the reply until EMA closes or goes quiet.
-    tcp::socket socket(executor_);
+    auto socket = std::make_shared<tcp::socket>(executor_);
+    asio::steady_timer timer(executor_);
     timer.expires_at(deadline);
     close_on_expiry(timer, socket);
-    co_await socket.async_connect(tcp::endpoint(*address, port),
-                                  asio::redirect_error(asio::use_awaitable, ec));
+    co_await socket->async_connect(tcp::endpoint(*address, port),
+                                   asio::redirect_error(asio::use_awaitable, ec));
     if (ec)
         co_return UpstreamReply{std::nullopt, Steady::now() >= deadline
                                                   ? "timed out connecting"
                                                   : "unreachable: " + ec.message()};
-    co_await asio::async_write(socket, asio::buffer(message),
+    co_await asio::async_write(*socket, asio::buffer(message),
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec)
         co_return UpstreamReply{std::nullopt, "closed while sending: " + ec.message()};
@@ -129,7 +178,7 @@ asio::awaitable<UpstreamReply> EmaForwarder::exchange(std::uint16_t local_port,
             timer.expires_at(std::min(deadline, Steady::now() + config_.quiet));
             close_on_expiry(timer, socket);
         }
-        const std::size_t n = co_await socket.async_read_some(
+        const std::size_t n = co_await socket->async_read_some(
             asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
         reply.append(buffer.data(), n);
         if (!ec)

@@ -1,10 +1,13 @@
 #include "ecu2mqtt/net/listener.hpp"
 
 #include "ecu2mqtt/net/ema_forwarder.hpp"
+#include "ecu2mqtt/protocol/decoder.hpp"
+#include "ecu2mqtt/protocol/ema_reply.hpp"
 #include "ecu2mqtt/protocol/framing.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
 #include <algorithm>
+#include <functional>
 #include <set>
 
 namespace ecu2mqtt {
@@ -88,6 +91,34 @@ PeerRange parse_peer_range(const std::string& text) {
     return {address, bits};
 }
 
+// The answer when the handler failed on a message: the fake EMA's rule for a message carrying a
+// timestamp, so the ECU is not left waiting. Without a timestamp the right time is not known
+// here (it depends on what this ECU was last told), and the connection is closed instead.
+std::optional<std::string> last_resort_reply(std::string_view raw) {
+    if (!raw.starts_with("APS"))
+        return std::nullopt;
+    const auto message_time = guess_timestamp(raw);
+    if (!message_time)
+        return std::nullopt;
+    ReplyInput input;
+    input.message_time = message_time;
+    input.local_now = *message_time;
+    const auto reply = fake_ema_reply(input);
+    if (reply.rule == ReplyRule::NoReply)
+        return std::nullopt;
+    return reply.bytes;
+}
+
+std::string error_text(const std::exception_ptr& error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
 std::string endpoint_text(const tcp::endpoint& ep) {
     const auto address = ep.address();
     return (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
@@ -147,9 +178,27 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
             connections.insert(connection);
             log.debug("connection_opened",
                       {{"peer", connection->peer}, {"port", std::to_string(port)}});
-            asio::co_spawn(io, serve(connection), asio::detached);
-            asio::co_spawn(io, watchdog(connection), asio::detached);
+            asio::co_spawn(io, serve(connection), report_failure("serve", connection));
+            asio::co_spawn(io, watchdog(connection), report_failure("watchdog", connection));
         }
+    }
+
+    // Completion of a coroutine: an exception that escaped it is logged with the peer, and the
+    // connection closed and forgotten, instead of vanishing unseen.
+    std::function<void(std::exception_ptr)> report_failure(std::string_view task,
+                                                           std::shared_ptr<Connection> c) {
+        return [self = shared_from_this(), task, c = std::move(c)](std::exception_ptr error) {
+            if (!error)
+                return;
+            self->log.error("connection_failed", {{"peer", c ? c->peer : "none"},
+                                                  {"port", c ? std::to_string(c->local_port) : ""},
+                                                  {"task", std::string(task)},
+                                                  {"error", error_text(error)}});
+            if (c) {
+                c->close();
+                self->connections.erase(c);
+            }
+        };
     }
 
     bool peer_allowed(const asio::ip::address& address) const {
@@ -209,14 +258,7 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
                         break;
                     }
                     InboundMessage inbound{frame.message, c->local_port, c->peer};
-                    if (forwarder && handler.wants_upstream(inbound)) {
-                        c->mid_message = true; // the ECU is owed an answer
-                        auto upstream = co_await forwarder->exchange(c->local_port, frame.message);
-                        inbound.forwarded = true;
-                        inbound.upstream_reply = std::move(upstream.bytes);
-                        inbound.upstream_failure = std::move(upstream.failure);
-                    }
-                    const auto reply = handler.on_message(inbound);
+                    const auto reply = co_await answer(*c, inbound);
                     if (!reply) {
                         keep_open = false;
                         why_closed = "no reply for this kind of message";
@@ -237,18 +279,75 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
                 why_closed = stopping ? "service shutting down" : "idle timeout";
             else if (e.code() != asio::error::eof)
                 why_closed = e.code().message();
+        } catch (const std::exception& e) {
+            why_closed = std::string("failed: ") + e.what();
+            log.error(
+                "connection_failed",
+                {{"peer", c->peer}, {"port", std::to_string(c->local_port)}, {"error", e.what()}});
         }
         if (c->timed_out && !stopping && !c->closed_because)
             ++counters.idle_timeouts;
         if (framer.buffered() > 0) {
             const std::string leftover = framer.take_remainder();
-            handler.on_incomplete({leftover, c->local_port, c->peer}, why_closed);
+            try {
+                handler.on_incomplete({leftover, c->local_port, c->peer}, why_closed);
+            } catch (const std::exception& e) {
+                log.error("message_handling_failed", {{"ecu", guess_ecu_id(leftover).value_or("")},
+                                                      {"peer", c->peer},
+                                                      {"port", std::to_string(c->local_port)},
+                                                      {"error", e.what()}});
+            }
         }
         log.debug(
             "connection_closed",
             {{"peer", c->peer}, {"port", std::to_string(c->local_port)}, {"reason", why_closed}});
         c->close();
         connections.erase(c);
+    }
+
+    // What the ECU gets for one message: EMA's reply through the handler in full proxy mode, else
+    // the handler's own. Whatever fails on the way is logged with the ECU and the peer, and the
+    // ECU still gets the fake reply when one is due.
+    asio::awaitable<std::optional<std::string>> answer(Connection& c, InboundMessage& inbound) {
+        const auto failed = [&](std::string_view step, const std::string& error) {
+            log.error("message_handling_failed", {{"ecu", guess_ecu_id(inbound.raw).value_or("")},
+                                                  {"peer", c.peer},
+                                                  {"port", std::to_string(c.local_port)},
+                                                  {"step", std::string(step)},
+                                                  {"error", error}});
+        };
+        std::string error;
+        bool upstream = false;
+        try {
+            upstream = forwarder && handler.wants_upstream(inbound);
+        } catch (const std::exception& e) {
+            failed("wants_upstream", e.what());
+        }
+        if (upstream) {
+            c.mid_message = true; // the ECU is owed an answer
+            inbound.forwarded = true;
+            bool forward_failed = false;
+            try {
+                auto reply = co_await forwarder->exchange(c.local_port, std::string(inbound.raw));
+                inbound.upstream_reply = std::move(reply.bytes);
+                inbound.upstream_failure = std::move(reply.failure);
+            } catch (const std::exception& e) {
+                forward_failed = true;
+                error = e.what();
+            }
+            if (forward_failed) { // as if EMA had not answered: the handler sends the fake reply
+                failed("forward", error);
+                inbound.upstream_reply.reset();
+                inbound.upstream_failure = "forwarding failed: " + error;
+            }
+        }
+        try {
+            co_return handler.on_message(inbound);
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        failed("handle", error);
+        co_return last_resort_reply(inbound.raw);
     }
 
     // Closes the connection once its deadline passes; the deadline moves with every read.
@@ -327,7 +426,7 @@ void Listener::start() {
     }
     for (std::size_t i = 0; i < impl_->acceptors.size(); ++i)
         asio::co_spawn(impl_->io, impl_->accept_loop(*impl_->acceptors[i], impl_->bound_ports[i]),
-                       asio::detached);
+                       impl_->report_failure("accept", nullptr));
 }
 
 void Listener::stop() {

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 using namespace ecu2mqtt;
 
@@ -110,4 +111,187 @@ TEST_CASE("the README documents every option --help lists") {
         at = end;
     }
     CHECK(flags >= 25);
+}
+
+namespace {
+
+// One bad value of one option, and the part of it the message must quote.
+struct BadValue {
+    std::string_view flag, env, key;
+    std::string value;
+    std::string quoted;
+};
+
+const std::vector<BadValue>& bad_values() {
+    static const std::vector<BadValue> rows{
+        {"--listen", "ECU2MQTT_LISTEN", "listen", "localhost", "localhost"},
+        {"--listen", "ECU2MQTT_LISTEN", "listen", "192.168.1.300", "192.168.1.300"},
+        {"--ports", "ECU2MQTT_PORTS", "ports", "8995,,8996", "8995,,8996"},
+        {"--ports", "ECU2MQTT_PORTS", "ports", "8995,", "8995,"},
+        {"--ports", "ECU2MQTT_PORTS", "ports", "8995, 8995", "8995, 8995"},
+        {"--ports", "ECU2MQTT_PORTS", "ports", "65536", "65536"},
+        {"--ports", "ECU2MQTT_PORTS", "ports", "-1", "-1"},
+        {"--max-message-bytes", "ECU2MQTT_MAX_MESSAGE_BYTES", "max_message_bytes", "64k", "64k"},
+        {"--max-message-bytes", "ECU2MQTT_MAX_MESSAGE_BYTES", "max_message_bytes", "0", "0"},
+        {"--idle-timeout", "ECU2MQTT_IDLE_TIMEOUT", "idle_timeout", "1.5", "1.5"},
+        {"--max-connections", "ECU2MQTT_MAX_CONNECTIONS", "max_connections", "0", "0"},
+        {"--max-connection-age", "ECU2MQTT_MAX_CONNECTION_AGE", "max_connection_age", "2m", "2m"},
+        {"--allow-peers", "ECU2MQTT_ALLOW_PEERS", "allow_peers", "192.168.1.0/33",
+         "192.168.1.0/33"},
+        {"--allow-peers", "ECU2MQTT_ALLOW_PEERS", "allow_peers", "10.0.0.0/", "10.0.0.0/"},
+        {"--allow-peers", "ECU2MQTT_ALLOW_PEERS", "allow_peers", "::/129", "::/129"},
+        {"--allow-peers", "ECU2MQTT_ALLOW_PEERS", "allow_peers", "10.0.0.1, lan", "lan"},
+        {"--allow-peers", "ECU2MQTT_ALLOW_PEERS", "allow_peers", "10.0.0.1,,10.0.0.2",
+         "10.0.0.1,,10.0.0.2"},
+        {"--allow-ecus", "ECU2MQTT_ALLOW_ECUS", "allow_ecus", "216000064136, 12345", "12345"},
+        {"--allow-ecus", "ECU2MQTT_ALLOW_ECUS", "allow_ecus", "21600006413x", "21600006413x"},
+        {"--allow-ecus", "ECU2MQTT_ALLOW_ECUS", "allow_ecus", "2160000641360", "2160000641360"},
+        {"--log-level", "ECU2MQTT_LOG_LEVEL", "log_level", "loud", "loud"},
+        {"--mqtt-url", "ECU2MQTT_MQTT_URL", "mqtt_url", "http://broker", "http://broker"},
+        {"--mqtt-url", "ECU2MQTT_MQTT_URL", "mqtt_url", "mqtt://", "mqtt://"},
+        {"--mqtt-url", "ECU2MQTT_MQTT_URL", "mqtt_url", "mqtt://broker:", "mqtt://broker:"},
+        {"--mqtt-url", "ECU2MQTT_MQTT_URL", "mqtt_url", "mqtt://broker:0", "mqtt://broker:0"},
+        {"--mqtt-url", "ECU2MQTT_MQTT_URL", "mqtt_url", "mqtts://broker:70000",
+         "mqtts://broker:70000"},
+        {"--mqtt-url", "ECU2MQTT_MQTT_URL", "mqtt_url", "mqtt://bro ker", "mqtt://bro ker"},
+        {"--mqtt-url", "ECU2MQTT_MQTT_URL", "mqtt_url", "mqtt://broker/ecu", "mqtt://broker/ecu"},
+        {"--mqtt-client-id", "ECU2MQTT_MQTT_CLIENT_ID", "mqtt_client_id", "", "\"\""},
+        {"--base-topic", "ECU2MQTT_BASE_TOPIC", "base_topic", "solar/#", "solar/#"},
+        {"--discovery-prefix", "ECU2MQTT_DISCOVERY_PREFIX", "discovery_prefix", "home+", "home+"},
+        {"--ecu-timeout", "ECU2MQTT_ECU_TIMEOUT", "ecu_timeout", "0", "0"},
+        {"--spool-max-mb", "ECU2MQTT_SPOOL_MAX_MB", "spool_max_mb", "0", "0"},
+        {"--forward-to-ema", "ECU2MQTT_FORWARD_TO_EMA", "forward_to_ema",
+         "ecu.apsystemsema.com:", "ecu.apsystemsema.com:"},
+        {"--forward-to-ema", "ECU2MQTT_FORWARD_TO_EMA", "forward_to_ema", "ecu.apsystemsema.com:0",
+         "ecu.apsystemsema.com:0"},
+        {"--forward-to-ema", "ECU2MQTT_FORWARD_TO_EMA", "forward_to_ema", "ecu..apsystemsema.com",
+         "ecu..apsystemsema.com"},
+        {"--forward-to-ema", "ECU2MQTT_FORWARD_TO_EMA", "forward_to_ema", "ecu.apsystemsema.com..",
+         "ecu.apsystemsema.com.."},
+        {"--forward-to-ema", "ECU2MQTT_FORWARD_TO_EMA", "forward_to_ema", "ema_host:8995",
+         "ema_host:8995"},
+        {"--forward-to-ema", "ECU2MQTT_FORWARD_TO_EMA", "forward_to_ema", "3.120.7.300",
+         "3.120.7.300"},
+        {"--forward-to-ema", "ECU2MQTT_FORWARD_TO_EMA", "forward_to_ema", "", "\"\""},
+        {"--ema-resolver", "ECU2MQTT_EMA_RESOLVER", "ema_resolver", "1.1.1.1:", "1.1.1.1:"},
+        {"--ema-resolver", "ECU2MQTT_EMA_RESOLVER", "ema_resolver", "1.1.1.1:0", "1.1.1.1:0"},
+        {"--ema-resolver", "ECU2MQTT_EMA_RESOLVER", "ema_resolver", "1.1.1.1:65536",
+         "1.1.1.1:65536"},
+        {"--ema-resolver", "ECU2MQTT_EMA_RESOLVER", "ema_resolver", "dns.google", "dns.google"},
+        {"--ema-resolver", "ECU2MQTT_EMA_RESOLVER", "ema_resolver", "1.1.1", "1.1.1"},
+        {"--ema-timeout", "ECU2MQTT_EMA_TIMEOUT", "ema_timeout", "0", "0"},
+        {"--ema-timeout", "ECU2MQTT_EMA_TIMEOUT", "ema_timeout", "5s", "5s"},
+        {"--ema-timeout", "ECU2MQTT_EMA_TIMEOUT", "ema_timeout", "61", "61"},
+        {"--state-dir", "ECU2MQTT_STATE_DIR", "state_dir", "", "\"\""},
+    };
+    return rows;
+}
+
+// The message OptionError carries for `row` given through `source`, or "" when none was thrown.
+std::string error_for(const BadValue& row, std::string_view source,
+                      const std::filesystem::path& dir) {
+    try {
+        if (source == "flag")
+            parse({std::string(row.flag), row.value});
+        else if (source == "flag=value")
+            parse({std::string(row.flag) + "=" + row.value});
+        else if (source == "env")
+            parse({}, {{std::string(row.env), row.value}});
+        else {
+            const auto file = (dir / "config.json").string();
+            std::ofstream(file, std::ios::trunc)
+                << nlohmann::json{{std::string(row.key), row.value}}.dump();
+            parse({"--config", file});
+        }
+    } catch (const OptionError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+} // namespace
+
+TEST_CASE("every bad value is refused from every source, naming the option and the value") {
+    const auto dir = test::make_temp_dir("ecu2mqtt-options");
+    for (const auto& row : bad_values())
+        for (const std::string_view source : {"flag", "flag=value", "env", "config"}) {
+            INFO(std::string(row.flag) << " \"" << row.value << "\" from " << source);
+            const auto message = error_for(row, source, dir);
+            const std::string named = source == "env"      ? std::string(row.env)
+                                      : source == "config" ? "\"" + std::string(row.key) + "\""
+                                                           : std::string(row.flag);
+            CHECK_THAT(message, Catch::StartsWith(named) && Catch::Contains(row.quoted));
+        }
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("flags and booleans: bad values and misuse are refused with their name") {
+    CHECK_THROWS_WITH(parse({}, {{"ECU2MQTT_DISCOVERY", "maybe"}}),
+                      Catch::Contains("ECU2MQTT_DISCOVERY") && Catch::Contains("maybe"));
+    CHECK_THROWS_WITH(parse({"--no-discovery=yes"}),
+                      Catch::Contains("--no-discovery takes no value") && Catch::Contains("yes"));
+    CHECK_THROWS_WITH(parse({"--ports"}), Catch::Contains("--ports needs a value"));
+    CHECK_THROWS_WITH(parse({"--config"}), Catch::Contains("--config needs a value"));
+    CHECK_THROWS_WITH(parse({"--config="}), Catch::Contains("--config"));
+    CHECK_THROWS_WITH(parse({"--listen", "127.0.0.1", "stray"}),
+                      Catch::Contains("unknown option \"stray\""));
+    CHECK_THROWS_WITH(parse({"--frobnicate=1"}), Catch::Contains("\"--frobnicate=1\""));
+}
+
+TEST_CASE("list items are trimmed, and a whole empty list means none") {
+    const auto o = parse({"--allow-ecus", " 216000064136 , 216200000077", "--allow-peers",
+                          "10.0.0.0/8,  ::1 ", "--ports", " 9000 , 9001"})
+                       .options;
+    CHECK(o.allow_ecus == std::vector<std::string>{"216000064136", "216200000077"});
+    CHECK(o.allow_peers == std::vector<std::string>{"10.0.0.0/8", "::1"});
+    CHECK(o.ports == std::vector<std::uint16_t>{9000, 9001});
+    CHECK(parse({"--allow-ecus", ""}).options.allow_ecus.empty());
+    CHECK(parse({"--ports", "0,0"}).options.ports == std::vector<std::uint16_t>{0, 0});
+}
+
+TEST_CASE("hosts: a trailing dot is dropped, IPv6 in brackets, resolver ports in range") {
+    CHECK(parse({"--forward-to-ema", "ecu.apsystemsema.com."}).options.forward_to_ema ==
+          "ecu.apsystemsema.com");
+    CHECK(parse({"--forward-to-ema=ecu.apsystemsema.com.:8995"}).options.forward_to_ema ==
+          "ecu.apsystemsema.com:8995");
+    CHECK(parse({"--forward-to-ema", "[2001:db8::1]:8995"}).options.forward_to_ema ==
+          "[2001:db8::1]:8995");
+    CHECK(parse({"--ema-resolver", "1.1.1.1:5353"}).options.ema_resolver == "1.1.1.1:5353");
+    CHECK(parse({"--ema-resolver", "2606:4700:4700::1111"}).options.ema_resolver ==
+          "2606:4700:4700::1111");
+    CHECK(parse({"--mqtt-url", "mqtts://[::1]:8883/"}).options.mqtt_url == "mqtts://[::1]:8883/");
+    CHECK(parse({"--mqtt-url", "mqtt://broker.lan"}).options.mqtt_url == "mqtt://broker.lan");
+    CHECK(parse({"--listen", "::"}).options.listen_address == "::");
+}
+
+TEST_CASE("a config file given as --config=FILE is read, and a config float is a float") {
+    const auto dir = test::make_temp_dir("ecu2mqtt-options");
+    const auto file = (dir / "config.json").string();
+    std::ofstream(file) << R"({"base_topic": "solar", "ema_timeout": 0.5, "allow_ecus": [
+                              " 216000064136"]})";
+    const auto o = parse({"--config=" + file}).options;
+    CHECK(o.base_topic == "solar");
+    CHECK(o.ema_timeout == std::chrono::milliseconds(500));
+    CHECK(o.allow_ecus == std::vector<std::string>{"216000064136"});
+    std::ofstream(file, std::ios::trunc) << R"({"ports": {"a": 1}})";
+    CHECK_THROWS_WITH(parse({"--config=" + file}),
+                      Catch::StartsWith("\"ports\" in the config file") &&
+                          Catch::Contains("unsupported value"));
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("replay takes --opt=value too, and refuses bad values by name") {
+    const auto cl =
+        parse({"replay", "--to=192.168.1.10", "--port=8995", "--speed=60", "day.jsonl"});
+    CHECK(cl.command == Command::Replay);
+    CHECK(cl.replay.host == "192.168.1.10");
+    CHECK(cl.replay.port == 8995);
+    CHECK(cl.replay.speed == 60.0);
+    CHECK(cl.files == std::vector<std::string>{"day.jsonl"});
+    CHECK_THROWS_WITH(parse({"replay", "--port", "0", "f"}),
+                      Catch::Contains("--port") && Catch::Contains("\"0\""));
+    CHECK_THROWS_WITH(parse({"replay", "--speed=2x", "f"}),
+                      Catch::Contains("--speed") && Catch::Contains("\"2x\""));
+    CHECK_THROWS_WITH(parse({"replay", "--to", "bad host", "f"}),
+                      Catch::Contains("--to") && Catch::Contains("\"bad host\""));
 }

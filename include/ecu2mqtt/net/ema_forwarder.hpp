@@ -28,7 +28,7 @@ struct UpstreamReply {
     std::string failure;              // why not: "unreachable: …", "timed out", "closed early"
 };
 
-// Parses "HOST[:PORT]" for --forward-to-ema; throws std::invalid_argument.
+// Parses "HOST[:PORT]" for --forward-to-ema (see parse_host_port); throws std::invalid_argument.
 ForwarderConfig parse_forward_target(const std::string& text);
 
 class EmaForwarder {
@@ -36,11 +36,19 @@ class EmaForwarder {
     EmaForwarder(boost::asio::any_io_executor executor, ForwarderConfig config, Logger& log)
         : executor_(std::move(executor)), config_(std::move(config)), log_(log) {}
 
+    // Never takes longer than the timeout, DNS included; failures come back in the reply.
     boost::asio::awaitable<UpstreamReply> exchange(std::uint16_t local_port, std::string message);
 
     const ForwarderConfig& config() const { return config_; }
 
   private:
+    using Steady = std::chrono::steady_clock;
+    // EMA's address, or nullopt with the reason in `why`.
+    boost::asio::awaitable<std::optional<boost::asio::ip::address>>
+    resolve_with_system(std::uint16_t port, Steady::time_point deadline, std::string& why);
+    boost::asio::awaitable<std::optional<boost::asio::ip::address>>
+    resolve_with_server(Steady::time_point deadline, std::string& why);
+
     boost::asio::any_io_executor executor_;
     ForwarderConfig config_;
     Logger& log_;
