@@ -15,7 +15,7 @@ RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release -DECU2MQTT_BUILD_TESTS=OF
 
 FROM ${BUILD_FROM}
 COPY scripts/install-deps.sh /tmp/install-deps.sh
-RUN /tmp/install-deps.sh runtime && rm -rf /var/lib/apt/lists/* /tmp/install-deps.sh \
+RUN /tmp/install-deps.sh container && rm -rf /var/lib/apt/lists/* /tmp/install-deps.sh \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin ecu2mqtt \
     && mkdir -p /data && chown ecu2mqtt /data
 COPY --from=build /build/ecu2mqtt /usr/bin/ecu2mqtt

@@ -98,8 +98,8 @@ for key, value in options.items():
     elif not value_fits(value, rule):
         problem("config.yaml", f"default of '{key}' does not fit its schema {rule!r}")
 
-# --- the options the binary understands (src/addon.cpp) must be exactly the schema's.
-known = set(re.findall(r'\{"([a-z_]+)", AddonOption::Kind::', (root / "src/addon.cpp").read_text()))
+# --- the options the binary understands (src/app/addon.cpp) must be exactly the schema's.
+known = set(re.findall(r'\{"([a-z_]+)", AddonOption::Kind::', (root / "src/app/addon.cpp").read_text()))
 if known != set(option_schema):
     problem("config.yaml", f"schema keys {sorted(option_schema)} differ from those ecu2mqtt --addon reads {sorted(known)}")
 
