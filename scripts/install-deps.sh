@@ -3,22 +3,30 @@
 # Dockerfile all call this one script, so their package lists cannot drift apart.
 #
 #   scripts/install-deps.sh build   compiler, CMake and the libraries
-#   scripts/install-deps.sh test    build + Catch2 and Mosquitto for the tests
-#   scripts/install-deps.sh run     build + Mosquitto (started when no broker is running)
-#   scripts/install-deps.sh runtime only the shared libraries the binary needs
+#   scripts/install-deps.sh test      build + Catch2, Mosquitto and the checkers the tests run
+#   scripts/install-deps.sh run       build + Mosquitto (started when no broker is running)
+#   scripts/install-deps.sh package   build + what cpack needs for the Debian package
+#   scripts/install-deps.sh runtime   only the shared libraries the binary needs
+#   scripts/install-deps.sh container runtime + tini, the init of the standalone image
+#   scripts/install-deps.sh artwork   the SVG renderer for ha-addon/artwork/render.sh
 set -euo pipefail
 
 build_packages=(g++ cmake make libboost-dev libpaho-mqttpp-dev libpaho-mqtt-dev nlohmann-json3-dev)
-runtime_packages=(libpaho-mqttpp3-1 libpaho-mqtt1.3 tini)
+package_packages=(dpkg-dev file help2man)
+runtime_packages=(libpaho-mqttpp3-1 libpaho-mqtt1.3)
 
 case "${1:-build}" in
 build) wanted=("${build_packages[@]}") ;;
 test) wanted=("${build_packages[@]}" catch2 mosquitto mosquitto-clients clang libclang-rt-14-dev
-    python3-jsonschema python3-yaml shellcheck clang-format) ;;
+    python3-jsonschema python3-yaml shellcheck clang-format "${package_packages[@]}" lintian systemd
+    apparmor) ;;
 run) wanted=("${build_packages[@]}" mosquitto mosquitto-clients) ;;
+package) wanted=("${build_packages[@]}" "${package_packages[@]}") ;;
 runtime) wanted=("${runtime_packages[@]}") ;;
+container) wanted=("${runtime_packages[@]}" tini) ;;
+artwork) wanted=(librsvg2-bin) ;;
 *)
-    echo "usage: $0 build|test|run|runtime" >&2
+    echo "usage: $0 build|test|run|package|runtime|container|artwork" >&2
     exit 2
     ;;
 esac

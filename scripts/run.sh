@@ -5,7 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh run
-scripts/build.sh
+# Only the service itself is built, so the first log line comes as soon as it is compiled. A
+# fresh build folder is configured without the tests (they need packages the service does not);
+# one the test command configured is reused as it is.
+if [ ! -f build/CMakeCache.txt ]; then
+    cmake -S . -B build -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" -DECU2MQTT_BUILD_TESTS=OFF >/dev/null
+fi
+cmake --build build --parallel "$(nproc)" --target ecu2mqtt
 
 broker_pid=""
 # shellcheck disable=SC2317 # called by the EXIT trap

@@ -6,6 +6,7 @@ Needs Debian's python3-jsonschema and python3-yaml; no network.
 """
 import json
 import re
+import struct
 import sys
 from pathlib import Path
 
@@ -36,6 +37,37 @@ for key, rules in schema["properties"].items():
         problem("config.yaml", f"'{key}' should be removed, it uses its default value")
 if "watchdog" in config:
     problem("config.yaml", "'watchdog' is obsolete: the image's HEALTHCHECK replaces it")
+
+# --- a prebuilt image per architecture, so the app is not compiled on the user's machine.
+if "{arch}" not in config.get("image", ""):
+    problem("config.yaml", "'image' must name the prebuilt images, with {arch} for the architecture")
+
+# --- one init: Docker's (init: true, the default) or the image's own, never both.
+entrypoint = re.findall(r"^ENTRYPOINT (.*)$", (addon / "Dockerfile").read_text(), re.M)
+if config.get("init", True) and any("tini" in e for e in entrypoint):
+    problem("Dockerfile", "starts tini while config.yaml keeps Docker's init: two inits")
+
+
+# --- what the store shows: icon.png square (128x128 recommended), logo.png (about 250x100).
+def png_size(path):
+    header = path.read_bytes()[:24]
+    if header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", header[16:24])
+
+
+for name, wanted in (("icon.png", (128, 128)), ("logo.png", (250, 100))):
+    path = addon / name
+    size = png_size(path) if path.exists() else None
+    if size != wanted:
+        problem(name, f"must be a {wanted[0]}x{wanted[1]} PNG, found {size or 'none'}")
+
+# --- an AppArmor profile named after the slug (the Supervisor loads it under that name).
+apparmor = addon / "apparmor.txt"
+if not apparmor.exists():
+    problem("apparmor.txt", "missing: the app would run under the generic profile")
+elif not re.search(rf"^profile {re.escape(config.get('slug', ''))} ", apparmor.read_text(), re.M):
+    problem("apparmor.txt", f"the profile must be named after the slug '{config.get('slug')}'")
 
 # --- the option schema grammar of the Supervisor: str, bool, int(min,max), float(min,max),
 # port, password, url, email, match(REGEX), list(a|b); '?' makes an option optional.
@@ -138,6 +170,8 @@ for dockerfile in (root / "Dockerfile", addon / "Dockerfile"):
         problem(where, "needs an exec-form HEALTHCHECK running ecu2mqtt --healthcheck")
     if "install-deps.sh" not in text:
         problem(where, "must install packages through scripts/install-deps.sh")
+if re.search(r"^ADD\s+(https?://|\$)", (addon / "Dockerfile").read_text(), re.M):
+    problem("ha-addon/Dockerfile", "must build the checked-out source, not download an archive")
 top = (root / "Dockerfile").read_text()
 if not re.search(r"^EXPOSE 8995/tcp 8996/tcp 8997/tcp$", top, re.M):
     problem("Dockerfile", "must EXPOSE 8995/tcp 8996/tcp 8997/tcp")

@@ -22,6 +22,11 @@ MUTATIONS = {
     "no BUILD_FROM default": ("ha-addon/Dockerfile", "ARG BUILD_FROM=debian:bookworm-slim\n", "ARG BUILD_FROM\n"),
     "a shell-form health check": ("Dockerfile", 'CMD ["/usr/bin/ecu2mqtt", "--healthcheck"]', "CMD /usr/bin/ecu2mqtt --healthcheck"),
     "running as root": ("Dockerfile", "USER 10001\n", ""),
+    "no prebuilt image": ("ha-addon/config.yaml", "image: ghcr.io/ecu2mqtt/{arch}-addon-ecu2mqtt\n", ""),
+    "two inits": ("ha-addon/Dockerfile", 'ENTRYPOINT ["/usr/bin/ecu2mqtt"', 'ENTRYPOINT ["/usr/bin/tini", "--", "/usr/bin/ecu2mqtt"'),
+    "a downloaded source": ("ha-addon/Dockerfile", "COPY src /src/src\n", "ADD https://example.org/source.tar.gz /tmp/\n"),
+    "an AppArmor profile under another name": ("ha-addon/apparmor.txt", "profile ecu2mqtt ", "profile ecu2mqtt-app "),
+    "an icon that is not a PNG": (None, "ha-addon/icon.png", "not a picture"),
     "an option the binary does not read": ("src/app/addon.cpp", '{"block_firmware", AddonOption::Kind::FlagWhenTrue, "--block-firmware"},', ""),
 }
 
