@@ -319,6 +319,11 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
         remember_kept(s, t, {fp, now_s});
         fill_gaps(s, t, d.verdict == UploadVerdict::Live, d.events);
         learn_inverters(s, upload, now_s, config_, d);
+        if (d.verdict == UploadVerdict::Live)
+            for (const auto& [uid, known] : s.inverters)
+                if (std::none_of(upload.inverters.begin(), upload.inverters.end(),
+                                 [&uid = uid](const InverterReading& r) { return r.uid == uid; }))
+                    d.absent_inverters.push_back(uid);
         open_gap(*lost, t, now_s, d.events_if_not_kept);
     }
 

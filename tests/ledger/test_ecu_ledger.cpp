@@ -55,7 +55,7 @@ EcuLedger started_ledger(LedgerConfig config = {}) {
 
 } // namespace
 
-TEST_CASE("deciding changes nothing; the first upload is live and teaches the clock") {
+TEST_CASE("deciding changes nothing, and the first upload is live and teaches the clock") {
     EcuLedger ledger("216000000042", {});
     const auto before = ledger.to_json();
     const auto d = decide_at(ledger, upload_at(0, 100.0, 2), 0);
@@ -82,7 +82,8 @@ TEST_CASE("an ECU clock far from UTC is learned with a warning, a close one quie
     CHECK(has_event(near.decide(utc, host()).events, "ecu_clock_offset_learned", EventLevel::Info));
 }
 
-TEST_CASE("the same reading sent again is a repeat; a different one with its timestamp is not") {
+TEST_CASE(
+    "the same reading sent again is a repeat, but a different one with its timestamp is not") {
     auto ledger = started_ledger();
     ledger.commit(decide_at(ledger, upload_at(5, 100.1), 5));
 
@@ -124,7 +125,7 @@ TEST_CASE("an upload stamped 2099 is answered but moves nothing") {
     CHECK(decide_at(ledger, upload_at(15, 100.6), 15).verdict == UploadVerdict::Live);
 }
 
-TEST_CASE("a late reading never lowers the state's lifetime; today's energy counts late ones") {
+TEST_CASE("a late reading never lowers the state's lifetime, and today's energy counts late ones") {
     auto ledger = started_ledger();
     ledger.commit(decide_at(ledger, upload_at(60, 101.0), 60));
 
@@ -150,7 +151,7 @@ TEST_CASE("a live reading with a lower lifetime keeps the higher one and says so
     CHECK(*d.today_kwh == 0.0);
 }
 
-TEST_CASE("a reading not kept opens a gap from the last kept one; it expires with a warning") {
+TEST_CASE("a reading not kept opens a gap from the last kept one, and it expires with a warning") {
     auto ledger = started_ledger();
     const auto d = decide_at(ledger, upload_at(5, 100.1), 5);
     CHECK_FALSE(d.resend_from);
@@ -190,7 +191,7 @@ TEST_CASE("several gaps are asked for oldest first and close one by one") {
     CHECK(ledger.state().gaps.empty());
 }
 
-TEST_CASE("silent for offline_after: offline; after a restart the timer starts at load") {
+TEST_CASE("silent for offline_after: offline, and after a restart the timer starts at load") {
     LedgerConfig config;
     config.offline_after = std::chrono::seconds(900);
     auto ledger = started_ledger(config);
@@ -228,6 +229,8 @@ TEST_CASE("an inverter unseen for 30 days is forgotten, the others stay") {
     CHECK(ledger.tick(host(30 * 86400)).forgotten_inverters.empty());
     ledger.commit(decide_at(ledger, upload_at(30 * day + 5, 150.0, 0), 30 * day + 5));
     CHECK(ledger.tick(host(30 * 86400 + 600)).forgotten_inverters.empty());
+    const auto night = decide_at(ledger, upload_at(30 * day + 10, 150.0, 1), 30 * day + 10);
+    CHECK(night.absent_inverters == std::vector<std::string>{"408000100001"});
     // ...100001 was last seen on day 10, ...100000 too: both go after day 40.
     const auto t = ledger.tick(host(40 * 86400 + 60));
     CHECK(t.forgotten_inverters.size() == 2);

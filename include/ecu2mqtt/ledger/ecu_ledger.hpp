@@ -110,6 +110,7 @@ struct UploadDecision {
     bool came_online = false;
     std::vector<std::string> new_inverters;     // learned with this reading
     std::vector<std::string> refused_inverters; // beyond max_inverters
+    std::vector<std::string> absent_inverters;  // known but not in this live upload: 0 W
     std::vector<LedgerEvent> events;
 
     // What not_kept() would answer instead, and log.
