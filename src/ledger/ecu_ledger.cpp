@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+#include <string>
 
 namespace ecu2mqtt {
 
@@ -57,10 +59,6 @@ LedgerEvent event(EventLevel level, std::string name,
     return {level, std::move(name), std::move(fields)};
 }
 
-std::string offset_text(std::int64_t seconds) {
-    return std::to_string(seconds);
-}
-
 bool inside(const LedgerGap& gap, const LocalDateTime& t) {
     return t > gap.after && (!gap.before || t < *gap.before);
 }
@@ -100,7 +98,7 @@ ClockStep learn_offset(EcuLedgerState& s, std::int64_t sample, bool ahead, const
     if (!plausible) {
         s.candidate_offset.clear();
         events.push_back(event(EventLevel::Warn, "ecu_clock_implausible",
-                               {{"offset_s", offset_text(sample)},
+                               {{"offset_s", std::to_string(sample)},
                                 {"action", "reading not used to learn the ECU clock"}}));
         return step;
     }
@@ -110,7 +108,7 @@ ClockStep learn_offset(EcuLedgerState& s, std::int64_t sample, bool ahead, const
         events.push_back(
             event(std::llabs(sample) > kWarnOffsetS ? EventLevel::Warn : EventLevel::Info,
                   "ecu_clock_offset_learned",
-                  {{"offset_s", offset_text(sample)},
+                  {{"offset_s", std::to_string(sample)},
                    {"note", "today's energy follows the ECU's own day"}}));
         return step;
     }
@@ -136,8 +134,8 @@ ClockStep learn_offset(EcuLedgerState& s, std::int64_t sample, bool ahead, const
     events.push_back(
         event(std::llabs(*s.offset_s) > kWarnOffsetS ? EventLevel::Warn : EventLevel::Info,
               "ecu_clock_offset_changed",
-              {{"from_s", offset_text(before)},
-               {"to_s", offset_text(*s.offset_s)},
+              {{"from_s", std::to_string(before)},
+               {"to_s", std::to_string(*s.offset_s)},
                {"uploads_agreeing", std::to_string(c.adopt_after)}}));
     return step;
 }
@@ -228,6 +226,31 @@ void learn_inverters(EcuLedgerState& s, const RealtimeUpload& upload, std::int64
                                   {"limit", std::to_string(c.max_inverters)}}));
 }
 
+// The state once `upload` is kept: live state, day, repeat memory, gaps and inverters.
+void keep_reading(EcuLedgerState& s, const RealtimeUpload& upload, bool live, std::uint64_t fp,
+                  std::int64_t now_s, const LedgerConfig& c, UploadDecision& d) {
+    const LocalDateTime& t = upload.timestamp;
+    if (live) {
+        const double shown = s.live ? s.live->lifetime_kwh : upload.lifetime_energy_kwh;
+        if (upload.lifetime_energy_kwh < shown)
+            d.events.push_back(event(EventLevel::Warn, "lifetime_energy_went_down",
+                                     {{"was", number(shown)},
+                                      {"now", number(upload.lifetime_energy_kwh)},
+                                      {"action", "keeping the higher value"}}));
+        s.live = LiveReading{t, upload.power_w, std::max(shown, upload.lifetime_energy_kwh),
+                             static_cast<int>(upload.inverters.size()), now_s};
+    }
+    s.daily.record(date_of(t), upload.lifetime_energy_kwh);
+    remember_kept(s, t, {fp, now_s});
+    fill_gaps(s, t, live, d.events);
+    learn_inverters(s, upload, now_s, c, d);
+    if (live)
+        for (const auto& [uid, known] : s.inverters)
+            if (std::none_of(upload.inverters.begin(), upload.inverters.end(),
+                             [&uid = uid](const InverterReading& r) { return r.uid == uid; }))
+                d.absent_inverters.push_back(uid);
+}
+
 } // namespace
 
 const char* verdict_name(UploadVerdict verdict) {
@@ -294,7 +317,7 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
         d.events.push_back(
             event(EventLevel::Warn, "upload_clock_suspect",
                   {{"timestamp", format_iso(t)},
-                   {"ahead_s", offset_text(sample - base.offset_s.value_or(0))},
+                   {"ahead_s", std::to_string(sample - state_.offset_s.value_or(0))},
                    {"action", "answered and kept raw; not used for state, day or energy"}}));
     if (d.verdict == UploadVerdict::Repeat)
         d.events.push_back(
@@ -304,26 +327,7 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
     auto lost = std::make_shared<EcuLedgerState>(base);
     const bool keeps_reading = d.verdict == UploadVerdict::Live || d.verdict == UploadVerdict::Late;
     if (keeps_reading) {
-        EcuLedgerState& s = *kept;
-        if (d.verdict == UploadVerdict::Live) {
-            const double shown = s.live ? s.live->lifetime_kwh : upload.lifetime_energy_kwh;
-            if (upload.lifetime_energy_kwh < shown)
-                d.events.push_back(event(EventLevel::Warn, "lifetime_energy_went_down",
-                                         {{"was", number(shown)},
-                                          {"now", number(upload.lifetime_energy_kwh)},
-                                          {"action", "keeping the higher value"}}));
-            s.live = LiveReading{t, upload.power_w, std::max(shown, upload.lifetime_energy_kwh),
-                                 static_cast<int>(upload.inverters.size()), now_s};
-        }
-        s.daily.record(date_of(t), upload.lifetime_energy_kwh);
-        remember_kept(s, t, {fp, now_s});
-        fill_gaps(s, t, d.verdict == UploadVerdict::Live, d.events);
-        learn_inverters(s, upload, now_s, config_, d);
-        if (d.verdict == UploadVerdict::Live)
-            for (const auto& [uid, known] : s.inverters)
-                if (std::none_of(upload.inverters.begin(), upload.inverters.end(),
-                                 [&uid = uid](const InverterReading& r) { return r.uid == uid; }))
-                    d.absent_inverters.push_back(uid);
+        keep_reading(*kept, upload, d.verdict == UploadVerdict::Live, fp, now_s, config_, d);
         open_gap(*lost, t, now_s, d.events_if_not_kept);
     }
 
@@ -484,10 +488,10 @@ EcuLedger EcuLedger::from_json(const nlohmann::json& j, LedgerConfig config, Tim
     EcuLedgerState& s = ledger.state_;
     s.ecu_model = j.at("ecu_model").get<std::string>();
     s.daily = DailyEnergy::from_json(j.at("daily"));
-    s.online = j.at("online").get<bool>();
+    s.online = j.value("online", false);
     s.last_heard_s = seconds_of(loaded_at); // silent since the restart, as far as we know
-    s.offset_samples = j.at("offset_samples").get<std::vector<std::int64_t>>();
-    s.candidate_offset = j.at("candidate_offset").get<std::vector<std::int64_t>>();
+    s.offset_samples = j.value("offset_samples", std::vector<std::int64_t>{});
+    s.candidate_offset = j.value("candidate_offset", std::vector<std::int64_t>{});
     if (j.contains("live")) {
         const auto& l = j.at("live");
         s.live =
@@ -499,10 +503,11 @@ EcuLedger EcuLedger::from_json(const nlohmann::json& j, LedgerConfig config, Tim
         s.offset_s = j.at("offset_s").get<std::int64_t>();
     if (j.contains("last_resend_request_s"))
         s.last_resend_request_s = j.at("last_resend_request_s").get<std::int64_t>();
-    for (const auto& k : j.at("kept"))
+    const auto none = nlohmann::json::array();
+    for (const auto& k : j.value("kept", none))
         s.kept.emplace(timestamp_from(k.at(0)), KeptReading{std::stoull(k.at(1).get<std::string>()),
                                                             k.at(2).get<std::int64_t>()});
-    for (const auto& g : j.at("gaps")) {
+    for (const auto& g : j.value("gaps", none)) {
         LedgerGap gap;
         gap.after = timestamp_from(g.at("after"));
         if (g.contains("before"))
@@ -512,7 +517,7 @@ EcuLedger EcuLedger::from_json(const nlohmann::json& j, LedgerConfig config, Tim
         gap.opened_at_s = g.at("opened_at_s").get<std::int64_t>();
         s.gaps.push_back(std::move(gap));
     }
-    for (const auto& inv : j.at("inverters")) {
+    for (const auto& inv : j.value("inverters", none)) {
         LedgerInverter known{inv.at("uid").get<std::string>(),
                              inv.at("model_code").get<std::string>(),
                              inv.at("model").get<std::string>(), inv.at("channels").get<int>(),

@@ -150,7 +150,8 @@ class EcuLedger {
     Tick tick(TimePoint now);
 
     nlohmann::json to_json() const;
-    // Throws nlohmann::json::exception on a malformed object. The offline timer starts at load.
+    // Throws nlohmann::json::exception on a malformed object; lists it lacks start empty. The
+    // offline timer starts at load.
     static EcuLedger from_json(const nlohmann::json& j, LedgerConfig config, TimePoint loaded_at);
 
     const std::string& ecu_id() const { return ecu_id_; }
