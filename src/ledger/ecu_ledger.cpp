@@ -16,8 +16,6 @@ constexpr std::int64_t kPlausibleOffsetS = 15 * 3600;
 // Samples of one offset differ by upload delay and jitter; re-sends in a burst differ by whole
 // five-minute steps, so they never agree with each other.
 constexpr std::int64_t kAgreementS = 150;
-// An ECU that did not hear our answer sends the same reading again within minutes.
-constexpr std::int64_t kRetryWindowS = 15 * 60;
 constexpr std::int64_t kWarnOffsetS = 10 * 60;
 constexpr std::size_t kOffsetSamples = 7;
 constexpr std::size_t kKeptMemory = 1000; // more than gap_expiry's 48 h of five-minute uploads
@@ -63,20 +61,12 @@ bool inside(const LedgerGap& gap, const LocalDateTime& t) {
     return t > gap.after && (!gap.before || t < *gap.before);
 }
 
-bool is_repeat(const EcuLedgerState& s, const LocalDateTime& t, std::uint64_t fp,
-               std::int64_t now_s) {
+// The same timestamp and the same content. A different reading at a timestamp seen before comes
+// from a clock that went back, and is new.
+bool is_repeat(const EcuLedgerState& s, const LocalDateTime& t, std::uint64_t fp) {
     const auto [first, last] = s.kept.equal_range(t);
-    for (auto it = first; it != last; ++it) {
-        if (it->second.fingerprint != fp)
-            continue;
-        // The same reading again is a repeat only when the ECU had a reason to send it again:
-        // it missed our answer, or we asked for a re-send. Otherwise its clock went back.
-        if (now_s - it->second.received_s <= kRetryWindowS)
-            return true;
-        if (s.last_resend_request_s && *s.last_resend_request_s >= it->second.received_s)
-            return true;
-    }
-    return false;
+    return std::any_of(first, last,
+                       [fp](const auto& kept) { return kept.second.fingerprint == fp; });
 }
 
 std::optional<LocalDateTime> oldest_resend(const EcuLedgerState& s) {
@@ -241,7 +231,7 @@ void keep_reading(EcuLedgerState& s, const RealtimeUpload& upload, bool live, st
                              static_cast<int>(upload.inverters.size()), now_s};
     }
     s.daily.record(date_of(t), upload.lifetime_energy_kwh);
-    remember_kept(s, t, {fp, now_s});
+    remember_kept(s, t, {fp});
     fill_gaps(s, t, live, d.events);
     learn_inverters(s, upload, now_s, c, d);
     if (live)
@@ -288,7 +278,7 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
     base.ecu_model = upload.ecu_model;
     ++base.revision;
 
-    const bool repeat = is_repeat(state_, t, fp, now_s);
+    const bool repeat = is_repeat(state_, t, fp);
     const bool newer = !state_.live || t > state_.live->timestamp;
     const bool ahead = state_.offset_s ? sample - *state_.offset_s > config_.suspect_ahead.count()
                                        : sample > kPlausibleOffsetS;
@@ -333,10 +323,6 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
 
     d.resend_from = oldest_resend(*kept);
     d.resend_from_if_not_kept = oldest_resend(*lost);
-    if (d.resend_from)
-        kept->last_resend_request_s = now_s;
-    if (d.resend_from_if_not_kept)
-        lost->last_resend_request_s = now_s;
 
     d.state_lifetime_kwh = kept->live ? kept->live->lifetime_kwh : 0.0;
     d.today_kwh = kept->daily.today_kwh();
@@ -454,11 +440,9 @@ nlohmann::json EcuLedger::to_json() const {
                      {"received_s", s.live->received_s}};
     if (s.offset_s)
         j["offset_s"] = *s.offset_s;
-    if (s.last_resend_request_s)
-        j["last_resend_request_s"] = *s.last_resend_request_s;
     auto kept = nlohmann::json::array();
     for (const auto& [t, k] : s.kept)
-        kept.push_back({format_compact(t), std::to_string(k.fingerprint), k.received_s});
+        kept.push_back({format_compact(t), std::to_string(k.fingerprint)});
     j["kept"] = std::move(kept);
     auto gaps = nlohmann::json::array();
     for (const auto& g : s.gaps) {
@@ -501,12 +485,10 @@ EcuLedger EcuLedger::from_json(const nlohmann::json& j, LedgerConfig config, Tim
     }
     if (j.contains("offset_s"))
         s.offset_s = j.at("offset_s").get<std::int64_t>();
-    if (j.contains("last_resend_request_s"))
-        s.last_resend_request_s = j.at("last_resend_request_s").get<std::int64_t>();
     const auto none = nlohmann::json::array();
     for (const auto& k : j.value("kept", none))
-        s.kept.emplace(timestamp_from(k.at(0)), KeptReading{std::stoull(k.at(1).get<std::string>()),
-                                                            k.at(2).get<std::int64_t>()});
+        s.kept.emplace(timestamp_from(k.at(0)),
+                       KeptReading{std::stoull(k.at(1).get<std::string>())});
     for (const auto& g : j.value("gaps", none)) {
         LedgerGap gap;
         gap.after = timestamp_from(g.at("after"));

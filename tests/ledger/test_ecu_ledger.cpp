@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <random>
+#include <set>
 
 using namespace ecu2mqtt;
 
@@ -96,13 +97,17 @@ TEST_CASE(
     CHECK(other.verdict != UploadVerdict::Repeat);
 }
 
-TEST_CASE("the same content at a timestamp seen an hour ago, unasked, is a new reading") {
+TEST_CASE("after the clock went back an hour, a reading with new content is kept as late") {
     auto ledger = started_ledger();
     for (int m = 5; m <= 60; m += 5)
-        ledger.commit(decide_at(ledger, upload_at(m, 100.0, 0, 0), m));
-    // The clock went back an hour: 12:05 again, the night-time content identical.
-    const auto d = decide_at(ledger, upload_at(5, 100.0, 0, 0), 65);
+        ledger.commit(decide_at(ledger, upload_at(m, 100.0 + m / 100.0), m));
+    // 12:05 again, an hour later: the same content is a repeat, a higher counter a new reading.
+    CHECK(decide_at(ledger, upload_at(5, 100.05), 65).verdict == UploadVerdict::Repeat);
+    const auto d = decide_at(ledger, upload_at(5, 100.65), 65);
     CHECK(d.verdict == UploadVerdict::Late);
+    ledger.commit(d);
+    CHECK(*ledger.state().daily.today_kwh() == Approx(0.65));
+    CHECK(ledger.state().live->timestamp == add_seconds(kNoon, 3600));
 }
 
 TEST_CASE("an upload stamped 2099 is answered but moves nothing") {
@@ -267,6 +272,7 @@ TEST_CASE("random deliveries keep the ledger's promises") {
         double lifetime = 100.0;
         double shown = 0;
         std::vector<RealtimeUpload> made;
+        std::set<LocalDateTime> kept;
         for (int step = 0; step < 300; ++step) {
             lifetime += (random() % 5) * 0.1;
             made.push_back(upload_at(step * 5, lifetime, 1 + static_cast<int>(random() % 3)));
@@ -274,10 +280,15 @@ TEST_CASE("random deliveries keep the ledger's promises") {
             const auto pick = random() % 10;
             const RealtimeUpload& u = pick == 0 ? made[random() % made.size()] : made.back();
             const auto d = ledger.decide(u, host(step * 300 + static_cast<int>(random() % 60)));
-            if (pick == 1)
+            if (pick == 1) {
                 ledger.not_kept(d);
-            else
+            } else {
                 ledger.commit(d);
+                if (d.verdict == UploadVerdict::Live || d.verdict == UploadVerdict::Late)
+                    CHECK(kept.insert(u.timestamp).second); // never kept twice
+                else
+                    CHECK(kept.contains(u.timestamp)); // a repeat of what was kept
+            }
             if (ledger.state().live) {
                 CHECK(ledger.state().live->lifetime_kwh >= shown);
                 shown = ledger.state().live->lifetime_kwh;

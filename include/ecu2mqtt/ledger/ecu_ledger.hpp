@@ -79,7 +79,6 @@ struct LiveReading {
 
 struct KeptReading {
     std::uint64_t fingerprint = 0; // of the content, to tell a repeat from a new reading
-    std::int64_t received_s = 0;
 };
 
 // Everything the ledger knows about one ECU; what to_json() persists.
@@ -93,7 +92,6 @@ struct EcuLedgerState {
     std::vector<std::int64_t> offset_samples;   // recent agreeing ECU-minus-host samples (s)
     std::vector<std::int64_t> candidate_offset; // uploads in a row agreeing on another offset
     std::optional<std::int64_t> offset_s;       // the learned ECU-minus-host offset
-    std::optional<std::int64_t> last_resend_request_s; // host time a reply last asked a re-send
     bool online = false;
     std::int64_t last_heard_s = 0;
     std::uint64_t revision = 0; // a decision applies only to the state it was made on
