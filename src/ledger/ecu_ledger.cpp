@@ -313,6 +313,7 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
         d.events.push_back(
             event(EventLevel::Info, "upload_already_kept", {{"timestamp", format_iso(t)}}));
 
+    d.events_if_not_kept = d.events; // what the clock and the verdict said holds either way
     auto kept = std::make_shared<EcuLedgerState>(base);
     auto lost = std::make_shared<EcuLedgerState>(base);
     const bool keeps_reading = d.verdict == UploadVerdict::Live || d.verdict == UploadVerdict::Late;

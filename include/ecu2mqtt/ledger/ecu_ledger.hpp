@@ -109,9 +109,9 @@ struct UploadDecision {
     std::vector<std::string> new_inverters;     // learned with this reading
     std::vector<std::string> refused_inverters; // beyond max_inverters
     std::vector<std::string> absent_inverters;  // known but not in this live upload: 0 W
-    std::vector<LedgerEvent> events;
+    std::vector<LedgerEvent> events;            // to log once committed
 
-    // What not_kept() would answer instead, and log.
+    // What not_kept() would answer instead, and what to log then.
     std::optional<LocalDateTime> resend_from_if_not_kept;
     std::vector<LedgerEvent> events_if_not_kept;
 
