@@ -21,6 +21,20 @@ std::int64_t offset_of(const EcuLedger& ledger) {
 
 } // namespace
 
+TEST_CASE("the simulated zones switch on the published dates") {
+    const auto la = test::los_angeles();
+    CHECK(la(utc_seconds({2026, 3, 8, 9, 59, 59})) == -8 * kHour);
+    CHECK(la(utc_seconds({2026, 3, 8, 10, 0, 0})) == -7 * kHour);
+    CHECK(la(utc_seconds({2026, 11, 1, 8, 59, 59})) == -7 * kHour);
+    CHECK(la(utc_seconds({2026, 11, 1, 9, 0, 0})) == -8 * kHour);
+    const auto berlin = test::berlin();
+    CHECK(berlin(utc_seconds({2026, 3, 29, 0, 59, 59})) == kHour);
+    CHECK(berlin(utc_seconds({2026, 3, 29, 1, 0, 0})) == 2 * kHour);
+    CHECK(berlin(utc_seconds({2026, 10, 25, 0, 59, 59})) == 2 * kHour);
+    CHECK(berlin(utc_seconds({2026, 10, 25, 1, 0, 0})) == kHour);
+    CHECK(berlin(utc_seconds({2027, 3, 28, 1, 0, 0})) == 2 * kHour);
+}
+
 TEST_CASE("ECU in Los Angeles, host in UTC: a week across the spring DST switch") {
     EcuSimulator sim("216000000001", test::los_angeles(), 4, 300);
     const auto start = utc_seconds({2026, 3, 5, 8, 0, 0}); // midnight in Los Angeles
