@@ -39,7 +39,7 @@ struct LedgerConfig {
     std::chrono::hours gap_expiry{48};       // a gap not re-sent by then is given up
     std::chrono::seconds offline_after{900}; // silence this long: offline
     std::chrono::days forget_inverter_after{30};
-    std::size_t max_inverters = 128; // well above what any ECU model drives
+    std::size_t max_inverters = 999; // what the upload's three-digit inverter count allows
 };
 
 enum class EventLevel { Info, Warn };
@@ -94,7 +94,7 @@ struct EcuLedgerState {
     std::optional<std::int64_t> offset_s;       // the learned ECU-minus-host offset
     bool online = false;
     std::int64_t last_heard_s = 0;
-    std::uint64_t revision = 0; // a decision applies only to the state it was made on
+    std::uint64_t revision = 0; // counts changes, to tell when a decision was made on older state
 };
 
 struct UploadDecision {
@@ -131,7 +131,8 @@ class EcuLedger {
     EcuLedger(std::string ecu_id, LedgerConfig config);
 
     // Decides without changing anything: the caller keeps the reading, then calls exactly one of
-    // commit() or not_kept() with the decision, before the next decide().
+    // commit() or not_kept() with the decision. If the ledger changed in between (a tick, another
+    // upload), the upload is decided again on what is now, so that nothing in between is undone.
     UploadDecision decide(const RealtimeUpload& upload, TimePoint received) const;
     // The reading (or, for a repeat or a clock-suspect upload, the raw bytes) was durably kept.
     void commit(const UploadDecision& decision);
