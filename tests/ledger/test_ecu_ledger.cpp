@@ -253,6 +253,17 @@ TEST_CASE("a tick between deciding and committing is not undone by the commit") 
     CHECK(ledger.state().live->timestamp == add_seconds(kNoon, (24 * 60 + 5) * 60));
 }
 
+TEST_CASE("two uploads decided before either is committed are both kept, in order") {
+    auto ledger = started_ledger();
+    const auto first = decide_at(ledger, upload_at(5, 100.1), 5);
+    const auto second = decide_at(ledger, upload_at(10, 100.3), 10);
+    ledger.commit(first);
+    ledger.commit(second);
+    CHECK(ledger.state().live->timestamp == add_seconds(kNoon, 600));
+    CHECK(ledger.state().kept.size() == 3);
+    CHECK(*ledger.state().daily.today_kwh() == Approx(0.3));
+}
+
 TEST_CASE("what is saved comes back the same") {
     auto ledger = started_ledger();
     ledger.not_kept(decide_at(ledger, upload_at(5, 100.1, 2), 5));
