@@ -284,6 +284,11 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
                                        : sample > kPlausibleOffsetS;
     const bool in_gap = std::any_of(state_.gaps.begin(), state_.gaps.end(),
                                     [&](const LedgerGap& g) { return inside(g, t); });
+    // Older than any gap may be asked for, and not in one: a clock reset (to 2000, say), not a
+    // reading to keep or to ask again for.
+    const std::int64_t expiry_s =
+        std::chrono::duration_cast<std::chrono::seconds>(config_.gap_expiry).count();
+    const bool too_old = state_.offset_s && !in_gap && sample - *state_.offset_s < -expiry_s;
     // An older timestamp with at least the newest lifetime is a new reading from a clock that
     // went back; one the ECU re-sends to fill a gap is old on purpose and says nothing of its
     // clock.
@@ -291,12 +296,12 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
         !newer && !in_gap && state_.live && upload.lifetime_energy_kwh >= state_.live->lifetime_kwh;
 
     ClockStep step{ahead, false};
-    if (!repeat && (newer || ahead || clock_went_back))
+    if (!repeat && !too_old && (newer || ahead || clock_went_back))
         step = learn_offset(base, sample, ahead, config_, d.events);
 
     if (repeat)
         d.verdict = UploadVerdict::Repeat;
-    else if (step.ahead && !step.adopted)
+    else if ((step.ahead && !step.adopted) || too_old)
         d.verdict = UploadVerdict::ClockSuspect;
     else if (newer || step.adopted)
         d.verdict = UploadVerdict::Live;
@@ -307,7 +312,7 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
         d.events.push_back(
             event(EventLevel::Warn, "upload_clock_suspect",
                   {{"timestamp", format_iso(t)},
-                   {"ahead_s", std::to_string(sample - state_.offset_s.value_or(0))},
+                   {"off_by_s", std::to_string(sample - state_.offset_s.value_or(0))},
                    {"action", "answered and kept raw; not used for state, day or energy"}}));
     if (d.verdict == UploadVerdict::Repeat)
         d.events.push_back(

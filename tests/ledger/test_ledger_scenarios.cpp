@@ -98,7 +98,7 @@ TEST_CASE("ECU in Shanghai, host in Berlin: the host's own DST switch changes no
     run.check_none_lost();
 }
 
-TEST_CASE("an RTC that jumps to 2099 and back freezes nothing") {
+TEST_CASE("an RTC that jumps to 2099, then to 2000, and back freezes nothing") {
     EcuSimulator sim("216000000004", test::berlin(), 2, 300);
     const auto start = utc_seconds({2026, 6, 1, 22, 0, 0});
     LedgerRun run(sim, start);
@@ -113,6 +113,13 @@ TEST_CASE("an RTC that jumps to 2099 and back freezes nothing") {
     CHECK(run.ledger().state().live->timestamp == live_before);
     CHECK(run.ledger().state().daily.day() == LocalDate{2026, 6, 2});
     CHECK(offset_of(run.ledger()) == offset_before);
+
+    // Then a reset RTC: two uploads from 2000, too old for any gap. Nothing asks for 1999.
+    sim.set_glitch(LocalDateTime{2000, 1, 1, 0, 0, 0});
+    run.run_until(utc_seconds({2026, 6, 2, 11, 0, 0}));
+    CHECK(run.verdicts(UploadVerdict::ClockSuspect) == 12);
+    CHECK(run.ledger().state().gaps.empty());
+    CHECK(run.ledger().state().live->timestamp == live_before);
 
     sim.set_glitch(std::nullopt);
     run.run_until(utc_seconds({2026, 6, 4, 22, 0, 0}));

@@ -25,7 +25,7 @@ enum class UploadVerdict {
     Live,         // the newest reading: goes on the live state topics
     Late,         // older than the newest live reading (a re-send): history only
     Repeat,       // a reading already kept, sent again: answered, not published again
-    ClockSuspect, // stamped too far ahead to be trusted: answered and kept raw, used for nothing
+    ClockSuspect, // stamped too far ahead (or older than any gap): kept raw, used for nothing
 };
 
 const char* verdict_name(UploadVerdict verdict);
