@@ -143,8 +143,9 @@ void fill_gaps(EcuLedgerState& s, const LocalDateTime& t, bool live,
     for (auto it = s.gaps.begin(); it != s.gaps.end();) {
         LedgerGap& gap = *it;
         if (inside(gap, t)) {
-            if (live && !gap.before) {
-                gap.before = t;
+            if (live) {
+                if (!gap.before)
+                    gap.before = t;
             } else {
                 gap.after = t;
                 gap.missing.erase(gap.missing.begin(), gap.missing.upper_bound(t));
@@ -164,7 +165,9 @@ void fill_gaps(EcuLedgerState& s, const LocalDateTime& t, bool live,
     }
 }
 
-void open_gap(EcuLedgerState& s, const LocalDateTime& t, std::int64_t now_s,
+// A live reading lost leaves a hole open at its end until the next live one is kept; a late one
+// lies between kept readings.
+void open_gap(EcuLedgerState& s, const LocalDateTime& t, bool live, std::int64_t now_s,
               std::vector<LedgerEvent>& events) {
     for (auto& gap : s.gaps)
         if (inside(gap, t)) {
@@ -181,7 +184,7 @@ void open_gap(EcuLedgerState& s, const LocalDateTime& t, std::int64_t now_s,
     } else {
         gap.after = add_seconds(t, -kUploadPeriodS); // nothing kept before: ask from just before
     }
-    if (next != s.kept.end())
+    if (!live && next != s.kept.end())
         gap.before = next->first;
     gap.missing.insert(t);
     gap.opened_at_s = now_s;
@@ -324,7 +327,7 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
     const bool keeps_reading = d.verdict == UploadVerdict::Live || d.verdict == UploadVerdict::Late;
     if (keeps_reading) {
         keep_reading(*kept, upload, d.verdict == UploadVerdict::Live, fp, now_s, config_, d);
-        open_gap(*lost, t, now_s, d.events_if_not_kept);
+        open_gap(*lost, t, d.verdict == UploadVerdict::Live, now_s, d.events_if_not_kept);
     }
 
     d.resend_from = oldest_resend(*kept);

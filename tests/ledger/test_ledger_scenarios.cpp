@@ -243,3 +243,24 @@ TEST_CASE("a 25-inverter ECU over a week: every inverter learned once, energy ri
     CHECK(run.resets().size() == 7);
     run.check_none_lost();
 }
+
+TEST_CASE("readings lost after the clock went back are still asked for and come back") {
+    EcuSimulator sim("216000000010", test::fixed_zone(kHour), 2, 300);
+    sim.set_clock_shift(7 * kHour);
+    const auto start = utc_seconds({2026, 1, 10, 16, 0, 0});
+    LedgerRun run(sim, start);
+    run.clock_changes = true;
+    run.run_until(utc_seconds({2026, 1, 12, 10, 0, 0}));
+    sim.set_clock_shift(0); // the kept 18:00 readings now lie "after" the new 11:00 ones
+    run.keep = [](std::int64_t received_s) {
+        return !(received_s >= utc_seconds({2026, 1, 12, 12, 0, 0}) &&
+                 received_s < utc_seconds({2026, 1, 12, 12, 30, 0}));
+    };
+    run.run_until(utc_seconds({2026, 1, 12, 12, 25, 0}));
+    CHECK(run.ledger().resend_from() == LocalDateTime{2026, 1, 12, 12, 55, 0});
+    REQUIRE(run.ledger().state().gaps.size() == 1);
+    CHECK(run.ledger().state().gaps.front().missing.size() == 6);
+    run.run_until(utc_seconds({2026, 1, 13, 10, 0, 0}));
+    CHECK_FALSE(run.ledger().resend_from());
+    run.check_none_lost();
+}
