@@ -231,7 +231,7 @@ void keep_reading(EcuLedgerState& s, const RealtimeUpload& upload, bool live, st
                                       {"now", number(upload.lifetime_energy_kwh)},
                                       {"action", "keeping the higher value"}}));
         s.live = LiveReading{t, upload.power_w, std::max(shown, upload.lifetime_energy_kwh),
-                             static_cast<int>(upload.inverters.size()), now_s};
+                             upload.inverters_online, now_s};
     }
     s.daily.record(date_of(t), upload.lifetime_energy_kwh);
     remember_kept(s, t, {fp});

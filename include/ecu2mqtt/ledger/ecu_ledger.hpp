@@ -72,8 +72,8 @@ struct LedgerGap {
 struct LiveReading {
     LocalDateTime timestamp;
     double power_w = 0;
-    double lifetime_kwh = 0; // never below any value shown before
-    int inverters_online = 0;
+    double lifetime_kwh = 0;  // never below any value shown before
+    int inverters_online = 0; // as the ECU counts them
     std::int64_t received_s = 0;
 };
 
@@ -101,7 +101,7 @@ struct UploadDecision {
     UploadVerdict verdict = UploadVerdict::Live;
     // Set while a gap is open: the reply asks the ECU to re-send what follows this time.
     std::optional<LocalDateTime> resend_from;
-    double state_lifetime_kwh = 0;   // for the live state: never below what was shown before
+    double state_lifetime_kwh = 0;   // for the live state: never below what was shown; 0 before any
     std::optional<double> today_kwh; // ECU-day energy with this reading
     LocalDate ecu_day;
     std::optional<std::chrono::seconds> clock_offset; // ECU minus host UTC
