@@ -74,6 +74,24 @@ TEST_CASE("ECU in Los Angeles uploading through the night: the autumn switch rep
     run.check_none_lost();
 }
 
+TEST_CASE("ECU in Berlin uploading through the night: the spring switch skips an hour") {
+    EcuSimulator sim("216000000011", test::berlin(), 2, 300);
+    sim.set_uploads_at_night(true);
+    const auto start = utc_seconds({2026, 3, 27, 23, 0, 0});
+    LedgerRun run(sim, start);
+    run.clock_changes = true;
+
+    run.run_until(start + 4 * kDay);
+    // 01:55 is followed by 03:00: newer, so live, and no gap is asked for the missing hour.
+    CHECK(run.verdicts(UploadVerdict::ClockSuspect) == 0);
+    CHECK(run.verdicts(UploadVerdict::Late) == 0);
+    CHECK(run.verdicts(UploadVerdict::Repeat) == 0);
+    CHECK_FALSE(run.ledger().resend_from());
+    CHECK(offset_of(run.ledger()) == 2 * kHour - LedgerRun::kDelayS);
+    CHECK(run.resets().size() == 5);
+    run.check_none_lost();
+}
+
 TEST_CASE("ECU in Shanghai, host in Berlin: the host's own DST switch changes nothing") {
     EcuSimulator sim("216000000003", test::shanghai(), 3, 250);
     const auto start = utc_seconds({2026, 10, 20, 16, 0, 0}); // midnight in Shanghai
