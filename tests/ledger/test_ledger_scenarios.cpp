@@ -211,10 +211,14 @@ TEST_CASE("an hour of failed writes, then partial and full re-sends, closes the 
     run.run_until(utc_seconds({2026, 6, 2, 9, 30, 0}));
     CHECK(run.ledger().resend_from() == LocalDateTime{2026, 6, 2, 10, 15, 0});
 
+    const auto offset_before = offset_of(run.ledger());
     run.resend_limit = std::numeric_limits<std::size_t>::max();
     run.run_until(utc_seconds({2026, 6, 2, 9, 35, 0}));
     CHECK_FALSE(run.ledger().resend_from());
     CHECK(run.ledger().state().gaps.empty());
+    // Re-sent readings are old on purpose: they say nothing about the ECU's clock.
+    CHECK(offset_of(run.ledger()) == offset_before);
+    CHECK(run.ledger().state().candidate_offset.empty());
     CHECK(run.verdicts(UploadVerdict::Late) == 12); // each lost reading, once
     CHECK(run.verdicts(UploadVerdict::Repeat) > 0); // the ECU re-sent past the hole too
     run.run_until(utc_seconds({2026, 6, 3, 22, 0, 0}));
