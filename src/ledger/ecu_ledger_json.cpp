@@ -1,0 +1,108 @@
+// The ledger's saved form: what survives a restart, in the state directory's JSON.
+#include "ecu2mqtt/ledger/ecu_ledger.hpp"
+
+#include <string>
+
+namespace ecu2mqtt {
+
+namespace {
+
+std::int64_t seconds_of(EcuLedger::TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+LocalDateTime timestamp_from(const nlohmann::json& j) {
+    const auto parsed = parse_compact_timestamp(j.get<std::string>());
+    if (!parsed)
+        throw nlohmann::json::type_error::create(302, "timestamp is not YYYYMMDDhhmmss", &j);
+    return *parsed;
+}
+
+} // namespace
+
+nlohmann::json EcuLedger::to_json() const {
+    const EcuLedgerState& s = state_;
+    nlohmann::json j{{"ecu_id", ecu_id_},
+                     {"ecu_model", s.ecu_model},
+                     {"daily", s.daily.to_json()},
+                     {"online", s.online},
+                     {"offset_samples", s.offset_samples},
+                     {"candidate_offset", s.candidate_offset}};
+    if (s.live)
+        j["live"] = {{"timestamp", format_compact(s.live->timestamp)},
+                     {"power_w", s.live->power_w},
+                     {"lifetime_kwh", s.live->lifetime_kwh},
+                     {"inverters_online", s.live->inverters_online},
+                     {"received_s", s.live->received_s}};
+    if (s.offset_s)
+        j["offset_s"] = *s.offset_s;
+    auto kept = nlohmann::json::array();
+    for (const auto& [t, k] : s.kept)
+        kept.push_back({format_compact(t), std::to_string(k.fingerprint)});
+    j["kept"] = std::move(kept);
+    auto gaps = nlohmann::json::array();
+    for (const auto& g : s.gaps) {
+        nlohmann::json gap{{"after", format_compact(g.after)}, {"opened_at_s", g.opened_at_s}};
+        if (g.before)
+            gap["before"] = format_compact(*g.before);
+        auto missing = nlohmann::json::array();
+        for (const auto& t : g.missing)
+            missing.push_back(format_compact(t));
+        gap["missing"] = std::move(missing);
+        gaps.push_back(std::move(gap));
+    }
+    j["gaps"] = std::move(gaps);
+    auto inverters = nlohmann::json::array();
+    for (const auto& [uid, inv] : s.inverters)
+        inverters.push_back({{"uid", inv.uid},
+                             {"model_code", inv.model_code},
+                             {"model", inv.model},
+                             {"channels", inv.channels},
+                             {"last_seen_s", inv.last_seen_s}});
+    j["inverters"] = std::move(inverters);
+    return j;
+}
+
+EcuLedger EcuLedger::from_json(const nlohmann::json& j, LedgerConfig config, TimePoint loaded_at) {
+    EcuLedger ledger(j.at("ecu_id").get<std::string>(), config);
+    EcuLedgerState& s = ledger.state_;
+    s.ecu_model = j.at("ecu_model").get<std::string>();
+    s.daily = DailyEnergy::from_json(j.at("daily"));
+    s.online = j.value("online", false);
+    s.last_heard_s = seconds_of(loaded_at); // silent since the restart, as far as we know
+    s.offset_samples = j.value("offset_samples", std::vector<std::int64_t>{});
+    s.candidate_offset = j.value("candidate_offset", std::vector<std::int64_t>{});
+    if (j.contains("live")) {
+        const auto& l = j.at("live");
+        s.live =
+            LiveReading{timestamp_from(l.at("timestamp")), l.at("power_w").get<double>(),
+                        l.at("lifetime_kwh").get<double>(), l.at("inverters_online").get<int>(),
+                        l.at("received_s").get<std::int64_t>()};
+    }
+    if (j.contains("offset_s"))
+        s.offset_s = j.at("offset_s").get<std::int64_t>();
+    const auto none = nlohmann::json::array();
+    for (const auto& k : j.value("kept", none))
+        s.kept.emplace(timestamp_from(k.at(0)),
+                       KeptReading{std::stoull(k.at(1).get<std::string>())});
+    for (const auto& g : j.value("gaps", none)) {
+        LedgerGap gap;
+        gap.after = timestamp_from(g.at("after"));
+        if (g.contains("before"))
+            gap.before = timestamp_from(g.at("before"));
+        for (const auto& t : g.at("missing"))
+            gap.missing.insert(timestamp_from(t));
+        gap.opened_at_s = g.at("opened_at_s").get<std::int64_t>();
+        s.gaps.push_back(std::move(gap));
+    }
+    for (const auto& inv : j.value("inverters", none)) {
+        LedgerInverter known{inv.at("uid").get<std::string>(),
+                             inv.at("model_code").get<std::string>(),
+                             inv.at("model").get<std::string>(), inv.at("channels").get<int>(),
+                             inv.at("last_seen_s").get<std::int64_t>()};
+        s.inverters.emplace(known.uid, std::move(known));
+    }
+    return ledger;
+}
+
+} // namespace ecu2mqtt
