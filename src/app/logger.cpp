@@ -99,6 +99,10 @@ void Logger::reopen() {
 }
 
 void Logger::log(LogLevel level, std::string_view event, std::initializer_list<LogField> fields) {
+    log(level, event, std::span<const LogField>(fields.begin(), fields.size()));
+}
+
+void Logger::log(LogLevel level, std::string_view event, std::span<const LogField> fields) {
     if (!enabled(level))
         return;
     std::string line = utc_now_iso();

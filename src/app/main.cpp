@@ -162,6 +162,7 @@ int run_service(const Options& options) {
     publisher_config.max_ecus = options.max_ecus;
     publisher_config.max_inverters_per_ecu = options.max_inverters_per_ecu;
     publisher_config.forget_inverter_after = options.forget_inverters_after;
+    publisher_config.gap_expiry = options.gap_expiry;
     MqttPublisher publisher(io, publisher_config, clock, log);
     std::unique_ptr<FileRecorder> recorder;
     if (!options.record_dir.empty())

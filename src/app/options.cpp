@@ -309,6 +309,12 @@ const std::vector<OptionSpec>& option_specs() {
          "full proxy: never relay an EMA reply other than the plain acknowledgement (how an update "
          "would arrive); send the fake reply instead. Such replies are always logged",
          [](Options& o, const std::string& v) { o.block_firmware = parse_bool(v); }},
+        {"--gap-expiry", "ECU2MQTT_GAP_EXPIRY", "gap_expiry", "HOURS",
+         "stop asking the ECU to re-send a reading that could not be kept after this long (default "
+         "48)",
+         [](Options& o, const std::string& v) {
+             o.gap_expiry = std::chrono::hours(parse_integer(v, 1, 24 * 365));
+         }},
         {"--record", "ECU2MQTT_RECORD", "record", "DIR",
          "keep every message with its port, peer, time and reply in DIR, one JSON Lines file a day "
          "(for `ecu2mqtt replay`)",

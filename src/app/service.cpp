@@ -163,6 +163,10 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
             sink_ ? sink_->on_realtime(*upload, clock_.now()) : UploadHandling{};
         if (handling.duplicate)
             ++counters_.duplicates;
+        if (handling.clock_suspect) // the ledger used nothing of it: its bytes stay here
+            log_.warn(
+                "upload_clock_suspect_raw",
+                {{"ecu", ecu_id}, {"peer", message.peer}, {"raw", printable_text(message.raw)}});
         std::optional<LocalDateTime> resend_from;
         if (options_.backfill)
             resend_from = handling.resend_from;

@@ -30,6 +30,10 @@ std::vector<SensorSpec> ecu_sensors() {
         {"inverters_online", "Inverters online", "inverters_online", kNone, "measurement", kNone,
          kNone, 0},
         {"last_seen", "Last seen", "last_seen", "timestamp", kNone, kNone, "diagnostic", -1},
+        // The ECU's clock minus UTC as learned from its uploads: a time zone, or a clock that is
+        // wrong.
+        {"clock_offset", "Clock offset", "clock_offset_s", "duration", "measurement", "s",
+         "diagnostic", 0},
     };
 }
 

@@ -1,6 +1,6 @@
 #include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
 
-#include "ecu2mqtt/ledger/daily_energy.hpp"
+#include "ecu2mqtt/ledger/ecu_ledger.hpp"
 #include "ecu2mqtt/mqtt/ha_discovery.hpp"
 #include "ecu2mqtt/mqtt/outbox.hpp"
 #include "ecu2mqtt/store/spool.hpp"
@@ -40,78 +40,19 @@ std::string connack_reason(int rc) {
     }
 }
 
-constexpr std::size_t kRememberedUploads = 600; // two days of five-minute uploads
-constexpr std::int64_t kGapClosingSeconds =
-    6 * 60; // an upload this soon after the gap start fills it
-
-struct EcuRecord {
-    std::string model;
-    DailyEnergy daily;
-    std::optional<LocalDateTime> last_timestamp; // newest upload kept
-    std::set<LocalDateTime> kept;                // recent uploads kept, to recognise repeats
-    std::optional<LocalDateTime> gap_since;      // last upload kept before one that could not be
-    std::optional<double> lifetime_kwh;
-    std::map<std::string, KnownInverter> inverters;
-    std::map<std::string, std::int64_t> inverter_last_seen; // UID -> host time, epoch seconds
-    nlohmann::json last_state; // the newest `<base>/<ecu>/state` payload, null before any
-    Steady::time_point last_heard = Steady::now();
-    bool online = false;
+// What the publisher keeps per ECU besides its ledger: the newest live state payload, which a
+// midnight reset or a late reading of today publishes again with a new `today_energy_kwh`.
+struct EcuEntry {
+    EcuLedger ledger;
+    nlohmann::json live_state; // null until a live reading (or rebuilt from the ledger)
 };
 
-nlohmann::json record_to_json(const std::string& ecu_id, const EcuRecord& r) {
-    auto inverters = nlohmann::json::array();
-    for (const auto& [uid, inv] : r.inverters) {
-        nlohmann::json entry{{"uid", inv.uid},
-                             {"model_code", inv.model_code},
-                             {"model", inv.model},
-                             {"channels", inv.channels}};
-        if (const auto seen = r.inverter_last_seen.find(uid); seen != r.inverter_last_seen.end())
-            entry["last_seen"] = seen->second;
-        inverters.push_back(std::move(entry));
-    }
-    nlohmann::json j{{"ecu_id", ecu_id},
-                     {"model", r.model},
-                     {"daily", r.daily.to_json()},
-                     {"inverters", std::move(inverters)},
-                     {"last_state", r.last_state}};
-    if (r.last_timestamp)
-        j["last_timestamp"] = format_compact(*r.last_timestamp);
-    auto kept = nlohmann::json::array();
-    for (const auto& t : r.kept)
-        kept.push_back(format_compact(t));
-    j["kept"] = std::move(kept);
-    if (r.gap_since)
-        j["gap_since"] = format_compact(*r.gap_since);
-    if (r.lifetime_kwh)
-        j["lifetime_energy_kwh"] = *r.lifetime_kwh;
-    return j;
+KnownInverter known_from(const LedgerInverter& inv) {
+    return {inv.uid, inv.model_code, inv.model, inv.channels};
 }
 
-EcuRecord record_from_json(const nlohmann::json& j) {
-    EcuRecord r;
-    r.model = j.at("model").get<std::string>();
-    r.daily = DailyEnergy::from_json(j.at("daily"));
-    if (j.contains("last_timestamp"))
-        r.last_timestamp = parse_compact_timestamp(j.at("last_timestamp").get<std::string>());
-    if (j.contains("lifetime_energy_kwh"))
-        r.lifetime_kwh = j.at("lifetime_energy_kwh").get<double>();
-    for (const auto& t : j.value("kept", nlohmann::json::array()))
-        if (const auto parsed = parse_compact_timestamp(t.get<std::string>()))
-            r.kept.insert(*parsed);
-    if (r.last_timestamp)
-        r.kept.insert(*r.last_timestamp);
-    if (j.contains("gap_since"))
-        r.gap_since = parse_compact_timestamp(j.at("gap_since").get<std::string>());
-    for (const auto& inv : j.at("inverters")) {
-        const auto uid = inv.at("uid").get<std::string>();
-        r.inverters[uid] =
-            KnownInverter{uid, inv.at("model_code").get<std::string>(),
-                          inv.at("model").get<std::string>(), inv.at("channels").get<int>()};
-        if (inv.contains("last_seen"))
-            r.inverter_last_seen[uid] = inv.at("last_seen").get<std::int64_t>();
-    }
-    r.last_state = j.value("last_state", nlohmann::json());
-    return r;
+LogLevel level_of(EventLevel level) {
+    return level == EventLevel::Warn ? LogLevel::Warn : LogLevel::Info;
 }
 
 // Forwards the MQTT client's completion callbacks, which arrive on its own thread.
@@ -209,9 +150,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     std::uint64_t published = 0;
     std::uint64_t publish_failures = 0;
     std::string last_error;
-    std::map<std::string, EcuRecord> ecus;
+    std::map<std::string, EcuEntry> ecus;
     std::set<std::string> refused_ecus; // beyond max_ecus: warned about once each
-    std::optional<LocalDate> current_day;
     // Discovery lifecycle: our retained device configs as the broker has them (component ids),
     // collected at start; and whether the start-up audit is done.
     std::map<std::string, std::set<std::string>> retained_devices;
@@ -453,9 +393,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         }
         std::set<std::string> wanted;
         if (config.discovery)
-            for (const auto& [id, ecu] : ecus) {
+            for (const auto& [id, entry] : ecus) {
                 wanted.insert(device_discovery_topic(config.topics, id));
-                for (const auto& [uid, inv] : ecu.inverters)
+                for (const auto& [uid, inv] : entry.ledger.state().inverters)
                     wanted.insert(device_discovery_topic(config.topics, uid));
             }
         std::vector<std::string> unwanted;
@@ -470,8 +410,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                      {{"devices", std::to_string(cleared)},
                       {"reason", config.discovery ? "no longer known" : "discovery is off"}});
         // Configs already queued may name components the broker's copy has and ours lacks.
-        for (const auto& [id, ecu] : ecus)
-            publish_discovery(id, ecu);
+        for (const auto& [id, entry] : ecus)
+            publish_discovery(id, entry);
         pump();
     }
 
@@ -577,19 +517,20 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         publish_latest(config_message.topic, config_message.payload.dump());
     }
 
-    void publish_discovery(const std::string& ecu_id, const EcuRecord& ecu) {
+    void publish_discovery(const std::string& ecu_id, const EcuEntry& entry) {
         if (!config.discovery)
             return;
-        publish_device(ecu_discovery(config.topics, ecu_id, ecu.model, config.sw_version));
-        for (const auto& [uid, inv] : ecu.inverters)
-            publish_device(inverter_discovery(config.topics, ecu_id, inv, config.sw_version));
+        const auto& state = entry.ledger.state();
+        publish_device(ecu_discovery(config.topics, ecu_id, state.ecu_model, config.sw_version));
+        for (const auto& [uid, inv] : state.inverters)
+            publish_device(
+                inverter_discovery(config.topics, ecu_id, known_from(inv), config.sw_version));
     }
 
-    void set_online(const std::string& ecu_id, EcuRecord& ecu, bool online) {
-        ecu.online = online;
+    void set_online(const std::string& ecu_id, const EcuEntry& entry, bool online) {
         const char* word = online ? kOnline : kOffline;
         publish_latest(config.topics.ecu_availability(ecu_id), word);
-        for (const auto& [uid, inv] : ecu.inverters)
+        for (const auto& [uid, inv] : entry.ledger.state().inverters)
             publish_latest(config.topics.inverter_availability(ecu_id, uid), word);
     }
 
@@ -609,13 +550,18 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         return true;
     }
 
-    std::int64_t host_seconds() const {
-        return std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch())
-            .count();
+    LedgerConfig ledger_config() const {
+        LedgerConfig c;
+        c.offline_after = config.ecu_timeout;
+        c.forget_inverter_after =
+            std::chrono::duration_cast<std::chrono::days>(config.forget_inverter_after);
+        c.max_inverters = config.max_inverters_per_ecu;
+        c.gap_expiry = config.gap_expiry;
+        return c;
     }
 
-    // The ECU's record, or nullptr when tracking one more ECU would pass the cap.
-    EcuRecord* record_for(const std::string& id) {
+    // The ECU's entry, or nullptr when tracking one more ECU would pass the cap.
+    EcuEntry* entry_for(const std::string& id) {
         if (const auto it = ecus.find(id); it != ecus.end())
             return &it->second;
         if (ecus.size() >= config.max_ecus) {
@@ -627,108 +573,151 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                                      "--allow-ecus"}});
             return nullptr;
         }
-        return &ecus[id];
+        return &ecus.emplace(id, EcuEntry{EcuLedger(id, ledger_config()), {}}).first->second;
+    }
+
+    void log_events(const std::string& id, const std::vector<LedgerEvent>& events) {
+        for (const auto& e : events) {
+            if (!log.enabled(level_of(e.level)))
+                continue;
+            std::vector<LogField> fields{{"ecu", id}};
+            for (const auto& [key, value] : e.fields)
+                fields.push_back({key, value});
+            log.log(level_of(e.level), e.name, std::span<const LogField>(fields));
+        }
+    }
+
+    std::optional<std::int64_t> offset_seconds(const EcuEntry& entry) const {
+        if (const auto offset = entry.ledger.clock_offset())
+            return offset->count();
+        return std::nullopt;
+    }
+
+    // The ECU state payload of the newest live reading, with today's energy and clock offset.
+    nlohmann::json live_state_payload(const std::string& id, const EcuEntry& entry) const {
+        nlohmann::json state = entry.live_state;
+        const auto& ledger = entry.ledger.state();
+        if (state.is_null() && ledger.live) { // after a restart: rebuilt from the ledger
+            state = {{"id", id},
+                     {"model", ledger.ecu_model},
+                     {"timestamp", format_iso(ledger.live->timestamp)},
+                     {"power_w", ledger.live->power_w},
+                     {"inverters_online", ledger.live->inverters_online},
+                     {"last_seen", clock.iso_with_offset(std::chrono::system_clock::time_point(
+                                       std::chrono::seconds(ledger.live->received_s)))}};
+        }
+        if (state.is_null())
+            return state;
+        if (ledger.live)
+            state["lifetime_energy_kwh"] = ledger.live->lifetime_kwh;
+        const auto today = ledger.daily.today_kwh();
+        state["today_energy_kwh"] = today ? nlohmann::json(*today) : nlohmann::json(nullptr);
+        const auto offset = offset_seconds(entry);
+        state["clock_offset_s"] = offset ? nlohmann::json(*offset) : nlohmann::json(nullptr);
+        return state;
+    }
+
+    std::vector<OutgoingMessage> live_batch(const std::string& id, const RealtimeUpload& upload,
+                                            const UploadDecision& decision,
+                                            std::chrono::system_clock::time_point received,
+                                            nlohmann::json& state) const {
+        std::vector<OutgoingMessage> batch;
+        const auto& known = decision.if_kept->inverters;
+        const std::set<std::string> refused(decision.refused_inverters.begin(),
+                                            decision.refused_inverters.end());
+        for (const auto& inv : upload.inverters)
+            if (!refused.contains(inv.uid))
+                batch.push_back({config.topics.inverter_state(id, inv.uid),
+                                 inverter_state_payload(inv, upload.timestamp).dump(), true});
+        for (const auto& uid : decision.absent_inverters)
+            if (const auto it = known.find(uid); it != known.end())
+                batch.push_back(
+                    {config.topics.inverter_state(id, uid),
+                     absent_inverter_payload(known_from(it->second), upload.timestamp).dump(),
+                     true});
+        state = ecu_state_payload(upload, decision.state_lifetime_kwh, decision.today_kwh,
+                                  clock.iso_with_offset(received));
+        state["clock_offset_s"] = decision.clock_offset
+                                      ? nlohmann::json(decision.clock_offset->count())
+                                      : nlohmann::json(nullptr);
+        batch.push_back({config.topics.ecu_state(id), state.dump(), true});
+        return batch;
+    }
+
+    // A late reading: published once, with its own timestamp, on the history topic; when it
+    // changed today's energy, the live state is published again with the new value.
+    std::vector<OutgoingMessage> late_batch(const std::string& id, EcuEntry& entry,
+                                            const RealtimeUpload& upload,
+                                            const UploadDecision& decision,
+                                            std::chrono::system_clock::time_point received) const {
+        auto history = ecu_state_payload(upload, upload.lifetime_energy_kwh, std::nullopt,
+                                         clock.iso_with_offset(received));
+        history.erase("today_energy_kwh");
+        auto inverters = nlohmann::json::object();
+        for (const auto& inv : upload.inverters)
+            inverters[inv.uid] = inverter_state_payload(inv, upload.timestamp);
+        history["inverters"] = std::move(inverters);
+        std::vector<OutgoingMessage> batch{{config.topics.history(id), history.dump(), false}};
+        const auto before = entry.ledger.state().daily.today_kwh();
+        if (decision.today_kwh != before && !entry.live_state.is_null()) {
+            auto state = entry.live_state;
+            state["today_energy_kwh"] =
+                decision.today_kwh ? nlohmann::json(*decision.today_kwh) : nlohmann::json(nullptr);
+            batch.push_back({config.topics.ecu_state(id), state.dump(), true});
+        }
+        return batch;
     }
 
     UploadHandling on_realtime(const RealtimeUpload& upload,
                                std::chrono::system_clock::time_point received) {
         const std::string& id = upload.ecu_id;
-        EcuRecord* record = record_for(id);
-        if (!record)
-            return {true, false, std::nullopt};
-        EcuRecord& ecu = *record;
-        ecu.model = upload.ecu_model;
-        ecu.last_heard = Steady::now();
-
-        // A repeat of an upload already kept: answered, not published again.
-        if (ecu.kept.contains(upload.timestamp)) {
-            set_online(id, ecu, true); // it is talking, even if it says nothing new
-            pump();
-            log.info("upload_already_handled",
-                     {{"ecu", id}, {"timestamp", format_iso(upload.timestamp)}});
-            return {true, true, ecu.gap_since};
-        }
-        // Older than the newest kept: the ECU filling a gap. Published in the order it arrives,
-        // but not retained, so that the retained state stays the newest.
-        const bool backfill = ecu.last_timestamp && upload.timestamp < *ecu.last_timestamp;
-
-        std::vector<const InverterReading*> tracked;
-        std::size_t left_out = 0;
-        const auto now_s = host_seconds();
-        for (const auto& inv : upload.inverters) {
-            if (!ecu.inverters.contains(inv.uid) &&
-                ecu.inverters.size() >= config.max_inverters_per_ecu) {
-                ++left_out;
-                continue;
-            }
-            ecu.inverters[inv.uid] = known_inverter_from(inv);
-            ecu.inverter_last_seen[inv.uid] = now_s;
-            tracked.push_back(&inv);
-        }
-        if (left_out > 0)
+        EcuEntry* found = entry_for(id);
+        if (!found)
+            return UploadHandling{}; // answered as usual, not tracked
+        EcuEntry& entry = *found;
+        const UploadDecision decision = entry.ledger.decide(upload, received);
+        if (!decision.refused_inverters.empty())
             log.warn("inverter_limit_reached",
                      {{"ecu", id},
                       {"limit", std::to_string(config.max_inverters_per_ecu)},
-                      {"left_out", std::to_string(left_out)},
+                      {"left_out", std::to_string(decision.refused_inverters.size())},
                       {"action", "raise --max-inverters-per-ecu"}});
-        publish_discovery(id, ecu);
-        set_online(id, ecu, true);
-
-        DailyEnergy daily = ecu.daily;
-        daily.record(date_of(upload.timestamp), upload.lifetime_energy_kwh);
-        if (!backfill && ecu.lifetime_kwh && upload.lifetime_energy_kwh < *ecu.lifetime_kwh)
-            log.warn("lifetime_energy_went_down",
-                     {{"ecu", id},
-                      {"was", std::to_string(*ecu.lifetime_kwh)},
-                      {"now", std::to_string(upload.lifetime_energy_kwh)},
-                      {"action", "keeping the higher value"}});
-        const double lifetime =
-            backfill ? upload.lifetime_energy_kwh
-                     : std::max(ecu.lifetime_kwh.value_or(0), upload.lifetime_energy_kwh);
 
         std::vector<OutgoingMessage> batch;
-        std::set<std::string> present;
-        for (const auto* inv : tracked) {
-            present.insert(inv->uid);
-            batch.push_back({config.topics.inverter_state(id, inv->uid),
-                             inverter_state_payload(*inv, upload.timestamp).dump(), !backfill});
+        nlohmann::json state;
+        switch (decision.verdict) {
+        case UploadVerdict::Live:
+            batch = live_batch(id, upload, decision, received, state);
+            break;
+        case UploadVerdict::Late:
+            batch = late_batch(id, entry, upload, decision, received);
+            break;
+        case UploadVerdict::Repeat:
+        case UploadVerdict::ClockSuspect:
+            break; // nothing to publish: the state file keeps that the ECU was heard
         }
-        for (const auto& [uid, known] : ecu.inverters)
-            if (!present.contains(uid))
-                batch.push_back({config.topics.inverter_state(id, uid),
-                                 absent_inverter_payload(known, upload.timestamp).dump(),
-                                 !backfill});
-        auto state =
-            ecu_state_payload(upload, lifetime, daily.today_kwh(), clock.iso_with_offset(received));
-        batch.push_back({config.topics.ecu_state(id), state.dump(), !backfill});
-
-        if (!enqueue(id, std::move(batch))) {
-            if (!ecu.gap_since && ecu.last_timestamp) {
-                ecu.gap_since = ecu.last_timestamp;
-                log.warn("gap_opened", {{"ecu", id}, {"after", format_iso(*ecu.gap_since)}});
-            }
-            save(id, ecu); // the inverters and discovery learned are still worth keeping
-            return {false, false, ecu.gap_since};
+        UploadHandling handling;
+        handling.duplicate = decision.verdict == UploadVerdict::Repeat;
+        handling.clock_suspect = decision.verdict == UploadVerdict::ClockSuspect;
+        if (!batch.empty() && !enqueue(id, std::move(batch))) {
+            entry.ledger.not_kept(decision);
+            log_events(id, decision.events_if_not_kept);
+            save(id, entry);
+            handling.handled = false;
+            handling.resend_from = decision.resend_from_if_not_kept;
+            return handling;
         }
-        ecu.daily = daily;
-        ecu.kept.insert(upload.timestamp);
-        while (ecu.kept.size() > kRememberedUploads)
-            ecu.kept.erase(ecu.kept.begin());
-        if (!backfill) {
-            ecu.lifetime_kwh = lifetime;
-            ecu.last_timestamp = upload.timestamp;
-            ecu.last_state = std::move(state);
-        }
-        if (ecu.gap_since && upload.timestamp > *ecu.gap_since &&
-            (backfill || to_epoch_seconds(upload.timestamp) - to_epoch_seconds(*ecu.gap_since) <=
-                             kGapClosingSeconds)) {
-            log.info("gap_filled", {{"ecu", id},
-                                    {"after", format_iso(*ecu.gap_since)},
-                                    {"with", format_iso(upload.timestamp)}});
-            ecu.gap_since.reset();
-        }
-        save(id, ecu);
-        return {true, false, ecu.gap_since};
+        entry.ledger.commit(decision);
+        log_events(id, decision.events);
+        if (decision.verdict == UploadVerdict::Live)
+            entry.live_state = std::move(state);
+        save(id, entry);
+        // Discovery and availability after the commit: they describe what the ledger now knows.
+        publish_discovery(id, entry);
+        set_online(id, entry, true);
+        pump();
+        handling.resend_from = decision.resend_from;
+        return handling;
     }
 
     void on_raw(const std::string& ecu_id, std::string_view raw) {
@@ -740,61 +729,38 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         pump();
     }
 
-    // An inverter unseen for `forget_inverter_after`: its device and topics are cleared.
-    void forget_stale_inverters(const std::string& id, EcuRecord& ecu) {
-        const auto now_s = host_seconds();
-        const auto limit = config.forget_inverter_after.count();
-        std::vector<std::string> stale;
-        for (const auto& [uid, inv] : ecu.inverters) {
-            const auto seen = ecu.inverter_last_seen.find(uid);
-            if (seen == ecu.inverter_last_seen.end())
-                ecu.inverter_last_seen[uid] = now_s; // from an older state file: count from now
-            else if (now_s - seen->second > limit)
-                stale.push_back(uid);
-        }
-        for (const auto& uid : stale) {
-            ecu.inverters.erase(uid);
-            ecu.inverter_last_seen.erase(uid);
-            clear_retained(device_discovery_topic(config.topics, uid));
-            clear_retained(config.topics.inverter_state(id, uid));
-            clear_retained(config.topics.inverter_availability(id, uid));
-            log.info("inverter_forgotten",
-                     {{"ecu", id},
-                      {"inverter", uid},
-                      {"unseen_for_days", std::to_string(limit / 86400)},
-                      {"action", "cleared its discovery config, state and availability"}});
-        }
-        if (!stale.empty())
-            save(id, ecu);
-    }
-
-    // Periodic: local midnight resets today's energy; silent ECUs go offline; inverters unseen
-    // for long are forgotten.
+    // Periodic, per ECU: its midnight resets today's energy; silence makes it offline; inverters
+    // unseen for long are forgotten (their device and topics cleared); old gaps expire.
     void tick() {
-        const LocalDate today = date_of(clock.local_now());
-        if (!current_day || today > *current_day) {
-            current_day = today;
-            for (auto& [id, ecu] : ecus) {
-                const auto before = ecu.daily.today_kwh();
-                ecu.daily.roll_to(today);
-                const auto after = ecu.daily.today_kwh();
-                if (before == after || ecu.last_state.is_null())
-                    continue;
-                log.info("daily_energy_reset", {{"ecu", id}, {"day", format_iso(today)}});
-                ecu.last_state["today_energy_kwh"] = after ? nlohmann::json(*after) : nullptr;
-                enqueue(id, {{config.topics.ecu_state(id), ecu.last_state.dump()}});
-                save(id, ecu);
-            }
-        }
-        const auto now = Steady::now();
-        for (auto& [id, ecu] : ecus) {
-            if (ecu.online && now - ecu.last_heard > config.ecu_timeout) {
+        const auto now = clock.now();
+        for (auto& [id, entry] : ecus) {
+            const auto before = entry.ledger.state().revision;
+            const EcuLedger::Tick t = entry.ledger.tick(now);
+            log_events(id, t.events);
+            if (t.went_offline) {
                 log.warn(
                     "ecu_offline",
                     {{"ecu", id}, {"silent_for_s", std::to_string(config.ecu_timeout.count())}});
-                set_online(id, ecu, false);
+                set_online(id, entry, false);
             }
-            forget_stale_inverters(id, ecu);
+            for (const auto& uid : t.forgotten_inverters) {
+                clear_retained(device_discovery_topic(config.topics, uid));
+                clear_retained(config.topics.inverter_state(id, uid));
+                clear_retained(config.topics.inverter_availability(id, uid));
+                log.info("inverter_forgotten",
+                         {{"ecu", id},
+                          {"inverter", uid},
+                          {"action", "cleared its discovery config, state and availability"}});
+            }
+            if (t.today_reset_to) {
+                auto state = live_state_payload(id, entry);
+                if (!state.is_null()) {
+                    entry.live_state = state;
+                    enqueue(id, {{config.topics.ecu_state(id), state.dump(), true}});
+                }
+            }
+            if (entry.ledger.state().revision != before)
+                save(id, entry);
         }
         pump();
         tick_timer.expires_after(std::clamp<Steady::duration>(
@@ -809,11 +775,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         return std::filesystem::path(config.state_dir) / ("ecu-" + ecu_id + ".json");
     }
 
-    void save(const std::string& id, const EcuRecord& ecu) {
+    void save(const std::string& id, const EcuEntry& entry) {
         if (config.state_dir.empty())
             return;
-        if (const auto error = write_json_atomically(state_path(id), record_to_json(id, ecu));
-            !error.empty())
+        auto j = entry.ledger.to_json();
+        j["live_state"] = entry.live_state;
+        if (const auto error = write_json_atomically(state_path(id), j); !error.empty())
             log.error("state_not_saved", {{"ecu", id}, {"error", error}});
     }
 
@@ -821,32 +788,31 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         if (config.state_dir.empty())
             return;
         std::error_code ec;
-        for (const auto& entry : std::filesystem::directory_iterator(config.state_dir, ec)) {
-            const auto name = entry.path().filename().string();
+        for (const auto& file : std::filesystem::directory_iterator(config.state_dir, ec)) {
+            const auto name = file.path().filename().string();
             if (!name.starts_with("ecu-") || !name.ends_with(".json"))
                 continue;
-            const StateRead read = read_json_state(entry.path());
+            const StateRead read = read_json_state(file.path());
             if (read.status == StateRead::Status::SetAside) {
-                log.warn("state_file_set_aside", {{"file", entry.path().string()},
+                log.warn("state_file_set_aside", {{"file", file.path().string()},
                                                   {"moved_to", read.set_aside_as.string()},
                                                   {"error", read.error}});
                 continue;
             }
             try {
-                const auto id = read.value.at("ecu_id").get<std::string>();
-                EcuRecord loaded = record_from_json(read.value);
                 // The offline timer starts now: an ECU silent since before the restart goes
                 // offline one timeout from here.
-                loaded.last_heard = Steady::now();
-                ecus[id] = std::move(loaded);
-                publish_discovery(id, ecus[id]);
-                log.info("state_loaded", {{"ecu", id}, {"file", entry.path().string()}});
+                EcuLedger ledger = EcuLedger::from_json(read.value, ledger_config(), clock.now());
+                const std::string id = ledger.ecu_id();
+                auto live_state = read.value.value("live_state", nlohmann::json());
+                ecus.insert_or_assign(id, EcuEntry{std::move(ledger), std::move(live_state)});
+                log.info("state_loaded", {{"ecu", id}, {"file", file.path().string()}});
             } catch (const nlohmann::json::exception& e) {
-                const auto aside = entry.path().string() + ".corrupt";
-                std::filesystem::rename(entry.path(), aside, ec);
+                const auto aside = file.path().string() + ".corrupt";
+                std::filesystem::rename(file.path(), aside, ec);
                 log.warn(
                     "state_file_set_aside",
-                    {{"file", entry.path().string()}, {"moved_to", aside}, {"error", e.what()}});
+                    {{"file", file.path().string()}, {"moved_to", aside}, {"error", e.what()}});
             }
         }
     }

@@ -23,7 +23,7 @@ const nlohmann::json* find_component(const DeviceDiscovery& config, const std::s
 TEST_CASE("one device config per ECU, with HA's accepted classes, units and precision") {
     const auto config = ecu_discovery(kTopics, "216000064136", "ECU-R", "1.2.3");
     CHECK(config.topic == "homeassistant/device/ecu2mqtt_216000064136/config");
-    CHECK(config.payload.at("cmps").size() == 5);
+    CHECK(config.payload.at("cmps").size() == 6);
     CHECK(config.payload.at("state_topic") == "ecu2mqtt/216000064136/state");
     const auto* power = find_component(config, "power");
     REQUIRE(power);
@@ -47,6 +47,11 @@ TEST_CASE("one device config per ECU, with HA's accepted classes, units and prec
     CHECK_FALSE(seen->contains("unit_of_measurement"));
     CHECK_FALSE(seen->contains("state_class"));
     CHECK_FALSE(seen->contains("suggested_display_precision"));
+    const auto* offset = find_component(config, "clock_offset");
+    REQUIRE(offset);
+    CHECK((*offset)["device_class"] == "duration");
+    CHECK((*offset)["unit_of_measurement"] == "s");
+    CHECK((*offset)["entity_category"] == "diagnostic");
     CHECK(config.payload.at("device").at("manufacturer") == "APsystems");
     CHECK(config.payload.at("device").at("serial_number") == "216000064136");
     CHECK(config.payload.at("origin").at("sw_version") == "1.2.3");

@@ -5,6 +5,7 @@
 #include "support/fixed_clock.hpp"
 #include "support/mosquitto_broker.hpp"
 #include "support/mqtt_probe.hpp"
+#include "support/running_publisher.hpp"
 #include "support/upload_builder.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
@@ -26,58 +27,6 @@ const std::string kNew = "806000000003";
 std::string device_topic(const std::string& id) {
     return "homeassistant/device/ecu2mqtt_" + id + "/config";
 }
-
-// One publisher on its own io thread, as the service runs it.
-class RunningPublisher {
-  public:
-    RunningPublisher(const std::string& url, const std::filesystem::path& state_dir,
-                     test::FixedClock& clock, bool discovery = true)
-        : clock_(clock), log_(log_text_, LogLevel::Debug) {
-        PublisherConfig config;
-        config.url = url;
-        config.client_id = "ecu2mqtt-" + std::to_string(++instances());
-        config.state_dir = state_dir.string();
-        config.discovery = discovery;
-        config.ecu_timeout = 1s; // the periodic checks run every 250 ms then
-        config.forget_inverter_after = std::chrono::days(30);
-        config.discovery_audit_wait = 500ms;
-        config.sw_version = "test";
-        publisher_ = std::make_unique<MqttPublisher>(io_, config, clock_, log_);
-        publisher_->start();
-        runner_ = std::thread([this] { io_.run(); });
-    }
-    ~RunningPublisher() {
-        boost::asio::post(io_, [this] { publisher_->shutdown(300ms); });
-        work_.reset();
-        runner_.join();
-    }
-
-    void upload(const std::string& timestamp, const std::vector<test::InverterSpec>& inverters) {
-        test::UploadSpec spec;
-        spec.timestamp = timestamp;
-        spec.decikwh = 30000;
-        spec.inverters = inverters;
-        const auto upload =
-            std::get<RealtimeUpload>(*decoded_message(decode_message(test::build_upload(spec))));
-        boost::asio::post(io_, [this, upload] { publisher_->on_realtime(upload, clock_.now()); });
-    }
-
-    std::string log() const { return log_text_.str(); }
-
-  private:
-    static int& instances() {
-        static int n = 0;
-        return n;
-    }
-    test::FixedClock& clock_;
-    std::stringstream log_text_;
-    Logger log_;
-    boost::asio::io_context io_;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ =
-        boost::asio::make_work_guard(io_);
-    std::unique_ptr<MqttPublisher> publisher_;
-    std::thread runner_;
-};
 
 // What a subscriber arriving now gets: the retained messages, by topic.
 std::map<std::string, std::string> retained_now(const test::MosquittoBroker& broker,
@@ -108,7 +57,7 @@ TEST_CASE("a replaced inverter is forgotten after 30 days unseen: device, state 
     test::MosquittoBroker broker;
     const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
     test::FixedClock clock({2024, 6, 1, 12, 0, 0});
-    RunningPublisher publisher(broker.url(), dir / "state", clock);
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock);
     publisher.upload("20240601120000",
                      {test::inverter_with(kOld, 4, 50), test::inverter_with(kKept, 4, 50)});
     REQUIRE(eventually([&] {
@@ -156,7 +105,7 @@ TEST_CASE("at start, our configs of devices no longer known are cleared; others'
         seeder.publish(device_topic("999999999999"), R"({"cmps":{}})", true);
         seeder.publish("homeassistant/device/zigbee2mqtt_0x1/config", R"({"cmps":{}})", true);
     }
-    RunningPublisher publisher(broker.url(), dir / "state", clock);
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock);
     publisher.upload("20240601120000", {test::inverter_with(kKept, 2, 50)});
     REQUIRE(eventually([&] {
         const auto retained = retained_now(broker, "homeassistant/device/+/config");
@@ -174,12 +123,12 @@ TEST_CASE("turning discovery off clears every config of ours at the next start")
     const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
     test::FixedClock clock({2024, 6, 1, 12, 0, 0});
     {
-        RunningPublisher with_discovery(broker.url(), dir / "state", clock);
+        test::test::RunningPublisher with_discovery(broker.url(), dir / "state", clock);
         with_discovery.upload("20240601120000", {test::inverter_with(kKept, 4, 50)});
         REQUIRE(eventually(
             [&] { return retained_now(broker, "homeassistant/device/+/config").size() == 2; }));
     }
-    RunningPublisher without(broker.url(), dir / "state", clock, /*discovery=*/false);
+    test::RunningPublisher without(broker.url(), dir / "state", clock, /*discovery=*/false);
     REQUIRE(
         eventually([&] { return retained_now(broker, "homeassistant/device/+/config").empty(); }));
     without.upload("20240601120500", {test::inverter_with(kKept, 4, 50)});
@@ -195,14 +144,14 @@ TEST_CASE("an inverter that reports fewer channels loses those entities in its d
     const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
     test::FixedClock clock({2024, 6, 1, 12, 0, 0});
     {
-        RunningPublisher before(broker.url(), dir / "state", clock);
+        test::RunningPublisher before(broker.url(), dir / "state", clock);
         before.upload("20240601120000", {test::inverter_with(kKept, 4, 50)});
         REQUIRE(eventually([&] {
             return retained_now(broker, "homeassistant/device/+/config")
                 .contains(device_topic(kKept));
         }));
     }
-    RunningPublisher after(broker.url(), dir / "state", clock);
+    test::RunningPublisher after(broker.url(), dir / "state", clock);
     after.upload("20240601120500", {test::inverter_with(kKept, 2, 50)});
     nlohmann::json config;
     REQUIRE(eventually([&] {

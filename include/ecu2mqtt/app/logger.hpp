@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <ostream>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,8 @@ class Logger {
     void reopen();
 
     void log(LogLevel level, std::string_view event, std::initializer_list<LogField> fields = {});
+    // For fields known only at run time.
+    void log(LogLevel level, std::string_view event, std::span<const LogField> fields);
     bool enabled(LogLevel level) const { return level >= min_level_; }
 
     void debug(std::string_view event, std::initializer_list<LogField> fields = {}) {

@@ -44,6 +44,7 @@ struct Options {
     std::size_t max_ecus = 16;
     std::size_t max_inverters_per_ecu = 128;
     std::chrono::days forget_inverters_after{30};
+    std::chrono::hours gap_expiry{48};
 
     // Full proxy and recording
     std::string forward_to_ema; // HOST[:PORT]; empty: fake EMA only

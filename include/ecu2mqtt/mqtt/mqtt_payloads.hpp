@@ -25,6 +25,8 @@ struct TopicScheme {
         return base + "/" + ecu + "/" + uid + "/availability";
     }
     std::string raw(const std::string& ecu) const { return base + "/" + ecu + "/raw"; }
+    // Late readings (re-sent by the ECU), with their own timestamps; never retained.
+    std::string history(const std::string& ecu) const { return base + "/" + ecu + "/history"; }
     std::string ha_status() const { return discovery_prefix + "/status"; }
 };
 

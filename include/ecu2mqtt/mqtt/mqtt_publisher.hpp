@@ -37,6 +37,8 @@ struct PublisherConfig {
     // An inverter not reported for this long is forgotten: its discovery config, state and
     // availability topics are cleared.
     std::chrono::seconds forget_inverter_after{30 * 24 * 3600};
+    // A gap the ECU has not sent again by then is given up, with a warning.
+    std::chrono::hours gap_expiry{48};
     // Messages published but not yet acknowledged by the broker, at most.
     std::size_t max_in_flight = 64;
     // How long to collect our retained discovery configs from the broker at start before

@@ -1,0 +1,79 @@
+// A publisher on its own io thread, as the service runs it, with a clock the test moves.
+#pragma once
+
+#include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
+#include "ecu2mqtt/net/asio.hpp"
+#include "ecu2mqtt/protocol/decoder.hpp"
+#include "fixed_clock.hpp"
+#include "upload_builder.hpp"
+
+#include <future>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+namespace test {
+
+using namespace std::chrono_literals;
+using ecu2mqtt::InverterSpec;
+
+class RunningPublisher {
+  public:
+    RunningPublisher(const std::string& url, const std::filesystem::path& state_dir,
+                     FixedClock& clock, bool discovery = true)
+        : clock_(clock), log_(log_text_, ecu2mqtt::LogLevel::Debug) {
+        ecu2mqtt::PublisherConfig config;
+        config.url = url;
+        config.client_id = "ecu2mqtt-" + std::to_string(++instances());
+        config.state_dir = state_dir.string();
+        config.discovery = discovery;
+        config.ecu_timeout = 1s; // the periodic checks run every 250 ms then
+        config.forget_inverter_after = std::chrono::days(30);
+        config.discovery_audit_wait = 500ms;
+        config.sw_version = "test";
+        publisher_ = std::make_unique<ecu2mqtt::MqttPublisher>(io_, config, clock_, log_);
+        publisher_->start();
+        runner_ = std::thread([this] { io_.run(); });
+    }
+    ~RunningPublisher() {
+        boost::asio::post(io_, [this] { publisher_->shutdown(300ms); });
+        work_.reset();
+        runner_.join();
+    }
+
+    void upload(const std::string& timestamp, const std::vector<InverterSpec>& inverters,
+                long long decikwh = 30000) {
+        UploadSpec spec;
+        spec.timestamp = timestamp;
+        spec.decikwh = decikwh;
+        spec.inverters = inverters;
+        upload(spec);
+    }
+    // Hands the upload to the publisher and waits for its handling, as the service would.
+    ecu2mqtt::UploadHandling upload(const UploadSpec& spec) {
+        const auto decoded = std::get<ecu2mqtt::RealtimeUpload>(
+            *ecu2mqtt::decoded_message(ecu2mqtt::decode_message(build_upload(spec))));
+        std::promise<ecu2mqtt::UploadHandling> done;
+        boost::asio::post(io_,
+                          [&] { done.set_value(publisher_->on_realtime(decoded, clock_.now())); });
+        return done.get_future().get();
+    }
+
+    std::string log() const { return log_text_.str(); }
+
+  private:
+    static int& instances() {
+        static int n = 0;
+        return n;
+    }
+    FixedClock& clock_;
+    std::stringstream log_text_;
+    ecu2mqtt::Logger log_;
+    boost::asio::io_context io_;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ =
+        boost::asio::make_work_guard(io_);
+    std::unique_ptr<ecu2mqtt::MqttPublisher> publisher_;
+    std::thread runner_;
+};
+
+} // namespace test
