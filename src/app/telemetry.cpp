@@ -1,5 +1,7 @@
 #include "ecu2mqtt/app/telemetry.hpp"
 
+#include <algorithm>
+
 namespace ecu2mqtt {
 namespace {
 
@@ -24,6 +26,17 @@ std::pair<std::string, std::uint16_t> split_peer(const std::string& peer) {
     return {address, static_cast<std::uint16_t>(port > 65535 ? 0 : port)};
 }
 
+// Keeps the curve in time order; a point for a time already there replaces it.
+void add_curve_point(std::vector<CurvePoint>& curve, CurvePoint point) {
+    const auto at = std::lower_bound(
+        curve.begin(), curve.end(), point,
+        [](const CurvePoint& a, const CurvePoint& b) { return a.second_of_day < b.second_of_day; });
+    if (at != curve.end() && at->second_of_day == point.second_of_day)
+        *at = point;
+    else if (curve.size() < Telemetry::kMaxCurvePoints)
+        curve.insert(at, point);
+}
+
 } // namespace
 
 EcuSnapshot* Telemetry::find_or_add(const std::string& ecu_id) {
@@ -43,21 +56,29 @@ void Telemetry::on_upload(const RealtimeUpload& upload, const std::string& peer,
     EcuSnapshot* ecu = find_or_add(upload.ecu_id);
     if (!ecu)
         return;
-    const std::string timestamp = format_iso(upload.timestamp);
-    // A new day on the ECU's own clock starts a new curve.
-    if (ecu->ecu_timestamp.substr(0, 10) != timestamp.substr(0, 10))
-        ecu->power_curve.clear();
     std::tie(ecu->peer_address, ecu->peer_port) = split_peer(peer);
-    ecu->model = upload.ecu_model;
     ecu->local_port = local_port;
     ecu->received_unix = unix_seconds(received);
+
+    // ISO timestamps order as text. An upload sent again after a gap is older than what is
+    // shown: it only adds its point to the curve of its day.
+    const std::string timestamp = format_iso(upload.timestamp);
+    const std::string day = timestamp.substr(0, 10);
+    const std::string shown_day = ecu->ecu_timestamp.substr(0, 10);
+    if (day > shown_day)
+        ecu->power_curve.clear(); // a new day on the ECU's clock starts a new curve
+    if (day >= shown_day)
+        add_curve_point(
+            ecu->power_curve,
+            {upload.timestamp.hour * 3600 + upload.timestamp.minute * 60 + upload.timestamp.second,
+             upload.power_w});
+    if (timestamp < ecu->ecu_timestamp)
+        return;
+    ecu->model = upload.ecu_model;
     ecu->ecu_timestamp = timestamp;
     ecu->power_w = upload.power_w;
     ecu->lifetime_energy_kwh = upload.lifetime_energy_kwh;
     ecu->unknown = upload.unknown;
-    if (ecu->power_curve.size() >= kMaxCurvePoints)
-        ecu->power_curve.erase(ecu->power_curve.begin());
-    ecu->power_curve.push_back({ecu->received_unix, upload.power_w});
     ecu->inverters.clear();
     for (const auto& reading : upload.inverters) {
         InverterSnapshot inverter{reading.uid,          reading.model,   reading.temperature_c,

@@ -177,7 +177,7 @@ json status_json(const StatusSnapshot& s) {
         }
         json curve = json::array();
         for (const auto& point : ecu.power_curve)
-            curve.push_back({point.unix_time, point.power_w});
+            curve.push_back({point.second_of_day, point.power_w});
         ecus.push_back({{"id", ecu.id},
                         {"model", ecu.model},
                         {"peer_address", ecu.peer_address},
@@ -372,18 +372,23 @@ h3{margin:14px 0 6px;font-size:14px;color:var(--muted);font-weight:600}
 .muted{color:var(--muted);font-weight:400}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{text-align:right;padding:5px 8px;border-bottom:1px solid var(--line);white-space:nowrap}
-th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}
+th:first-child,th:nth-child(2),tr.first td:first-child,tr.first td:nth-child(2){text-align:left}
+td[rowspan]{vertical-align:top}
 th{color:var(--muted);font-weight:600;font-size:12px}
 .scroll{overflow-x:auto}
-svg.curve{width:100%;height:180px;display:block}
+svg.curve{width:100%;height:auto;display:block;max-height:260px}
 svg.curve .axis{stroke:var(--line)}
 svg.curve text{fill:var(--muted);font-size:11px}
 svg.curve .area{fill:var(--accent2);opacity:.6}
 svg.curve .line{fill:none;stroke:var(--accent);stroke-width:2}
+svg.curve .dot{fill:var(--accent)}
 .log{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace;max-height:320px;overflow:auto;
 margin:0;padding:0;list-style:none}
 .log li{padding:3px 0;border-bottom:1px solid var(--line);white-space:pre-wrap;overflow-wrap:anywhere}
 .log .error{color:var(--bad)}.log .warn{color:var(--warn)}
+#app{display:grid;gap:16px}
+td.ch{color:var(--muted)}
+tr.first td{border-top:2px solid var(--line)}
 #stale{display:none}#stale.on{display:inline}
 #script-error{display:none}#script-error.on{display:block}
 </style>
@@ -451,20 +456,16 @@ The same data: <a href="api/status">api/status</a> (JSON), <a href="metrics">met
     if (text !== undefined) node.textContent = text;
     return node;
   }
-  // Today's power as an area chart over the whole day (host's local time).
+  // Today's power over the whole day, on the ECU's clock: points are [second of day, W].
   function curve(points) {
-    var W = 720, H = 180, L = 44, R = 8, T = 10, B = 22;
-    var chart = svg('svg', {'class': 'curve', viewBox: '0 0 ' + W + ' ' + H,
-                            preserveAspectRatio: 'none', role: 'img',
+    var W = 900, H = 200, L = 52, R = 16, T = 12, B = 24;
+    var chart = svg('svg', {'class': 'curve', viewBox: '0 0 ' + W + ' ' + H, role: 'img',
                             'aria-label': 'power today'});
-    var day = new Date((points.length ? points[points.length - 1][0] : Date.now() / 1000) * 1000);
-    day.setHours(0, 0, 0, 0);
-    var start = day.getTime() / 1000, span = 86400;
     var peak = 0;
     points.forEach(function (p) { peak = Math.max(peak, p[1]); });
-    var top = peak <= 0 ? 100 : Math.pow(10, Math.floor(Math.log10(peak)));
-    top = Math.ceil(peak / top) * top || 100;
-    function x(t) { return L + (W - L - R) * Math.min(1, Math.max(0, (t - start) / span)); }
+    var step = peak <= 0 ? 100 : Math.pow(10, Math.floor(Math.log10(peak)));
+    var top = Math.ceil(peak / step) * step || 100;
+    function x(t) { return L + (W - L - R) * Math.min(1, Math.max(0, t / 86400)); }
     function y(w) { return T + (H - T - B) * (1 - w / top); }
     [0, 0.5, 1].forEach(function (f) {
       chart.appendChild(svg('line', {'class': 'axis', x1: L, x2: W - R, y1: y(top * f), y2: y(top * f)}));
@@ -472,7 +473,8 @@ The same data: <a href="api/status">api/status</a> (JSON), <a href="metrics">met
                             Math.round(top * f) + ' W'));
     });
     for (var h = 0; h <= 24; h += 3)
-      chart.appendChild(svg('text', {x: x(start + h * 3600), y: H - 6, 'text-anchor': 'middle'},
+      chart.appendChild(svg('text', {x: x(h * 3600), y: H - 6,
+                                     'text-anchor': h === 0 ? 'start' : h === 24 ? 'end' : 'middle'},
                             (h < 10 ? '0' : '') + h + ':00'));
     if (points.length) {
       var line = points.map(function (p) { return x(p[0]).toFixed(1) + ',' + y(p[1]).toFixed(1); });
@@ -480,6 +482,11 @@ The same data: <a href="api/status">api/status</a> (JSON), <a href="metrics">met
       chart.appendChild(svg('polygon', {'class': 'area', points: first + ',' + y(0) + ' ' +
                                         line.join(' ') + ' ' + last + ',' + y(0)}));
       chart.appendChild(svg('polyline', {'class': 'line', points: line.join(' ')}));
+      var end = points[points.length - 1];
+      chart.appendChild(svg('circle', {'class': 'dot', cx: x(end[0]), cy: y(end[1]), r: 4}));
+    } else {
+      chart.appendChild(svg('text', {x: W / 2, y: H / 2, 'text-anchor': 'middle'},
+                            'no reading today yet'));
     }
     return chart;
   }
@@ -537,19 +544,26 @@ The same data: <a href="api/status">api/status</a> (JSON), <a href="metrics">met
     add(sec, el('h3', null, 'Power today'), curve(e.power_curve));
     sec.appendChild(el('h3', null, 'Inverters'));
     var table = el('table'), head = el('tr');
-    ['Inverter', 'Model', 'Temperature', 'Frequency', 'Power', 'Channels (V \u00b7 A \u00b7 W)']
-      .forEach(function (h) { head.appendChild(el('th', null, h)); });
+    ['Inverter', 'Model', 'Temperature', 'Frequency', 'Power', 'Channel', 'Voltage', 'Current',
+     'Channel power'].forEach(function (h) { head.appendChild(el('th', null, h)); });
     table.appendChild(head);
     e.inverters.forEach(function (i) {
-      var row = el('tr');
-      row.className = 'inverter';
-      add(row, el('td', null, i.uid), el('td', null, i.model), el('td', null, fmt(i.temperature_c, 0, '\u00b0C')),
-          el('td', null, fmt(i.frequency_hz, 1, 'Hz')), el('td', null, fmt(i.power_w, 0, 'W')),
-          el('td', null, i.channels.map(function (c) {
-            return c.channel + ': ' + fmt(c.voltage_v, 0, 'V') + ' \u00b7 ' + fmt(c.current_a, 2, 'A') +
-                   ' \u00b7 ' + fmt(c.power_w, 0, 'W');
-          }).join('   ')));
-      table.appendChild(row);
+      var channels = i.channels.length ? i.channels : [null];
+      channels.forEach(function (c, n) {
+        var row = el('tr', n === 0 ? 'inverter first' : 'channel');
+        if (n === 0) {
+          [i.uid, i.model, fmt(i.temperature_c, 0, '\u00b0C'), fmt(i.frequency_hz, 1, 'Hz'),
+           fmt(i.power_w, 0, 'W')].forEach(function (v) {
+            var cell = el('td', null, v);
+            cell.rowSpan = channels.length;
+            row.appendChild(cell);
+          });
+        }
+        if (c)
+          add(row, el('td', 'ch', c.channel), el('td', null, fmt(c.voltage_v, 1, 'V')),
+              el('td', null, fmt(c.current_a, 2, 'A')), el('td', null, fmt(c.power_w, 0, 'W')));
+        table.appendChild(row);
+      });
     });
     sec.appendChild(add(el('div', 'scroll'), table));
     var unknown = [];

@@ -34,7 +34,7 @@ struct InverterSnapshot {
 };
 
 struct CurvePoint {
-    std::int64_t unix_time = 0; // when the reading was received
+    int second_of_day = 0; // on the ECU's own clock: its day is the plant's day
     double power_w = 0;
 };
 
@@ -53,7 +53,7 @@ struct EcuSnapshot {
     std::optional<double> today_energy_kwh;
     double lifetime_energy_kwh = 0;
     std::string availability = "online"; // "online" or "offline"
-    std::vector<CurvePoint> power_curve; // today's points, oldest first
+    std::vector<CurvePoint> power_curve; // today's points, in time order
     std::vector<InverterSnapshot> inverters;
     UnknownFields unknown;
 };
