@@ -14,7 +14,7 @@ runtime_packages=(libpaho-mqttpp3-1 libpaho-mqtt1.3 tini)
 case "${1:-build}" in
 build) wanted=("${build_packages[@]}") ;;
 test) wanted=("${build_packages[@]}" catch2 mosquitto mosquitto-clients clang libclang-rt-14-dev
-    python3-jsonschema python3-yaml shellcheck clang-format) ;;
+    python3-jsonschema python3-yaml shellcheck clang-format prometheus chromium) ;;
 run) wanted=("${build_packages[@]}" mosquitto mosquitto-clients) ;;
 runtime) wanted=("${runtime_packages[@]}") ;;
 *)

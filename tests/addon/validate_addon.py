@@ -34,6 +34,9 @@ for error in jsonschema.Draft7Validator(schema).iter_errors(config):
 for key, rules in schema["properties"].items():
     if "default" in rules and key in config and config[key] == rules["default"]:
         problem("config.yaml", f"'{key}' should be removed, it uses its default value")
+# --addon serves the status page on 8099 (src/app/addon.cpp): ingress must proxy to that port.
+if config.get("ingress") and config.get("ingress_port", 8099) != 8099:
+    problem("config.yaml", "ingress_port must be 8099, where the add-on serves its page")
 if "watchdog" in config:
     problem("config.yaml", "'watchdog' is obsolete: the image's HEALTHCHECK replaces it")
 
@@ -98,8 +101,8 @@ for key, value in options.items():
     elif not value_fits(value, rule):
         problem("config.yaml", f"default of '{key}' does not fit its schema {rule!r}")
 
-# --- the options the binary understands (src/addon.cpp) must be exactly the schema's.
-known = set(re.findall(r'\{"([a-z_]+)", AddonOption::Kind::', (root / "src/addon.cpp").read_text()))
+# --- the options the binary understands (src/app/addon.cpp) must be exactly the schema's.
+known = set(re.findall(r'\{"([a-z_]+)", AddonOption::Kind::', (root / "src/app/addon.cpp").read_text()))
 if known != set(option_schema):
     problem("config.yaml", f"schema keys {sorted(option_schema)} differ from those ecu2mqtt --addon reads {sorted(known)}")
 
@@ -139,7 +142,7 @@ for dockerfile in (root / "Dockerfile", addon / "Dockerfile"):
     if "install-deps.sh" not in text:
         problem(where, "must install packages through scripts/install-deps.sh")
 top = (root / "Dockerfile").read_text()
-if not re.search(r"^EXPOSE 8995/tcp 8996/tcp 8997/tcp$", top, re.M):
+if not re.search(r"^EXPOSE 8995/tcp 8996/tcp 8997/tcp( |$)", top, re.M):
     problem("Dockerfile", "must EXPOSE 8995/tcp 8996/tcp 8997/tcp")
 if not re.search(r"^USER 10001$", top, re.M):
     problem("Dockerfile", "must run as the non-root user 10001")

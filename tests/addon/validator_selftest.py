@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 root = Path(sys.argv[1])
-FILES = ["ha-addon", "repository.yaml", "Dockerfile", "src/addon.cpp", "tests/addon"]
+FILES = ["ha-addon", "repository.yaml", "Dockerfile", "src/app/addon.cpp", "tests/addon"]
 
 MUTATIONS = {
     "a key at its default value": ("ha-addon/config.yaml", "slug: ecu2mqtt\n", "slug: ecu2mqtt\nboot: auto\n"),
@@ -22,7 +22,9 @@ MUTATIONS = {
     "no BUILD_FROM default": ("ha-addon/Dockerfile", "ARG BUILD_FROM=debian:bookworm-slim\n", "ARG BUILD_FROM\n"),
     "a shell-form health check": ("Dockerfile", 'CMD ["/usr/bin/ecu2mqtt", "--healthcheck"]', "CMD /usr/bin/ecu2mqtt --healthcheck"),
     "running as root": ("Dockerfile", "USER 10001\n", ""),
-    "an option the binary does not read": ("src/addon.cpp", '{"block_firmware", AddonOption::Kind::FlagWhenTrue, "--block-firmware"},', ""),
+    "ingress on a port nothing serves": ("ha-addon/config.yaml", "ingress: true\n", "ingress: true\ningress_port: 8100\n"),
+    "a panel icon that is not mdi": ("ha-addon/config.yaml", "panel_icon: mdi:solar-power\n", "panel_icon: solar\n"),
+    "an option the binary does not read": ("src/app/addon.cpp", '{"block_firmware", AddonOption::Kind::FlagWhenTrue, "--block-firmware"},', ""),
 }
 
 failures = 0
