@@ -109,6 +109,9 @@ std::unique_ptr<Logger> make_logger(const Options& options) {
 }
 
 int run_service(const Options& options) {
+    SystemClock clock;
+    // Before the logger, so that it outlives the logger's observer.
+    Telemetry telemetry(ECU2MQTT_VERSION, clock.now());
     std::unique_ptr<Logger> logger;
     try {
         logger = make_logger(options);
@@ -117,9 +120,7 @@ int run_service(const Options& options) {
         return 1;
     }
     Logger& log = *logger;
-    SystemClock clock;
     asio::io_context io(1);
-    Telemetry telemetry(ECU2MQTT_VERSION, clock.now());
     log.set_observer(
         [&telemetry](LogLevel level, std::string_view line) { telemetry.on_log(level, line); });
 
