@@ -313,6 +313,12 @@ int run_addon(const std::map<std::string, std::string>& env) {
                       << (mqtt->username.empty() ? "" : " as " + mqtt->username) << '\n';
         }
         args = addon_arguments(options, mqtt, state_dir);
+        // The status page's place can still be moved (the tests keep it on loopback): later
+        // arguments win over the add-on's defaults.
+        for (const auto& [variable, flag] : {std::pair{"ECU2MQTT_HTTP_LISTEN", "--http-listen"},
+                                             {"ECU2MQTT_HTTP_ALLOW_PEERS", "--http-allow-peers"}})
+            if (const auto value = env_or(env, variable, ""); !value.empty())
+                args.insert(args.end(), {flag, value});
     } catch (const AddonError& e) {
         std::cerr << "ecu2mqtt: " << e.what() << '\n';
         return 2;

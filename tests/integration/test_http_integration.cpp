@@ -247,6 +247,38 @@ TEST_CASE("http: --no-http serves nothing; a bad --http-listen exits 2") {
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("http: the add-on answers only the ingress proxy") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-http-addon");
+    std::ofstream(dir / "options.json") << json{{"mqtt_url", broker.url()}}.dump();
+    const auto ecu_port = test::free_port(), http_port = test::free_port();
+    const std::vector<std::string> env{
+        "ECU2MQTT_ADDON_OPTIONS=" + (dir / "options.json").string(),
+        "ECU2MQTT_STATE_DIR=" + (dir / "data").string(), "ECU2MQTT_LISTEN=127.0.0.1",
+        "ECU2MQTT_PORTS=" + std::to_string(ecu_port),
+        "ECU2MQTT_HTTP_LISTEN=127.0.0.1:" + std::to_string(http_port)};
+    {
+        // As installed: only the Supervisor's 172.30.32.2 is admitted, so loopback is not.
+        test::ChildProcess addon({ECU2MQTT_BINARY, "--addon"}, (dir / "refusing.log").string(),
+                                 env);
+        REQUIRE(addon.wait_for_output("event=ready", 10s));
+        CHECK(test::http_get(http_port, "/").status == 0);
+        CHECK(test::upload(ecu_port, test::captured_upload()).size() == 17);
+    }
+    {
+        auto admitting = env;
+        admitting.push_back("ECU2MQTT_HTTP_ALLOW_PEERS=127.0.0.1");
+        test::ChildProcess addon({ECU2MQTT_BINARY, "--addon"}, (dir / "admitting.log").string(),
+                                 admitting);
+        REQUIRE(addon.wait_for_output("event=ready", 10s));
+        const auto page =
+            test::http_get(http_port, "/", "X-Ingress-Path: /api/hassio_ingress/abc\r\n");
+        CHECK(page.status == 200);
+        CHECK_THAT(page.body, Contains("<base href=\"/api/hassio_ingress/abc/\">"));
+    }
+    std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("http: a real browser renders the page after an hour of simulated uploads") {
     WebBench bench;
     const auto sim_out = bench.dir / "sim.json";
