@@ -232,12 +232,10 @@ TEST_CASE("http: oversized and slow requests are refused while the ECU stays ans
     CHECK(test::upload(bench.service->port(), test::captured_upload()).size() == 17);
 }
 
-TEST_CASE("http: --no-http serves nothing; a bad --http-listen exits 2") {
-    const auto port = test::free_port();
+TEST_CASE("http: --no-http serves nothing, and a bad --http-listen exits 2") {
     {
         WebBench bench({"--no-http"});
         CHECK_THROWS(test::TcpClient(bench.http_port));
-        (void)port;
     }
     const auto dir = test::make_temp_dir("ecu2mqtt-http-bad");
     const int status = run({ECU2MQTT_BINARY, "--http-listen", "nowhere"}, dir / "out.txt");
