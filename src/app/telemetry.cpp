@@ -52,8 +52,9 @@ EcuSnapshot* Telemetry::find_or_add(const std::string& ecu_id) {
 void Telemetry::on_upload(const RealtimeUpload& upload, const std::string& peer,
                           std::uint16_t local_port,
                           std::chrono::system_clock::time_point received) {
-    ++counters_.uploads[{upload.ecu_id, local_port}];
     EcuSnapshot* ecu = find_or_add(upload.ecu_id);
+    // Past kMaxEcus, made-up ids share one counter instead of growing the map.
+    ++counters_.uploads[{ecu ? upload.ecu_id : std::string(kOtherEcus), local_port}];
     if (!ecu)
         return;
     std::tie(ecu->peer_address, ecu->peer_port) = split_peer(peer);

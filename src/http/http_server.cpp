@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
+#include <cstdio>
 #include <random>
 
 namespace ecu2mqtt {

@@ -84,6 +84,19 @@ TEST_CASE("telemetry: a late upload adds its point but does not replace newer va
     CHECK(ecu.power_curve.size() == 1); // a new day on the ECU's clock
 }
 
+TEST_CASE("telemetry: ECUs beyond the limit are counted together, not kept") {
+    Telemetry telemetry("1", kStart);
+    auto spec = test::captured_upload_spec();
+    for (std::size_t i = 0; i < Telemetry::kMaxEcus + 5; ++i) {
+        spec.ecu_id = "2160" + test::zero_padded(static_cast<long long>(i), 8);
+        telemetry.on_upload(decoded(test::build_upload(spec)), "10.0.0.2:1000", 8995, kStart);
+    }
+    const auto s = telemetry.snapshot(kStart);
+    CHECK(s.ecus.size() == Telemetry::kMaxEcus);
+    CHECK(s.counters.uploads.size() == Telemetry::kMaxEcus + 1);
+    CHECK(s.counters.uploads.at({"other", 8995}) == 5);
+}
+
 TEST_CASE("telemetry: keeps the last 50 warnings and errors, not info") {
     Telemetry telemetry("1", kStart);
     telemetry.on_log(LogLevel::Info, "level=info event=upload\n");

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -114,6 +115,7 @@ class Telemetry {
     static constexpr std::size_t kMaxEcus = 256;
     static constexpr std::size_t kMaxCurvePoints = 24 * 60;
     static constexpr std::size_t kMaxProblems = 50;
+    static constexpr std::string_view kOtherEcus = "other"; // uploads of ECUs beyond kMaxEcus
 
     Telemetry(std::string version, std::chrono::system_clock::time_point started)
         : version_(std::move(version)), started_(started) {}
