@@ -353,7 +353,8 @@ body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-app
 header{display:flex;align-items:baseline;gap:12px;flex-wrap:wrap;padding:16px 20px 4px}
 header h1{margin:0;font-size:22px}
 header .sub{color:var(--muted)}
-main{padding:8px 20px 24px;display:grid;gap:16px;max-width:1200px}
+main{padding:8px 20px 24px;display:grid;grid-template-columns:minmax(0,1fr);gap:16px;
+max-width:1200px}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:14px 16px}
 h2{margin:0 0 10px;font-size:16px;display:flex;gap:10px;align-items:center;flex-wrap:wrap}
 h3{margin:14px 0 6px;font-size:14px;color:var(--muted);font-weight:600}
@@ -386,7 +387,9 @@ svg.curve .dot{fill:var(--accent)}
 margin:0;padding:0;list-style:none}
 .log li{padding:3px 0;border-bottom:1px solid var(--line);white-space:pre-wrap;overflow-wrap:anywhere}
 .log .error{color:var(--bad)}.log .warn{color:var(--warn)}
-#app{display:grid;gap:16px}
+#app{display:grid;grid-template-columns:minmax(0,1fr);gap:16px}
+@media (max-width:600px){main,header{padding-left:8px;padding-right:8px}
+section{padding:12px 10px}.grid{grid-template-columns:repeat(auto-fill,minmax(140px,1fr))}}
 td.ch{color:var(--muted)}
 tr.first td{border-top:2px solid var(--line)}
 #stale{display:none}#stale.on{display:inline}
