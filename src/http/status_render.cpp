@@ -89,6 +89,16 @@ class MetricsWriter {
 
 constexpr double kJoulesPerKwh = 3.6e6;
 
+// "mqtt://user:secret@host:1883" -> "mqtt://host:1883": a password must never reach the page.
+std::string without_credentials(std::string_view url) {
+    const auto scheme_end = url.find("://");
+    const auto start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+    const auto at = url.rfind('@');
+    if (at == std::string_view::npos || at < start)
+        return std::string(url);
+    return std::string(url.substr(0, start)) + std::string(url.substr(at + 1));
+}
+
 } // namespace
 
 std::string html_escape(std::string_view text) {
@@ -207,7 +217,7 @@ json status_json(const StatusSnapshot& s) {
             {"started", s.started_unix},
             {"uptime_s", s.now_unix - s.started_unix},
             {"mqtt",
-             {{"broker", s.mqtt.broker},
+             {{"broker", without_credentials(s.mqtt.broker)},
               {"connected", s.mqtt.connected},
               {"last_error", s.mqtt.last_error},
               {"spooled", s.mqtt.spooled},

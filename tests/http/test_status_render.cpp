@@ -148,6 +148,15 @@ TEST_CASE("metrics: Prometheus names, labels and the upload's values") {
     CHECK_THAT(m, Contains("# TYPE ecu2mqtt_replies_total counter"));
 }
 
+TEST_CASE("no password reaches the JSON or the page, even one written into the broker URL") {
+    StatusSnapshot s;
+    s.mqtt.broker = "mqtt://solar:s3cret@broker.lan:1883";
+    CHECK(status_json(s)["mqtt"]["broker"] == "mqtt://broker.lan:1883");
+    CHECK(status_page(s, "", "n").find("s3cret") == std::string::npos);
+    s.mqtt.broker = "mqtt://broker.lan:1883";
+    CHECK(status_json(s)["mqtt"]["broker"] == "mqtt://broker.lan:1883");
+}
+
 TEST_CASE("metrics: label values from an ECU are escaped") {
     StatusSnapshot s;
     EcuSnapshot ecu;
