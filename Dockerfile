@@ -31,7 +31,9 @@ RUN /tmp/install-deps.sh container && rm -rf /var/lib/apt/lists/* /tmp/install-d
 COPY --from=build /build/ecu2mqtt /usr/bin/ecu2mqtt
 USER 10001
 ENV ECU2MQTT_STATE_DIR=/data
+# The status page: loopback inside a container would be unreachable.
+ENV ECU2MQTT_HTTP_LISTEN=0.0.0.0:8099
 VOLUME /data
-EXPOSE 8995/tcp 8996/tcp 8997/tcp
+EXPOSE 8995/tcp 8996/tcp 8997/tcp 8099/tcp
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s CMD ["/usr/bin/ecu2mqtt", "--healthcheck"]
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/bin/ecu2mqtt"]

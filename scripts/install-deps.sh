@@ -19,7 +19,7 @@ case "${1:-build}" in
 build) wanted=("${build_packages[@]}") ;;
 test) wanted=("${build_packages[@]}" catch2 mosquitto mosquitto-clients clang libclang-rt-14-dev
     python3-jsonschema python3-yaml shellcheck clang-format "${package_packages[@]}" lintian systemd
-    apparmor) ;;
+    apparmor prometheus chromium) ;;
 run) wanted=("${build_packages[@]}" mosquitto mosquitto-clients) ;;
 package) wanted=("${build_packages[@]}" "${package_packages[@]}") ;;
 runtime) wanted=("${runtime_packages[@]}") ;;

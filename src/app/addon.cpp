@@ -84,7 +84,11 @@ std::vector<std::string> addon_arguments(const nlohmann::json& options,
                                          const std::string& state_dir) {
     if (!options.is_object())
         throw AddonError("the add-on options must be a JSON object");
-    std::vector<std::string> args{"--state-dir", state_dir};
+    // The page opens in Home Assistant's sidebar through the Supervisor's ingress proxy (the
+    // add-on's ingress_port), which is the only peer it answers.
+    std::vector<std::string> args{"--state-dir",        state_dir,
+                                  "--http-listen",      "0.0.0.0:8099",
+                                  "--http-allow-peers", "172.30.32.2"};
     for (const auto& [key, value] : options.items()) {
         if (value.is_null())
             continue; // an optional option left empty

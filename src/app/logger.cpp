@@ -119,6 +119,13 @@ void Logger::log(LogLevel level, std::string_view event, std::span<const LogFiel
     line += '\n';
     std::lock_guard lock(mutex_);
     *out_ << line << std::flush;
+    if (observer_)
+        observer_(level, line);
+}
+
+void Logger::set_observer(Observer observer) {
+    std::lock_guard lock(mutex_);
+    observer_ = std::move(observer);
 }
 
 } // namespace ecu2mqtt

@@ -5,6 +5,9 @@
 #include "ecu2mqtt/app/options.hpp"
 #include "ecu2mqtt/app/recorder.hpp"
 #include "ecu2mqtt/app/service.hpp"
+#include "ecu2mqtt/app/telemetry.hpp"
+#include "ecu2mqtt/http/dns_check.hpp"
+#include "ecu2mqtt/http/http_server.hpp"
 #include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
 #include "ecu2mqtt/net/ema_forwarder.hpp"
 #include "ecu2mqtt/net/listener.hpp"
@@ -135,6 +138,9 @@ int run_service(const Options& options) {
         std::cerr << "ecu2mqtt: " << e.what() << '\n';
         return 2;
     }
+    SystemClock clock;
+    // Before the logger, so that it outlives the logger's observer.
+    Telemetry telemetry(ECU2MQTT_VERSION, clock.now());
     std::unique_ptr<Logger> logger;
     try {
         logger = make_logger(options);
@@ -143,8 +149,9 @@ int run_service(const Options& options) {
         return 1;
     }
     Logger& log = *logger;
-    SystemClock clock;
     asio::io_context io(1);
+    log.set_observer(
+        [&telemetry](LogLevel level, std::string_view line) { telemetry.on_log(level, line); });
 
     PublisherConfig publisher_config;
     publisher_config.url = options.mqtt_url;
@@ -171,6 +178,7 @@ int run_service(const Options& options) {
     Service service(clock, log, &publisher,
                     ServiceOptions{options.backfill, options.allow_ecus, options.block_firmware},
                     recorder.get());
+    service.set_telemetry(&telemetry);
 
     std::unique_ptr<EmaForwarder> forwarder;
     if (forward) {
@@ -197,10 +205,57 @@ int run_service(const Options& options) {
     listener_config.shutdown_grace = kShutdownGrace;
     Listener listener(io, listener_config, service, log, forwarder.get());
 
+    DnsSelfCheck dns_check(
+        io.get_executor(), DnsCheckConfig{options.dns_check_name, options.listen_address},
+        [&telemetry](DnsCheckSnapshot verdict) { telemetry.set_dns(std::move(verdict)); });
+    std::unique_ptr<HttpServer> http_server;
+    if (options.http) {
+        HttpServerConfig http_config;
+        http_config.address = options.http_address;
+        http_config.port = options.http_port;
+        http_config.allowed_peers = options.http_allow_peers;
+        http_config.request_timeout = options.http_timeout;
+        // Each request reads the freshest state: the snapshot is taken on the io thread.
+        http_server = std::make_unique<HttpServer>(
+            io, http_config,
+            [&] {
+                dns_check.refresh();
+                const auto net = listener.counters();
+                telemetry.set_connections(net.accepted, net.refused_peers, net.evicted_at_limit);
+                const auto spool = publisher.status();
+                MqttSnapshot mqtt;
+                mqtt.broker = options.mqtt_url; // the user and password are separate options
+                mqtt.connected = spool.connected;
+                mqtt.spooled = spool.spooled;
+                mqtt.pending_readings = spool.spooled;
+                mqtt.spool_dropped = spool.dropped;
+                mqtt.spool_bytes = spool.spool_bytes;
+                mqtt.last_error = spool.last_error;
+                telemetry.set_mqtt(std::move(mqtt));
+                telemetry.set_publish_totals(spool.published, spool.publish_failures);
+                for (const auto& ecu : publisher.ecus()) {
+                    if (ecu.today_kwh)
+                        telemetry.set_today_energy(ecu.ecu_id, *ecu.today_kwh);
+                    if (ecu.clock_offset_s)
+                        telemetry.set_clock_offset(ecu.ecu_id,
+                                                   static_cast<double>(*ecu.clock_offset_s));
+                    telemetry.set_availability(ecu.ecu_id, ecu.online);
+                }
+                return telemetry.snapshot(clock.now());
+            },
+            log);
+    }
+
     log.info("starting", {{"version", ECU2MQTT_VERSION}, {"state_dir", options.state_dir}});
     try {
         listener.start();
         publisher.start();
+        if (http_server) {
+            http_server->start();
+            dns_check.refresh();
+            log.info("http_listening", {{"address", options.http_address},
+                                        {"port", std::to_string(http_server->bound_port())}});
+        }
     } catch (const std::exception& e) {
         log.error("startup_failed", {{"error", e.what()}});
         return 1;
@@ -219,6 +274,8 @@ int run_service(const Options& options) {
             return;
         log.info("shutting_down", {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"}});
         listener.stop();
+        if (http_server)
+            http_server->stop();
         hangup.cancel();
         heartbeat_timer.cancel();
         std::error_code ignored;
@@ -295,6 +352,12 @@ int run_addon(const std::map<std::string, std::string>& env) {
                       << (mqtt->username.empty() ? "" : " as " + mqtt->username) << '\n';
         }
         args = addon_arguments(options, mqtt, state_dir);
+        // The status page's place can still be moved (the tests keep it on loopback): later
+        // arguments win over the add-on's defaults.
+        for (const auto& [variable, flag] : {std::pair{"ECU2MQTT_HTTP_LISTEN", "--http-listen"},
+                                             {"ECU2MQTT_HTTP_ALLOW_PEERS", "--http-allow-peers"}})
+            if (const auto value = env_or(env, variable, ""); !value.empty())
+                args.insert(args.end(), {flag, value});
     } catch (const AddonError& e) {
         std::cerr << "ecu2mqtt: " << e.what() << '\n';
         return 2;

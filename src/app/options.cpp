@@ -1,5 +1,6 @@
 #include "ecu2mqtt/app/options.hpp"
 
+#include "ecu2mqtt/http/http_server.hpp"
 #include "ecu2mqtt/net/host_port.hpp"
 
 #include <algorithm>
@@ -328,6 +329,36 @@ const std::vector<OptionSpec>& option_specs() {
          "where daily energy and known devices are kept across restarts (default "
          "$HOME/.local/state/ecu2mqtt)",
          [](Options& o, const std::string& v) { o.state_dir = parse_non_empty(v); }},
+        {"--http-listen", "ECU2MQTT_HTTP_LISTEN", "http_listen", "ADDR:PORT",
+         "serve the status page, /metrics and /api/status here (default 127.0.0.1:8099; "
+         "0.0.0.0:8099 for every IPv4 interface, [::]:8099 for IPv6 too)",
+         [](Options& o, const std::string& v) {
+             try {
+                 std::tie(o.http_address, o.http_port) = parse_listen_endpoint(v);
+             } catch (const std::invalid_argument& e) {
+                 throw OptionError(e.what());
+             }
+         }},
+        {"--no-http", "ECU2MQTT_HTTP", "http", "",
+         "no status page, /metrics or /api/status (env/config: http=false)",
+         [](Options& o, const std::string& v) { o.http = parse_bool(v); }},
+        {"--http-allow-peers", "ECU2MQTT_HTTP_ALLOW_PEERS", "http_allow_peers", "LIST",
+         "only answer HTTP from these addresses (default: any; the add-on admits only the "
+         "Supervisor's ingress proxy, 172.30.32.2)",
+         [](Options& o, const std::string& v) {
+             o.http_allow_peers = parse_list(v);
+             for (const auto& peer : o.http_allow_peers)
+                 if (peer.find_first_not_of("0123456789abcdefABCDEF.:") != std::string::npos)
+                     throw OptionError("expected IP addresses, got \"" + peer + "\"");
+         }},
+        {"--http-timeout", "ECU2MQTT_HTTP_TIMEOUT", "http_timeout", "SECONDS",
+         "longest an HTTP request may take to arrive and be answered (default 10)",
+         [](Options& o, const std::string& v) {
+             o.http_timeout = std::chrono::seconds(parse_integer(v, 1, 600));
+         }},
+        {"--dns-check-name", "ECU2MQTT_DNS_CHECK_NAME", "dns_check_name", "NAME",
+         "name the status page checks resolves to this host (default ecu.apsystemsema.com)",
+         [](Options& o, const std::string& v) { o.dns_check_name = v; }},
     };
     return specs;
 }

@@ -54,6 +54,8 @@ std::optional<std::string> Service::answer(bool is_control, const std::string& e
     if (const auto it = last_acknowledged_.find(ecu_id); it != last_acknowledged_.end())
         input.last_acknowledged = it->second;
     const EmaReply reply = fake_ema_reply(input);
+    reply_rule_ = reply_rule_name(reply.rule);
+    reply_ecu_ = ecu_id;
     if (reply.rule == ReplyRule::NoReply) {
         log_.info("reply", {{"ecu", ecu_id}, {"peer", message.peer}, {"rule", "no-reply"}});
         return std::nullopt;
@@ -80,6 +82,8 @@ std::optional<std::string> Service::relay_or(std::optional<std::string> fake,
         return fake;
     if (!message.upstream_reply) {
         ++counters_.ema_fallbacks;
+        if (telemetry_)
+            telemetry_->on_ema_fallback();
         log_.warn("ema_no_reply", {{"ecu", ecu_id},
                                    {"peer", message.peer},
                                    {"reason", message.upstream_failure},
@@ -104,13 +108,20 @@ std::optional<std::string> Service::relay_or(std::optional<std::string> fake,
         }
     }
     ++counters_.ema_relayed;
+    reply_rule_ = "ema-relayed";
+    reply_ecu_ = ecu_id;
+    if (telemetry_)
+        telemetry_->on_ema_relayed();
     log_.debug("ema_reply_relayed",
                {{"ecu", ecu_id}, {"peer", message.peer}, {"reply", printable_text(reply)}});
     return reply;
 }
 
 std::optional<std::string> Service::on_message(const InboundMessage& message) {
+    reply_rule_.clear();
     auto reply = handle(message);
+    if (telemetry_ && !reply_rule_.empty())
+        telemetry_->on_reply(reply_ecu_, reply_rule_, reply.value_or(""));
     if (recorder_)
         recorder_->record(message, reply);
     return reply;
@@ -121,8 +132,11 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
     const DecodeResult result = decode_message(message.raw);
     const std::string ecu_id = ecu_id_in(result, message.raw);
     const auto* error = decode_error(result);
-    if (error)
+    if (error) {
         ++counters_.undecodable;
+        if (telemetry_)
+            telemetry_->on_decode_error();
+    }
     if (!admit(ecu_id, message))
         return std::nullopt;
 
@@ -149,6 +163,8 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
 
     if (const auto* upload = std::get_if<RealtimeUpload>(&decoded)) {
         ++counters_.realtime;
+        if (telemetry_)
+            telemetry_->on_upload(*upload, message.peer, message.local_port, clock_.now());
         log_.info("upload", {{"ecu", ecu_id},
                              {"peer", message.peer},
                              {"port", port},

@@ -872,7 +872,14 @@ bool MqttPublisher::connected() const {
 PublisherStatus MqttPublisher::status() const {
     return {impl_->is_connected,       impl_->spool.size(), impl_->spool.dropped(),
             impl_->outbox.in_flight(), impl_->published,    impl_->publish_failures,
-            impl_->last_error};
+            impl_->last_error,         impl_->spool.bytes()};
+}
+std::vector<EcuView> MqttPublisher::ecus() const {
+    std::vector<EcuView> views;
+    for (const auto& [id, entry] : impl_->ecus)
+        views.push_back({id, entry.ledger.state().daily.today_kwh(), impl_->offset_seconds(entry),
+                         entry.ledger.online()});
+    return views;
 }
 
 } // namespace ecu2mqtt

@@ -35,6 +35,9 @@ for error in jsonschema.Draft7Validator(schema).iter_errors(config):
 for key, rules in schema["properties"].items():
     if "default" in rules and key in config and config[key] == rules["default"]:
         problem("config.yaml", f"'{key}' should be removed, it uses its default value")
+# --addon serves the status page on 8099 (src/app/addon.cpp): ingress must proxy to that port.
+if config.get("ingress") and config.get("ingress_port", 8099) != 8099:
+    problem("config.yaml", "ingress_port must be 8099, where the add-on serves its page")
 if "watchdog" in config:
     problem("config.yaml", "'watchdog' is obsolete: the image's HEALTHCHECK replaces it")
 
@@ -173,7 +176,7 @@ for dockerfile in (root / "Dockerfile", addon / "Dockerfile"):
 if re.search(r"^ADD\s+(https?://|\$)", (addon / "Dockerfile").read_text(), re.M):
     problem("ha-addon/Dockerfile", "must build the checked-out source, not download an archive")
 top = (root / "Dockerfile").read_text()
-if not re.search(r"^EXPOSE 8995/tcp 8996/tcp 8997/tcp$", top, re.M):
+if not re.search(r"^EXPOSE 8995/tcp 8996/tcp 8997/tcp( |$)", top, re.M):
     problem("Dockerfile", "must EXPOSE 8995/tcp 8996/tcp 8997/tcp")
 if not re.search(r"^USER 10001$", top, re.M):
     problem("Dockerfile", "must run as the non-root user 10001")

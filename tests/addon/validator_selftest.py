@@ -27,6 +27,8 @@ MUTATIONS = {
     "a downloaded source": ("ha-addon/Dockerfile", "COPY src /src/src\n", "ADD https://example.org/source.tar.gz /tmp/\n"),
     "an AppArmor profile under another name": ("ha-addon/apparmor.txt", "profile ecu2mqtt ", "profile ecu2mqtt-app "),
     "an icon that is not a PNG": (None, "ha-addon/icon.png", "not a picture"),
+    "ingress on a port nothing serves": ("ha-addon/config.yaml", "ingress: true\n", "ingress: true\ningress_port: 8100\n"),
+    "a panel icon that is not mdi": ("ha-addon/config.yaml", "panel_icon: mdi:solar-power\n", "panel_icon: solar\n"),
     "an option the binary does not read": ("src/app/addon.cpp", '{"block_firmware", AddonOption::Kind::FlagWhenTrue, "--block-firmware"},', ""),
 }
 

@@ -49,7 +49,8 @@ TEST_CASE("the add-on takes its broker from the Supervisor and publishes with it
         {"SUPERVISOR_TOKEN=token-123", "ECU2MQTT_SUPERVISOR_URL=" + supervisor.url(),
          "ECU2MQTT_ADDON_OPTIONS=" + (dir / "options.json").string(),
          "ECU2MQTT_STATE_DIR=" + (dir / "data").string(), "ECU2MQTT_LISTEN=127.0.0.1",
-         "ECU2MQTT_PORTS=" + std::to_string(port), "TZ=UTC"});
+         "ECU2MQTT_PORTS=" + std::to_string(port),
+         "ECU2MQTT_HTTP_LISTEN=127.0.0.1:" + std::to_string(test::free_port()), "TZ=UTC"});
     REQUIRE(addon.wait_for_output("event=mqtt_connected", 10s));
     CHECK_THAT(supervisor.requests(), Catch::Contains("GET /services/mqtt HTTP/1.0"));
     CHECK_THAT(supervisor.requests(), Catch::Contains("Authorization: Bearer token-123"));

@@ -39,6 +39,8 @@ class ServiceProcess {
                                       state_dir.string(),
                                       "--log-level",
                                       "debug"};
+        // Tests run side by side: never the status page's fixed default port.
+        args.insert(args.end(), {"--http-listen", "127.0.0.1:0"});
         args.insert(args.end(), extra_args.begin(), extra_args.end());
         process_ =
             std::make_unique<ChildProcess>(args, log_file_, std::vector<std::string>{"TZ=UTC"});

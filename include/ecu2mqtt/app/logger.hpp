@@ -2,6 +2,7 @@
 #pragma once
 
 #include <fstream>
+#include <functional>
 #include <initializer_list>
 #include <mutex>
 #include <optional>
@@ -36,6 +37,12 @@ class Logger {
     void log(LogLevel level, std::string_view event, std::span<const LogField> fields);
     bool enabled(LogLevel level) const { return level >= min_level_; }
 
+    // Also hands every line written to `observer` (e.g. the status page's recent problems).
+    // Called with the logger's lock held, from whichever thread logged: it must be quick and
+    // must not log.
+    using Observer = std::function<void(LogLevel level, std::string_view line)>;
+    void set_observer(Observer observer);
+
     void debug(std::string_view event, std::initializer_list<LogField> fields = {}) {
         log(LogLevel::Debug, event, fields);
     }
@@ -55,6 +62,7 @@ class Logger {
     std::string file_path_;
     std::ofstream file_;
     LogLevel min_level_;
+    Observer observer_;
 };
 
 } // namespace ecu2mqtt

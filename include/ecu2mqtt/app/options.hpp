@@ -53,6 +53,14 @@ struct Options {
     bool block_firmware = false;
     std::string record_dir;
     std::size_t record_max_mb = 512;
+
+    // Status page, /metrics and /api/status
+    bool http = true;
+    std::string http_address = "127.0.0.1";
+    std::uint16_t http_port = 8099;
+    std::vector<std::string> http_allow_peers; // exact addresses; empty: any
+    std::chrono::seconds http_timeout{10};
+    std::string dns_check_name = "ecu.apsystemsema.com";
 };
 
 struct ReplayOptions {

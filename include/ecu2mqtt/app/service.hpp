@@ -4,6 +4,7 @@
 #include "ecu2mqtt/app/clock.hpp"
 #include "ecu2mqtt/app/logger.hpp"
 #include "ecu2mqtt/app/recorder.hpp"
+#include "ecu2mqtt/app/telemetry.hpp"
 #include "ecu2mqtt/net/listener.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
 
@@ -71,6 +72,8 @@ class Service final : public MessageHandler {
     bool wants_upstream(const InboundMessage& message) override;
 
     const ServiceCounters& counters() const { return counters_; }
+    // Uploads, replies and decode errors also go to `telemetry` (the status page), if set.
+    void set_telemetry(Telemetry* telemetry) { telemetry_ = telemetry; }
 
   private:
     std::optional<std::string> handle(const InboundMessage& message);
@@ -92,6 +95,10 @@ class Service final : public MessageHandler {
     MessageRecorder* recorder_;
     ServiceCounters counters_;
     std::map<std::string, LocalDateTime> last_acknowledged_; // per ECU id
+    Telemetry* telemetry_ = nullptr;
+    // The reply chosen while handling the current message (rule and ECU id), for telemetry.
+    std::string reply_rule_;
+    std::string reply_ecu_;
 };
 
 } // namespace ecu2mqtt

@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace boost::asio {
 class io_context;
@@ -54,6 +56,15 @@ struct PublisherStatus {
     std::uint64_t published = 0;
     std::uint64_t publish_failures = 0;
     std::string last_error;
+    std::uintmax_t spool_bytes = 0;
+};
+
+// What the ledger says of one ECU, for the status page.
+struct EcuView {
+    std::string ecu_id;
+    std::optional<double> today_kwh;
+    std::optional<std::int64_t> clock_offset_s;
+    bool online = false;
 };
 
 // Never blocks the caller on the broker. Every reading (the state messages of one upload) is
@@ -83,6 +94,7 @@ class MqttPublisher final : public ReadingSink {
 
     bool connected() const;
     PublisherStatus status() const;
+    std::vector<EcuView> ecus() const;
 
   private:
     struct Impl;

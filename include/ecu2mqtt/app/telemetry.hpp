@@ -1,0 +1,164 @@
+// What the service has seen and done, kept in memory for the status page and the metrics.
+#pragma once
+
+#include "ecu2mqtt/app/logger.hpp"
+#include "ecu2mqtt/protocol/ecu_message.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ecu2mqtt {
+
+struct ChannelSnapshot {
+    int channel = 0;
+    double voltage_v = 0;
+    double current_a = 0;
+    double power_w = 0;
+};
+
+struct InverterSnapshot {
+    std::string uid;
+    std::string model;
+    double temperature_c = 0;
+    double frequency_hz = 0;
+    double power_w = 0;
+    std::vector<ChannelSnapshot> channels;
+    UnknownFields unknown; // shown escaped: these are bytes the ECU sent
+};
+
+struct CurvePoint {
+    int second_of_day = 0; // on the ECU's own clock: its day is the plant's day
+    double power_w = 0;
+};
+
+struct EcuSnapshot {
+    std::string id;
+    std::string model;
+    std::string peer_address; // of the last upload
+    std::uint16_t peer_port = 0;
+    std::uint16_t local_port = 0;
+    std::int64_t received_unix = 0; // host clock
+    std::string ecu_timestamp;      // the ECU's own clock, ISO local time
+    std::optional<double> clock_offset_s;
+    std::string reply_rule; // the reply sent to the last message, by rule
+    std::string reply;      // its bytes
+    double power_w = 0;
+    std::optional<double> today_energy_kwh;
+    double lifetime_energy_kwh = 0;
+    std::string availability = "online"; // "online" or "offline"
+    std::vector<CurvePoint> power_curve; // today's points, in time order
+    std::vector<InverterSnapshot> inverters;
+    UnknownFields unknown;
+};
+
+struct MqttSnapshot {
+    std::string broker; // URL without credentials
+    bool connected = false;
+    std::string last_error;
+    std::size_t spooled = 0; // readings waiting for the broker
+    std::uint64_t spool_dropped = 0;
+    std::optional<std::uintmax_t> spool_bytes;
+    std::size_t pending_readings = 0;
+    std::optional<std::int64_t> oldest_pending_unix;
+};
+
+struct BridgeCounters {
+    std::map<std::pair<std::string, std::uint16_t>, std::uint64_t> uploads; // by ECU and port
+    std::map<std::string, std::uint64_t> replies;                           // by rule
+    std::uint64_t decode_errors = 0;
+    std::uint64_t publishes = 0;
+    std::uint64_t publish_failures = 0;
+    std::uint64_t connections_opened = 0;
+    std::uint64_t connections_refused = 0;
+    std::uint64_t connections_evicted = 0;
+    std::uint64_t ema_relayed = 0;
+    std::uint64_t ema_fallbacks = 0;
+};
+
+struct LogEntry {
+    std::string level; // "warn" or "error"
+    std::string line;  // the whole log line, as written
+};
+
+struct DnsCheckSnapshot {
+    std::string name;                   // the name the ECU looks up
+    bool checked = false;               // false until the first answer (or timeout)
+    bool points_here = false;           // resolves to an address of this host
+    std::vector<std::string> addresses; // what it resolved to
+    std::vector<std::string> host_addresses;
+    std::string message; // one line for the user, with the fix when it is wrong
+};
+
+struct StatusSnapshot {
+    std::string version;
+    std::int64_t now_unix = 0;
+    std::int64_t started_unix = 0;
+    MqttSnapshot mqtt;
+    BridgeCounters counters;
+    DnsCheckSnapshot dns;
+    std::vector<EcuSnapshot> ecus;         // by id
+    std::vector<LogEntry> recent_problems; // oldest first
+};
+
+// Fed on the io thread by the service, listener and publisher; read as a snapshot by the HTTP
+// layer. The problem log alone is fed from any thread (through the Logger) and locks.
+class Telemetry {
+  public:
+    static constexpr std::size_t kMaxEcus = 256;
+    static constexpr std::size_t kMaxCurvePoints = 24 * 60;
+    static constexpr std::size_t kMaxProblems = 50;
+    static constexpr std::string_view kOtherEcus = "other"; // uploads of ECUs beyond kMaxEcus
+
+    Telemetry(std::string version, std::chrono::system_clock::time_point started)
+        : version_(std::move(version)), started_(started) {}
+
+    // A decoded real-time upload, from `peer` ("address:port") on `local_port`.
+    void on_upload(const RealtimeUpload& upload, const std::string& peer, std::uint16_t local_port,
+                   std::chrono::system_clock::time_point received);
+    // The reply sent to a message of `ecu_id` (may be empty), by rule name.
+    void on_reply(const std::string& ecu_id, const std::string& rule, const std::string& bytes);
+    void on_decode_error() { ++counters_.decode_errors; }
+    void on_ema_relayed() { ++counters_.ema_relayed; }
+    void on_ema_fallback() { ++counters_.ema_fallbacks; }
+    void on_publish(bool delivered) {
+        ++(delivered ? counters_.publishes : counters_.publish_failures);
+    }
+    // The publisher's own totals, which it counts as acknowledgements arrive.
+    void set_publish_totals(std::uint64_t delivered, std::uint64_t failed) {
+        counters_.publishes = delivered;
+        counters_.publish_failures = failed;
+    }
+    void set_connections(std::uint64_t opened, std::uint64_t refused, std::uint64_t evicted);
+    void set_mqtt(MqttSnapshot mqtt) { mqtt_ = std::move(mqtt); }
+    void set_dns(DnsCheckSnapshot dns) { dns_ = std::move(dns); }
+    // From later bookkeeping: today's energy, the ECU's clock offset, availability.
+    void set_today_energy(const std::string& ecu_id, double kwh);
+    void set_clock_offset(const std::string& ecu_id, double seconds);
+    void set_availability(const std::string& ecu_id, bool online);
+    // Any thread: keeps warnings and errors, the last kMaxProblems of them.
+    void on_log(LogLevel level, std::string_view line);
+
+    StatusSnapshot snapshot(std::chrono::system_clock::time_point now) const;
+
+  private:
+    EcuSnapshot* find_or_add(const std::string& ecu_id);
+
+    std::string version_;
+    std::chrono::system_clock::time_point started_;
+    BridgeCounters counters_;
+    MqttSnapshot mqtt_;
+    DnsCheckSnapshot dns_;
+    std::map<std::string, EcuSnapshot> ecus_;
+    mutable std::mutex problems_mutex_;
+    std::deque<LogEntry> problems_;
+};
+
+} // namespace ecu2mqtt
