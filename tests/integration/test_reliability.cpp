@@ -117,7 +117,7 @@ TEST_CASE("killed with SIGKILL between uploads and started again: nothing twice,
     CHECK(state_timestamps(probe) == minutes(0, 3));
     const auto last = json::parse(probe.messages().back().payload);
     CHECK(last["today_energy_kwh"] == Approx(0.3)); // daily state intact across the kill
-    CHECK_THAT(restarted.log(), Catch::Contains("event=upload_already_handled"));
+    CHECK_THAT(restarted.log(), Catch::Contains("event=upload_already_kept"));
 }
 
 TEST_CASE("an upload that cannot be kept is answered so that the ECU sends it again") {
@@ -248,6 +248,7 @@ TEST_CASE(
     TempDir dir;
     test::MosquittoBroker broker;
     test::MqttProbe probe(broker.url(), kEcuState);
+    probe.subscribe("ecu2mqtt/216000064136/history");
     test::ServiceProcess service(broker.url(), dir.path / "state");
     const auto spool = dir.path / "state" / "spool";
     const auto t0 = test::today_utc() + "100000";
@@ -263,17 +264,33 @@ TEST_CASE(
     // The ECU sends the gap again: 10:05 fills it; the answers go back to normal.
     CHECK(test::upload(service.port(), upload_at_minute(5)) == reply_for_minute(5));
     CHECK(test::upload(service.port(), upload_at_minute(10)) == reply_for_minute(10)); // a repeat
-    REQUIRE(probe.wait_for_count(is_live_state, 3));
+    REQUIRE(probe.wait_for_topic("ecu2mqtt/216000064136/history"));
     std::this_thread::sleep_for(300ms);
-    std::vector<std::string> published;
+    std::vector<std::string> live, history;
     for (const auto& m : probe.messages())
-        if (m.topic == kEcuState)
-            published.push_back(json::parse(m.payload)["timestamp"]);
+        (m.topic == kEcuState ? live : history).push_back(json::parse(m.payload)["timestamp"]);
     const auto at = minutes(0, 10);
-    CHECK(published == std::vector<std::string>{at[0], at[10], at[5]}); // each once, as they came
+    // Each once: the live readings on the state topic, the re-sent one as history.
+    CHECK(live == std::vector<std::string>{at[0], at[10]});
+    CHECK(history == std::vector<std::string>{at[5]});
     test::MqttProbe late(broker.url(), kEcuState, "late");
     const auto retained = late.wait_for_topic(kEcuState);
     REQUIRE(retained);
     CHECK(json::parse(retained->payload)["timestamp"] == at[10]); // the newest stays retained
     CHECK(json::parse(retained->payload)["today_energy_kwh"] == Approx(1.0)); // no double count
+}
+
+TEST_CASE("a spool entry without messages is set aside at start and the rest is published") {
+    TempDir dir;
+    test::MosquittoBroker broker;
+    std::filesystem::create_directories(dir.path / "state" / "spool");
+    std::ofstream(dir.path / "state" / "spool" / "00000000000000000001.json")
+        << R"({"ecu_id":"216000064136"})"; // valid JSON, nothing to publish
+    test::MqttProbe probe(broker.url(), kEcuState);
+    test::ServiceProcess service(broker.url(), dir.path / "state");
+    REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
+    CHECK(probe.wait_for_topic(kEcuState));
+    CHECK_THAT(service.log(), Catch::Contains("event=spool_entry_lost"));
+    CHECK_FALSE(
+        std::filesystem::exists(dir.path / "state" / "spool" / "00000000000000000001.json"));
 }

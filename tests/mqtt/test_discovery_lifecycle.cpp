@@ -123,7 +123,7 @@ TEST_CASE("turning discovery off clears every config of ours at the next start")
     const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
     test::FixedClock clock({2024, 6, 1, 12, 0, 0});
     {
-        test::test::RunningPublisher with_discovery(broker.url(), dir / "state", clock);
+        test::RunningPublisher with_discovery(broker.url(), dir / "state", clock);
         with_discovery.upload("20240601120000", {test::inverter_with(kKept, 4, 50)});
         REQUIRE(eventually(
             [&] { return retained_now(broker, "homeassistant/device/+/config").size() == 2; }));

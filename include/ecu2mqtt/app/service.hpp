@@ -18,12 +18,12 @@ namespace ecu2mqtt {
 
 // What became of an upload handed to the sink.
 struct UploadHandling {
-    bool handled = true;        // durably kept (spooled), or a repeat of one already kept
-    bool duplicate = false;     // an upload already kept: not published again
-    bool clock_suspect = false; // stamped too far ahead: answered, used for nothing
+    bool handled = true;    // durably kept (spooled), or a repeat of one already kept
+    bool duplicate = false; // an upload already kept: not published again
     // Set while this ECU has a gap (an upload that could not be kept): the last upload kept
     // before it. The reply names it so that the ECU sends what follows again.
     std::optional<LocalDateTime> resend_from;
+    bool clock_suspect = false; // stamped too far ahead: answered, used for nothing
 };
 
 // Where decoded readings go (the MQTT publisher). Called on the io thread; must not block.
