@@ -13,6 +13,7 @@
 #include "ecu2mqtt/net/listener.hpp"
 #include "ecu2mqtt/net/self_forwarding.hpp"
 #include "ecu2mqtt/net/supervisor_client.hpp"
+#include "ecu2mqtt/store/raw_store.hpp"
 #include "ecu2mqtt/tools/decode_command.hpp"
 #include "ecu2mqtt/tools/replay_command.hpp"
 
@@ -179,6 +180,8 @@ int run_service(const Options& options) {
                     ServiceOptions{options.backfill, options.allow_ecus, options.block_firmware},
                     recorder.get());
     service.set_telemetry(&telemetry);
+    RawMessageStore raw_store(std::filesystem::path(options.state_dir) / "raw", 1000, 16 << 20);
+    service.set_raw_store(&raw_store);
 
     std::unique_ptr<EmaForwarder> forwarder;
     if (forward) {

@@ -127,6 +127,30 @@ std::optional<std::string> Service::on_message(const InboundMessage& message) {
     return reply;
 }
 
+void Service::keep_raw(const InboundMessage& message, const std::string& ecu_id,
+                       const std::string& why) {
+    if (!raw_store_) {
+        log_.warn("raw_message", {{"ecu", ecu_id},
+                                  {"peer", message.peer},
+                                  {"why", why},
+                                  {"raw", printable_text(message.raw)}});
+        return;
+    }
+    const auto line = recording_line(clock_.iso_with_offset(clock_.now()), message.local_port,
+                                     message.peer, message.raw, std::nullopt);
+    const auto kept = raw_store_->keep(line, ecu_id, why);
+    if (kept.file.empty())
+        log_.error("raw_message_not_kept", {{"ecu", ecu_id},
+                                            {"peer", message.peer},
+                                            {"why", why},
+                                            {"error", kept.error},
+                                            {"raw", printable_text(message.raw)}});
+    else
+        log_.warn(
+            "raw_message_kept",
+            {{"ecu", ecu_id}, {"peer", message.peer}, {"why", why}, {"file", kept.file.string()}});
+}
+
 std::optional<std::string> Service::handle(const InboundMessage& message) {
     const auto port = std::to_string(message.local_port);
     const DecodeResult result = decode_message(message.raw);
@@ -149,6 +173,7 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
                                           {"raw", printable_text(message.raw)}});
         if (sink_)
             sink_->on_raw(ecu_id, message.raw);
+        keep_raw(message, ecu_id, "undecodable: " + error->describe());
         // Something that looks like an upload still gets the upload answer, so the ECU does not
         // retry it forever; anything else is not an ECU speaking and is closed.
         if (!message.raw.starts_with("APS"))
@@ -174,15 +199,22 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
                              {"inverters", std::to_string(upload->inverters.size())}});
         for (const auto& note : upload->notes)
             log_.warn("upload_note", {{"ecu", ecu_id}, {"peer", message.peer}, {"note", note}});
+        for (const auto& block : upload->skipped_blocks)
+            log_.warn("inverter_block_left_out", {{"ecu", ecu_id},
+                                                  {"peer", message.peer},
+                                                  {"offset", std::to_string(block.offset)},
+                                                  {"error", block.reason},
+                                                  {"raw", printable_text(block.raw)}});
+        if (!upload->skipped_blocks.empty())
+            keep_raw(message, ecu_id,
+                     std::to_string(upload->skipped_blocks.size()) + " inverter block(s) left out");
         // Kept first, answered second: the reply must not claim data that could still be lost.
         const UploadHandling handling =
             sink_ ? sink_->on_realtime(*upload, clock_.now()) : UploadHandling{};
         if (handling.duplicate)
             ++counters_.duplicates;
         if (handling.clock_suspect) // the ledger used nothing of it: its bytes stay here
-            log_.warn(
-                "upload_clock_suspect_raw",
-                {{"ecu", ecu_id}, {"peer", message.peer}, {"raw", printable_text(message.raw)}});
+            keep_raw(message, ecu_id, "clock-suspect timestamp " + format_iso(upload->timestamp));
         std::optional<LocalDateTime> resend_from;
         if (options_.backfill)
             resend_from = handling.resend_from;
@@ -201,8 +233,19 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
                 "asking_for_resend",
                 {{"ecu", ecu_id}, {"peer", message.peer}, {"gap_after", format_iso(*resend_from)}});
         }
-        return relay_or(answer(false, ecu_id, upload->timestamp, message, resend_from), message,
-                        ecu_id);
+        auto reply = answer(false, ecu_id, upload->timestamp, message, resend_from);
+        if (!handling.handled && resend_from && message.forwarded) {
+            // EMA acknowledged a reading we could not keep: relaying that would stop the ECU
+            // from sending it again, so it gets our re-send reply instead.
+            log_.warn("ema_reply_replaced",
+                      {{"ecu", ecu_id},
+                       {"peer", message.peer},
+                       {"ema_reply", printable_text(message.upstream_reply.value_or("(none)"))},
+                       {"sent", reply.value_or("(nothing)")},
+                       {"reason", "the reading was not kept"}});
+            return reply;
+        }
+        return relay_or(std::move(reply), message, ecu_id);
     }
 
     const bool is_control = std::holds_alternative<ControlMessage>(decoded);

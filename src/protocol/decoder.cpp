@@ -272,15 +272,23 @@ DecodeResult decode_realtime(std::string_view message) {
         std::size_t next = message.find(kBlockMarker, pos + kBlockMarker.size());
         if (next == std::string_view::npos || next > body_end)
             next = body_end;
-        up.inverters.push_back(decode_block(message, pos, next - pos, up.notes, error));
-        if (error)
-            return *error;
+        auto inverter = decode_block(message, pos, next - pos, up.notes, error);
+        if (error) {
+            up.skipped_blocks.push_back(
+                {pos, error->describe(), std::string(message.substr(pos, next - pos))});
+            up.notes.push_back("inverter block at offset " + std::to_string(pos) +
+                               " left out: " + error->describe());
+            error.reset();
+        } else {
+            up.inverters.push_back(std::move(inverter));
+        }
         pos = next;
     }
 
-    if (up.inverters_online != static_cast<int>(up.inverters.size()))
+    if (up.inverters_online != static_cast<int>(up.inverters.size() + up.skipped_blocks.size()))
         up.notes.push_back("header says " + std::to_string(up.inverters_online) +
-                           " inverters online, message has " + std::to_string(up.inverters.size()) +
+                           " inverters online, message has " +
+                           std::to_string(up.inverters.size() + up.skipped_blocks.size()) +
                            " blocks");
     double channel_sum = 0;
     for (const auto& inv : up.inverters)

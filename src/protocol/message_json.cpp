@@ -57,6 +57,14 @@ nlohmann::json message_to_json(const EcuMessage& message, std::string_view raw) 
         out["unknown"] = unknown_to_json(up->unknown);
         if (!up->notes.empty())
             out["notes"] = up->notes;
+        if (!up->skipped_blocks.empty()) {
+            auto skipped = nlohmann::json::array();
+            for (const auto& block : up->skipped_blocks)
+                skipped.push_back({{"offset", block.offset},
+                                   {"reason", block.reason},
+                                   {"raw", printable_text(block.raw)}});
+            out["skipped_blocks"] = std::move(skipped);
+        }
         return out;
     }
     if (const auto* control = std::get_if<ControlMessage>(&message)) {

@@ -5,6 +5,7 @@
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
 #include "support/test_paths.hpp"
+#include "support/upload_builder.hpp"
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -196,4 +197,23 @@ TEST_CASE("the DNS codec builds a query and reads only well-formed answers") {
                                       {answer.begin(), answer.begin() + static_cast<long>(cut)})
                   .size() <= 1);
     CHECK_THROWS(ecu2mqtt::dns_a_query(1, "bad..name"));
+}
+
+TEST_CASE("a reading that could not be kept gets our re-send reply, not EMA's acknowledgement") {
+    const std::string ema_says = "10120240206112000";
+    FakeEma ema(FakeEma::Mode::Answer, ema_says);
+    Proxy proxy("127.0.0.1:" + std::to_string(ema.port()));
+    auto spec = test::captured_upload_spec();
+    spec.timestamp = "20240206111714";
+    REQUIRE(test::upload(proxy.service->port(), test::build_upload(spec)) == ema_says);
+    // Sabotage the spool: a file where its directory should be.
+    const auto spool = proxy.dir / "state" / "spool";
+    std::filesystem::remove_all(spool);
+    std::ofstream(spool) << "in the way";
+    const auto reply = test::upload(proxy.service->port(), test::captured_upload());
+    CHECK(reply == "10120240206111714"); // the last kept reading: send what follows again
+    CHECK(ema.received().find("20240206112214") != std::string::npos); // EMA still got it
+    CHECK(proxy.service->process().wait_for_output("event=ema_reply_replaced", 2s));
+    CHECK_THAT(proxy.service->log(), Catch::Contains("sent=10120240206111714"));
+    std::filesystem::remove(spool);
 }

@@ -149,13 +149,25 @@ TEST_CASE("junk, oversized and idle connections are closed - the next upload is 
 TEST_CASE("a malformed upload is answered like an upload, logged with its offset and kept") {
     RunningListener running;
     std::string bad = test::captured_upload();
-    bad[140] = 'x'; // a channel's current
+    bad[8] = 'x'; // the length field
     CHECK(test::upload(running.ports[0], bad) == kCapturedReply);
     CHECK(running.sink.uploads() == 0);
     const auto log = running.log_text.str();
     CHECK(log.find("event=undecodable_message ecu=216000064136") != std::string::npos);
-    CHECK(log.find("offset 137") != std::string::npos);
+    CHECK(log.find("offset 5") != std::string::npos);
     CHECK(log.find(bad.substr(0, 60)) != std::string::npos); // the raw text is in the log
+}
+
+TEST_CASE("a malformed inverter block loses that inverter only, logged with its bytes") {
+    RunningListener running;
+    std::string bad = test::captured_upload();
+    bad[140] = 'x'; // a channel's current, in the first inverter's block
+    CHECK(test::upload(running.ports[0], bad) == kCapturedReply);
+    CHECK(running.sink.uploads() == 1); // the other inverter still counts
+    const auto log = running.log_text.str();
+    CHECK(log.find("event=inverter_block_left_out ecu=216000064136") != std::string::npos);
+    CHECK(log.find("offset 137") != std::string::npos);
+    CHECK(log.find(bad.substr(83, 40)) != std::string::npos); // the block's bytes are in the log
 }
 
 TEST_CASE("at the connection limit the least active connection makes room for the newcomer") {

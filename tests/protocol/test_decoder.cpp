@@ -243,18 +243,37 @@ TEST_CASE("malformed input gives an error naming the offset, never a crash") {
         CHECK(decode_failure(bad).offset == 5);
     }
 
-    SECTION("a non-digit in every numeric field is reported at that field") {
+    SECTION("a non-digit in every header field is reported at that field") {
         const std::vector<std::pair<std::size_t, std::size_t>> fields{
-            {18, 18},   {35, 30},   {50, 42},   {65, 60},
-            {75, 74},                           // header: id, power, energy, time, count
-            {90, 86},   {105, 103}, {110, 108}, // block: uid, frequency, temperature
-            {131, 131}, {132, 132}, {140, 137}, {148, 146}}; // channel: number, V, A, W
+            {18, 18}, {35, 30}, {50, 42}, {65, 60}, {75, 74}}; // id, power, energy, time, count
         for (const auto& [position, expected_offset] : fields) {
             std::string bad = good;
             bad[position] = 'x';
             const auto e = decode_failure(bad);
             INFO("byte " << position << ": " << e.describe());
             CHECK(e.offset == expected_offset);
+        }
+    }
+
+    SECTION("a non-digit in an inverter block loses that inverter only, kept raw with the offset") {
+        const std::vector<std::pair<std::size_t, std::size_t>> fields{
+            {90, 86},   {105, 103}, {110, 108},              // block: uid, Hz, °C
+            {131, 131}, {132, 132}, {140, 137}, {148, 146}}; // channel: number, V, A, W
+        for (const auto& [position, expected_offset] : fields) {
+            std::string bad = good;
+            bad[position] = 'x';
+            const DecodeResult result = decode_message(bad);
+            INFO("byte " << position);
+            REQUIRE_FALSE(decode_error(result));
+            const auto& up = std::get<RealtimeUpload>(*decoded_message(result));
+            REQUIRE(up.inverters.size() == 1); // the capture has two: the other one is kept
+            CHECK(up.inverters[0].uid == "806000011223");
+            REQUIRE(up.skipped_blocks.size() == 1);
+            CHECK(up.skipped_blocks[0].offset == 83);
+            CHECK_THAT(up.skipped_blocks[0].reason,
+                       Catch::Contains("offset " + std::to_string(expected_offset)));
+            CHECK(up.skipped_blocks[0].raw == bad.substr(83, up.skipped_blocks[0].raw.size()));
+            CHECK_FALSE(up.notes.empty());
         }
     }
 
@@ -279,9 +298,13 @@ TEST_CASE("malformed input gives an error naming the offset, never a crash") {
         bytes.insert(bytes.size() - 4, "12345"); // 5 stray digits at the end of the block
         const auto len = std::to_string(bytes.size() - 1);
         bytes.replace(5, 5, std::string(5 - len.size(), 'A') + len);
-        const auto e = decode_failure(bytes);
-        CHECK(e.offset == 83);
-        CHECK_THAT(e.reason, Catch::Contains("48 + 20 * channels"));
+        const DecodeResult result = decode_message(bytes);
+        REQUIRE_FALSE(decode_error(result));
+        const auto& up = std::get<RealtimeUpload>(*decoded_message(result));
+        CHECK(up.inverters.empty());
+        REQUIRE(up.skipped_blocks.size() == 1);
+        CHECK(up.skipped_blocks[0].offset == 83);
+        CHECK_THAT(up.skipped_blocks[0].reason, Catch::Contains("48 + 20 * channels"));
     }
 
     SECTION("binary garbage") {

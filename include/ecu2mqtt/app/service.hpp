@@ -7,6 +7,7 @@
 #include "ecu2mqtt/app/telemetry.hpp"
 #include "ecu2mqtt/net/listener.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
+#include "ecu2mqtt/store/raw_store.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -74,6 +75,9 @@ class Service final : public MessageHandler {
     const ServiceCounters& counters() const { return counters_; }
     // Uploads, replies and decode errors also go to `telemetry` (the status page), if set.
     void set_telemetry(Telemetry* telemetry) { telemetry_ = telemetry; }
+    // Messages not fully used (undecodable, inverter blocks left out, clock-suspect) are kept
+    // there; without a store they are logged whole.
+    void set_raw_store(RawMessageStore* store) { raw_store_ = store; }
 
   private:
     std::optional<std::string> handle(const InboundMessage& message);
@@ -82,6 +86,7 @@ class Service final : public MessageHandler {
                                       const InboundMessage& message,
                                       std::optional<LocalDateTime> resend_from = std::nullopt);
     bool allowed(const std::string& ecu_id) const;
+    void keep_raw(const InboundMessage& message, const std::string& ecu_id, const std::string& why);
     // Counts and logs an ECU outside the allow-list; false means: close without an answer.
     bool admit(const std::string& ecu_id, const InboundMessage& message);
     // In full proxy mode: EMA's reply when there is a usable one, else `fake`.
@@ -96,6 +101,7 @@ class Service final : public MessageHandler {
     ServiceCounters counters_;
     std::map<std::string, LocalDateTime> last_acknowledged_; // per ECU id
     Telemetry* telemetry_ = nullptr;
+    RawMessageStore* raw_store_ = nullptr;
     // The reply chosen while handling the current message (rule and ECU id), for telemetry.
     std::string reply_rule_;
     std::string reply_ecu_;

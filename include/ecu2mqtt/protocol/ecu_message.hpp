@@ -35,6 +35,13 @@ struct InverterReading {
     UnknownFields unknown;
 };
 
+// An inverter block the decoder could not read: left out of the upload, kept verbatim.
+struct SkippedBlock {
+    std::size_t offset = 0; // of the block in the message
+    std::string reason;     // what did not fit, with the offset inside the message
+    std::string raw;        // the block's bytes
+};
+
 // An `APS18` real-time upload: what the ECU sends every five minutes.
 struct RealtimeUpload {
     std::string signature; // "APS18"
@@ -47,6 +54,8 @@ struct RealtimeUpload {
     std::vector<InverterReading> inverters;
     UnknownFields unknown;
     std::vector<std::string> notes; // things that decoded but do not add up
+    // Blocks that did not decode: one odd block loses that inverter only, not the upload.
+    std::vector<SkippedBlock> skipped_blocks;
 };
 
 // An `ECU11` message, seen on the control port 9220. Layout from the peers, not byte-verified.
