@@ -23,6 +23,13 @@ std::string ecu_id_in(const DecodeResult& result, std::string_view raw) {
     return guess_ecu_id(raw).value_or("");
 }
 
+// Decodes a message once, however many steps look at it.
+const DecodeResult& decoded_once(const InboundMessage& message) {
+    if (!message.decoded)
+        message.decoded = std::make_shared<const DecodeResult>(decode_message(message.raw));
+    return *message.decoded;
+}
+
 } // namespace
 
 bool Service::allowed(const std::string& ecu_id) const {
@@ -72,7 +79,7 @@ std::optional<std::string> Service::answer(bool is_control, const std::string& e
 bool Service::wants_upstream(const InboundMessage& message) {
     if (!message.raw.starts_with("APS") && !message.raw.starts_with("ECU11"))
         return false; // not an ECU speaking: nothing for EMA
-    return allowed(ecu_id_in(decode_message(message.raw), message.raw));
+    return allowed(ecu_id_in(decoded_once(message), message.raw));
 }
 
 std::optional<std::string> Service::relay_or(std::optional<std::string> fake,
@@ -153,7 +160,7 @@ void Service::keep_raw(const InboundMessage& message, const std::string& ecu_id,
 
 std::optional<std::string> Service::handle(const InboundMessage& message) {
     const auto port = std::to_string(message.local_port);
-    const DecodeResult result = decode_message(message.raw);
+    const DecodeResult& result = decoded_once(message);
     const std::string ecu_id = ecu_id_in(result, message.raw);
     const auto* error = decode_error(result);
     if (error) {
@@ -200,11 +207,13 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
         for (const auto& note : upload->notes)
             log_.warn("upload_note", {{"ecu", ecu_id}, {"peer", message.peer}, {"note", note}});
         for (const auto& block : upload->skipped_blocks)
-            log_.warn("inverter_block_left_out", {{"ecu", ecu_id},
-                                                  {"peer", message.peer},
-                                                  {"offset", std::to_string(block.offset)},
-                                                  {"error", block.reason},
-                                                  {"raw", printable_text(block.raw)}});
+            log_.warn(
+                "inverter_block_left_out",
+                {{"ecu", ecu_id},
+                 {"peer", message.peer},
+                 {"offset", std::to_string(block.offset)},
+                 {"error", "offset " + std::to_string(block.error_offset) + ": " + block.reason},
+                 {"raw", printable_text(block.raw)}});
         if (!upload->skipped_blocks.empty())
             keep_raw(message, ecu_id,
                      std::to_string(upload->skipped_blocks.size()) + " inverter block(s) left out");

@@ -275,7 +275,7 @@ DecodeResult decode_realtime(std::string_view message) {
         auto inverter = decode_block(message, pos, next - pos, up.notes, error);
         if (error) {
             up.skipped_blocks.push_back(
-                {pos, error->describe(), std::string(message.substr(pos, next - pos))});
+                {pos, error->offset, error->reason, std::string(message.substr(pos, next - pos))});
             up.notes.push_back("inverter block at offset " + std::to_string(pos) +
                                " left out: " + error->describe());
             error.reset();

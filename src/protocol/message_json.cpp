@@ -61,6 +61,7 @@ nlohmann::json message_to_json(const EcuMessage& message, std::string_view raw) 
             auto skipped = nlohmann::json::array();
             for (const auto& block : up->skipped_blocks)
                 skipped.push_back({{"offset", block.offset},
+                                   {"error_offset", block.error_offset},
                                    {"reason", block.reason},
                                    {"raw", printable_text(block.raw)}});
             out["skipped_blocks"] = std::move(skipped);

@@ -43,7 +43,15 @@ bool decode_stream(const std::string& name, std::istream& input, std::ostream& o
             all_ok = false;
             continue;
         }
-        out << message_to_json(*decoded_message(result), frame.message).dump() << '\n';
+        const EcuMessage& message = *decoded_message(result);
+        if (const auto* upload = std::get_if<RealtimeUpload>(&message))
+            for (const auto& block : upload->skipped_blocks) {
+                err << name << ": message at offset " << message_start << ": inverter block at "
+                    << message_start + block.offset << " left out: offset "
+                    << message_start + block.error_offset << ": " << block.reason << '\n';
+                all_ok = false;
+            }
+        out << message_to_json(message, frame.message).dump() << '\n';
     }
     std::string rest = framer.take_remainder();
     if (rest.find_first_not_of("\r\n \t") != std::string::npos) {

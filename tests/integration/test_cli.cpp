@@ -74,11 +74,15 @@ TEST_CASE("decode reports a bad message with its offset and still decodes the ot
     std::ofstream(dir / "mixed.txt", std::ios::binary) << input;
     const auto r = run({"decode", (dir / "mixed.txt").string()});
     CHECK(r.status == 1);
-    CHECK(json_lines(r.output).size() == 2);
-    // The second message starts at byte 303; its frequency field at 303 + 103.
-    CHECK_THAT(
-        r.output,
-        Catch::Contains("message at offset 303: offset 406: expected 5 digits (grid frequency"));
+    // All three decode: the second without its first inverter, whose block is reported.
+    const auto lines = json_lines(r.output);
+    REQUIRE(lines.size() == 3);
+    CHECK(lines[1]["inverters"].size() == 1);
+    CHECK(lines[1]["skipped_blocks"][0]["offset"] == 83);
+    // The second message starts at byte 303; its first block at 303 + 83, its frequency field
+    // at 303 + 103.
+    CHECK_THAT(r.output, Catch::Contains("message at offset 303: inverter block at 386 left out: "
+                                         "offset 406: expected 5 digits (grid frequency"));
     std::filesystem::remove_all(dir);
 }
 

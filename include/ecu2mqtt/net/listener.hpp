@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ecu2mqtt/app/logger.hpp"
+#include "ecu2mqtt/protocol/ecu_message.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -29,6 +30,8 @@ struct InboundMessage {
     bool forwarded = false;
     std::optional<std::string> upstream_reply;
     std::string upstream_failure;
+    // The message decoded, once: whoever decodes it first leaves the result here.
+    mutable std::shared_ptr<const DecodeResult> decoded;
 };
 
 // What the listener calls for every framed message. Runs on the io_context thread; must not block.

@@ -37,9 +37,10 @@ struct InverterReading {
 
 // An inverter block the decoder could not read: left out of the upload, kept verbatim.
 struct SkippedBlock {
-    std::size_t offset = 0; // of the block in the message
-    std::string reason;     // what did not fit, with the offset inside the message
-    std::string raw;        // the block's bytes
+    std::size_t offset = 0;       // of the block in the message
+    std::size_t error_offset = 0; // of what did not fit, in the message
+    std::string reason;           // what did not fit
+    std::string raw;              // the block's bytes
 };
 
 // An `APS18` real-time upload: what the ECU sends every five minutes.
