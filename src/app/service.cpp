@@ -23,6 +23,14 @@ std::string ecu_id_in(const DecodeResult& result, std::string_view raw) {
     return guess_ecu_id(raw).value_or("");
 }
 
+// Raw bytes for a log line: escaped and cut, so that no sender can fill the disk through the log
+// (the whole message goes to the raw store).
+std::string loggable(std::string_view raw) {
+    constexpr std::size_t kMaxLoggedBytes = 4096;
+    return printable_text(raw.substr(0, kMaxLoggedBytes)) +
+           (raw.size() > kMaxLoggedBytes ? "…(" + std::to_string(raw.size()) + " bytes)" : "");
+}
+
 // Decodes a message once, however many steps look at it.
 const DecodeResult& decoded_once(const InboundMessage& message) {
     if (!message.decoded)
@@ -140,7 +148,7 @@ void Service::keep_raw(const InboundMessage& message, const std::string& ecu_id,
         log_.warn("raw_message", {{"ecu", ecu_id},
                                   {"peer", message.peer},
                                   {"why", why},
-                                  {"raw", printable_text(message.raw)}});
+                                  {"raw", loggable(message.raw)}});
         return;
     }
     const auto line = recording_line(clock_.iso_with_offset(clock_.now()), message.local_port,
@@ -151,7 +159,7 @@ void Service::keep_raw(const InboundMessage& message, const std::string& ecu_id,
                                             {"peer", message.peer},
                                             {"why", why},
                                             {"error", kept.error},
-                                            {"raw", printable_text(message.raw)}});
+                                            {"raw", loggable(message.raw)}});
     else
         log_.warn(
             "raw_message_kept",
@@ -177,7 +185,7 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
                                           {"port", port},
                                           {"error", error->describe()},
                                           {"bytes", std::to_string(message.raw.size())},
-                                          {"raw", printable_text(message.raw)}});
+                                          {"raw", loggable(message.raw)}});
         if (sink_)
             sink_->on_raw(ecu_id, message.raw);
         keep_raw(message, ecu_id, "undecodable: " + error->describe());
@@ -195,8 +203,6 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
 
     if (const auto* upload = std::get_if<RealtimeUpload>(&decoded)) {
         ++counters_.realtime;
-        if (telemetry_)
-            telemetry_->on_upload(*upload, message.peer, message.local_port, clock_.now());
         log_.info("upload", {{"ecu", ecu_id},
                              {"peer", message.peer},
                              {"port", port},
@@ -220,6 +226,9 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
         // Kept first, answered second: the reply must not claim data that could still be lost.
         const UploadHandling handling =
             sink_ ? sink_->on_realtime(*upload, clock_.now()) : UploadHandling{};
+        // The status page shows the newest trustworthy reading, as the state topic does.
+        if (telemetry_ && (handling.live || !sink_))
+            telemetry_->on_upload(*upload, message.peer, message.local_port, clock_.now());
         if (handling.duplicate)
             ++counters_.duplicates;
         if (handling.clock_suspect) // the ledger used nothing of it: its bytes stay here
@@ -264,7 +273,7 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
                                {"peer", message.peer},
                                {"port", port},
                                {"type", message_type_name(decoded)},
-                               {"raw", printable_text(message.raw)}});
+                               {"raw", loggable(message.raw)}});
     return relay_or(answer(is_control, ecu_id, timestamp_of(decoded), message), message, ecu_id);
 }
 

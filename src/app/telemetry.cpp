@@ -82,6 +82,8 @@ void Telemetry::on_upload(const RealtimeUpload& upload, const std::string& peer,
     ecu->unknown = upload.unknown;
     ecu->inverters.clear();
     for (const auto& reading : upload.inverters) {
+        if (ecu->inverters.size() >= kMaxInvertersShown)
+            break;
         InverterSnapshot inverter{reading.uid,          reading.model,   reading.temperature_c,
                                   reading.frequency_hz, reading.power_w, {},
                                   reading.unknown};

@@ -45,6 +45,7 @@ std::string connack_reason(int rc) {
 struct EcuEntry {
     EcuLedger ledger;
     nlohmann::json live_state; // null until a live reading (or rebuilt from the ledger)
+    bool unsaved = false;      // the last write of its state file failed: tried again
 };
 
 KnownInverter known_from(const LedgerInverter& inv) {
@@ -137,6 +138,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     Outbox outbox;
     std::map<std::uint64_t, mqtt::delivery_token_ptr> tokens; // outbox id -> token, in flight
     std::uint64_t dropped_reported = 0;
+    std::uint64_t loaded_up_to = 0;         // the newest spool entry handed to the outbox
     asio::steady_timer retry_timer;         // reconnect
     asio::steady_timer publish_retry_timer; // a refused publish
     asio::steady_timer tick_timer;
@@ -221,25 +223,34 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     void load_spool() {
         for (const auto& problem : spool.open())
             log.error("spool_unusable", {{"error", problem}});
+        if (spool.size() > 0)
+            log.info("spool_loaded", {{"readings", std::to_string(spool.size())},
+                                      {"bytes", std::to_string(spool.bytes())}});
+        refill();
+    }
+
+    // Memory holds at most kReadingsInMemory readings; the rest wait in the spool on disk and are
+    // read in order as the broker acknowledges the ones before.
+    static constexpr std::size_t kReadingsInMemory = 128;
+
+    void refill() {
         std::vector<std::string> problems;
-        auto entries = spool.read_all(problems);
-        for (const auto& problem : problems)
-            log.error("spool_entry_lost", {{"error", problem}});
-        std::size_t loaded = 0;
-        for (auto& entry : entries) {
-            auto messages = messages_of(entry.reading);
+        while (outbox.pending_readings() < kReadingsInMemory) {
+            auto entry = spool.next_after(loaded_up_to, problems);
+            if (!entry)
+                break;
+            loaded_up_to = entry->sequence;
+            auto messages = messages_of(entry->reading);
             if (!messages) {
-                log.error("spool_entry_lost", {{"sequence", std::to_string(entry.sequence)},
+                log.error("spool_entry_lost", {{"sequence", std::to_string(entry->sequence)},
                                                {"error", "no list of messages in the entry"}});
-                spool.pop(entry.sequence);
+                spool.pop(entry->sequence);
                 continue;
             }
-            outbox.put_reading(entry.sequence, std::move(*messages));
-            ++loaded;
+            outbox.put_reading(entry->sequence, std::move(*messages));
         }
-        if (loaded > 0)
-            log.info("spool_loaded", {{"readings", std::to_string(loaded)},
-                                      {"bytes", std::to_string(spool.bytes())}});
+        for (const auto& problem : problems)
+            log.error("spool_entry_lost", {{"error", problem}});
     }
 
     static std::optional<std::vector<OutgoingMessage>> messages_of(const nlohmann::json& reading) {
@@ -477,8 +488,13 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             return;
         }
         ++published;
-        for (const auto sequence : outbox.acknowledged(id))
+        bool completed = false;
+        for (const auto sequence : outbox.acknowledged(id)) {
             spool.pop(sequence);
+            completed = true;
+        }
+        if (completed)
+            refill();
         pump();
     }
 
@@ -545,7 +561,14 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                       {"limit_bytes", std::to_string(config.spool_max_bytes)}});
             dropped_reported = spool.dropped();
         }
-        outbox.put_reading(spool.last_pushed(), std::move(batch));
+        // Straight from memory when nothing older waits on disk only.
+        if (loaded_up_to + 1 == spool.last_pushed() &&
+            outbox.pending_readings() < kReadingsInMemory) {
+            loaded_up_to = spool.last_pushed();
+            outbox.put_reading(loaded_up_to, std::move(batch));
+        } else {
+            refill();
+        }
         pump();
         return true;
     }
@@ -699,6 +722,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         UploadHandling handling;
         handling.duplicate = decision.verdict == UploadVerdict::Repeat;
         handling.clock_suspect = decision.verdict == UploadVerdict::ClockSuspect;
+        handling.live = decision.verdict == UploadVerdict::Live;
         if (!batch.empty() && !enqueue(id, std::move(batch))) {
             entry.ledger.not_kept(decision);
             log_events(id, decision.events_if_not_kept);
@@ -759,7 +783,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                     enqueue(id, {{config.topics.ecu_state(id), state.dump(), true}});
                 }
             }
-            if (entry.ledger.state().revision != before)
+            // A gap opened while the disk was full lives only in memory until this succeeds.
+            if (entry.ledger.state().revision != before || entry.unsaved)
                 save(id, entry);
         }
         pump();
@@ -775,13 +800,18 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         return std::filesystem::path(config.state_dir) / ("ecu-" + ecu_id + ".json");
     }
 
-    void save(const std::string& id, const EcuEntry& entry) {
+    void save(const std::string& id, EcuEntry& entry) {
         if (config.state_dir.empty())
             return;
         auto j = entry.ledger.to_json();
         j["live_state"] = entry.live_state;
-        if (const auto error = write_json_atomically(state_path(id), j); !error.empty())
-            log.error("state_not_saved", {{"ecu", id}, {"error", error}});
+        const auto error = write_json_atomically(state_path(id), j);
+        if (!error.empty() && !entry.unsaved) // logged once per outage, retried on every tick
+            log.error("state_not_saved",
+                      {{"ecu", id}, {"error", error}, {"action", "retrying every few seconds"}});
+        else if (error.empty() && entry.unsaved)
+            log.info("state_saved", {{"ecu", id}, {"after", "an earlier failure"}});
+        entry.unsaved = !error.empty();
     }
 
     void load_state() {
@@ -819,6 +849,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
 
     void shutdown(std::chrono::milliseconds budget) {
         shutting_down = true;
+        for (auto& [id, entry] : ecus)
+            if (entry.unsaved)
+                save(id, entry);
         retry_timer.cancel();
         publish_retry_timer.cancel();
         tick_timer.cancel();

@@ -20,6 +20,8 @@ using asio::ip::udp;
 
 namespace {
 
+constexpr std::size_t kMaxReplyBytes = 64 * 1024;
+
 // Closes `socket` when the timer fires; re-armed by the caller for each step. The handler shares
 // ownership of the socket: a firing already queued when the exchange ends must not touch a
 // socket that the exchange has destroyed.
@@ -181,6 +183,13 @@ asio::awaitable<UpstreamReply> EmaForwarder::exchange(std::uint16_t local_port,
         const std::size_t n = co_await socket->async_read_some(
             asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
         reply.append(buffer.data(), n);
+        if (reply.size() > kMaxReplyBytes) {
+            // EMA's acknowledgement is 17 bytes: this is not one, and must not fill memory.
+            timer.cancel();
+            co_return UpstreamReply{std::nullopt, "reply longer than " +
+                                                      std::to_string(kMaxReplyBytes) +
+                                                      " bytes: not relayed"};
+        }
         if (!ec)
             continue;
         if (!reply.empty())

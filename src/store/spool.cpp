@@ -100,22 +100,22 @@ std::optional<Spool::Entry> Spool::front(std::string* problem) {
     return std::nullopt;
 }
 
-std::vector<Spool::Entry> Spool::read_all(std::vector<std::string>& problems) {
-    std::vector<Entry> entries;
-    for (auto it = index_.begin(); it != index_.end();) {
+std::optional<Spool::Entry> Spool::next_after(std::uint64_t sequence,
+                                              std::vector<std::string>& problems) {
+    auto it = std::upper_bound(
+        index_.begin(), index_.end(), sequence,
+        [](std::uint64_t value, const Indexed& indexed) { return value < indexed.sequence; });
+    while (it != index_.end()) {
         const StateRead read = read_json_state(path_of(it->sequence));
-        if (read.status == StateRead::Status::Ok) {
-            entries.push_back({it->sequence, read.value});
-            ++it;
-            continue;
-        }
+        if (read.status == StateRead::Status::Ok)
+            return Entry{it->sequence, read.value};
         problems.push_back(read.status == StateRead::Status::Missing
                                ? path_of(it->sequence).string() + " vanished"
                                : path_of(it->sequence).string() + " set aside: " + read.error);
         bytes_ -= std::min(bytes_, it->bytes);
         it = index_.erase(it);
     }
-    return entries;
+    return std::nullopt;
 }
 
 void Spool::pop(std::uint64_t sequence) {

@@ -25,6 +25,7 @@ struct UploadHandling {
     // before it. The reply names it so that the ECU sends what follows again.
     std::optional<LocalDateTime> resend_from;
     bool clock_suspect = false; // stamped too far ahead: answered, used for nothing
+    bool live = false;          // the newest reading: it is what the state now shows
 };
 
 // Where decoded readings go (the MQTT publisher). Called on the io thread; must not block.

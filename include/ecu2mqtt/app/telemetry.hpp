@@ -113,6 +113,7 @@ struct StatusSnapshot {
 class Telemetry {
   public:
     static constexpr std::size_t kMaxEcus = 256;
+    static constexpr std::size_t kMaxInvertersShown = 128; // per ECU, as --max-inverters-per-ecu
     static constexpr std::size_t kMaxCurvePoints = 24 * 60;
     static constexpr std::size_t kMaxProblems = 50;
     static constexpr std::string_view kOtherEcus = "other"; // uploads of ECUs beyond kMaxEcus

@@ -33,8 +33,9 @@ class Spool {
     // The oldest entry, read from disk (nullopt when empty). A file that vanished or is corrupt
     // is skipped and reported through `problem`.
     std::optional<Entry> front(std::string* problem = nullptr);
-    // Every entry, oldest first; unreadable ones are skipped and described in `problems`.
-    std::vector<Entry> read_all(std::vector<std::string>& problems);
+    // The oldest entry after `sequence` (0: the oldest of all); an unreadable one is dropped and
+    // described in `problems`, and the next is tried.
+    std::optional<Entry> next_after(std::uint64_t sequence, std::vector<std::string>& problems);
     // Removes an entry wherever it is (a no-op for one already gone).
     void pop(std::uint64_t sequence);
     // The sequence number given to the last successful push().
