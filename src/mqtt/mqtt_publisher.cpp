@@ -588,6 +588,23 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         if (const auto it = ecus.find(id); it != ecus.end())
             return &it->second;
         if (ecus.size() >= config.max_ecus) {
+            // An offline ECU (silent past its timeout: a made-up id, say) makes room.
+            const EcuEntry* quietest = nullptr;
+            std::string quietest_id;
+            for (const auto& [other, entry] : ecus)
+                if (!entry.ledger.online() &&
+                    (!quietest ||
+                     entry.ledger.state().last_heard_s < quietest->ledger.state().last_heard_s)) {
+                    quietest = &entry;
+                    quietest_id = other;
+                }
+            if (quietest) {
+                forget_ecu(quietest_id, "to make room for " + id + " (--max-ecus reached)");
+                return &ecus.emplace(id, EcuEntry{EcuLedger(id, ledger_config()), {}})
+                            .first->second;
+            }
+        }
+        if (ecus.size() >= config.max_ecus) {
             if (refused_ecus.size() < 1024 && refused_ecus.insert(id).second)
                 log.warn("ecu_limit_reached",
                          {{"ecu", id},
@@ -597,6 +614,27 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             return nullptr;
         }
         return &ecus.emplace(id, EcuEntry{EcuLedger(id, ledger_config()), {}}).first->second;
+    }
+
+    // Clears everything of the ECU and its inverters: devices, states, availability, state file.
+    void forget_ecu(const std::string& id, const std::string& why) {
+        const auto it = ecus.find(id);
+        if (it == ecus.end())
+            return;
+        for (const auto& [uid, inv] : it->second.ledger.state().inverters) {
+            clear_retained(device_discovery_topic(config.topics, uid));
+            clear_retained(config.topics.inverter_state(id, uid));
+            clear_retained(config.topics.inverter_availability(id, uid));
+        }
+        clear_retained(device_discovery_topic(config.topics, id));
+        clear_retained(config.topics.ecu_state(id));
+        clear_retained(config.topics.ecu_availability(id));
+        ecus.erase(it);
+        std::error_code ec;
+        if (!config.state_dir.empty())
+            std::filesystem::remove(state_path(id), ec);
+        log.warn("ecu_forgotten", {{"ecu", id}, {"reason", why}});
+        pump();
     }
 
     void log_events(const std::string& id, const std::vector<LedgerEvent>& events) {
@@ -787,6 +825,18 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             if (entry.ledger.state().revision != before || entry.unsaved)
                 save(id, entry);
         }
+        // An ECU silent as long as an inverter is forgotten after goes too (a replaced ECU, or
+        // an id someone made up).
+        const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch());
+        std::vector<std::string> silent;
+        for (const auto& [id, entry] : ecus)
+            if (now_s.count() - entry.ledger.state().last_heard_s >
+                config.forget_inverter_after.count())
+                silent.push_back(id);
+        for (const auto& id : silent)
+            forget_ecu(id, "silent for " +
+                               std::to_string(config.forget_inverter_after.count() / 86400) +
+                               " days");
         pump();
         tick_timer.expires_after(std::clamp<Steady::duration>(
             config.ecu_timeout / 4, std::chrono::milliseconds(250), std::chrono::seconds(10)));

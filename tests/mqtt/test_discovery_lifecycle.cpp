@@ -165,3 +165,24 @@ TEST_CASE("an inverter that reports fewer channels loses those entities in its d
     CHECK(config["cmps"]["ch2_voltage"].contains("unique_id"));
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("an ECU silent for 30 days is forgotten with its inverters and state file") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
+    test::FixedClock clock({2024, 6, 1, 12, 0, 0});
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock);
+    publisher.upload("20240601120000", {test::inverter_with(kKept, 4, 50)});
+    REQUIRE(eventually(
+        [&] { return retained_now(broker, "homeassistant/device/+/config").size() == 2; }));
+    CHECK(std::filesystem::exists(dir / "state" / ("ecu-" + kEcu + ".json")));
+    clock.set({2024, 7, 1, 12, 0, 1});
+    REQUIRE(eventually([&] {
+        for (const auto& [topic, payload] : retained_now(broker, "#"))
+            if (topic.find(kEcu) != std::string::npos || topic.find(kKept) != std::string::npos)
+                return false;
+        return true;
+    }));
+    CHECK_FALSE(std::filesystem::exists(dir / "state" / ("ecu-" + kEcu + ".json")));
+    CHECK(publisher.log().find("event=ecu_forgotten ecu=" + kEcu) != std::string::npos);
+    std::filesystem::remove_all(dir);
+}
