@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <tuple>
 
 using namespace std::chrono_literals;
 
@@ -43,14 +44,7 @@ class FakeEma {
 class FakeDns {
   public:
     FakeDns() {
-        fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-        socklen_t len = sizeof addr;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-        port_ = ntohs(addr.sin_port);
+        std::tie(fd_, port_) = test::bound_loopback_socket(SOCK_DGRAM);
         thread_ = std::thread([this] { serve(); });
     }
     ~FakeDns() {

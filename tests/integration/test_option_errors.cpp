@@ -88,20 +88,14 @@ TEST_CASE("full proxy to a name that resolves to this host, without a resolver: 
 }
 
 TEST_CASE("full proxy with a resolver that never answers: the fake reply within --ema-timeout") {
-    const int silent = ::socket(AF_INET, SOCK_DGRAM, 0); // takes queries, answers none
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
+    const auto [silent, silent_port] = test::bound_loopback_socket(SOCK_DGRAM); // answers none
     const auto dir = test::make_temp_dir("ecu2mqtt-opts");
     {
         test::MosquittoBroker broker;
         test::ServiceProcess service(broker.url(), dir / "state",
                                      {"--forward-to-ema", "ecu.apsystemsema.com", "--ema-timeout",
                                       "1", "--ema-resolver",
-                                      "127.0.0.1:" + std::to_string(ntohs(addr.sin_port))});
+                                      "127.0.0.1:" + std::to_string(silent_port)});
         const auto start = std::chrono::steady_clock::now();
         CHECK(test::upload(service.port(), test::captured_upload()) == "10120240206111714");
         const auto waited = std::chrono::steady_clock::now() - start;

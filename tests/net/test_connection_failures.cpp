@@ -14,6 +14,7 @@
 #include <sstream>
 #include <sys/socket.h>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 using namespace ecu2mqtt;
@@ -59,16 +60,7 @@ class FailingHandler final : public MessageHandler {
 // A UDP port on loopback that takes DNS queries and never answers them.
 class SilentResolver {
   public:
-    SilentResolver() {
-        fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-        socklen_t len = sizeof addr;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-        port_ = ntohs(addr.sin_port);
-    }
+    SilentResolver() { std::tie(fd_, port_) = test::bound_loopback_socket(SOCK_DGRAM); }
     ~SilentResolver() { ::close(fd_); }
     std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 

@@ -2,6 +2,7 @@
 // the reply is collected until EMA goes quiet, never past the deadline, and ending the exchange
 // or the whole io_context early leaves no timer touching a freed socket (checked under ASan).
 #include "ecu2mqtt/net/ema_forwarder.hpp"
+#include "support/net.hpp"
 #include "support/test_paths.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
@@ -10,6 +11,7 @@
 #include <sstream>
 #include <sys/socket.h>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 using namespace ecu2mqtt;
@@ -23,14 +25,7 @@ class TricklingEma {
   public:
     TricklingEma(std::vector<std::string> pieces, std::chrono::milliseconds gap,
                  std::chrono::milliseconds hold) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-        socklen_t len = sizeof addr;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-        port_ = ntohs(addr.sin_port);
+        std::tie(fd_, port_) = test::bound_loopback_socket(SOCK_STREAM);
         ::listen(fd_, 4);
         thread_ = std::thread([this, pieces = std::move(pieces), gap, hold] {
             const int client = ::accept(fd_, nullptr, nullptr);

@@ -2,6 +2,8 @@
 // marker, records it, and answers with what the test's function returns (nothing: just close).
 #pragma once
 
+#include "net.hpp"
+
 #include <functional>
 #include <mutex>
 #include <netinet/in.h>
@@ -10,6 +12,7 @@
 #include <string>
 #include <sys/socket.h>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 namespace test {
@@ -20,17 +23,7 @@ class LoopbackServer {
 
     LoopbackServer(std::string request_end, Respond respond)
         : request_end_(std::move(request_end)), respond_(std::move(respond)) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        int on = 1;
-        ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-            throw std::runtime_error("loopback server cannot bind");
-        socklen_t len = sizeof addr;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-        port_ = ntohs(addr.sin_port);
+        std::tie(fd_, port_) = bound_loopback_socket(SOCK_STREAM);
         ::listen(fd_, 8);
         thread_ = std::thread([this] { serve(); });
     }

@@ -11,21 +11,33 @@
 #include <sys/time.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 
 namespace test {
 
-// A port that was free a moment ago (bound to 0 and released).
-inline std::uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+// A socket of `type` (SOCK_STREAM, SOCK_DGRAM) bound to a free port on 127.0.0.1, and that port.
+// The caller owns the descriptor.
+inline std::pair<int, std::uint16_t> bound_loopback_socket(int type) {
+    const int fd = ::socket(AF_INET, type, 0);
+    const int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        throw std::runtime_error("cannot bind a loopback socket");
+    }
     socklen_t len = sizeof addr;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    return {fd, ntohs(addr.sin_port)};
+}
+
+// A port that was free a moment ago (bound to 0 and released).
+inline std::uint16_t free_port() {
+    const auto [fd, port] = bound_loopback_socket(SOCK_STREAM);
     ::close(fd);
-    return ntohs(addr.sin_port);
+    return port;
 }
 
 class TcpClient {
