@@ -234,6 +234,7 @@ int run_service(const Options& options) {
                 mqtt.spool_dropped = spool.dropped;
                 mqtt.spool_bytes = spool.spool_bytes;
                 mqtt.last_error = spool.last_error;
+                mqtt.oldest_pending_unix = spool.oldest_pending_unix;
                 telemetry.set_mqtt(std::move(mqtt));
                 telemetry.set_publish_totals(spool.published, spool.publish_failures);
                 for (const auto& ecu : publisher.ecus()) {

@@ -953,9 +953,9 @@ bool MqttPublisher::connected() const {
     return impl_->is_connected;
 }
 PublisherStatus MqttPublisher::status() const {
-    return {impl_->is_connected,       impl_->spool.size(), impl_->spool.dropped(),
-            impl_->outbox.in_flight(), impl_->published,    impl_->publish_failures,
-            impl_->last_error,         impl_->spool.bytes()};
+    return {impl_->is_connected,       impl_->spool.size(),  impl_->spool.dropped(),
+            impl_->outbox.in_flight(), impl_->published,     impl_->publish_failures,
+            impl_->last_error,         impl_->spool.bytes(), impl_->spool.oldest_written()};
 }
 std::vector<EcuView> MqttPublisher::ecus() const {
     std::vector<EcuView> views;

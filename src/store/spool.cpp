@@ -3,6 +3,7 @@
 #include "ecu2mqtt/store/state_file.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 namespace ecu2mqtt {
@@ -116,6 +117,18 @@ std::optional<Spool::Entry> Spool::next_after(std::uint64_t sequence,
         it = index_.erase(it);
     }
     return std::nullopt;
+}
+
+std::optional<std::int64_t> Spool::oldest_written() const {
+    if (index_.empty())
+        return std::nullopt;
+    std::error_code ec;
+    const auto written = std::filesystem::last_write_time(path_of(index_.front().sequence), ec);
+    if (ec)
+        return std::nullopt;
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::file_clock::to_sys(written).time_since_epoch())
+        .count();
 }
 
 void Spool::pop(std::uint64_t sequence) {

@@ -57,6 +57,7 @@ struct PublisherStatus {
     std::uint64_t publish_failures = 0;
     std::string last_error;
     std::uintmax_t spool_bytes = 0;
+    std::optional<std::int64_t> oldest_pending_unix; // when the oldest waiting reading was kept
 };
 
 // What the ledger says of one ECU, for the status page.

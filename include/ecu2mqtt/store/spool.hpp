@@ -38,6 +38,8 @@ class Spool {
     std::optional<Entry> next_after(std::uint64_t sequence, std::vector<std::string>& problems);
     // Removes an entry wherever it is (a no-op for one already gone).
     void pop(std::uint64_t sequence);
+    // When the oldest entry was written (seconds since the Unix epoch), nullopt when empty.
+    std::optional<std::int64_t> oldest_written() const;
     // The sequence number given to the last successful push().
     std::uint64_t last_pushed() const { return next_sequence_ - 1; }
 
