@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <iostream>
 #include <stdexcept>
 
 namespace ecu2mqtt {
@@ -96,6 +97,11 @@ void Logger::reopen() {
     file_.close();
     file_.clear();
     file_.open(file_path_, std::ios::app);
+    // Logs must not vanish because rotation left an unwritable path: stderr until the next try.
+    out_ = file_ ? static_cast<std::ostream*>(&file_) : &std::cerr;
+    if (!file_)
+        std::cerr << utc_now_iso() << " level=error event=log_file_not_reopened file=\""
+                  << file_path_ << "\" action=\"logging to stderr until the next SIGHUP\"\n";
 }
 
 void Logger::log(LogLevel level, std::string_view event, std::initializer_list<LogField> fields) {

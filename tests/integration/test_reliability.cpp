@@ -224,6 +224,25 @@ TEST_CASE("SIGHUP reopens the log file after rotation") {
           std::string::npos);
 }
 
+TEST_CASE("a log file that cannot be reopened on SIGHUP: logs go to stderr, nothing is lost") {
+    TempDir dir;
+    test::MosquittoBroker broker;
+    const auto log_file = dir.path / "ecu2mqtt.log";
+    test::ServiceProcess service(broker.url(), dir.path / "state",
+                                 {"--log-file", log_file.string()},
+                                 /*wait_until_ready=*/false);
+    for (int i = 0;
+         i < 200 && test::read_file(log_file.string()).find("event=ready") == std::string::npos;
+         ++i)
+        std::this_thread::sleep_for(10ms);
+    std::filesystem::rename(log_file, dir.path / "ecu2mqtt.log.1");
+    std::filesystem::create_directory(log_file); // rotation left something unwritable there
+    service.process().signal(SIGHUP);
+    CHECK(service.process().wait_for_output("event=log_file_not_reopened", 2s));
+    REQUIRE(test::upload(service.port(), test::captured_upload()).size() == 17);
+    CHECK(service.process().wait_for_output("event=upload ", 2s));
+}
+
 TEST_CASE("stopped with SIGTERM right after an upload: the reading is not published again after "
           "the restart") {
     TempDir dir;
