@@ -7,6 +7,7 @@
 #include "ecu2mqtt/store/state_file.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -50,6 +51,17 @@ struct EcuEntry {
 
 KnownInverter known_from(const LedgerInverter& inv) {
     return {inv.uid, inv.model_code, inv.model, inv.channels};
+}
+
+// Whether two states describe the same Home Assistant devices (their discovery is the same).
+bool same_devices(const EcuLedgerState& a, const EcuLedgerState& b) {
+    return a.ecu_model == b.ecu_model &&
+           std::equal(a.inverters.begin(), a.inverters.end(), b.inverters.begin(),
+                      b.inverters.end(), [](const auto& x, const auto& y) {
+                          return x.first == y.first && x.second.model_code == y.second.model_code &&
+                                 x.second.model == y.second.model &&
+                                 x.second.channels == y.second.channels;
+                      });
 }
 
 LogLevel level_of(EventLevel level) {
@@ -431,6 +443,13 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         retained_devices.erase(topic);
     }
 
+    // An inverter's device config, state and availability.
+    void clear_inverter(const std::string& ecu_id, const std::string& uid) {
+        clear_retained(device_discovery_topic(config.topics, uid));
+        clear_retained(config.topics.inverter_state(ecu_id, uid));
+        clear_retained(config.topics.inverter_availability(ecu_id, uid));
+    }
+
     // Publishes while the window has room. A refused publish goes back to the outbox and is
     // retried shortly, connected or not.
     void pump() {
@@ -488,14 +507,17 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             return;
         }
         ++published;
-        bool completed = false;
-        for (const auto sequence : outbox.acknowledged(id)) {
-            spool.pop(sequence);
-            completed = true;
-        }
-        if (completed)
+        if (acknowledge(id))
             refill();
         pump();
+    }
+
+    // The broker has message `id`: readings now complete leave the spool. True if any did.
+    bool acknowledge(std::uint64_t id) {
+        const auto completed = outbox.acknowledged(id);
+        for (const auto sequence : completed)
+            spool.pop(sequence);
+        return !completed.empty();
     }
 
     // At shutdown the io thread cannot run the acknowledgement callbacks: wait on the tokens
@@ -507,8 +529,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());
             if (left.count() <= 0 || !token->wait_for(left) || token->get_return_code() != 0)
                 continue; // stays in the spool: published again after the restart
-            for (const auto sequence : outbox.acknowledged(id))
-                spool.pop(sequence);
+            acknowledge(id);
         }
         tokens.clear();
     }
@@ -589,20 +610,16 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             return &it->second;
         if (ecus.size() >= config.max_ecus) {
             // An offline ECU (silent past its timeout: a made-up id, say) makes room.
-            const EcuEntry* quietest = nullptr;
-            std::string quietest_id;
-            for (const auto& [other, entry] : ecus)
-                if (!entry.ledger.online() &&
-                    (!quietest ||
-                     entry.ledger.state().last_heard_s < quietest->ledger.state().last_heard_s)) {
-                    quietest = &entry;
-                    quietest_id = other;
-                }
-            if (quietest) {
-                forget_ecu(quietest_id, "to make room for " + id + " (--max-ecus reached)");
-                return &ecus.emplace(id, EcuEntry{EcuLedger(id, ledger_config()), {}})
-                            .first->second;
-            }
+            const auto quietest =
+                std::min_element(ecus.begin(), ecus.end(), [](const auto& a, const auto& b) {
+                    return std::pair(a.second.ledger.online(),
+                                     a.second.ledger.state().last_heard_s) <
+                           std::pair(b.second.ledger.online(),
+                                     b.second.ledger.state().last_heard_s);
+                });
+            if (quietest != ecus.end() && !quietest->second.ledger.online())
+                forget_ecu(std::string(quietest->first),
+                           "to make room for " + id + " (--max-ecus reached)");
         }
         if (ecus.size() >= config.max_ecus) {
             if (refused_ecus.size() < 1024 && refused_ecus.insert(id).second)
@@ -621,11 +638,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         const auto it = ecus.find(id);
         if (it == ecus.end())
             return;
-        for (const auto& [uid, inv] : it->second.ledger.state().inverters) {
-            clear_retained(device_discovery_topic(config.topics, uid));
-            clear_retained(config.topics.inverter_state(id, uid));
-            clear_retained(config.topics.inverter_availability(id, uid));
-        }
+        for (const auto& [uid, inv] : it->second.ledger.state().inverters)
+            clear_inverter(id, uid);
         clear_retained(device_discovery_topic(config.topics, id));
         clear_retained(config.topics.ecu_state(id));
         clear_retained(config.topics.ecu_availability(id));
@@ -769,13 +783,17 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             handling.resend_from = decision.resend_from_if_not_kept;
             return handling;
         }
+        const bool new_devices = !same_devices(entry.ledger.state(), *decision.if_kept);
         entry.ledger.commit(decision);
         log_events(id, decision.events);
         if (decision.verdict == UploadVerdict::Live)
             entry.live_state = std::move(state);
         save(id, entry);
         // Discovery and availability after the commit: they describe what the ledger now knows.
-        publish_discovery(id, entry);
+        // Configs are built only when the devices changed; reconnects and Home Assistant's
+        // restarts send the ones queued again.
+        if (new_devices)
+            publish_discovery(id, entry);
         set_online(id, entry, true);
         pump();
         handling.resend_from = decision.resend_from;
@@ -806,9 +824,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 set_online(id, entry, false);
             }
             for (const auto& uid : t.forgotten_inverters) {
-                clear_retained(device_discovery_topic(config.topics, uid));
-                clear_retained(config.topics.inverter_state(id, uid));
-                clear_retained(config.topics.inverter_availability(id, uid));
+                clear_inverter(id, uid);
                 log.info("inverter_forgotten",
                          {{"ecu", id},
                           {"inverter", uid},

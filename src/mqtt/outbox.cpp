@@ -24,13 +24,6 @@ void Outbox::put_reading(std::uint64_t sequence, std::vector<OutgoingMessage> me
         Reading{sequence, std::move(messages), std::vector<State>(count, State::Pending), count});
 }
 
-bool Outbox::has_reading(std::uint64_t sequence) const {
-    for (const auto& r : readings_)
-        if (r.sequence == sequence)
-            return true;
-    return false;
-}
-
 std::optional<Outbox::Send> Outbox::next() {
     if (in_flight_.size() >= window_)
         return std::nullopt;

@@ -86,19 +86,11 @@ void Spool::drop_front() {
 }
 
 std::optional<Spool::Entry> Spool::front(std::string* problem) {
-    while (!index_.empty()) {
-        const auto sequence = index_.front().sequence;
-        const StateRead read = read_json_state(path_of(sequence));
-        if (read.status == StateRead::Status::Ok)
-            return Entry{sequence, read.value};
-        if (problem)
-            *problem = read.status == StateRead::Status::Missing
-                           ? path_of(sequence).string() + " vanished"
-                           : path_of(sequence).string() + " set aside: " + read.error;
-        bytes_ -= std::min(bytes_, index_.front().bytes);
-        index_.pop_front();
-    }
-    return std::nullopt;
+    std::vector<std::string> problems;
+    auto entry = next_after(0, problems);
+    if (problem && !problems.empty())
+        *problem = problems.back();
+    return entry;
 }
 
 std::optional<Spool::Entry> Spool::next_after(std::uint64_t sequence,

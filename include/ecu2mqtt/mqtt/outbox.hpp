@@ -42,7 +42,6 @@ class Outbox {
     bool has_latest(const std::string& topic) const { return latest_.contains(topic); }
     const std::string* latest_payload(const std::string& topic) const;
     void put_reading(std::uint64_t sequence, std::vector<OutgoingMessage> messages);
-    bool has_reading(std::uint64_t sequence) const;
 
     // The next message to publish, or nothing when the window is full or nothing waits.
     std::optional<Send> next();
