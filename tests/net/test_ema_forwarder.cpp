@@ -72,37 +72,47 @@ ForwarderConfig loopback_ema(std::uint16_t port, std::chrono::milliseconds timeo
 
 } // namespace
 
+// One exchange with `ema` on its own io_context: the reply and how long it took.
+std::pair<UpstreamReply, std::chrono::steady_clock::duration>
+exchange_with(TricklingEma& ema, std::chrono::milliseconds timeout, Logger& log) {
+    boost::asio::io_context io;
+    EmaForwarder forwarder(io.get_executor(), loopback_ema(ema.port(), timeout), log);
+    UpstreamReply reply;
+    boost::asio::co_spawn(
+        io, forwarder.exchange(8995, test::captured_upload()),
+        [&](std::exception_ptr, UpstreamReply result) { reply = std::move(result); });
+    const auto start = std::chrono::steady_clock::now();
+    io.run();
+    return {std::move(reply), std::chrono::steady_clock::now() - start};
+}
+
 TEST_CASE("a reply in pieces is collected until EMA goes quiet, never past the deadline") {
     std::stringstream log_text;
     Logger log(log_text, LogLevel::Debug);
     SECTION("quiet before the deadline") {
         TricklingEma ema({"10120240", "20611", "2000"}, 60ms, 1500ms);
-        boost::asio::io_context io;
-        EmaForwarder forwarder(io.get_executor(), loopback_ema(ema.port(), 1000ms), log);
-        UpstreamReply reply;
-        boost::asio::co_spawn(
-            io, forwarder.exchange(8995, test::captured_upload()),
-            [&](std::exception_ptr, UpstreamReply result) { reply = std::move(result); });
-        const auto start = std::chrono::steady_clock::now();
-        io.run();
+        const auto [reply, waited] = exchange_with(ema, 1000ms, log);
         CHECK(reply.bytes == "10120240206112000");
-        CHECK(std::chrono::steady_clock::now() - start < 800ms); // ended by the quiet period
+        CHECK(waited < 800ms); // ended by the quiet period
     }
     SECTION("still trickling at the deadline") {
         TricklingEma ema({"1", "0", "1", "2", "0", "2", "4"}, 100ms, 1500ms);
-        boost::asio::io_context io;
-        EmaForwarder forwarder(io.get_executor(), loopback_ema(ema.port(), 350ms), log);
-        UpstreamReply reply;
-        boost::asio::co_spawn(
-            io, forwarder.exchange(8995, test::captured_upload()),
-            [&](std::exception_ptr, UpstreamReply result) { reply = std::move(result); });
-        const auto start = std::chrono::steady_clock::now();
-        io.run();
-        const auto waited = std::chrono::steady_clock::now() - start;
+        const auto [reply, waited] = exchange_with(ema, 350ms, log);
         REQUIRE(reply.bytes);
         CHECK(reply.bytes->size() < 7); // what came before the deadline
         CHECK(waited < 600ms);
     }
+}
+
+TEST_CASE("a reply longer than 64 KiB is not relayed, and reading it stops there") {
+    std::stringstream log_text;
+    Logger log(log_text, LogLevel::Debug);
+    TricklingEma ema({std::string(40000, '1'), std::string(40000, '1'), std::string(40000, '1')},
+                     20ms, 1500ms);
+    const auto [reply, waited] = exchange_with(ema, 1000ms, log);
+    CHECK_FALSE(reply.bytes);
+    CHECK_THAT(reply.failure, Catch::Contains("longer than 65536 bytes"));
+    CHECK(waited < 800ms); // not the whole deadline
 }
 
 TEST_CASE("an exchange cut short with its io_context leaves no timer behind") {
