@@ -358,7 +358,11 @@ const std::vector<OptionSpec>& option_specs() {
          }},
         {"--dns-check-name", "ECU2MQTT_DNS_CHECK_NAME", "dns_check_name", "NAME",
          "name the status page checks resolves to this host (default ecu.apsystemsema.com)",
-         [](Options& o, const std::string& v) { o.dns_check_name = v; }},
+         [](Options& o, const std::string& v) {
+             if (!is_dns_name(v))
+                 throw OptionError("expected a host name, got \"" + v + "\"");
+             o.dns_check_name = v;
+         }},
     };
     return specs;
 }

@@ -88,37 +88,43 @@ std::vector<std::uint64_t> Outbox::pop_completed() {
     return done;
 }
 
-std::vector<std::uint64_t> Outbox::acknowledged(std::uint64_t id) {
+std::optional<Outbox::Flight> Outbox::land(std::uint64_t id) {
     const auto it = in_flight_.find(id);
     if (it == in_flight_.end())
-        return {}; // from before a reconnect: already waiting again
-    const Flight flight = std::move(it->second);
+        return std::nullopt; // from before a reconnect: already waiting again
+    Flight flight = std::move(it->second);
     in_flight_.erase(it);
-    if (!flight.is_reading) {
-        const auto slot = latest_.find(flight.topic);
+    return flight;
+}
+
+std::vector<std::uint64_t> Outbox::acknowledged(std::uint64_t id) {
+    const auto flight = land(id);
+    if (!flight)
+        return {};
+    if (!flight->is_reading) {
+        const auto slot = latest_.find(flight->topic);
         if (slot != latest_.end()) {
             slot->second.flying = false;
             if (slot->second.due) // a newer version came meanwhile
-                latest_due_.push_back(flight.topic);
+                latest_due_.push_back(flight->topic);
             else if (!slot->second.keep)
                 latest_.erase(slot);
         }
         return {};
     }
-    Reading* reading = find_reading(flight.sequence);
-    if (reading && reading->states[flight.index] == State::Flying) {
-        reading->states[flight.index] = State::Acked;
+    Reading* reading = find_reading(flight->sequence);
+    if (reading && reading->states[flight->index] == State::Flying) {
+        reading->states[flight->index] = State::Acked;
         --reading->unacked;
     }
     return pop_completed();
 }
 
 void Outbox::refused(std::uint64_t id) {
-    const auto it = in_flight_.find(id);
-    if (it == in_flight_.end())
+    const auto landed = land(id);
+    if (!landed)
         return;
-    const Flight flight = std::move(it->second);
-    in_flight_.erase(it);
+    const Flight& flight = *landed;
     if (!flight.is_reading) {
         const auto slot = latest_.find(flight.topic);
         if (slot != latest_.end()) {

@@ -84,6 +84,8 @@ class Outbox {
 
     std::optional<Send> next_latest();
     std::optional<Send> next_reading();
+    // Takes message `id` out of the flight list; nullopt if it was not there.
+    std::optional<Flight> land(std::uint64_t id);
     Reading* find_reading(std::uint64_t sequence);
     std::vector<std::uint64_t> pop_completed();
 
