@@ -377,6 +377,8 @@ int run_addon(const std::map<std::string, std::string>& env) {
 } // namespace
 
 int main(int argc, char** argv) {
+    // A log rotation that signals before the handler is installed must not end the service.
+    std::signal(SIGHUP, SIG_IGN);
     const std::vector<std::string> args(argv + 1, argv + argc);
     const auto environment = read_environment();
     CommandLine command_line;

@@ -68,6 +68,17 @@ struct TempDir {
     std::filesystem::path path;
 };
 
+// Polls a file until it contains `text`: the service writes its log file, not its stderr.
+bool file_has(const std::filesystem::path& file, const std::string& text,
+              std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    do {
+        if (test::read_file(file.string()).find(text) != std::string::npos)
+            return true;
+        std::this_thread::sleep_for(10ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
+}
 } // namespace
 
 TEST_CASE("broker down for several uploads: every reading arrives, in order, exactly once") {
@@ -206,20 +217,12 @@ TEST_CASE("SIGHUP reopens the log file after rotation") {
     test::ServiceProcess service(broker.url(), dir.path / "state",
                                  {"--log-file", log_file.string()},
                                  /*wait_until_ready=*/false);
-    const auto file_has = [&](const std::filesystem::path& file, const std::string& text) {
-        for (int i = 0; i < 200; ++i) {
-            if (test::read_file(file.string()).find(text) != std::string::npos)
-                return true;
-            std::this_thread::sleep_for(10ms);
-        }
-        return false;
-    };
-    REQUIRE(file_has(log_file, "event=ready"));
+    REQUIRE(file_has(log_file, "event=ready", 10s));
     std::filesystem::rename(log_file, dir.path / "ecu2mqtt.log.1");
     service.process().signal(SIGHUP);
-    CHECK(file_has(log_file, "event=log_reopened"));
+    CHECK(file_has(log_file, "event=log_reopened", 2s));
     REQUIRE(test::upload(service.port(), test::captured_upload()).size() == 17);
-    CHECK(file_has(log_file, "event=upload"));
+    CHECK(file_has(log_file, "event=upload", 2s));
     CHECK(test::read_file((dir.path / "ecu2mqtt.log.1").string()).find("event=upload") ==
           std::string::npos);
 }
@@ -231,10 +234,7 @@ TEST_CASE("a log file that cannot be reopened on SIGHUP: logs go to stderr, noth
     test::ServiceProcess service(broker.url(), dir.path / "state",
                                  {"--log-file", log_file.string()},
                                  /*wait_until_ready=*/false);
-    for (int i = 0;
-         i < 200 && test::read_file(log_file.string()).find("event=ready") == std::string::npos;
-         ++i)
-        std::this_thread::sleep_for(10ms);
+    REQUIRE(file_has(log_file, "event=ready", 10s));
     std::filesystem::rename(log_file, dir.path / "ecu2mqtt.log.1");
     std::filesystem::create_directory(log_file); // rotation left something unwritable there
     service.process().signal(SIGHUP);
