@@ -11,9 +11,10 @@
 #   scripts/install-deps.sh artwork   the SVG renderer for ha-addon/artwork/render.sh
 set -euo pipefail
 
-build_packages=(g++ cmake make libboost-dev libpaho-mqttpp-dev libpaho-mqtt-dev nlohmann-json3-dev)
+build_packages=(g++ cmake make libboost-dev libpaho-mqttpp-dev libpaho-mqtt-dev nlohmann-json3-dev
+    libsqlite3-dev)
 package_packages=(dpkg-dev file help2man)
-runtime_packages=(libpaho-mqttpp3-1 libpaho-mqtt1.3)
+runtime_packages=(libpaho-mqttpp3-1 libpaho-mqtt1.3 libsqlite3-0)
 
 case "${1:-build}" in
 build) wanted=("${build_packages[@]}") ;;

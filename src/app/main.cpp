@@ -13,7 +13,7 @@
 #include "ecu2mqtt/net/listener.hpp"
 #include "ecu2mqtt/net/self_forwarding.hpp"
 #include "ecu2mqtt/net/supervisor_client.hpp"
-#include "ecu2mqtt/store/raw_store.hpp"
+#include "ecu2mqtt/store/store.hpp"
 #include "ecu2mqtt/tools/decode_command.hpp"
 #include "ecu2mqtt/tools/replay_command.hpp"
 
@@ -164,14 +164,24 @@ int run_service(const Options& options) {
     publisher_config.discovery = options.discovery;
     publisher_config.publish_raw = options.publish_raw;
     publisher_config.ecu_timeout = options.ecu_timeout;
-    publisher_config.state_dir = options.state_dir;
     publisher_config.spool_max_bytes = options.spool_max_mb * 1024 * 1024;
+    publisher_config.history_days = options.history_days;
     publisher_config.sw_version = ECU2MQTT_VERSION;
     publisher_config.max_ecus = options.max_ecus;
     publisher_config.max_inverters_per_ecu = options.max_inverters_per_ecu;
     publisher_config.forget_inverter_after = options.forget_inverters_after;
     publisher_config.gap_expiry = options.gap_expiry;
-    MqttPublisher publisher(io, publisher_config, clock, log);
+    std::unique_ptr<Store> store;
+    try {
+        store = std::make_unique<Store>(Store::file_in(options.state_dir), StoreLimits{},
+                                        io.get_executor());
+    } catch (const DatabaseError& e) {
+        log.error("store_unusable",
+                  {{"error", e.what()},
+                   {"action", "check --state-dir: it must be a writable local directory"}});
+        return 1;
+    }
+    MqttPublisher publisher(io, publisher_config, clock, log, store.get());
     std::unique_ptr<FileRecorder> recorder;
     if (!options.record_dir.empty())
         recorder = std::make_unique<FileRecorder>(options.record_dir, clock, log,
@@ -180,8 +190,7 @@ int run_service(const Options& options) {
                     ServiceOptions{options.backfill, options.allow_ecus, options.block_firmware},
                     recorder.get());
     service.set_telemetry(&telemetry);
-    RawMessageStore raw_store(std::filesystem::path(options.state_dir) / "raw", 1000, 16 << 20);
-    service.set_raw_store(&raw_store);
+    service.set_store(store.get());
 
     std::unique_ptr<EmaForwarder> forwarder;
     if (forward) {
@@ -307,8 +316,8 @@ int run_service(const Options& options) {
                          {"refused_peers", std::to_string(net.refused_peers)},
                          {"idle_timeouts", std::to_string(net.idle_timeouts)},
                          {"too_old", std::to_string(net.too_old)},
-                         {"spooled_for_later", std::to_string(spool.spooled)},
-                         {"spool_dropped", std::to_string(spool.dropped)}});
+                         {"pending_for_broker", std::to_string(spool.spooled)},
+                         {"pending_dropped", std::to_string(spool.dropped)}});
     return 0;
 }
 

@@ -262,6 +262,12 @@ const std::vector<OptionSpec>& option_specs() {
          [](Options& o, const std::string& v) {
              o.spool_max_mb = static_cast<std::size_t>(parse_integer(v, 1, 1 << 20));
          }},
+        {"--history-days", "ECU2MQTT_HISTORY_DAYS", "history_days", "N",
+         "days of history kept in the state directory's database (power every five minutes, "
+         "energy per day; see `ecu2mqtt history`); older days are pruned hourly (default 400)",
+         [](Options& o, const std::string& v) {
+             o.history_days = static_cast<int>(parse_integer(v, 1, 36500));
+         }},
         {"--max-ecus", "ECU2MQTT_MAX_ECUS", "max_ecus", "N",
          "ECUs tracked and published at most; uploads of more are answered, logged and not "
          "published (default 16)",

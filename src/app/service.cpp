@@ -3,6 +3,7 @@
 #include "ecu2mqtt/protocol/decoder.hpp"
 #include "ecu2mqtt/protocol/ema_reply.hpp"
 #include "ecu2mqtt/protocol/printable.hpp"
+#include "ecu2mqtt/store/store.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -132,41 +133,47 @@ std::optional<std::string> Service::relay_or(std::optional<std::string> fake,
     return reply;
 }
 
-std::optional<std::string> Service::on_message(const InboundMessage& message) {
+void Service::on_message(const InboundMessage& message, ReplyDone reply) {
+    // The rule is set and read within one uninterrupted stretch on the io thread (choosing the
+    // answer, then this callback), so that messages handled meanwhile cannot mix theirs in.
     reply_rule_.clear();
-    auto reply = handle(message);
-    if (telemetry_ && !reply_rule_.empty())
-        telemetry_->on_reply(reply_ecu_, reply_rule_, reply.value_or(""));
-    if (recorder_)
-        recorder_->record(message, reply);
-    return reply;
+    handle(message, [this, &message, reply = std::move(reply)](std::optional<std::string> bytes) {
+        if (telemetry_ && !reply_rule_.empty())
+            telemetry_->on_reply(reply_ecu_, reply_rule_, bytes.value_or(""));
+        reply_rule_.clear();
+        if (recorder_)
+            recorder_->record(message, bytes);
+        reply(std::move(bytes));
+    });
 }
 
 void Service::keep_raw(const InboundMessage& message, const std::string& ecu_id,
                        const std::string& why) {
-    if (!raw_store_) {
+    if (!store_) {
         log_.warn("raw_message", {{"ecu", ecu_id},
                                   {"peer", message.peer},
                                   {"why", why},
                                   {"raw", loggable(message.raw)}});
         return;
     }
-    const auto line = recording_line(clock_.iso_with_offset(clock_.now()), message.local_port,
-                                     message.peer, message.raw, std::nullopt);
-    const auto kept = raw_store_->keep(line, ecu_id, why);
-    if (kept.file.empty())
-        log_.error("raw_message_not_kept", {{"ecu", ecu_id},
-                                            {"peer", message.peer},
-                                            {"why", why},
-                                            {"error", kept.error},
-                                            {"raw", loggable(message.raw)}});
-    else
-        log_.warn(
-            "raw_message_kept",
-            {{"ecu", ecu_id}, {"peer", message.peer}, {"why", why}, {"file", kept.file.string()}});
+    const auto now = clock_.now();
+    const auto line = recording_line(clock_.iso_with_offset(now), message.local_port, message.peer,
+                                     message.raw, std::nullopt);
+    WriteBatch batch;
+    batch.keep_raw(ecu_id,
+                   std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count(),
+                   why, line.dump());
+    log_.warn("raw_message_kept", {{"ecu", ecu_id}, {"peer", message.peer}, {"why", why}});
+    store_->submit(std::move(batch), [this, ecu_id, peer = message.peer, why,
+                                      raw = loggable(message.raw)](const std::string& error) {
+        if (!error.empty())
+            log_.error(
+                "raw_message_not_kept",
+                {{"ecu", ecu_id}, {"peer", peer}, {"why", why}, {"error", error}, {"raw", raw}});
+    });
 }
 
-std::optional<std::string> Service::handle(const InboundMessage& message) {
+void Service::handle(const InboundMessage& message, ReplyDone done) {
     const auto port = std::to_string(message.local_port);
     const DecodeResult& result = decoded_once(message);
     const std::string ecu_id = ecu_id_in(result, message.raw);
@@ -177,7 +184,7 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
             telemetry_->on_decode_error();
     }
     if (!admit(ecu_id, message))
-        return std::nullopt;
+        return done(std::nullopt);
 
     if (error) {
         log_.warn("undecodable_message", {{"ecu", ecu_id},
@@ -192,9 +199,9 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
         // Something that looks like an upload still gets the upload answer, so the ECU does not
         // retry it forever; anything else is not an ECU speaking and is closed.
         if (!message.raw.starts_with("APS"))
-            return relay_or(std::nullopt, message, ecu_id);
-        return relay_or(answer(false, ecu_id, guess_timestamp(message.raw), message), message,
-                        ecu_id);
+            return done(relay_or(std::nullopt, message, ecu_id));
+        return done(relay_or(answer(false, ecu_id, guess_timestamp(message.raw), message), message,
+                             ecu_id));
     }
 
     const EcuMessage& decoded = *decoded_message(result);
@@ -224,46 +231,14 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
             keep_raw(message, ecu_id,
                      std::to_string(upload->skipped_blocks.size()) + " inverter block(s) left out");
         // Kept first, answered second: the reply must not claim data that could still be lost.
-        const UploadHandling handling =
-            sink_ ? sink_->on_realtime(*upload, clock_.now()) : UploadHandling{};
-        // The status page shows the newest trustworthy reading, as the state topic does.
-        if (telemetry_ && (handling.live || !sink_))
-            telemetry_->on_upload(*upload, message.peer, message.local_port, clock_.now());
-        if (handling.duplicate)
-            ++counters_.duplicates;
-        if (handling.clock_suspect) // the ledger used nothing of it: its bytes stay here
-            keep_raw(message, ecu_id, "clock-suspect timestamp " + format_iso(upload->timestamp));
-        std::optional<LocalDateTime> resend_from;
-        if (options_.backfill)
-            resend_from = handling.resend_from;
-        if (!handling.handled) {
-            ++counters_.not_handled;
-            log_.error("upload_not_kept",
-                       {{"ecu", ecu_id},
-                        {"peer", message.peer},
-                        {"timestamp", format_iso(upload->timestamp)},
-                        {"reply", resend_from
-                                      ? "asking the ECU to re-send from " + format_iso(*resend_from)
-                                      : std::string("acknowledged anyway (backfill off or nothing "
-                                                    "kept yet)")}});
-        } else if (resend_from) {
-            log_.info(
-                "asking_for_resend",
-                {{"ecu", ecu_id}, {"peer", message.peer}, {"gap_after", format_iso(*resend_from)}});
-        }
-        auto reply = answer(false, ecu_id, upload->timestamp, message, resend_from);
-        if (!handling.handled && resend_from && message.forwarded) {
-            // EMA acknowledged a reading we could not keep: relaying that would stop the ECU
-            // from sending it again, so it gets our re-send reply instead.
-            log_.warn("ema_reply_replaced",
-                      {{"ecu", ecu_id},
-                       {"peer", message.peer},
-                       {"ema_reply", printable_text(message.upstream_reply.value_or("(none)"))},
-                       {"sent", reply.value_or("(nothing)")},
-                       {"reason", "the reading was not kept"}});
-            return reply;
-        }
-        return relay_or(std::move(reply), message, ecu_id);
+        if (!sink_)
+            return done(finish_upload(message, ecu_id, *upload, UploadHandling{}));
+        sink_->on_realtime(*upload, clock_.now(),
+                           [this, &message, ecu_id, upload, keep = message.decoded,
+                            done = std::move(done)](UploadHandling handling) {
+                               done(finish_upload(message, ecu_id, *upload, handling));
+                           });
+        return;
     }
 
     const bool is_control = std::holds_alternative<ControlMessage>(decoded);
@@ -274,7 +249,51 @@ std::optional<std::string> Service::handle(const InboundMessage& message) {
                                {"port", port},
                                {"type", message_type_name(decoded)},
                                {"raw", loggable(message.raw)}});
-    return relay_or(answer(is_control, ecu_id, timestamp_of(decoded), message), message, ecu_id);
+    done(relay_or(answer(is_control, ecu_id, timestamp_of(decoded), message), message, ecu_id));
+}
+
+std::optional<std::string> Service::finish_upload(const InboundMessage& message,
+                                                  const std::string& ecu_id,
+                                                  const RealtimeUpload& upload,
+                                                  const UploadHandling& handling) {
+    // The status page shows the newest trustworthy reading, as the state topic does.
+    if (telemetry_ && (handling.live || !sink_))
+        telemetry_->on_upload(upload, message.peer, message.local_port, clock_.now());
+    if (handling.duplicate)
+        ++counters_.duplicates;
+    if (handling.clock_suspect) // the ledger used nothing of it: its bytes stay here
+        keep_raw(message, ecu_id, "clock-suspect timestamp " + format_iso(upload.timestamp));
+    std::optional<LocalDateTime> resend_from;
+    if (options_.backfill)
+        resend_from = handling.resend_from;
+    if (!handling.handled) {
+        ++counters_.not_handled;
+        log_.error(
+            "upload_not_kept",
+            {{"ecu", ecu_id},
+             {"peer", message.peer},
+             {"timestamp", format_iso(upload.timestamp)},
+             {"reply", resend_from ? "asking the ECU to re-send from " + format_iso(*resend_from)
+                                   : std::string("acknowledged anyway (backfill off or nothing "
+                                                 "kept yet)")}});
+    } else if (resend_from) {
+        log_.info(
+            "asking_for_resend",
+            {{"ecu", ecu_id}, {"peer", message.peer}, {"gap_after", format_iso(*resend_from)}});
+    }
+    auto reply = answer(false, ecu_id, upload.timestamp, message, resend_from);
+    if (!handling.handled && resend_from && message.forwarded) {
+        // EMA acknowledged a reading we could not keep: relaying that would stop the ECU
+        // from sending it again, so it gets our re-send reply instead.
+        log_.warn("ema_reply_replaced",
+                  {{"ecu", ecu_id},
+                   {"peer", message.peer},
+                   {"ema_reply", printable_text(message.upstream_reply.value_or("(none)"))},
+                   {"sent", reply.value_or("(nothing)")},
+                   {"reason", "the reading was not kept"}});
+        return reply;
+    }
+    return relay_or(std::move(reply), message, ecu_id);
 }
 
 void Service::on_incomplete(const InboundMessage& leftover, std::string_view why) {

@@ -21,8 +21,11 @@ LocalDateTime timestamp_from(const nlohmann::json& j) {
 } // namespace
 
 nlohmann::json EcuLedger::to_json() const {
-    const EcuLedgerState& s = state_;
-    nlohmann::json j{{"ecu_id", ecu_id_},
+    return to_json(ecu_id_, state_);
+}
+
+nlohmann::json EcuLedger::to_json(const std::string& ecu_id, const EcuLedgerState& s) {
+    nlohmann::json j{{"ecu_id", ecu_id},
                      {"ecu_model", s.ecu_model},
                      {"daily", s.daily.to_json()},
                      {"online", s.online},

@@ -3,13 +3,13 @@
 #include "ecu2mqtt/ledger/ecu_ledger.hpp"
 #include "ecu2mqtt/mqtt/ha_discovery.hpp"
 #include "ecu2mqtt/mqtt/outbox.hpp"
-#include "ecu2mqtt/store/spool.hpp"
-#include "ecu2mqtt/store/state_file.hpp"
+#include "ecu2mqtt/mqtt/reading_codec.hpp"
+#include "ecu2mqtt/store/store.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
+#include <deque>
 #include <map>
 #include <mqtt/async_client.h>
 #include <set>
@@ -41,12 +41,26 @@ std::string connack_reason(int rc) {
     }
 }
 
+// An upload waiting for the one before it, of the same ECU, to be committed.
+struct WaitingUpload {
+    RealtimeUpload upload;
+    std::chrono::system_clock::time_point received;
+    ReadingSink::HandlingDone done;
+};
+
 // What the publisher keeps per ECU besides its ledger: the newest live state payload, which a
 // midnight reset or a late reading of today publishes again with a new `today_energy_kwh`.
 struct EcuEntry {
+    explicit EcuEntry(EcuLedger l, nlohmann::json live = nullptr)
+        : ledger(std::move(l)), live_state(std::move(live)) {}
+
     EcuLedger ledger;
     nlohmann::json live_state; // null until a live reading (or rebuilt from the ledger)
-    bool unsaved = false;      // the last write of its state file failed: tried again
+    bool unsaved = false;      // the last write of its state failed: tried again
+    // One upload per ECU is decided and committed at a time, so that each is decided on what
+    // the one before left; the others wait here, in order.
+    bool committing = false;
+    std::deque<WaitingUpload> waiting;
 };
 
 KnownInverter known_from(const LedgerInverter& inv) {
@@ -96,11 +110,16 @@ class DeliveryListener final : public mqtt::iaction_listener {
     }
 };
 
-nlohmann::json reading_json(const std::string& ecu_id, const std::vector<OutgoingMessage>& batch) {
-    auto messages = nlohmann::json::array();
-    for (const auto& m : batch)
-        messages.push_back({{"topic", m.topic}, {"payload", m.payload}, {"retain", m.retain}});
-    return {{"ecu_id", ecu_id}, {"messages", std::move(messages)}};
+std::int64_t unix_seconds(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+// What the store keeps of an ECU: its ledger and the newest live state payload.
+std::string state_record(const std::string& id, const EcuLedgerState& state,
+                         const nlohmann::json& live_state) {
+    auto j = EcuLedger::to_json(id, state);
+    j["live_state"] = live_state;
+    return j.dump();
 }
 
 } // namespace
@@ -130,9 +149,8 @@ std::string paho_server_uri(const std::string& url) {
 }
 
 struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
-    Impl(asio::io_context& io, PublisherConfig cfg, const Clock& clock, Logger& log)
-        : io(io), config(std::move(cfg)), clock(clock), log(log),
-          spool(std::filesystem::path(config.state_dir) / "spool", config.spool_max_bytes),
+    Impl(asio::io_context& io, PublisherConfig cfg, const Clock& clock, Logger& log, Store* store)
+        : io(io), config(std::move(cfg)), clock(clock), log(log), store(store),
           outbox(config.max_in_flight), retry_timer(io), publish_retry_timer(io), tick_timer(io),
           audit_timer(io) {}
 
@@ -146,11 +164,16 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     DeliveryListener delivery_listener;
     std::unique_ptr<mqtt::async_client> client;
     mqtt::connect_options connect_options;
-    Spool spool;
+    Store* store; // null: nothing survives a restart
+    // The readings committed to the store and not acknowledged yet, oldest first.
+    std::deque<PendingSummary> pending;
+    std::uintmax_t pending_bytes = 0;
+    std::uint64_t dropped = 0;       // readings dropped because the store's share was full
+    std::uint64_t last_sequence = 0; // the newest sequence given to a reading
     Outbox outbox;
     std::map<std::uint64_t, mqtt::delivery_token_ptr> tokens; // outbox id -> token, in flight
-    std::uint64_t dropped_reported = 0;
-    std::uint64_t loaded_up_to = 0;         // the newest spool entry handed to the outbox
+    std::uint64_t loaded_up_to = 0; // the newest stored reading handed to the outbox
+    std::optional<std::chrono::system_clock::time_point> last_prune;
     asio::steady_timer retry_timer;         // reconnect
     asio::steady_timer publish_retry_timer; // a refused publish
     asio::steady_timer tick_timer;
@@ -224,7 +247,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         };
         outbox.put_latest({config.topics.bridge_state(), kOnline, true});
         load_state();
-        load_spool();
+        load_pending();
         log.info("mqtt_connecting", {{"url", config.url},
                                      {"client_id", config.client_id},
                                      {"user", config.user.empty() ? "(none)" : config.user}});
@@ -232,52 +255,123 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         tick();
     }
 
-    void load_spool() {
-        for (const auto& problem : spool.open())
-            log.error("spool_unusable", {{"error", problem}});
-        if (spool.size() > 0)
-            log.info("spool_loaded", {{"readings", std::to_string(spool.size())},
-                                      {"bytes", std::to_string(spool.bytes())}});
+    void load_pending() {
+        if (!store)
+            return;
+        for (const auto& row : store->pending_summary()) {
+            pending.push_back(row);
+            pending_bytes += row.bytes;
+        }
+        last_sequence = store->last_sequence();
+        if (!pending.empty())
+            log.info("pending_readings_loaded", {{"readings", std::to_string(pending.size())},
+                                                 {"bytes", std::to_string(pending_bytes)}});
         refill();
     }
 
-    // Memory holds at most kReadingsInMemory readings; the rest wait in the spool on disk and are
-    // read in order as the broker acknowledges the ones before.
+    // Memory holds at most kReadingsInMemory readings; the rest wait in the store and are read
+    // in order as the broker acknowledges the ones before.
     static constexpr std::size_t kReadingsInMemory = 128;
 
     void refill() {
-        std::vector<std::string> problems;
-        while (outbox.pending_readings() < kReadingsInMemory) {
-            auto entry = spool.next_after(loaded_up_to, problems);
-            if (!entry)
-                break;
-            loaded_up_to = entry->sequence;
-            auto messages = messages_of(entry->reading);
-            if (!messages) {
-                log.error("spool_entry_lost", {{"sequence", std::to_string(entry->sequence)},
-                                               {"error", "no list of messages in the entry"}});
-                spool.pop(entry->sequence);
-                continue;
+        while (store && !pending.empty() && outbox.pending_readings() < kReadingsInMemory &&
+               loaded_up_to < pending.back().sequence) {
+            const auto room = kReadingsInMemory - outbox.pending_readings();
+            std::vector<PendingReading> rows;
+            try {
+                rows = store->pending_after(loaded_up_to, pending.back().sequence, room);
+            } catch (const DatabaseError& e) {
+                log.error("store_read_failed", {{"error", e.what()}, {"action", "retried later"}});
+                return;
             }
-            outbox.put_reading(entry->sequence, std::move(*messages));
+            if (rows.empty())
+                return;
+            for (auto& row : rows) {
+                loaded_up_to = row.sequence;
+                auto messages = decode_reading(row.messages);
+                if (!messages) {
+                    log.error("pending_reading_lost",
+                              {{"ecu", row.ecu_id},
+                               {"sequence", std::to_string(row.sequence)},
+                               {"error", "its stored messages cannot be read"}});
+                    forget_pending(row.sequence);
+                    continue;
+                }
+                outbox.put_reading(row.sequence, std::move(*messages));
+            }
         }
-        for (const auto& problem : problems)
-            log.error("spool_entry_lost", {{"error", problem}});
     }
 
-    static std::optional<std::vector<OutgoingMessage>> messages_of(const nlohmann::json& reading) {
-        try {
-            const auto& list = reading.at("messages");
-            if (!list.is_array())
-                return std::nullopt;
-            std::vector<OutgoingMessage> messages;
-            for (const auto& m : list)
-                messages.push_back({m.at("topic").get<std::string>(),
-                                    m.at("payload").get<std::string>(), m.value("retain", true)});
-            return messages;
-        } catch (const nlohmann::json::exception&) {
-            return std::nullopt;
+    // The reading is no longer wanted (acknowledged, dropped or unreadable): out of the store.
+    void forget_pending(std::uint64_t sequence) {
+        const auto it = std::find_if(pending.begin(), pending.end(),
+                                     [&](const auto& p) { return p.sequence == sequence; });
+        if (it == pending.end())
+            return;
+        pending_bytes -= std::min<std::uintmax_t>(it->bytes, pending_bytes);
+        pending.erase(it);
+        WriteBatch drop;
+        drop.drop_reading(sequence);
+        persist(std::move(drop), [weak = weak_from_this()](const std::string& error) {
+            if (auto self = weak.lock(); self && !error.empty()) // sent again after a restart
+                self->log.warn("store_write_failed",
+                               {{"error", error}, {"what", "removing an acknowledged reading"}});
+        });
+    }
+
+    // Commits `batch`; `done` runs on the io thread with the outcome. Without a store, at once.
+    void persist(WriteBatch batch, Store::Done done) {
+        if (store) {
+            store->submit(std::move(batch), std::move(done));
+            return;
         }
+        asio::post(io, [done = std::move(done)] { done(""); });
+    }
+
+    // A reading is committed: it joins the queue for the broker (straight from memory when
+    // nothing older waits in the store only), and the oldest go when the store's share is full.
+    void reading_kept(std::uint64_t sequence, std::size_t bytes, std::int64_t kept_at_s,
+                      std::vector<OutgoingMessage> batch) {
+        const bool older_waiting_in_store =
+            !pending.empty() && pending.back().sequence > loaded_up_to;
+        pending.push_back({sequence, bytes, kept_at_s});
+        pending_bytes += bytes;
+        if (!store || (!older_waiting_in_store && outbox.pending_readings() < kReadingsInMemory)) {
+            loaded_up_to = sequence;
+            outbox.put_reading(sequence, std::move(batch));
+        } else {
+            refill();
+        }
+        while (pending_bytes > config.spool_max_bytes && pending.size() > 1) {
+            ++dropped;
+            log.warn("pending_readings_full_dropped_oldest",
+                     {{"ecu", ""},
+                      {"dropped_total", std::to_string(dropped)},
+                      {"limit_bytes", std::to_string(config.spool_max_bytes)}});
+            forget_pending(pending.front().sequence);
+        }
+        pump();
+    }
+
+    // Keeps a reading that answers no upload (a midnight reset); published once committed.
+    void keep_reading(const std::string& ecu_id, std::vector<OutgoingMessage> batch) {
+        const auto sequence = ++last_sequence;
+        auto record = encode_reading(batch);
+        const auto bytes = record.size();
+        const auto now_s = unix_seconds(clock.now());
+        WriteBatch write;
+        write.put_reading(sequence, ecu_id, now_s, std::move(record));
+        persist(std::move(write), [weak = weak_from_this(), ecu_id, sequence, bytes, now_s,
+                                   batch = std::move(batch)](const std::string& error) mutable {
+            auto self = weak.lock();
+            if (!self)
+                return;
+            if (!error.empty()) {
+                self->log.error("store_write_failed", {{"ecu", ecu_id}, {"error", error}});
+                return;
+            }
+            self->reading_kept(sequence, bytes, now_s, std::move(batch));
+        });
     }
 
     void connect() {
@@ -355,7 +449,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         if (was_connected)
             log.warn("mqtt_connection_lost", {{"url", config.url},
                                               {"cause", last_error},
-                                              {"pending", std::to_string(spool.size())}});
+                                              {"pending", std::to_string(pending.size())}});
         schedule_reconnect();
     }
 
@@ -507,17 +601,15 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             return;
         }
         ++published;
-        if (acknowledge(id))
-            refill();
+        acknowledge(id);
+        refill();
         pump();
     }
 
-    // The broker has message `id`: readings now complete leave the spool. True if any did.
-    bool acknowledge(std::uint64_t id) {
-        const auto completed = outbox.acknowledged(id);
-        for (const auto sequence : completed)
-            spool.pop(sequence);
-        return !completed.empty();
+    // The broker has message `id`: readings now complete leave the store.
+    void acknowledge(std::uint64_t id) {
+        for (const auto sequence : outbox.acknowledged(id))
+            forget_pending(sequence);
     }
 
     // At shutdown the io thread cannot run the acknowledgement callbacks: wait on the tokens
@@ -528,7 +620,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             const auto left =
                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());
             if (left.count() <= 0 || !token->wait_for(left) || token->get_return_code() != 0)
-                continue; // stays in the spool: published again after the restart
+                continue; // stays in the store: published again after the restart
             acknowledge(id);
         }
         tokens.clear();
@@ -571,29 +663,6 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             publish_latest(config.topics.inverter_availability(ecu_id, uid), word);
     }
 
-    bool enqueue(const std::string& ecu_id, std::vector<OutgoingMessage> batch) {
-        if (const auto error = spool.push(reading_json(ecu_id, batch)); !error.empty()) {
-            log.error("spool_write_failed", {{"ecu", ecu_id}, {"error", error}});
-            return false;
-        }
-        if (spool.dropped() > dropped_reported) {
-            log.warn("spool_full_dropped_oldest",
-                     {{"dropped_total", std::to_string(spool.dropped())},
-                      {"limit_bytes", std::to_string(config.spool_max_bytes)}});
-            dropped_reported = spool.dropped();
-        }
-        // Straight from memory when nothing older waits on disk only.
-        if (loaded_up_to + 1 == spool.last_pushed() &&
-            outbox.pending_readings() < kReadingsInMemory) {
-            loaded_up_to = spool.last_pushed();
-            outbox.put_reading(loaded_up_to, std::move(batch));
-        } else {
-            refill();
-        }
-        pump();
-        return true;
-    }
-
     LedgerConfig ledger_config() const {
         LedgerConfig c;
         c.offline_after = config.ecu_timeout;
@@ -630,7 +699,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                                      "--allow-ecus"}});
             return nullptr;
         }
-        return &ecus.emplace(id, EcuEntry{EcuLedger(id, ledger_config()), {}}).first->second;
+        return &ecus.emplace(id, EcuEntry(EcuLedger(id, ledger_config()))).first->second;
     }
 
     // Clears everything of the ECU and its inverters: devices, states, availability, state file.
@@ -643,11 +712,17 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         clear_retained(device_discovery_topic(config.topics, id));
         clear_retained(config.topics.ecu_state(id));
         clear_retained(config.topics.ecu_availability(id));
+        auto waiting = std::move(it->second.waiting);
         ecus.erase(it);
-        std::error_code ec;
-        if (!config.state_dir.empty())
-            std::filesystem::remove(state_path(id), ec);
+        WriteBatch drop;
+        drop.drop_ecu_state(id);
+        persist(std::move(drop), [weak = weak_from_this(), id](const std::string& error) {
+            if (auto self = weak.lock(); self && !error.empty())
+                self->log.warn("store_write_failed", {{"ecu", id}, {"error", error}});
+        });
         log.warn("ecu_forgotten", {{"ecu", id}, {"reason", why}});
+        for (auto& w : waiting) // answered as usual, no longer tracked
+            w.done(UploadHandling{});
         pump();
     }
 
@@ -743,14 +818,26 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         return batch;
     }
 
-    UploadHandling on_realtime(const RealtimeUpload& upload,
-                               std::chrono::system_clock::time_point received) {
-        const std::string& id = upload.ecu_id;
-        EcuEntry* found = entry_for(id);
-        if (!found)
-            return UploadHandling{}; // answered as usual, not tracked
-        EcuEntry& entry = *found;
-        const UploadDecision decision = entry.ledger.decide(upload, received);
+    void on_realtime(const RealtimeUpload& upload, std::chrono::system_clock::time_point received,
+                     ReadingSink::HandlingDone done) {
+        EcuEntry* entry = entry_for(upload.ecu_id);
+        if (!entry) {
+            done(UploadHandling{}); // answered as usual, not tracked
+            return;
+        }
+        if (entry->committing) {
+            entry->waiting.push_back({upload, received, std::move(done)});
+            return;
+        }
+        decide_and_keep(upload.ecu_id, *entry, upload, received, std::move(done));
+    }
+
+    // Decides, then commits the reading, the ledger's new state and the history in one batch;
+    // the ECU's answer waits for that commit.
+    void decide_and_keep(const std::string& id, EcuEntry& entry, const RealtimeUpload& upload,
+                         std::chrono::system_clock::time_point received,
+                         ReadingSink::HandlingDone done) {
+        UploadDecision decision = entry.ledger.decide(upload, received);
         if (!decision.refused_inverters.empty())
             log.warn("inverter_limit_reached",
                      {{"ecu", id},
@@ -769,35 +856,97 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             break;
         case UploadVerdict::Repeat:
         case UploadVerdict::ClockSuspect:
-            break; // nothing to publish: the state file keeps that the ECU was heard
+            break; // nothing to publish: the stored state keeps that the ECU was heard
         }
+        WriteBatch write;
+        Kept kept;
+        if (!batch.empty()) {
+            kept.sequence = ++last_sequence;
+            auto record = encode_reading(batch);
+            kept.bytes = record.size();
+            kept.at_s = unix_seconds(received);
+            write.put_reading(kept.sequence, id, kept.at_s, std::move(record));
+        }
+        if (decision.verdict == UploadVerdict::Live || decision.verdict == UploadVerdict::Late)
+            write.add_power_point(
+                {id, format_iso(upload.timestamp), upload.power_w, upload.lifetime_energy_kwh});
+        const bool live = decision.verdict == UploadVerdict::Live;
+        write.put_ecu_state(id,
+                            state_record(id, *decision.if_kept, live ? state : entry.live_state));
+        kept.batch = std::move(batch);
+        kept.state = std::move(state);
+        entry.committing = true;
+        persist(std::move(write), [weak = weak_from_this(), id, decision = std::move(decision),
+                                   kept = std::move(kept),
+                                   done = std::move(done)](const std::string& error) mutable {
+            if (auto self = weak.lock())
+                self->upload_committed(id, decision, std::move(kept), error, std::move(done));
+        });
+    }
+
+    // What an upload's commit carries back to the io thread.
+    struct Kept {
+        std::uint64_t sequence = 0; // 0: nothing to publish
+        std::size_t bytes = 0;
+        std::int64_t at_s = 0;
+        std::vector<OutgoingMessage> batch;
+        nlohmann::json state;
+    };
+
+    void upload_committed(const std::string& id, const UploadDecision& decision, Kept kept,
+                          const std::string& error, ReadingSink::HandlingDone done) {
         UploadHandling handling;
         handling.duplicate = decision.verdict == UploadVerdict::Repeat;
         handling.clock_suspect = decision.verdict == UploadVerdict::ClockSuspect;
         handling.live = decision.verdict == UploadVerdict::Live;
-        if (!batch.empty() && !enqueue(id, std::move(batch))) {
+        const auto it = ecus.find(id);
+        if (it == ecus.end()) { // forgotten meanwhile (--max-ecus): the reading is not followed
+            handling.handled = error.empty();
+            if (error.empty() && kept.sequence)
+                reading_kept(kept.sequence, kept.bytes, kept.at_s, std::move(kept.batch));
+            done(handling);
+            return;
+        }
+        EcuEntry& entry = it->second;
+        entry.committing = false;
+        if (!error.empty()) {
+            log.error("store_write_failed", {{"ecu", id}, {"error", error}});
             entry.ledger.not_kept(decision);
             log_events(id, decision.events_if_not_kept);
             save(id, entry);
             handling.handled = false;
             handling.resend_from = decision.resend_from_if_not_kept;
-            return handling;
+        } else {
+            if (kept.sequence)
+                reading_kept(kept.sequence, kept.bytes, kept.at_s, std::move(kept.batch));
+            const bool new_devices = !same_devices(entry.ledger.state(), *decision.if_kept);
+            const bool decided_on_older = entry.ledger.state().revision != decision.revision;
+            entry.ledger.commit(decision);
+            log_events(id, decision.events);
+            if (decision.verdict == UploadVerdict::Live)
+                entry.live_state = std::move(kept.state);
+            if (decided_on_older) // a tick came in between: the stored state lacks its change
+                save(id, entry);
+            // Discovery and availability after the commit: they describe what the ledger now
+            // knows. Configs are built only when the devices changed; reconnects and Home
+            // Assistant's restarts send the ones queued again.
+            if (new_devices)
+                publish_discovery(id, entry);
+            set_online(id, entry, true);
+            pump();
+            handling.resend_from = decision.resend_from;
         }
-        const bool new_devices = !same_devices(entry.ledger.state(), *decision.if_kept);
-        entry.ledger.commit(decision);
-        log_events(id, decision.events);
-        if (decision.verdict == UploadVerdict::Live)
-            entry.live_state = std::move(state);
-        save(id, entry);
-        // Discovery and availability after the commit: they describe what the ledger now knows.
-        // Configs are built only when the devices changed; reconnects and Home Assistant's
-        // restarts send the ones queued again.
-        if (new_devices)
-            publish_discovery(id, entry);
-        set_online(id, entry, true);
-        pump();
-        handling.resend_from = decision.resend_from;
-        return handling;
+        done(handling);
+        next_waiting(id);
+    }
+
+    void next_waiting(const std::string& id) {
+        const auto it = ecus.find(id);
+        if (it == ecus.end() || it->second.committing || it->second.waiting.empty())
+            return;
+        WaitingUpload next = std::move(it->second.waiting.front());
+        it->second.waiting.pop_front();
+        decide_and_keep(id, it->second, next.upload, next.received, std::move(next.done));
     }
 
     void on_raw(const std::string& ecu_id, std::string_view raw) {
@@ -834,13 +983,14 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 auto state = live_state_payload(id, entry);
                 if (!state.is_null()) {
                     entry.live_state = state;
-                    enqueue(id, {{config.topics.ecu_state(id), state.dump(), true}});
+                    keep_reading(id, {{config.topics.ecu_state(id), state.dump(), true}});
                 }
             }
             // A gap opened while the disk was full lives only in memory until this succeeds.
             if (entry.ledger.state().revision != before || entry.unsaved)
                 save(id, entry);
         }
+        prune_history(now);
         // An ECU silent as long as an inverter is forgotten after goes too (a replaced ECU, or
         // an id someone made up).
         const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch());
@@ -862,16 +1012,38 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         });
     }
 
-    std::filesystem::path state_path(const std::string& ecu_id) const {
-        return std::filesystem::path(config.state_dir) / ("ecu-" + ecu_id + ".json");
+    // Once an hour: power points and daily energy past the retention leave the store.
+    void prune_history(std::chrono::system_clock::time_point now) {
+        if (!store || (last_prune && now - *last_prune < std::chrono::hours(1)))
+            return;
+        last_prune = now;
+        const auto first_kept =
+            add_seconds(clock.local(now), -std::int64_t(config.history_days) * 86400);
+        WriteBatch prune;
+        prune.prune_history(format_iso(date_of(first_kept)));
+        persist(std::move(prune), [weak = weak_from_this()](const std::string& error) {
+            if (auto self = weak.lock(); self && !error.empty())
+                self->log.warn("store_write_failed",
+                               {{"error", error}, {"what", "pruning the history"}});
+        });
     }
 
     void save(const std::string& id, EcuEntry& entry) {
-        if (config.state_dir.empty())
+        if (!store)
             return;
-        auto j = entry.ledger.to_json();
-        j["live_state"] = entry.live_state;
-        const auto error = write_json_atomically(state_path(id), j);
+        WriteBatch write;
+        write.put_ecu_state(id, state_record(id, entry.ledger.state(), entry.live_state));
+        persist(std::move(write), [weak = weak_from_this(), id](const std::string& error) {
+            if (auto self = weak.lock())
+                self->state_saved(id, error);
+        });
+    }
+
+    void state_saved(const std::string& id, const std::string& error) {
+        const auto it = ecus.find(id);
+        if (it == ecus.end())
+            return;
+        EcuEntry& entry = it->second;
         if (!error.empty() && !entry.unsaved) // logged once per outage, retried on every tick
             log.error("state_not_saved",
                       {{"ecu", id}, {"error", error}, {"action", "retrying every few seconds"}});
@@ -881,34 +1053,23 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     }
 
     void load_state() {
-        if (config.state_dir.empty())
+        if (!store)
             return;
-        std::error_code ec;
-        for (const auto& file : std::filesystem::directory_iterator(config.state_dir, ec)) {
-            const auto name = file.path().filename().string();
-            if (!name.starts_with("ecu-") || !name.ends_with(".json"))
-                continue;
-            const StateRead read = read_json_state(file.path());
-            if (read.status == StateRead::Status::SetAside) {
-                log.warn("state_file_set_aside", {{"file", file.path().string()},
-                                                  {"moved_to", read.set_aside_as.string()},
-                                                  {"error", read.error}});
-                continue;
-            }
+        for (const auto& [id, text] : store->ecu_states()) {
             try {
                 // The offline timer starts now: an ECU silent since before the restart goes
                 // offline one timeout from here.
-                EcuLedger ledger = EcuLedger::from_json(read.value, ledger_config(), clock.now());
-                const std::string id = ledger.ecu_id();
-                auto live_state = read.value.value("live_state", nlohmann::json());
-                ecus.insert_or_assign(id, EcuEntry{std::move(ledger), std::move(live_state)});
-                log.info("state_loaded", {{"ecu", id}, {"file", file.path().string()}});
+                const auto j = nlohmann::json::parse(text);
+                EcuLedger ledger = EcuLedger::from_json(j, ledger_config(), clock.now());
+                auto live_state = j.value("live_state", nlohmann::json());
+                const std::string ecu_id = ledger.ecu_id(); // before the ledger moves
+                ecus.insert_or_assign(ecu_id, EcuEntry(std::move(ledger), std::move(live_state)));
+                log.info("state_loaded", {{"ecu", id}});
             } catch (const nlohmann::json::exception& e) {
-                const auto aside = file.path().string() + ".corrupt";
-                std::filesystem::rename(file.path(), aside, ec);
-                log.warn(
-                    "state_file_set_aside",
-                    {{"file", file.path().string()}, {"moved_to", aside}, {"error", e.what()}});
+                // Starting afresh for that ECU beats not starting: its lifetime is re-learned
+                // from the next upload, and the broken record is overwritten then.
+                log.error("state_unreadable",
+                          {{"ecu", id}, {"error", e.what()}, {"action", "starting it afresh"}});
             }
         }
     }
@@ -917,7 +1078,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         shutting_down = true;
         for (auto& [id, entry] : ecus)
             if (entry.unsaved)
-                save(id, entry);
+                save(id, entry); // committed before the store closes
         retry_timer.cancel();
         publish_retry_timer.cancel();
         tick_timer.cancel();
@@ -944,8 +1105,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
 };
 
 MqttPublisher::MqttPublisher(asio::io_context& io, PublisherConfig config, const Clock& clock,
-                             Logger& log)
-    : impl_(std::make_shared<Impl>(io, std::move(config), clock, log)) {}
+                             Logger& log, Store* store)
+    : impl_(std::make_shared<Impl>(io, std::move(config), clock, log, store)) {}
 
 MqttPublisher::~MqttPublisher() {
     if (impl_->client && !impl_->shutting_down)
@@ -958,9 +1119,9 @@ void MqttPublisher::start() {
 void MqttPublisher::shutdown(std::chrono::milliseconds budget) {
     impl_->shutdown(budget);
 }
-UploadHandling MqttPublisher::on_realtime(const RealtimeUpload& upload,
-                                          std::chrono::system_clock::time_point received) {
-    return impl_->on_realtime(upload, received);
+void MqttPublisher::on_realtime(const RealtimeUpload& upload,
+                                std::chrono::system_clock::time_point received, HandlingDone done) {
+    impl_->on_realtime(upload, received, std::move(done));
 }
 void MqttPublisher::on_raw(const std::string& ecu_id, std::string_view raw) {
     impl_->on_raw(ecu_id, raw);
@@ -969,9 +1130,16 @@ bool MqttPublisher::connected() const {
     return impl_->is_connected;
 }
 PublisherStatus MqttPublisher::status() const {
-    return {impl_->is_connected,       impl_->spool.size(),  impl_->spool.dropped(),
-            impl_->outbox.in_flight(), impl_->published,     impl_->publish_failures,
-            impl_->last_error,         impl_->spool.bytes(), impl_->spool.oldest_written()};
+    const auto& pending = impl_->pending;
+    return {impl_->is_connected,
+            pending.size(),
+            impl_->dropped,
+            impl_->outbox.in_flight(),
+            impl_->published,
+            impl_->publish_failures,
+            impl_->last_error,
+            impl_->pending_bytes,
+            pending.empty() ? std::nullopt : std::optional(pending.front().kept_at_s)};
 }
 std::vector<EcuView> MqttPublisher::ecus() const {
     std::vector<EcuView> views;

@@ -342,12 +342,37 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
             }
         }
         try {
-            co_return handler.on_message(inbound);
+            co_return co_await handled(inbound);
         } catch (const std::exception& e) {
             error = e.what();
         }
         failed("handle", error);
         co_return last_resort_reply(inbound.raw);
+    }
+
+    // The handler's reply, whenever it comes. It is always delivered through the io context:
+    // a coroutine must not be resumed from inside the call that suspends it. What the handler
+    // throws is rethrown here, in the coroutine.
+    asio::awaitable<std::optional<std::string>> handled(const InboundMessage& inbound) {
+        using Signature = void(std::exception_ptr, std::optional<std::string>);
+        co_return co_await asio::async_initiate<decltype(asio::use_awaitable), Signature>(
+            [this, &inbound](auto completion) {
+                auto shared = std::make_shared<decltype(completion)>(std::move(completion));
+                const auto deliver = [&io = io, shared](std::exception_ptr error,
+                                                        std::optional<std::string> reply) {
+                    asio::post(io, [shared, error, reply = std::move(reply)]() mutable {
+                        (*shared)(error, std::move(reply));
+                    });
+                };
+                try {
+                    handler.on_message(inbound, [deliver](std::optional<std::string> reply) {
+                        deliver(nullptr, std::move(reply));
+                    });
+                } catch (...) {
+                    deliver(std::current_exception(), std::nullopt);
+                }
+            },
+            asio::use_awaitable);
     }
 
     // Closes the connection once its deadline passes; the deadline moves with every read.

@@ -63,7 +63,7 @@ TEST_CASE("the add-on takes its broker from the Supervisor and publishes with it
                           broker.password());
     REQUIRE(test::upload(port, test::captured_upload()) == "10120240206111714");
     CHECK(probe.wait_for_topic("ecu2mqtt/216000064136/state"));
-    CHECK(std::filesystem::exists(dir / "data" / "ecu-216000064136.json")); // state in /data
+    CHECK(std::filesystem::exists(dir / "data" / "ecu2mqtt.db")); // state in /data
     addon.signal(SIGTERM);
     CHECK(addon.wait_for(2s) == 0);
     std::filesystem::remove_all(dir);

@@ -4,6 +4,7 @@
 #include "support/loopback_server.hpp"
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
+#include "support/store_probe.hpp"
 #include "support/test_paths.hpp"
 #include "support/upload_builder.hpp"
 
@@ -200,14 +201,11 @@ TEST_CASE("a reading that could not be kept gets our re-send reply, not EMA's ac
     auto spec = test::captured_upload_spec();
     spec.timestamp = "20240206111714";
     REQUIRE(test::upload(proxy.service->port(), test::build_upload(spec)) == ema_says);
-    // Sabotage the spool: a file where its directory should be.
-    const auto spool = proxy.dir / "state" / "spool";
-    std::filesystem::remove_all(spool);
-    std::ofstream(spool) << "in the way";
+    // Another process holds the database's write lock past the service's patience.
+    test::DatabaseWriteLock lock(ecu2mqtt::Store::file_in(proxy.dir / "state"));
     const auto reply = test::upload(proxy.service->port(), test::captured_upload());
     CHECK(reply == "10120240206111714"); // the last kept reading: send what follows again
     CHECK(ema.received().find("20240206112214") != std::string::npos); // EMA still got it
     CHECK(proxy.service->process().wait_for_output("event=ema_reply_replaced", 2s));
     CHECK_THAT(proxy.service->log(), Catch::Contains("sent=10120240206111714"));
-    std::filesystem::remove(spool);
 }

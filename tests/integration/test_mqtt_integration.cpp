@@ -2,6 +2,7 @@
 #include "ecu2mqtt/protocol/local_time.hpp"
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
+#include "support/store_probe.hpp"
 #include "support/test_paths.hpp"
 #include "support/upload_builder.hpp"
 
@@ -287,14 +288,23 @@ TEST_CASE("daily energy survives a restart and counts from the day's baseline") 
     CHECK(after["lifetime_energy_kwh"] == 1002.0);
 }
 
-TEST_CASE("a corrupt state file is set aside and reported, never fatal") {
+TEST_CASE("an unreadable stored ECU state is reported and the ECU starts afresh, never fatal") {
     Bench bench;
-    std::filesystem::create_directories(bench.state_dir);
-    std::ofstream(bench.state_dir / ("ecu-" + kEcu + ".json")) << "{\"ecu_id\": \"2160000";
+    {
+        test::ServiceProcess service(bench.broker.url(), bench.state_dir);
+        REQUIRE(test::upload(service.port(), test::captured_upload()) == "10120240206111714");
+        service.process().signal(SIGTERM);
+        REQUIRE(service.process().wait_for(2s) == 0);
+    }
+    test::execute(bench.state_dir, "UPDATE ecu_state SET state = '{\"ecu_id\": \"2160000'");
     test::ServiceProcess service(bench.broker.url(), bench.state_dir);
-    CHECK(service.process().wait_for_output("event=state_file_set_aside", 5s));
-    CHECK(std::filesystem::exists(bench.state_dir / ("ecu-" + kEcu + ".json.corrupt")));
-    CHECK(test::upload(service.port(), test::captured_upload()) == "10120240206111714");
+    CHECK(service.process().wait_for_output("event=state_unreadable ecu=" + kEcu, 5s));
+    auto spec = test::captured_upload_spec();
+    spec.timestamp = "20240206112714"; // the next upload, five minutes on
+    CHECK(test::upload(service.port(), test::build_upload(spec)) == "10120240206112214");
+    const auto stored = test::query_rows(bench.state_dir, "SELECT state FROM ecu_state", 1);
+    REQUIRE(stored.size() == 1);
+    CHECK(json::parse(stored[0][0])["ecu_id"] == kEcu); // overwritten by the new upload
 }
 
 TEST_CASE("raw publishing sends the message text unretained and no-discovery sends no config") {

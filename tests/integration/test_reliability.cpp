@@ -1,6 +1,9 @@
 // Losing nothing and not falling over, with the real binary, a real broker and real sockets.
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
+#include "support/store_probe.hpp"
+
+#include "ecu2mqtt/net/asio.hpp"
 #include "support/test_paths.hpp"
 #include "support/upload_builder.hpp"
 
@@ -136,13 +139,13 @@ TEST_CASE("an upload that cannot be kept is answered so that the ECU sends it ag
     test::MosquittoBroker broker;
     test::ServiceProcess service(broker.url(), dir.path / "state");
     REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
-    // Sabotage the spool: a file where its directory should be.
-    std::filesystem::remove_all(dir.path / "state" / "spool");
-    std::ofstream(dir.path / "state" / "spool") << "in the way";
+    // Another process holds the database's write lock past the service's patience.
+    test::DatabaseWriteLock lock(ecu2mqtt::Store::file_in(dir.path / "state"));
     CHECK(test::upload(service.port(), upload_at_minute(5)) ==
           "101" + test::today_utc() + "100000"); // re-send after 10:00
     CHECK_THAT(service.log(), Catch::Contains("event=upload_not_kept"));
-    std::filesystem::remove(dir.path / "state" / "spool");
+    CHECK_THAT(service.log(), Catch::Contains("event=store_write_failed"));
+    lock.release();
     CHECK(test::upload(service.port(), upload_at_minute(5)) ==
           reply_for_minute(5)); // the re-send is kept
 }
@@ -152,9 +155,9 @@ TEST_CASE("with --no-backfill an upload that cannot be kept is acknowledged as u
     test::MosquittoBroker broker;
     test::ServiceProcess service(broker.url(), dir.path / "state", {"--no-backfill"});
     REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
-    std::filesystem::remove_all(dir.path / "state" / "spool");
-    std::ofstream(dir.path / "state" / "spool") << "in the way";
+    test::DatabaseWriteLock lock(ecu2mqtt::Store::file_in(dir.path / "state"));
     CHECK(test::upload(service.port(), upload_at_minute(5)) == reply_for_minute(5));
+    CHECK_THAT(service.log(), Catch::Contains("event=upload_not_kept"));
 }
 
 TEST_CASE("ten thousand idle connections: memory stays bounded and the ECU is still answered") {
@@ -269,15 +272,14 @@ TEST_CASE(
     test::MqttProbe probe(broker.url(), kEcuState);
     probe.subscribe("ecu2mqtt/216000064136/history");
     test::ServiceProcess service(broker.url(), dir.path / "state");
-    const auto spool = dir.path / "state" / "spool";
     const auto t0 = test::today_utc() + "100000";
     REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
-    REQUIRE(probe.wait_for_count(is_live_state, 1)); // delivered, so the spool may go
-    std::filesystem::remove_all(spool);
-    std::ofstream(spool) << "in the way";
+    REQUIRE(probe.wait_for_count(is_live_state, 1));
+    auto lock =
+        std::make_unique<test::DatabaseWriteLock>(ecu2mqtt::Store::file_in(dir.path / "state"));
     CHECK(test::upload(service.port(), upload_at_minute(5)) ==
           "101" + t0); // not kept: re-send after 10:00
-    std::filesystem::remove(spool);
+    lock.reset();
     CHECK(test::upload(service.port(), upload_at_minute(10)) ==
           "101" + t0); // kept, but the gap is open
     // The ECU sends the gap again: 10:05 fills it; the answers go back to normal.
@@ -299,17 +301,20 @@ TEST_CASE(
     CHECK(json::parse(retained->payload)["today_energy_kwh"] == Approx(1.0)); // no double count
 }
 
-TEST_CASE("a spool entry without messages is set aside at start and the rest is published") {
+TEST_CASE("a stored reading that cannot be read is dropped at start and the rest is published") {
     TempDir dir;
     test::MosquittoBroker broker;
-    std::filesystem::create_directories(dir.path / "state" / "spool");
-    std::ofstream(dir.path / "state" / "spool" / "00000000000000000001.json")
-        << R"({"ecu_id":"216000064136"})"; // valid JSON, nothing to publish
+    {
+        boost::asio::io_context io; // creates the database, as a previous run would have
+        ecu2mqtt::Store store(ecu2mqtt::Store::file_in(dir.path / "state"), {}, io.get_executor());
+    }
+    test::execute(dir.path / "state", "INSERT INTO pending_readings(sequence, ecu_id, kept_at, "
+                                      "messages) VALUES (1, '216000064136', 0, x'00ff')");
     test::MqttProbe probe(broker.url(), kEcuState);
     test::ServiceProcess service(broker.url(), dir.path / "state");
     REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
     CHECK(probe.wait_for_topic(kEcuState));
-    CHECK_THAT(service.log(), Catch::Contains("event=spool_entry_lost"));
-    CHECK_FALSE(
-        std::filesystem::exists(dir.path / "state" / "spool" / "00000000000000000001.json"));
+    CHECK_THAT(service.log(), Catch::Contains("event=pending_reading_lost"));
+    CHECK(test::query_number(dir.path / "state",
+                             "SELECT count(*) FROM pending_readings WHERE sequence = 1") == 0);
 }

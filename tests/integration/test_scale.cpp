@@ -2,6 +2,7 @@
 // or restarts, and a subscriber that checks every device, state and reading.
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
+#include "support/store_probe.hpp"
 #include "support/test_paths.hpp"
 #include "support/upload_builder.hpp"
 
@@ -268,12 +269,13 @@ TEST_CASE("25 QS1 with one malformed block: the other 24 are published, the mess
     }
     CHECK(service.process().wait_for_output("event=inverter_block_left_out", 2s));
     CHECK(service.process().wait_for_output("event=raw_message_kept", 2s));
-    std::size_t kept = 0;
-    for (const auto& entry : std::filesystem::directory_iterator(scratch.state_dir / "raw")) {
-        const auto record = json::parse(test::read_file(entry.path().string()));
-        CHECK(record["ecu"] == ecu_id(0));
-        CHECK(record["message"] == message); // the whole message, byte for byte
-        ++kept;
+    std::vector<std::vector<std::string>> kept;
+    for (int i = 0; i < 100 && kept.empty(); ++i) { // committed just after the answer
+        kept = test::query_rows(scratch.state_dir, "SELECT ecu_id, why, line FROM raw_messages", 3);
+        std::this_thread::sleep_for(20ms);
     }
-    CHECK(kept == 1);
+    REQUIRE(kept.size() == 1);
+    CHECK(kept[0][0] == ecu_id(0));
+    CHECK_THAT(kept[0][1], Catch::Contains("1 inverter block(s) left out"));
+    CHECK(json::parse(kept[0][2])["message"] == message); // the whole message, byte for byte
 }

@@ -6,6 +6,7 @@
 #include "support/mosquitto_broker.hpp"
 #include "support/mqtt_probe.hpp"
 #include "support/running_publisher.hpp"
+#include "support/store_probe.hpp"
 #include "support/upload_builder.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
@@ -166,7 +167,7 @@ TEST_CASE("an inverter that reports fewer channels loses those entities in its d
     std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("an ECU silent for 30 days is forgotten with its inverters and state file") {
+TEST_CASE("an ECU silent for 30 days is forgotten with its inverters and stored state") {
     test::MosquittoBroker broker;
     const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
     test::FixedClock clock({2024, 6, 1, 12, 0, 0});
@@ -174,7 +175,11 @@ TEST_CASE("an ECU silent for 30 days is forgotten with its inverters and state f
     publisher.upload("20240601120000", {test::inverter_with(kKept, 4, 50)});
     REQUIRE(eventually(
         [&] { return retained_now(broker, "homeassistant/device/+/config").size() == 2; }));
-    CHECK(std::filesystem::exists(dir / "state" / ("ecu-" + kEcu + ".json")));
+    const auto stored = [&] {
+        return test::query_number(dir / "state",
+                                  "SELECT count(*) FROM ecu_state WHERE ecu_id = '" + kEcu + "'");
+    };
+    CHECK(stored() == 1);
     clock.set({2024, 7, 1, 12, 0, 1});
     REQUIRE(eventually([&] {
         for (const auto& [topic, payload] : retained_now(broker, "#"))
@@ -182,7 +187,7 @@ TEST_CASE("an ECU silent for 30 days is forgotten with its inverters and state f
                 return false;
         return true;
     }));
-    CHECK_FALSE(std::filesystem::exists(dir / "state" / ("ecu-" + kEcu + ".json")));
+    CHECK(eventually([&] { return stored() == 0; }));
     CHECK(publisher.log().find("event=ecu_forgotten ecu=" + kEcu) != std::string::npos);
     std::filesystem::remove_all(dir);
 }

@@ -1,6 +1,7 @@
 // The publisher in-process with a clock the test moves, against a real Mosquitto.
 #include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
 #include "ecu2mqtt/protocol/decoder.hpp"
+#include "ecu2mqtt/store/store.hpp"
 #include "support/fixed_clock.hpp"
 #include "support/mosquitto_broker.hpp"
 #include "support/mqtt_probe.hpp"
@@ -26,10 +27,10 @@ TEST_CASE(
     boost::asio::io_context io;
     PublisherConfig config;
     config.url = broker.url();
-    config.state_dir = (dir / "state").string();
     config.ecu_timeout = 1s; // the periodic check runs every 250 ms then
     config.sw_version = "test";
-    MqttPublisher publisher(io, config, clock, log);
+    Store store(Store::file_in(dir / "state"), {}, io.get_executor());
+    MqttPublisher publisher(io, config, clock, log, &store);
     publisher.start();
     auto work = boost::asio::make_work_guard(io);
     std::thread runner([&] { io.run(); });
@@ -40,8 +41,9 @@ TEST_CASE(
         spec.decikwh = decikwh;
         const auto bytes = test::build_upload(spec);
         const auto upload = std::get<RealtimeUpload>(*decoded_message(decode_message(bytes)));
-        boost::asio::post(
-            io, [&publisher, upload, &clock] { publisher.on_realtime(upload, clock.now()); });
+        boost::asio::post(io, [&publisher, upload, &clock] {
+            publisher.on_realtime(upload, clock.now(), [](UploadHandling) {});
+        });
     };
     const auto today_energy = [&](double expected) {
         return probe.wait_for_payload("ecu2mqtt/216000064136/state", [&](const std::string& p) {

@@ -26,9 +26,9 @@ const std::string kCapturedReply = "10120240206111714";
 
 class NullSink final : public ReadingSink {
   public:
-    UploadHandling on_realtime(const RealtimeUpload&,
-                               std::chrono::system_clock::time_point) override {
-        return {};
+    void on_realtime(const RealtimeUpload&, std::chrono::system_clock::time_point,
+                     HandlingDone done) override {
+        done({});
     }
     void on_raw(const std::string&, std::string_view) override {}
 };
@@ -38,10 +38,10 @@ class FailingHandler final : public MessageHandler {
   public:
     enum class Fails { Never, OnMessage, WantsUpstream };
     FailingHandler(Service& service, Fails fails) : service_(service), fails_(fails) {}
-    std::optional<std::string> on_message(const InboundMessage& message) override {
+    void on_message(const InboundMessage& message, ReplyDone reply) override {
         if (fails_ == Fails::OnMessage)
             throw std::runtime_error("handler broke");
-        return service_.on_message(message);
+        service_.on_message(message, std::move(reply));
     }
     void on_incomplete(const InboundMessage& leftover, std::string_view why) override {
         service_.on_incomplete(leftover, why);

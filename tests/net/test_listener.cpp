@@ -20,11 +20,13 @@ namespace {
 
 class RecordingSink final : public ReadingSink {
   public:
-    UploadHandling on_realtime(const RealtimeUpload& upload,
-                               std::chrono::system_clock::time_point) override {
-        std::lock_guard lock(mutex_);
-        uploads_.push_back(upload);
-        return {};
+    void on_realtime(const RealtimeUpload& upload, std::chrono::system_clock::time_point,
+                     HandlingDone done) override {
+        {
+            std::lock_guard lock(mutex_);
+            uploads_.push_back(upload);
+        }
+        done({});
     }
     void on_raw(const std::string&, std::string_view) override {}
     std::size_t uploads() const {
@@ -283,9 +285,9 @@ namespace {
 // Says the upload could not be kept, remembering the last one that was.
 class FailingSink final : public ReadingSink {
   public:
-    UploadHandling on_realtime(const RealtimeUpload&,
-                               std::chrono::system_clock::time_point) override {
-        return {false, false, parse_compact_timestamp("20240206110000")};
+    void on_realtime(const RealtimeUpload&, std::chrono::system_clock::time_point,
+                     HandlingDone done) override {
+        done({false, false, parse_compact_timestamp("20240206110000")});
     }
     void on_raw(const std::string&, std::string_view) override {}
 };
@@ -301,8 +303,15 @@ TEST_CASE(
     Service with_backfill(clock, log, &sink, ServiceOptions{true, {}});
     Service without_backfill(clock, log, &sink, ServiceOptions{false, {}});
     const auto msg = test::captured_upload();
-    CHECK(with_backfill.on_message({msg, 8995, "test"}).value_or("") == "10120240206110000");
-    CHECK(without_backfill.on_message({msg, 8995, "test"}).value_or("") == kCapturedReply);
+    // The sink answers at once, so the reply comes before on_message returns.
+    const auto reply_of = [&](Service& service) {
+        std::optional<std::string> reply;
+        service.on_message({msg, 8995, "test"},
+                           [&](std::optional<std::string> bytes) { reply = std::move(bytes); });
+        return reply.value_or("");
+    };
+    CHECK(reply_of(with_backfill) == "10120240206110000");
+    CHECK(reply_of(without_backfill) == kCapturedReply);
     CHECK(with_backfill.counters().not_handled == 1);
     CHECK(log_text.str().find("asking the ECU to re-send from 2024-02-06T11:00:00") !=
           std::string::npos);

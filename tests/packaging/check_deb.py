@@ -61,7 +61,7 @@ if fields.get("Version") != version:
     problems.append(f"Version {fields.get('Version')!r}, project() says {version!r}")
 if not deb.name.startswith(f"ecu2mqtt_{version}_"):
     problems.append(f"file name {deb.name} does not carry version {version}")
-for library in ("libpaho-mqttpp3-1", "libpaho-mqtt1.3", "libstdc++6"):
+for library in ("libpaho-mqttpp3-1", "libpaho-mqtt1.3", "libsqlite3-0", "libstdc++6"):
     if library not in fields.get("Depends", ""):
         problems.append(f"Depends lacks {library}: {fields.get('Depends')!r}")
 

@@ -4,6 +4,7 @@
 #include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
 #include "ecu2mqtt/net/asio.hpp"
 #include "ecu2mqtt/protocol/decoder.hpp"
+#include "ecu2mqtt/store/store.hpp"
 #include "fixed_clock.hpp"
 #include "upload_builder.hpp"
 
@@ -25,13 +26,15 @@ class RunningPublisher {
         ecu2mqtt::PublisherConfig config;
         config.url = url;
         config.client_id = "ecu2mqtt-" + std::to_string(++instances());
-        config.state_dir = state_dir.string();
         config.discovery = discovery;
         config.ecu_timeout = 1s; // the periodic checks run every 250 ms then
         config.forget_inverter_after = std::chrono::days(30);
         config.discovery_audit_wait = 500ms;
         config.sw_version = "test";
-        publisher_ = std::make_unique<ecu2mqtt::MqttPublisher>(io_, config, clock_, log_);
+        store_ = std::make_unique<ecu2mqtt::Store>(ecu2mqtt::Store::file_in(state_dir),
+                                                   ecu2mqtt::StoreLimits{}, io_.get_executor());
+        publisher_ =
+            std::make_unique<ecu2mqtt::MqttPublisher>(io_, config, clock_, log_, store_.get());
         publisher_->start();
         runner_ = std::thread([this] { io_.run(); });
     }
@@ -54,8 +57,11 @@ class RunningPublisher {
         const auto decoded = std::get<ecu2mqtt::RealtimeUpload>(
             *ecu2mqtt::decoded_message(ecu2mqtt::decode_message(build_upload(spec))));
         std::promise<ecu2mqtt::UploadHandling> done;
-        boost::asio::post(io_,
-                          [&] { done.set_value(publisher_->on_realtime(decoded, clock_.now())); });
+        boost::asio::post(io_, [&] {
+            publisher_->on_realtime(decoded, clock_.now(), [&](ecu2mqtt::UploadHandling handling) {
+                done.set_value(handling);
+            });
+        });
         return done.get_future().get();
     }
 
@@ -72,6 +78,7 @@ class RunningPublisher {
     boost::asio::io_context io_;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ =
         boost::asio::make_work_guard(io_);
+    std::unique_ptr<ecu2mqtt::Store> store_;
     std::unique_ptr<ecu2mqtt::MqttPublisher> publisher_;
     std::thread runner_;
 };

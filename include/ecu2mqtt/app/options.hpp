@@ -41,6 +41,7 @@ struct Options {
     std::string state_dir;
     bool backfill = true;
     std::size_t spool_max_mb = 64;
+    int history_days = 400;
     std::size_t max_ecus = 16;
     std::size_t max_inverters_per_ecu = 128;
     std::chrono::days forget_inverters_after{30};

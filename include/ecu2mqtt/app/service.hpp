@@ -7,10 +7,10 @@
 #include "ecu2mqtt/app/telemetry.hpp"
 #include "ecu2mqtt/net/listener.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
-#include "ecu2mqtt/store/raw_store.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <vector>
@@ -19,7 +19,7 @@ namespace ecu2mqtt {
 
 // What became of an upload handed to the sink.
 struct UploadHandling {
-    bool handled = true;    // durably kept (spooled), or a repeat of one already kept
+    bool handled = true;    // durably kept (committed), or a repeat of one already kept
     bool duplicate = false; // an upload already kept: not published again
     // Set while this ECU has a gap (an upload that could not be kept): the last upload kept
     // before it. The reply names it so that the ECU sends what follows again.
@@ -28,12 +28,17 @@ struct UploadHandling {
     bool live = false;          // the newest reading: it is what the state now shows
 };
 
+class Store;
+
 // Where decoded readings go (the MQTT publisher). Called on the io thread; must not block.
 class ReadingSink {
   public:
+    using HandlingDone = std::function<void(UploadHandling)>;
     virtual ~ReadingSink() = default;
-    virtual UploadHandling on_realtime(const RealtimeUpload& upload,
-                                       std::chrono::system_clock::time_point received) = 0;
+    // `done` runs exactly once, on the io thread, when the upload is durably kept (or could not
+    // be): the ECU is answered only then.
+    virtual void on_realtime(const RealtimeUpload& upload,
+                             std::chrono::system_clock::time_point received, HandlingDone done) = 0;
     // Every message as received, whatever its kind, with the ECU id when one is known.
     virtual void on_raw(const std::string& ecu_id, std::string_view raw) = 0;
 };
@@ -69,7 +74,7 @@ class Service final : public MessageHandler {
         : clock_(clock), log_(log), sink_(sink), options_(std::move(options)), recorder_(recorder) {
     }
 
-    std::optional<std::string> on_message(const InboundMessage& message) override;
+    void on_message(const InboundMessage& message, ReplyDone reply) override;
     void on_incomplete(const InboundMessage& leftover, std::string_view why) override;
     bool wants_upstream(const InboundMessage& message) override;
 
@@ -78,10 +83,15 @@ class Service final : public MessageHandler {
     void set_telemetry(Telemetry* telemetry) { telemetry_ = telemetry; }
     // Messages not fully used (undecodable, inverter blocks left out, clock-suspect) are kept
     // there; without a store they are logged whole.
-    void set_raw_store(RawMessageStore* store) { raw_store_ = store; }
+    void set_store(Store* store) { store_ = store; }
 
   private:
-    std::optional<std::string> handle(const InboundMessage& message);
+    void handle(const InboundMessage& message, ReplyDone done);
+    // The answer to an upload, once the sink has kept it (or could not).
+    std::optional<std::string> finish_upload(const InboundMessage& message,
+                                             const std::string& ecu_id,
+                                             const RealtimeUpload& upload,
+                                             const UploadHandling& handling);
     std::optional<std::string> answer(bool is_control, const std::string& ecu_id,
                                       std::optional<LocalDateTime> message_time,
                                       const InboundMessage& message,
@@ -102,7 +112,7 @@ class Service final : public MessageHandler {
     ServiceCounters counters_;
     std::map<std::string, LocalDateTime> last_acknowledged_; // per ECU id
     Telemetry* telemetry_ = nullptr;
-    RawMessageStore* raw_store_ = nullptr;
+    Store* store_ = nullptr;
     // The reply chosen while handling the current message (rule and ECU id), for telemetry.
     std::string reply_rule_;
     std::string reply_ecu_;

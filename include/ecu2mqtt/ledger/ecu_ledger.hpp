@@ -149,6 +149,8 @@ class EcuLedger {
     Tick tick(TimePoint now);
 
     nlohmann::json to_json() const;
+    // What to_json() would give once `state` is the ledger's (a decision's if_kept, say).
+    static nlohmann::json to_json(const std::string& ecu_id, const EcuLedgerState& state);
     // Throws nlohmann::json::exception on a malformed object; lists it lacks start empty. The
     // offline timer starts at load.
     static EcuLedger from_json(const nlohmann::json& j, LedgerConfig config, TimePoint loaded_at);

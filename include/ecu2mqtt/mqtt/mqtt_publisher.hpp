@@ -18,6 +18,8 @@ class io_context;
 
 namespace ecu2mqtt {
 
+class Store;
+
 struct PublisherConfig {
     std::string url = "mqtt://localhost:1883";
     std::string user;
@@ -28,8 +30,10 @@ struct PublisherConfig {
     bool discovery = true;
     bool publish_raw = false;
     std::chrono::seconds ecu_timeout{15 * 60};
-    std::string state_dir;
+    // Readings waiting for the broker, at most (bytes of their messages); past it the oldest go.
     std::uintmax_t spool_max_bytes = 64 * 1024 * 1024;
+    // Power points and daily energy older than this many days leave the history.
+    int history_days = 400;
     std::string sw_version;
     // Bounds against a flood of made-up ids from the LAN: uploads of ECUs beyond `max_ecus` are
     // answered but not tracked or published; inverters beyond `max_inverters_per_ecu` are
@@ -69,7 +73,7 @@ struct EcuView {
 };
 
 // Never blocks the caller on the broker. Every reading (the state messages of one upload) is
-// first written to an on-disk spool, then published in order, QoS 1; it leaves the spool when the
+// first committed to the store, then published in order, QoS 1; it leaves the store when the
 // broker has acknowledged all its messages. Discovery (one device config per ECU and inverter)
 // and availability are kept as latest values and re-sent on (re)connection. At most
 // `max_in_flight` messages are unacknowledged at once (see Outbox); a refused publish is retried.
@@ -77,8 +81,10 @@ struct EcuView {
 // All work runs on the io_context's thread, including what the MQTT client's threads report.
 class MqttPublisher final : public ReadingSink {
   public:
+    // With a store, readings, each ECU's ledger and the history survive restarts; an upload is
+    // answered once its batch is committed there. Without one, nothing is kept.
     MqttPublisher(boost::asio::io_context& io, PublisherConfig config, const Clock& clock,
-                  Logger& log);
+                  Logger& log, Store* store);
     ~MqttPublisher() override;
     MqttPublisher(const MqttPublisher&) = delete;
     MqttPublisher& operator=(const MqttPublisher&) = delete;
@@ -89,8 +95,8 @@ class MqttPublisher final : public ReadingSink {
     // Publishes `offline` for the bridge and disconnects, waiting at most `budget`.
     void shutdown(std::chrono::milliseconds budget);
 
-    UploadHandling on_realtime(const RealtimeUpload& upload,
-                               std::chrono::system_clock::time_point received) override;
+    void on_realtime(const RealtimeUpload& upload, std::chrono::system_clock::time_point received,
+                     HandlingDone done) override;
     void on_raw(const std::string& ecu_id, std::string_view raw) override;
 
     bool connected() const;

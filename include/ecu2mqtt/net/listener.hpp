@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,9 +38,12 @@ struct InboundMessage {
 // What the listener calls for every framed message. Runs on the io_context thread; must not block.
 class MessageHandler {
   public:
+    using ReplyDone = std::function<void(std::optional<std::string>)>;
     virtual ~MessageHandler() = default;
-    // The bytes to answer with; nullopt closes the connection without an answer.
-    virtual std::optional<std::string> on_message(const InboundMessage& message) = 0;
+    // `reply` gets the bytes to answer with (nullopt closes the connection without an answer).
+    // It runs exactly once, on the io thread, possibly later: once what the message carries is
+    // durably kept. `message` stays valid until then.
+    virtual void on_message(const InboundMessage& message, ReplyDone reply) = 0;
     // A connection ended holding bytes that never became a whole message.
     virtual void on_incomplete(const InboundMessage& leftover, std::string_view why) = 0;
     // In full proxy mode: whether this message should go to the real EMA before on_message.

@@ -1,0 +1,176 @@
+// Everything the service keeps across restarts, in one SQLite database in the state directory:
+// readings the broker has not acknowledged yet, each ECU's ledger, raw messages kept for a later
+// version to decode, and the history (power every five minutes, energy per day).
+//
+// WAL journal, synchronous=FULL: a transaction that returned is on disk. Writes run on the
+// store's own thread and are grouped: whatever is submitted while a transaction is being written
+// goes into the next one (group commit), so a burst of uploads costs one fsync per round, not
+// one per upload. Each submitter learns the outcome of its own batch on the executor it gave.
+// Reads run on the caller's thread through a second connection; WAL lets them go on while the
+// writer writes.
+#pragma once
+
+#include "ecu2mqtt/store/database.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace ecu2mqtt {
+
+// One reading of the power curve: the ECU's own timestamp ("YYYY-MM-DD HH:MM:SS", its local
+// time) with its power and lifetime counter.
+struct PowerPoint {
+    std::string ecu_id;
+    std::string ecu_time;
+    double power_w = 0;
+    double lifetime_kwh = 0;
+};
+
+struct PendingReading {
+    std::uint64_t sequence = 0;
+    std::string ecu_id;
+    std::int64_t kept_at_s = 0; // host time, seconds since the Unix epoch
+    std::string messages;       // as the publisher encoded them
+};
+
+struct PendingSummary {
+    std::uint64_t sequence = 0;
+    std::size_t bytes = 0;
+    std::int64_t kept_at_s = 0;
+};
+
+// What one transaction does; built on the io thread, applied on the store's thread.
+class WriteBatch {
+  public:
+    void put_reading(std::uint64_t sequence, std::string ecu_id, std::int64_t kept_at_s,
+                     std::string messages);
+    void drop_reading(std::uint64_t sequence);
+    void put_ecu_state(std::string ecu_id, std::string state_json);
+    void drop_ecu_state(std::string ecu_id);
+    void keep_raw(std::string ecu_id, std::int64_t received_at_s, std::string why,
+                  std::string line);
+    void add_power_point(PowerPoint point);
+    // Forgets power points and daily totals of days before `first_day_kept` ("YYYY-MM-DD").
+    void prune_history(std::string first_day_kept);
+
+    bool empty() const { return ops_.empty(); }
+    std::size_t size() const { return ops_.size(); }
+
+  private:
+    friend class Store;
+    struct PutReading {
+        std::uint64_t sequence;
+        std::string ecu_id;
+        std::int64_t kept_at_s;
+        std::string messages;
+    };
+    struct DropReading {
+        std::uint64_t sequence;
+    };
+    struct PutState {
+        std::string ecu_id;
+        std::string state_json;
+    };
+    struct DropState {
+        std::string ecu_id;
+    };
+    struct KeepRaw {
+        std::string ecu_id;
+        std::int64_t received_at_s;
+        std::string why;
+        std::string line;
+    };
+    struct PruneHistory {
+        std::string first_day_kept;
+    };
+    using Op = std::variant<PutReading, DropReading, PutState, DropState, KeepRaw, PowerPoint,
+                            PruneHistory>;
+    std::vector<Op> ops_;
+};
+
+struct StoreLimits {
+    // Raw messages kept, at most; past either bound the oldest go first.
+    std::size_t raw_max_messages = 1000;
+    std::uintmax_t raw_max_bytes = 16 << 20;
+    // How long a write waits for a lock held by another process (a user's sqlite3 shell, say)
+    // before its batch fails.
+    std::chrono::milliseconds busy_timeout{2000};
+};
+
+struct StoreStats {
+    std::uint64_t transactions = 0; // fsyncs, in effect
+    std::uint64_t batches = 0;      // submissions they carried
+    std::uint64_t failed_batches = 0;
+};
+
+class Store {
+  public:
+    static constexpr int kSchemaVersion = 1;
+    static std::filesystem::path file_in(const std::filesystem::path& state_dir) {
+        return state_dir / "ecu2mqtt.db";
+    }
+
+    // Opens (creating it and its directory when missing) and checks the schema version. Throws
+    // DatabaseError when the file cannot be used, naming it and why.
+    Store(const std::filesystem::path& file, StoreLimits limits,
+          boost::asio::any_io_executor completions);
+    // Commits what was submitted, then stops the store's thread.
+    ~Store();
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    // `done` gets an empty string once the batch is committed, or why it is not. It runs on the
+    // executor given to the constructor, in submission order.
+    using Done = std::function<void(const std::string& error)>;
+    void submit(WriteBatch batch, Done done = {});
+
+    // Reads (caller's thread).
+    // A random id made with the database: tells this database from one made later in its place.
+    const std::string& database_id() const { return database_id_; }
+    std::vector<std::pair<std::string, std::string>> ecu_states(); // ecu id, state JSON
+    std::vector<PendingSummary> pending_summary();                 // oldest first
+    // Readings with `after` < sequence <= `up_to`, oldest first, at most `limit`.
+    std::vector<PendingReading> pending_after(std::uint64_t after, std::uint64_t up_to,
+                                              std::size_t limit);
+    // The highest sequence ever given to a reading (0 for none), even if it is gone since.
+    std::uint64_t last_sequence();
+    std::size_t raw_messages();
+
+    StoreStats stats() const;
+
+  private:
+    struct Submission {
+        WriteBatch batch;
+        Done done;
+    };
+    class Writer;
+    void run_writer();
+
+    std::filesystem::path file_;
+    StoreLimits limits_;
+    boost::asio::any_io_executor completions_;
+    Database reader_;
+    std::string database_id_;
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<Submission> queue_;
+    bool stopping_ = false;
+    StoreStats stats_;
+    std::unique_ptr<Writer> writer_connection_;
+    std::thread writer_;
+};
+
+} // namespace ecu2mqtt

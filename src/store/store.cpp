@@ -1,0 +1,399 @@
+#include "ecu2mqtt/store/store.hpp"
+
+#include <boost/asio/post.hpp>
+#include <random>
+#include <sqlite3.h>
+
+namespace ecu2mqtt {
+namespace {
+
+// Version 1. A later version adds its steps after these and raises kSchemaVersion.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+-- Readings kept for the broker and not acknowledged yet; one row per upload (or midnight reset),
+-- its messages encoded by the publisher.
+CREATE TABLE IF NOT EXISTS pending_readings (
+  sequence  INTEGER PRIMARY KEY AUTOINCREMENT,
+  ecu_id    TEXT NOT NULL,
+  kept_at   INTEGER NOT NULL,
+  messages  BLOB NOT NULL
+);
+-- Each ECU's ledger (what it decided so far), as JSON.
+CREATE TABLE IF NOT EXISTS ecu_state (
+  ecu_id   TEXT PRIMARY KEY,
+  state    TEXT NOT NULL
+);
+-- Messages not fully used: undecodable, inverter blocks left out, clock-suspect.
+CREATE TABLE IF NOT EXISTS raw_messages (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  ecu_id       TEXT NOT NULL,
+  received_at  INTEGER NOT NULL,
+  why          TEXT NOT NULL,
+  line         TEXT NOT NULL
+);
+-- The power curve, by the ECU's own clock (local time, "YYYY-MM-DD HH:MM:SS").
+CREATE TABLE IF NOT EXISTS power_points (
+  ecu_id        TEXT NOT NULL,
+  ecu_time      TEXT NOT NULL,
+  power_w       REAL NOT NULL,
+  lifetime_kwh  REAL NOT NULL,
+  PRIMARY KEY (ecu_id, ecu_time)
+) WITHOUT ROWID;
+-- Per ECU day: the lifetime counter's lowest and highest reading, the peak power.
+CREATE TABLE IF NOT EXISTS daily_energy (
+  ecu_id              TEXT NOT NULL,
+  day                 TEXT NOT NULL,
+  first_lifetime_kwh  REAL NOT NULL,
+  last_lifetime_kwh   REAL NOT NULL,
+  peak_power_w        REAL NOT NULL,
+  readings            INTEGER NOT NULL,
+  PRIMARY KEY (ecu_id, day)
+) WITHOUT ROWID;
+)sql";
+
+std::string random_id() {
+    std::random_device device;
+    std::mt19937_64 generator((std::uint64_t(device()) << 32) ^ device());
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string id;
+    for (int i = 0; i < 16; ++i)
+        id += kDigits[generator() % 16];
+    return id;
+}
+
+void configure(Database& db, std::chrono::milliseconds busy_timeout) {
+    sqlite3_busy_timeout(db.handle(), static_cast<int>(busy_timeout.count()));
+    db.exec("PRAGMA synchronous = FULL");
+    db.exec("PRAGMA foreign_keys = OFF");
+}
+
+const std::filesystem::path& with_directory(const std::filesystem::path& file) {
+    std::error_code ec;
+    if (file.has_parent_path())
+        std::filesystem::create_directories(file.parent_path(), ec);
+    return file;
+}
+
+// Creates the schema, or checks that the file's is one this version reads.
+void migrate(Database& db, const std::filesystem::path& file, std::chrono::milliseconds busy) {
+    configure(db, busy);
+    auto version = db.prepare("PRAGMA user_version");
+    version.step();
+    const auto found = version.column_int(0);
+    version.reset();
+    if (found > Store::kSchemaVersion)
+        throw DatabaseError("database \"" + file.string() + "\" has schema version " +
+                                std::to_string(found) + ", written by a newer ecu2mqtt; this one " +
+                                "reads version " + std::to_string(Store::kSchemaVersion),
+                            SQLITE_MISMATCH);
+    // WAL is a property of the file: set once, kept by every later connection.
+    auto mode = db.prepare("PRAGMA journal_mode = WAL");
+    mode.step();
+    const std::string journal(mode.column_text(0));
+    mode.reset();
+    if (journal != "wal")
+        throw DatabaseError("database \"" + file.string() + "\": cannot use a write-ahead log " +
+                                "(journal mode stays " + journal + ")",
+                            SQLITE_CANTOPEN);
+    db.exec("BEGIN IMMEDIATE");
+    try {
+        db.exec(kSchema);
+        auto insert = db.prepare("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)");
+        insert.bind(1, std::string_view("database_id")).bind(2, random_id()).run();
+        db.exec("PRAGMA user_version = " + std::to_string(Store::kSchemaVersion));
+        db.exec("COMMIT");
+    } catch (...) {
+        db.exec("ROLLBACK");
+        throw;
+    }
+}
+
+std::string text_of(Statement& statement, int column) {
+    return std::string(statement.column_text(column));
+}
+
+bool affects_everything(int code) {
+    // Out of space, I/O trouble, a lock held elsewhere: the transaction as a whole cannot go on.
+    const int primary = code & 0xff;
+    return primary == SQLITE_FULL || primary == SQLITE_IOERR || primary == SQLITE_BUSY ||
+           primary == SQLITE_LOCKED || primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB ||
+           primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN;
+}
+
+} // namespace
+
+void WriteBatch::put_reading(std::uint64_t sequence, std::string ecu_id, std::int64_t kept_at_s,
+                             std::string messages) {
+    ops_.emplace_back(PutReading{sequence, std::move(ecu_id), kept_at_s, std::move(messages)});
+}
+void WriteBatch::drop_reading(std::uint64_t sequence) {
+    ops_.emplace_back(DropReading{sequence});
+}
+void WriteBatch::put_ecu_state(std::string ecu_id, std::string state_json) {
+    ops_.emplace_back(PutState{std::move(ecu_id), std::move(state_json)});
+}
+void WriteBatch::drop_ecu_state(std::string ecu_id) {
+    ops_.emplace_back(DropState{std::move(ecu_id)});
+}
+void WriteBatch::keep_raw(std::string ecu_id, std::int64_t received_at_s, std::string why,
+                          std::string line) {
+    ops_.emplace_back(KeepRaw{std::move(ecu_id), received_at_s, std::move(why), std::move(line)});
+}
+void WriteBatch::add_power_point(PowerPoint point) {
+    ops_.emplace_back(std::move(point));
+}
+void WriteBatch::prune_history(std::string first_day_kept) {
+    ops_.emplace_back(PruneHistory{std::move(first_day_kept)});
+}
+
+// The store thread's connection and statements.
+class Store::Writer {
+  public:
+    Writer(const std::filesystem::path& file, const StoreLimits& limits)
+        : limits_(limits), db_(file, Database::Mode::ReadWrite) {
+        configure(db_, limits.busy_timeout);
+        auto totals = db_.prepare("SELECT count(*), coalesce(sum(length(line)), 0) FROM "
+                                  "raw_messages");
+        totals.step();
+        raw_count_ = static_cast<std::size_t>(totals.column_int(0));
+        raw_bytes_ = static_cast<std::uintmax_t>(totals.column_int(1));
+    }
+
+    // One transaction for all of them; each batch in a savepoint of its own, so that one bad
+    // batch does not sink the others. Returns each batch's error (empty: committed).
+    std::vector<std::string> commit(std::deque<Submission>& submissions) {
+        std::vector<std::string> errors(submissions.size());
+        const auto raw_count = raw_count_;
+        const auto raw_bytes = raw_bytes_;
+        try {
+            db_.exec("BEGIN IMMEDIATE");
+            for (std::size_t i = 0; i < submissions.size(); ++i) {
+                db_.exec("SAVEPOINT batch");
+                try {
+                    for (auto& op : submissions[i].batch.ops_)
+                        std::visit([this](auto& o) { apply(o); }, op);
+                    db_.exec("RELEASE batch");
+                } catch (const DatabaseError& e) {
+                    if (affects_everything(e.code()))
+                        throw;
+                    db_.exec("ROLLBACK TO batch");
+                    db_.exec("RELEASE batch");
+                    errors[i] = e.what();
+                }
+            }
+            trim_raw();
+            db_.exec("COMMIT");
+        } catch (const DatabaseError& e) {
+            if (!sqlite3_get_autocommit(db_.handle())) {
+                try {
+                    db_.exec("ROLLBACK");
+                } catch (const DatabaseError&) {
+                    // Already rolled back by SQLite itself.
+                }
+            }
+            raw_count_ = raw_count;
+            raw_bytes_ = raw_bytes;
+            for (auto& error : errors)
+                error = e.what();
+        }
+        return errors;
+    }
+
+  private:
+    void apply(const WriteBatch::PutReading& op) {
+        put_reading_.bind(1, static_cast<std::int64_t>(op.sequence))
+            .bind(2, op.ecu_id)
+            .bind(3, op.kept_at_s)
+            .bind_blob(4, op.messages)
+            .run();
+    }
+    void apply(const WriteBatch::DropReading& op) {
+        drop_reading_.bind(1, static_cast<std::int64_t>(op.sequence)).run();
+    }
+    void apply(const WriteBatch::PutState& op) {
+        put_state_.bind(1, op.ecu_id).bind(2, op.state_json).run();
+    }
+    void apply(const WriteBatch::DropState& op) { drop_state_.bind(1, op.ecu_id).run(); }
+    void apply(const WriteBatch::KeepRaw& op) {
+        keep_raw_.bind(1, op.ecu_id).bind(2, op.received_at_s).bind(3, op.why).bind(4, op.line);
+        keep_raw_.run();
+        ++raw_count_;
+        raw_bytes_ += op.line.size();
+    }
+    void apply(const PowerPoint& op) {
+        put_point_.bind(1, op.ecu_id)
+            .bind(2, op.ecu_time)
+            .bind(3, op.power_w)
+            .bind(4, op.lifetime_kwh)
+            .run();
+        if (db_.changes() == 0)
+            return; // that reading is in already: the day's totals have it
+        const std::string_view day = std::string_view(op.ecu_time).substr(0, 10);
+        put_day_.bind(1, op.ecu_id).bind(2, day).bind(3, op.lifetime_kwh).bind(4, op.power_w).run();
+    }
+    void apply(const WriteBatch::PruneHistory& op) {
+        prune_points_.bind(1, op.first_day_kept).run();
+        prune_days_.bind(1, op.first_day_kept).run();
+    }
+
+    void trim_raw() {
+        while (raw_count_ > 0 &&
+               (raw_count_ > limits_.raw_max_messages || raw_bytes_ > limits_.raw_max_bytes)) {
+            if (!drop_oldest_raw_.step())
+                break;
+            const auto bytes = static_cast<std::uintmax_t>(drop_oldest_raw_.column_int(0));
+            drop_oldest_raw_.reset();
+            --raw_count_;
+            raw_bytes_ -= std::min(bytes, raw_bytes_);
+        }
+    }
+
+    StoreLimits limits_;
+    Database db_;
+    Statement put_reading_ =
+        db_.prepare("INSERT OR REPLACE INTO pending_readings(sequence, ecu_id, kept_at, messages) "
+                    "VALUES (?, ?, ?, ?)");
+    Statement drop_reading_ = db_.prepare("DELETE FROM pending_readings WHERE sequence = ?");
+    Statement put_state_ =
+        db_.prepare("INSERT OR REPLACE INTO ecu_state(ecu_id, state) VALUES (?, ?)");
+    Statement drop_state_ = db_.prepare("DELETE FROM ecu_state WHERE ecu_id = ?");
+    Statement keep_raw_ =
+        db_.prepare("INSERT INTO raw_messages(ecu_id, received_at, why, line) VALUES (?, ?, ?, ?)");
+    Statement drop_oldest_raw_ =
+        db_.prepare("DELETE FROM raw_messages WHERE id = (SELECT min(id) FROM raw_messages) "
+                    "RETURNING length(line)");
+    Statement put_point_ =
+        db_.prepare("INSERT OR IGNORE INTO power_points(ecu_id, ecu_time, power_w, lifetime_kwh) "
+                    "VALUES (?, ?, ?, ?)");
+    Statement put_day_ = db_.prepare(
+        "INSERT INTO daily_energy(ecu_id, day, first_lifetime_kwh, last_lifetime_kwh, "
+        "peak_power_w, readings) VALUES (?1, ?2, ?3, ?3, ?4, 1) "
+        "ON CONFLICT(ecu_id, day) DO UPDATE SET "
+        "first_lifetime_kwh = min(first_lifetime_kwh, excluded.first_lifetime_kwh), "
+        "last_lifetime_kwh = max(last_lifetime_kwh, excluded.last_lifetime_kwh), "
+        "peak_power_w = max(peak_power_w, excluded.peak_power_w), readings = readings + 1");
+    Statement prune_points_ =
+        db_.prepare("DELETE FROM power_points WHERE substr(ecu_time, 1, 10) < ?");
+    Statement prune_days_ = db_.prepare("DELETE FROM daily_energy WHERE day < ?");
+    std::size_t raw_count_ = 0;
+    std::uintmax_t raw_bytes_ = 0;
+};
+
+Store::Store(const std::filesystem::path& file, StoreLimits limits,
+             boost::asio::any_io_executor completions)
+    : file_(file), limits_(limits), completions_(std::move(completions)),
+      reader_(with_directory(file), Database::Mode::ReadWrite) {
+    try {
+        migrate(reader_, file, limits.busy_timeout);
+    } catch (const DatabaseError& e) {
+        const std::string what = e.what();
+        if (what.find(file.string()) != std::string::npos)
+            throw;
+        throw DatabaseError("database \"" + file.string() + "\": " + what, e.code());
+    }
+    auto id = reader_.prepare("SELECT value FROM meta WHERE key = 'database_id'");
+    if (id.step())
+        database_id_ = text_of(id, 0);
+    // Opened here, so that a file the writer cannot use fails the start, not the first upload;
+    // from now on only the store's thread uses it.
+    writer_connection_ = std::make_unique<Writer>(file_, limits_);
+    writer_ = std::thread([this] { run_writer(); });
+}
+
+Store::~Store() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    writer_.join();
+}
+
+void Store::submit(WriteBatch batch, Done done) {
+    {
+        std::lock_guard lock(mutex_);
+        queue_.push_back({std::move(batch), std::move(done)});
+    }
+    wake_.notify_one();
+}
+
+void Store::run_writer() {
+    for (;;) {
+        std::deque<Submission> round;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty())
+                return;
+            round.swap(queue_);
+        }
+        auto errors = writer_connection_->commit(round);
+        {
+            std::lock_guard lock(mutex_);
+            ++stats_.transactions;
+            stats_.batches += round.size();
+            for (const auto& error : errors)
+                stats_.failed_batches += error.empty() ? 0 : 1;
+        }
+        for (std::size_t i = 0; i < round.size(); ++i)
+            if (round[i].done)
+                boost::asio::post(completions_, [done = std::move(round[i].done),
+                                                 error = std::move(errors[i])] { done(error); });
+    }
+}
+
+std::vector<std::pair<std::string, std::string>> Store::ecu_states() {
+    std::vector<std::pair<std::string, std::string>> states;
+    auto query = reader_.prepare("SELECT ecu_id, state FROM ecu_state ORDER BY ecu_id");
+    while (query.step())
+        states.emplace_back(text_of(query, 0), text_of(query, 1));
+    return states;
+}
+
+std::vector<PendingSummary> Store::pending_summary() {
+    std::vector<PendingSummary> summary;
+    auto query = reader_.prepare("SELECT sequence, length(messages), kept_at FROM "
+                                 "pending_readings ORDER BY sequence");
+    while (query.step())
+        summary.push_back({static_cast<std::uint64_t>(query.column_int(0)),
+                           static_cast<std::size_t>(query.column_int(1)), query.column_int(2)});
+    return summary;
+}
+
+std::vector<PendingReading> Store::pending_after(std::uint64_t after, std::uint64_t up_to,
+                                                 std::size_t limit) {
+    std::vector<PendingReading> readings;
+    auto query = reader_.prepare("SELECT sequence, ecu_id, kept_at, messages FROM pending_readings "
+                                 "WHERE sequence > ? AND sequence <= ? ORDER BY sequence LIMIT ?");
+    query.bind(1, static_cast<std::int64_t>(after))
+        .bind(2, static_cast<std::int64_t>(up_to))
+        .bind(3, static_cast<std::int64_t>(limit));
+    while (query.step())
+        readings.push_back({static_cast<std::uint64_t>(query.column_int(0)), text_of(query, 1),
+                            query.column_int(2), std::string(query.column_blob(3))});
+    return readings;
+}
+
+std::uint64_t Store::last_sequence() {
+    auto query = reader_.prepare(
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'pending_readings'), 0),"
+        " coalesce((SELECT max(sequence) FROM pending_readings), 0))");
+    query.step();
+    return static_cast<std::uint64_t>(query.column_int(0));
+}
+
+std::size_t Store::raw_messages() {
+    auto query = reader_.prepare("SELECT count(*) FROM raw_messages");
+    query.step();
+    return static_cast<std::size_t>(query.column_int(0));
+}
+
+StoreStats Store::stats() const {
+    std::lock_guard lock(mutex_);
+    return stats_;
+}
+
+} // namespace ecu2mqtt
