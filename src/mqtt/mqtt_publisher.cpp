@@ -174,6 +174,11 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     std::map<std::uint64_t, mqtt::delivery_token_ptr> tokens; // outbox id -> token, in flight
     std::uint64_t loaded_up_to = 0; // the newest stored reading handed to the outbox
     std::optional<std::chrono::system_clock::time_point> last_prune;
+    // Stored readings wait until the broker's receipt is known (the start-up audit), so that
+    // none it already has is sent again.
+    bool readings_released = false;
+    std::uint64_t delivered_up_to = 0; // the broker's receipt, for this database
+    std::string audit_nonce;
     asio::steady_timer retry_timer;         // reconnect
     asio::steady_timer publish_retry_timer; // a refused publish
     asio::steady_timer tick_timer;
@@ -274,7 +279,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     static constexpr std::size_t kReadingsInMemory = 128;
 
     void refill() {
-        while (store && !pending.empty() && outbox.pending_readings() < kReadingsInMemory &&
+        while (store && readings_released && !pending.empty() &&
+               outbox.pending_readings() < kReadingsInMemory &&
                loaded_up_to < pending.back().sequence) {
             const auto room = kReadingsInMemory - outbox.pending_readings();
             std::vector<PendingReading> rows;
@@ -288,6 +294,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 return;
             for (auto& row : rows) {
                 loaded_up_to = row.sequence;
+                if (!is_pending(row.sequence))
+                    continue; // its removal is not committed yet
                 auto messages = decode_reading(row.messages);
                 if (!messages) {
                     log.error("pending_reading_lost",
@@ -297,9 +305,47 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                     forget_pending(row.sequence);
                     continue;
                 }
-                outbox.put_reading(row.sequence, std::move(*messages));
+                to_outbox(row.sequence, std::move(*messages));
             }
         }
+    }
+
+    // A reading's messages, then the receipt that says the broker has all of them. The broker
+    // gets them in order on one connection, so a receipt it has vouches for every message before
+    // it; after a crash, the readings it names are not sent twice.
+    void to_outbox(std::uint64_t sequence, std::vector<OutgoingMessage> messages) {
+        if (store)
+            messages.push_back(
+                {config.topics.bridge_delivered(),
+                 nlohmann::json{{"database", store->database_id()}, {"sequence", sequence}}.dump(),
+                 true});
+        outbox.put_reading(sequence, std::move(messages));
+    }
+
+    // At start, once the broker's receipt is known: readings it already has leave the store,
+    // the rest go out.
+    void release_readings() {
+        if (readings_released)
+            return;
+        readings_released = true;
+        std::size_t delivered = 0;
+        while (!pending.empty() && pending.front().sequence <= delivered_up_to) {
+            forget_pending(pending.front().sequence);
+            ++delivered;
+        }
+        if (delivered > 0)
+            log.info("readings_already_delivered", {{"readings", std::to_string(delivered)},
+                                                    {"up_to", std::to_string(delivered_up_to)},
+                                                    {"action", "not sent again"}});
+        refill();
+        pump();
+    }
+
+    bool is_pending(std::uint64_t sequence) const {
+        const auto it = std::lower_bound(
+            pending.begin(), pending.end(), sequence,
+            [](const PendingSummary& p, std::uint64_t s) { return p.sequence < s; });
+        return it != pending.end() && it->sequence == sequence;
     }
 
     // The reading is no longer wanted (acknowledged, dropped or unreadable): out of the store.
@@ -336,9 +382,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             !pending.empty() && pending.back().sequence > loaded_up_to;
         pending.push_back({sequence, bytes, kept_at_s});
         pending_bytes += bytes;
-        if (!store || (!older_waiting_in_store && outbox.pending_readings() < kReadingsInMemory)) {
+        if (!store || (readings_released && !older_waiting_in_store &&
+                       outbox.pending_readings() < kReadingsInMemory)) {
             loaded_up_to = sequence;
-            outbox.put_reading(sequence, std::move(batch));
+            to_outbox(sequence, std::move(batch));
         } else {
             refill();
         }
@@ -464,6 +511,17 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             }
             return;
         }
+        if (audit == Audit::Collecting && topic == config.topics.bridge_delivered()) {
+            note_receipt(msg.get_payload_str());
+            return;
+        }
+        if (audit == Audit::Collecting && topic == config.topics.bridge_audit()) {
+            if (msg.get_payload_str() == audit_nonce) { // every retained message is in
+                audit_timer.cancel();
+                finish_discovery_audit();
+            }
+            return;
+        }
         if (audit == Audit::Collecting) {
             if (const auto key = our_device_key(config.topics, topic)) {
                 if (msg.get_payload_str().empty()) {
@@ -483,31 +541,59 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     // At start: collect our retained device configs, then clear those no longer wanted (all of
     // them when discovery is off), and remember the components of the rest so that components
     // that went away are removed from their device.
+    // The broker's retained receipt: which readings of this database it already has.
+    void note_receipt(const std::string& payload) {
+        try {
+            const auto receipt = nlohmann::json::parse(payload);
+            if (store && receipt.at("database") == store->database_id())
+                delivered_up_to = receipt.at("sequence").get<std::uint64_t>();
+        } catch (const nlohmann::json::exception& e) {
+            log.warn("receipt_unreadable",
+                     {{"topic", config.topics.bridge_delivered()}, {"error", e.what()}});
+        }
+    }
+
+    std::vector<std::string> audit_filters() const {
+        return {config.topics.discovery_prefix + "/device/+/config",
+                config.topics.bridge_delivered(), config.topics.bridge_audit()};
+    }
+
+    // Subscribes to our retained configs and receipt, then echoes a nonce to ourselves: the
+    // broker sends retained messages when it takes a subscription, so once the echo is back, all
+    // of them are in. A timer bounds the wait if the echo never comes.
     void start_discovery_audit() {
         if (audit != Audit::NotStarted)
             return;
         audit = Audit::Collecting;
-        const std::string filter = config.topics.discovery_prefix + "/device/+/config";
+        audit_nonce = std::to_string(reinterpret_cast<std::uintptr_t>(this)) + "-" +
+                      std::to_string(Steady::now().time_since_epoch().count());
         try {
-            client->subscribe(filter, kQos);
+            for (const auto& filter : audit_filters())
+                client->subscribe(filter, kQos);
+            client->publish(config.topics.bridge_audit(), audit_nonce.data(), audit_nonce.size(),
+                            kQos, false);
         } catch (const mqtt::exception& e) {
-            log.warn("mqtt_subscribe_failed", {{"topic", filter}, {"error", e.what()}});
+            log.warn("mqtt_subscribe_failed", {{"error", e.what()}});
         }
         audit_timer.expires_after(config.discovery_audit_wait);
-        audit_timer.async_wait([weak = weak_from_this(), filter](boost::system::error_code ec) {
+        audit_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
             if (auto self = weak.lock(); self && !ec)
-                self->finish_discovery_audit(filter);
+                self->finish_discovery_audit();
         });
     }
 
-    void finish_discovery_audit(const std::string& filter) {
+    void finish_discovery_audit() {
+        if (audit != Audit::Collecting)
+            return;
         audit = Audit::Done;
         try {
             if (is_connected)
-                client->unsubscribe(filter);
+                for (const auto& filter : audit_filters())
+                    client->unsubscribe(filter);
         } catch (const mqtt::exception& e) {
-            log.debug("mqtt_unsubscribe_failed", {{"topic", filter}, {"error", e.what()}});
+            log.debug("mqtt_unsubscribe_failed", {{"error", e.what()}});
         }
+        release_readings();
         std::set<std::string> wanted;
         if (config.discovery)
             for (const auto& [id, entry] : ecus) {

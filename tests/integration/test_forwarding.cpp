@@ -203,7 +203,7 @@ TEST_CASE("a reading that could not be kept gets our re-send reply, not EMA's ac
     REQUIRE(test::upload(proxy.service->port(), test::build_upload(spec)) == ema_says);
     // Another process holds the database's write lock past the service's patience.
     test::DatabaseWriteLock lock(ecu2mqtt::Store::file_in(proxy.dir / "state"));
-    const auto reply = test::upload(proxy.service->port(), test::captured_upload());
+    const auto reply = test::slow_upload(proxy.service->port(), test::captured_upload());
     CHECK(reply == "10120240206111714"); // the last kept reading: send what follows again
     CHECK(ema.received().find("20240206112214") != std::string::npos); // EMA still got it
     CHECK(proxy.service->process().wait_for_output("event=ema_reply_replaced", 2s));

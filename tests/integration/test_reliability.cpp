@@ -1,4 +1,5 @@
 // Losing nothing and not falling over, with the real binary, a real broker and real sockets.
+#include "ecu2mqtt/mqtt/reading_codec.hpp"
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
 #include "support/store_probe.hpp"
@@ -141,12 +142,12 @@ TEST_CASE("an upload that cannot be kept is answered so that the ECU sends it ag
     REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
     // Another process holds the database's write lock past the service's patience.
     test::DatabaseWriteLock lock(ecu2mqtt::Store::file_in(dir.path / "state"));
-    CHECK(test::upload(service.port(), upload_at_minute(5)) ==
+    CHECK(test::slow_upload(service.port(), upload_at_minute(5)) ==
           "101" + test::today_utc() + "100000"); // re-send after 10:00
     CHECK_THAT(service.log(), Catch::Contains("event=upload_not_kept"));
     CHECK_THAT(service.log(), Catch::Contains("event=store_write_failed"));
     lock.release();
-    CHECK(test::upload(service.port(), upload_at_minute(5)) ==
+    CHECK(test::slow_upload(service.port(), upload_at_minute(5)) ==
           reply_for_minute(5)); // the re-send is kept
 }
 
@@ -156,7 +157,7 @@ TEST_CASE("with --no-backfill an upload that cannot be kept is acknowledged as u
     test::ServiceProcess service(broker.url(), dir.path / "state", {"--no-backfill"});
     REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
     test::DatabaseWriteLock lock(ecu2mqtt::Store::file_in(dir.path / "state"));
-    CHECK(test::upload(service.port(), upload_at_minute(5)) == reply_for_minute(5));
+    CHECK(test::slow_upload(service.port(), upload_at_minute(5)) == reply_for_minute(5));
     CHECK_THAT(service.log(), Catch::Contains("event=upload_not_kept"));
 }
 
@@ -277,10 +278,10 @@ TEST_CASE(
     REQUIRE(probe.wait_for_count(is_live_state, 1));
     auto lock =
         std::make_unique<test::DatabaseWriteLock>(ecu2mqtt::Store::file_in(dir.path / "state"));
-    CHECK(test::upload(service.port(), upload_at_minute(5)) ==
+    CHECK(test::slow_upload(service.port(), upload_at_minute(5)) ==
           "101" + t0); // not kept: re-send after 10:00
     lock.reset();
-    CHECK(test::upload(service.port(), upload_at_minute(10)) ==
+    CHECK(test::slow_upload(service.port(), upload_at_minute(10)) ==
           "101" + t0); // kept, but the gap is open
     // The ECU sends the gap again: 10:05 fills it; the answers go back to normal.
     CHECK(test::upload(service.port(), upload_at_minute(5)) == reply_for_minute(5));
@@ -317,4 +318,56 @@ TEST_CASE("a stored reading that cannot be read is dropped at start and the rest
     CHECK_THAT(service.log(), Catch::Contains("event=pending_reading_lost"));
     CHECK(test::query_number(dir.path / "state",
                              "SELECT count(*) FROM pending_readings WHERE sequence = 1") == 0);
+}
+
+// Readings the broker already has (its retained receipt names them) but that the store still
+// holds, as after a kill between the broker's acknowledgement and the removal's commit.
+TEST_CASE("stored readings the broker's receipt already names are not sent again at start") {
+    TempDir dir;
+    test::MosquittoBroker broker;
+    const auto state = dir.path / "state";
+    std::string database_id;
+    {
+        boost::asio::io_context io;
+        ecu2mqtt::Store store(ecu2mqtt::Store::file_in(state), {}, io.get_executor());
+        database_id = store.database_id();
+        for (std::uint64_t s = 1; s <= 3; ++s) {
+            ecu2mqtt::WriteBatch batch;
+            batch.put_reading(s, "216000064136", 0,
+                              ecu2mqtt::encode_reading({{"ecu2mqtt/216000064136/history",
+                                                         "reading " + std::to_string(s), false}}));
+            store.submit(std::move(batch));
+        }
+    }
+    test::MqttProbe probe(broker.url(), "ecu2mqtt/216000064136/history");
+    // Once all is out, the broker's receipt names the newest reading of this database.
+    const auto receipt_names_all = [&] {
+        test::MqttProbe receipt(broker.url(), "ecu2mqtt/bridge/delivered", "receipt");
+        return receipt.wait_for_payload("ecu2mqtt/bridge/delivered", [&](const std::string& p) {
+            const auto j = json::parse(p);
+            return j["database"] == database_id && j["sequence"] == 3;
+        });
+    };
+    SECTION("the receipt of this database: only what follows it goes out") {
+        probe.publish("ecu2mqtt/bridge/delivered",
+                      R"({"database":")" + database_id + R"(","sequence":2})", true);
+        test::ServiceProcess service(broker.url(), state);
+        REQUIRE(probe.wait_for_count([](const auto&) { return true; }, 1));
+        std::this_thread::sleep_for(300ms);
+        REQUIRE(probe.messages().size() == 1);
+        CHECK(probe.messages()[0].payload == "reading 3");
+        CHECK_THAT(service.log(), Catch::Contains("event=readings_already_delivered readings=2"));
+        CHECK(receipt_names_all());
+    }
+    SECTION("a receipt of another database (one deleted and made again) is ignored") {
+        probe.publish("ecu2mqtt/bridge/delivered",
+                      R"({"database":"0123456789abcdef","sequence":2})", true);
+        test::ServiceProcess service(broker.url(), state);
+        REQUIRE(probe.wait_for_count([](const auto&) { return true; }, 3));
+        std::vector<std::string> payloads;
+        for (const auto& m : probe.messages())
+            payloads.push_back(m.payload);
+        CHECK(payloads == std::vector<std::string>{"reading 1", "reading 2", "reading 3"});
+        CHECK(receipt_names_all());
+    }
 }

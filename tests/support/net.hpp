@@ -111,4 +111,11 @@ inline std::string upload(std::uint16_t port, const std::string& message, std::s
     return client.receive(17);
 }
 
+// For an upload whose answer may wait on the database's lock timeout, once or twice.
+inline std::string slow_upload(std::uint16_t port, const std::string& message) {
+    TcpClient client(port, std::chrono::seconds(15));
+    client.send(message);
+    return client.receive(17);
+}
+
 } // namespace test

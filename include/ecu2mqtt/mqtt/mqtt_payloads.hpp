@@ -14,6 +14,10 @@ struct TopicScheme {
     std::string discovery_prefix = "homeassistant";
 
     std::string bridge_state() const { return base + "/bridge/state"; }
+    // Retained: the newest reading the broker has whole (see MqttPublisher).
+    std::string bridge_delivered() const { return base + "/bridge/delivered"; }
+    // Our own echo at start, to tell when the broker has sent every retained message we asked for.
+    std::string bridge_audit() const { return base + "/bridge/audit"; }
     std::string ecu_state(const std::string& ecu) const { return base + "/" + ecu + "/state"; }
     std::string ecu_availability(const std::string& ecu) const {
         return base + "/" + ecu + "/availability";
