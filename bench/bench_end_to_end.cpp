@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <sstream>
+#include <unistd.h>
 
 using namespace std::chrono_literals;
 
@@ -22,6 +24,20 @@ long rss_kib(pid_t pid, const char* field) {
         if (line.starts_with(field))
             return std::stol(line.substr(std::strlen(field)));
     return -1;
+}
+
+// User + system CPU the process has used so far, in microseconds.
+double cpu_us(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // Fields after the command name (which may hold spaces) start after its closing ')'.
+    std::istringstream rest(text.substr(text.rfind(')') + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i)
+        if (i == 14 || i == 15) // utime, stime
+            ticks += std::stod(field);
+    return ticks * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -45,6 +61,7 @@ int main(int argc, char** argv) {
     test::MqttProbe probe(broker.url(), "ecu2mqtt/216000064136/state");
     std::vector<double> latencies_us;
     auto spec = test::captured_upload_spec();
+    const double cpu_before_rounds = cpu_us(service.process_id());
     for (int i = 0; i < rounds; ++i) {
         // A minute apart: each upload is newer than the last, so each one becomes the state.
         spec.timestamp =
@@ -73,6 +90,7 @@ int main(int argc, char** argv) {
         ecu.receive(17);
     }
     const long peak_rss = rss_kib(service.process_id(), "VmHWM:");
+    const double cpu_per_upload = (cpu_us(service.process_id()) - cpu_before_rounds) / rounds;
 
     // 1,000 simulated ECUs with four QS1 each, all uploading at the same moment; done when a
     // subscriber has every ECU's state and every device's discovery config.
@@ -80,6 +98,7 @@ int main(int argc, char** argv) {
     constexpr int kBurstInverters = 4;
     test::MqttProbe burst_probe(broker.url(), "ecu2mqtt/+/state", "burst");
     burst_probe.subscribe("homeassistant/device/+/config");
+    const double cpu_before_burst = cpu_us(service.process_id());
     const auto burst_start = std::chrono::steady_clock::now();
     test::ChildProcess sim({ECU2MQTT_SIM_BINARY, "--ports", std::to_string(service.port()),
                             "--ecus", std::to_string(kBurstEcus), "--inverters",
@@ -108,6 +127,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     const long burst_peak_rss = rss_kib(service.process_id(), "VmHWM:");
+    const double burst_cpu_per_upload =
+        (cpu_us(service.process_id()) - cpu_before_burst) / kBurstEcus;
     const auto ms_since_burst = [&](std::chrono::steady_clock::time_point t) {
         return std::chrono::duration<double, std::milli>(t - burst_start).count();
     };
@@ -118,6 +139,8 @@ int main(int argc, char** argv) {
                 percentile(latencies_us, 0.50));
     std::printf("| latency p99 | %.0f us |\n", percentile(latencies_us, 0.99));
     std::printf("| latency max | %.0f us |\n", percentile(latencies_us, 1.0));
+    std::printf("| service CPU per upload (1 QS1 + captured YC600, one at a time) | %.0f us |\n",
+                cpu_per_upload);
     std::printf("| idle RSS after start | %ld KiB |\n", idle_rss);
     std::printf("| peak RSS after the run | %ld KiB |\n", peak_rss);
     std::printf("| 1,000 ECUs x 4 QS1 at once: answered | %d of %d |\n",
@@ -130,6 +153,9 @@ int main(int argc, char** argv) {
                 "ms |\n",
                 ms_since_burst(configs_done));
     std::printf("| 1,000 ECUs x 4 QS1: service peak RSS | %ld KiB |\n", burst_peak_rss);
+    std::printf("| 1,000 ECUs x 4 QS1: service CPU per upload (with 5 device configs each) | %.0f "
+                "us |\n",
+                burst_cpu_per_upload);
     std::printf("| binary size | %ju bytes |\n",
                 static_cast<std::uintmax_t>(std::filesystem::file_size(ECU2MQTT_BINARY)));
     service.process().signal(SIGTERM);
