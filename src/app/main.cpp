@@ -15,6 +15,7 @@
 #include "ecu2mqtt/net/supervisor_client.hpp"
 #include "ecu2mqtt/store/store.hpp"
 #include "ecu2mqtt/tools/decode_command.hpp"
+#include "ecu2mqtt/tools/history_command.hpp"
 #include "ecu2mqtt/tools/replay_command.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
@@ -408,6 +409,9 @@ int main(int argc, char** argv) {
         return run_decode(command_line.files, std::cin, std::cout, std::cerr);
     case Command::Replay:
         return run_replay(command_line.files, command_line.replay, std::cout, std::cerr);
+    case Command::History:
+        return run_history(command_line.options.state_dir, command_line.history, std::cout,
+                           std::cerr);
     case Command::Healthcheck:
         return healthcheck(command_line.options);
     case Command::Addon:

@@ -2,6 +2,7 @@
 
 #include "ecu2mqtt/http/http_server.hpp"
 #include "ecu2mqtt/net/host_port.hpp"
+#include "ecu2mqtt/protocol/local_time.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -437,6 +438,73 @@ void apply_config_file(const std::string& path, Options& options) {
     }
 }
 
+// `ecu2mqtt history [--state-dir DIR] [--ecu ID] [--from DATE] [--to DATE] [--curve]`. The
+// state directory is found as the service finds it (flag, then environment, then default), so
+// that the export reads the database the service writes.
+CommandLine parse_history(const std::vector<std::string>& args,
+                          const std::map<std::string, std::string>& environment) {
+    CommandLine result;
+    result.command = Command::History;
+    auto& selection = result.history.selection;
+    std::optional<std::string> state_dir;
+    const auto date = [](const std::string& flag, const std::string& text) {
+        if (!parse_iso_date(text))
+            throw OptionError("history: " + flag + ": expected a date YYYY-MM-DD, got \"" + text +
+                              "\"");
+        return text;
+    };
+    for (std::size_t k = 1; k < args.size(); ++k) {
+        std::string name = args[k];
+        std::optional<std::string> inline_value;
+        if (const auto eq = name.find('='); name.starts_with("--") && eq != std::string::npos) {
+            inline_value = name.substr(eq + 1);
+            name.resize(eq);
+        }
+        const auto value = [&]() -> std::string {
+            if (inline_value)
+                return *inline_value;
+            if (k + 1 >= args.size())
+                throw OptionError("history: " + name + " needs a value");
+            return args[++k];
+        };
+        if (name == "--help" || name == "-h") {
+            result.command = Command::Help;
+            return result;
+        } else if (name == "--state-dir") {
+            state_dir = value();
+            if (trimmed(*state_dir).empty())
+                throw OptionError("history: --state-dir: expected a directory, got \"\"");
+        } else if (name == "--ecu") {
+            const auto id = value();
+            if (id.size() != 12 || id.find_first_not_of("0123456789") != std::string::npos)
+                throw OptionError("history: --ecu: expected an ECU id of 12 digits, got \"" + id +
+                                  "\"");
+            selection.ecu_id = id;
+        } else if (name == "--from") {
+            selection.from = date(name, value());
+        } else if (name == "--to") {
+            selection.to = date(name, value());
+        } else if (name == "--curve") {
+            if (inline_value)
+                throw OptionError("history: --curve takes no value, got \"" + *inline_value + "\"");
+            result.history.curve = true;
+        } else if (name.starts_with("-")) {
+            throw OptionError("history: unknown option \"" + args[k] + "\" (see --help)");
+        } else {
+            throw OptionError("history: unexpected argument \"" + args[k] + "\" (see --help)");
+        }
+    }
+    // ISO dates compare as text.
+    if (!selection.from.empty() && !selection.to.empty() && selection.from > selection.to)
+        throw OptionError("history: --from " + selection.from + " is after --to " + selection.to);
+    if (!state_dir)
+        if (const auto it = environment.find("ECU2MQTT_STATE_DIR");
+            it != environment.end() && !trimmed(it->second).empty())
+            state_dir = it->second;
+    result.options.state_dir = state_dir ? *state_dir : default_state_dir(environment);
+    return result;
+}
+
 } // namespace
 
 std::string default_state_dir(const std::map<std::string, std::string>& environment) {
@@ -509,6 +577,8 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
             throw OptionError("replay: which recording? (ecu2mqtt replay FILE...)");
         return result;
     }
+    if (!args.empty() && args[0] == "history")
+        return parse_history(args, environment);
     if (!args.empty() && args[0] == "decode") {
         result.command = Command::Decode;
         result.files.assign(args.begin() + 1, args.end());
@@ -596,6 +666,10 @@ std::string help_text() {
         "                                     re-send a --record recording to a running service "
         "(speed 1:\n"
         "                                     original pace, 60: a minute a second, 0: no pauses)\n"
+        "       ecu2mqtt history [--state-dir DIR] [--ecu ID] [--from DATE] [--to DATE] [--curve]\n"
+        "                                     the kept history as CSV on stdout: energy per ECU "
+        "day,\n"
+        "                                     or the five-minute power curve (options below)\n"
         "\n"
         "Stands in for the APsystems EMA cloud: answers the ECU on its upload ports, decodes\n"
         "every upload and publishes it over MQTT with Home Assistant discovery.\n"
@@ -651,9 +725,34 @@ std::string help_text() {
             "exit 0 if the service using the same state directory is alive (its heartbeat is under "
             "a minute old), 1 otherwise; for container health checks",
             "");
+    text += "\nOptions of `history` (it reads the database read-only, also while the service "
+            "runs):\n";
+    add_row("--state-dir DIR",
+            "the service's state directory, found as the service finds it (this flag, "
+            "ECU2MQTT_STATE_DIR, then the default)",
+            "");
+    add_row("--ecu ID", "only this ECU, 12 digits (default: every ECU)", "");
+    add_row("--from DATE",
+            "first day exported, YYYY-MM-DD on the ECU's own calendar (default: the "
+            "oldest kept)",
+            "");
+    add_row("--to DATE", "last day exported, inclusive (default: the newest)", "");
+    add_row("--curve",
+            "the power curve instead: one row per kept upload, "
+            "ecu_id,time,power_w,lifetime_kwh",
+            "");
+    text += "\nBy default one row per ECU day: "
+            "ecu_id,date,energy_kwh,peak_power_w,readings,first_lifetime_kwh,\n"
+            "last_lifetime_kwh,energy_basis. A day's energy is its highest lifetime reading minus "
+            "the last\nreading of the previous day with data (energy_basis previous_day, or "
+            "earlier_day when days\nwithout data lie between: their energy is counted here), or "
+            "minus its own lowest reading\nwhen no earlier day is kept (first_reading). When the "
+            "counter went down (a reset ECU), only\nits rises that day are counted "
+            "(counter_reset).\n";
     text += "\nExit status: 0 after a clean shutdown (SIGINT/SIGTERM), 2 for a configuration "
             "error,\n1 when the service cannot start (e.g. a port is in use). `decode` exits 1 "
-            "when any\nmessage failed to decode.\n";
+            "when any\nmessage failed to decode; `history` exits 2 for a bad option and 1 when "
+            "the database\ncannot be read.\n";
     return text;
 }
 

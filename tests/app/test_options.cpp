@@ -314,3 +314,55 @@ TEST_CASE("replay takes --opt=value too, and refuses bad values by name") {
     CHECK_THROWS_WITH(parse({"replay", "--to", "bad host", "f"}),
                       Catch::Contains("--to") && Catch::Contains("\"bad host\""));
 }
+
+TEST_CASE("history takes a state directory, an ECU, an inclusive date range and --curve") {
+    const auto cl = parse({"history", "--state-dir", "/var/lib/ecu2mqtt", "--ecu=216000064136",
+                           "--from", "2024-06-01", "--to=2024-06-30", "--curve"});
+    CHECK(cl.command == Command::History);
+    CHECK(cl.options.state_dir == "/var/lib/ecu2mqtt");
+    CHECK(cl.history.selection.ecu_id == "216000064136");
+    CHECK(cl.history.selection.from == "2024-06-01");
+    CHECK(cl.history.selection.to == "2024-06-30");
+    CHECK(cl.history.curve);
+
+    // Everything may be left out; the state directory is found as the service finds it.
+    const auto all = parse({"history"}, {{"HOME", "/home/pv"}});
+    CHECK(all.command == Command::History);
+    CHECK(all.history.selection.ecu_id.empty());
+    CHECK(all.history.selection.from.empty());
+    CHECK(all.history.selection.to.empty());
+    CHECK_FALSE(all.history.curve);
+    CHECK(all.options.state_dir == "/home/pv/.local/state/ecu2mqtt");
+    CHECK(parse({"history"}, {{"ECU2MQTT_STATE_DIR", "/data"}}).options.state_dir == "/data");
+    CHECK(parse({"history", "--state-dir", "/srv"}, {{"ECU2MQTT_STATE_DIR", "/data"}})
+              .options.state_dir == "/srv");
+    CHECK(parse({"history", "--from", "2024-06-01", "--to", "2024-06-01"}).command ==
+          Command::History); // one day
+    CHECK(parse({"history", "--help"}).command == Command::Help);
+}
+
+TEST_CASE("history refuses what it cannot use, naming the option and the value") {
+    CHECK_THROWS_WITH(parse({"history", "--from", "2024-6-1"}),
+                      Catch::Contains("--from") && Catch::Contains("YYYY-MM-DD") &&
+                          Catch::Contains("\"2024-6-1\""));
+    CHECK_THROWS_WITH(parse({"history", "--to=2024-02-30"}),
+                      Catch::Contains("--to") && Catch::Contains("\"2024-02-30\""));
+    CHECK_THROWS_WITH(parse({"history", "--from", "2024-06-02", "--to", "2024-06-01"}),
+                      Catch::Contains("--from 2024-06-02 is after --to 2024-06-01"));
+    CHECK_THROWS_WITH(parse({"history", "--ecu", "21600006413"}),
+                      Catch::Contains("--ecu") && Catch::Contains("12 digits"));
+    CHECK_THROWS_WITH(parse({"history", "--curve=yes"}), Catch::Contains("takes no value"));
+    CHECK_THROWS_WITH(parse({"history", "--days", "7"}),
+                      Catch::Contains("unknown option \"--days\""));
+    CHECK_THROWS_WITH(parse({"history", "june.csv"}),
+                      Catch::Contains("unexpected argument \"june.csv\""));
+    CHECK_THROWS_WITH(parse({"history", "--from"}), Catch::Contains("--from needs a value"));
+    CHECK_THROWS_WITH(parse({"history", "--state-dir="}), Catch::Contains("--state-dir"));
+}
+
+TEST_CASE("--help describes history and its options") {
+    const auto text = help_text();
+    for (const char* part : {"ecu2mqtt history", "--ecu ID", "--from DATE", "--to DATE", "--curve",
+                             "energy_basis", "previous_day", "counter_reset"})
+        CHECK_THAT(text, Catch::Contains(part));
+}

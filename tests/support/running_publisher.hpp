@@ -53,9 +53,11 @@ class RunningPublisher {
         upload(spec);
     }
     // Hands the upload to the publisher and waits for its handling, as the service would.
-    ecu2mqtt::UploadHandling upload(const UploadSpec& spec) {
+    ecu2mqtt::UploadHandling upload(const UploadSpec& spec) { return upload(build_upload(spec)); }
+    // The same for an upload as the ECU sends it (the simulator's, say).
+    ecu2mqtt::UploadHandling upload(const std::string& message) {
         const auto decoded = std::get<ecu2mqtt::RealtimeUpload>(
-            *ecu2mqtt::decoded_message(ecu2mqtt::decode_message(build_upload(spec))));
+            *ecu2mqtt::decoded_message(ecu2mqtt::decode_message(message)));
         std::promise<ecu2mqtt::UploadHandling> done;
         boost::asio::post(io_, [&] {
             publisher_->on_realtime(decoded, clock_.now(), [&](ecu2mqtt::UploadHandling handling) {

@@ -70,13 +70,27 @@ struct ReplayOptions {
     double speed = 1.0;                // 0: as fast as possible
 };
 
-enum class Command { Run, Decode, Replay, Help, Version, Healthcheck, Addon };
+// What `ecu2mqtt history` exports. Empty fields select everything; dates are YYYY-MM-DD on the
+// ECU's own calendar, both inclusive.
+struct HistorySelection {
+    std::string ecu_id;
+    std::string from;
+    std::string to;
+};
+
+struct HistoryOptions {
+    HistorySelection selection;
+    bool curve = false; // the power curve instead of energy per day
+};
+
+enum class Command { Run, Decode, Replay, History, Help, Version, Healthcheck, Addon };
 
 struct CommandLine {
     Command command = Command::Run;
-    Options options;
+    Options options;                // `history` uses only the state directory
     std::vector<std::string> files; // for `decode` and `replay`
     ReplayOptions replay;
+    HistoryOptions history;
 };
 
 // Thrown for anything the user has to fix before the service can start.
