@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS raw_messages (
   why          TEXT NOT NULL,
   line         TEXT NOT NULL
 );
--- The power curve, by the ECU's own clock (local time, "YYYY-MM-DD HH:MM:SS").
+-- The power curve, by the ECU's own clock (local time, "YYYY-MM-DDThh:mm:ss").
 CREATE TABLE IF NOT EXISTS power_points (
   ecu_id        TEXT NOT NULL,
   ecu_time      TEXT NOT NULL,

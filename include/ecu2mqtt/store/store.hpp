@@ -30,7 +30,7 @@
 
 namespace ecu2mqtt {
 
-// One reading of the power curve: the ECU's own timestamp ("YYYY-MM-DD HH:MM:SS", its local
+// One reading of the power curve: the ECU's own timestamp ("YYYY-MM-DDThh:mm:ss", its local
 // time) with its power and lifetime counter.
 struct PowerPoint {
     std::string ecu_id;
