@@ -18,7 +18,7 @@ constexpr std::int64_t kPlausibleOffsetS = 15 * 3600;
 constexpr std::int64_t kAgreementS = 150;
 constexpr std::int64_t kWarnOffsetS = 10 * 60;
 constexpr std::size_t kOffsetSamples = 7;
-constexpr std::size_t kKeptMemory = 1000; // more than gap_expiry's 48 h of five-minute uploads
+constexpr std::size_t kKeptMemory = EcuLedger::kKeptMemory;
 constexpr std::int64_t kUploadPeriodS = 5 * 60;
 
 std::int64_t seconds_of(EcuLedger::TimePoint t) {
@@ -63,10 +63,14 @@ bool inside(const LedgerGap& gap, const LocalDateTime& t) {
 
 // The same timestamp and the same content. A different reading at a timestamp seen before comes
 // from a clock that went back, and is new.
+bool earlier(const KeptReading& a, const KeptReading& b) {
+    return a.timestamp < b.timestamp;
+}
+
 bool is_repeat(const EcuLedgerState& s, const LocalDateTime& t, std::uint64_t fp) {
-    const auto [first, last] = s.kept.equal_range(t);
-    return std::any_of(first, last,
-                       [fp](const auto& kept) { return kept.second.fingerprint == fp; });
+    const auto [first, last] =
+        std::equal_range(s.kept.begin(), s.kept.end(), KeptReading{t, 0}, earlier);
+    return std::any_of(first, last, [fp](const auto& kept) { return kept.fingerprint == fp; });
 }
 
 std::optional<LocalDateTime> oldest_resend(const EcuLedgerState& s) {
@@ -130,10 +134,10 @@ ClockStep learn_offset(EcuLedgerState& s, std::int64_t sample, bool ahead, const
     return step;
 }
 
-void remember_kept(EcuLedgerState& s, const LocalDateTime& t, KeptReading kept) {
-    s.kept.emplace(t, kept);
-    while (s.kept.size() > kKeptMemory)
-        s.kept.erase(s.kept.begin());
+void remember_kept(EcuLedgerState& s, KeptReading kept) {
+    s.kept.insert(std::upper_bound(s.kept.begin(), s.kept.end(), kept, earlier), kept);
+    if (s.kept.size() > kKeptMemory)
+        s.kept.erase(s.kept.begin(), s.kept.end() - static_cast<std::ptrdiff_t>(kKeptMemory));
 }
 
 // A kept reading fills the gap it falls in: re-sends come oldest first, so the hole now starts
@@ -175,17 +179,17 @@ void open_gap(EcuLedgerState& s, const LocalDateTime& t, bool live, std::int64_t
             return;
         }
     LedgerGap gap;
-    const auto next = s.kept.upper_bound(t);
+    const auto next = std::upper_bound(s.kept.begin(), s.kept.end(), KeptReading{t, 0}, earlier);
     if (next != s.kept.begin()) {
         auto previous = std::prev(next);
-        while (previous != s.kept.begin() && previous->first == t)
+        while (previous != s.kept.begin() && previous->timestamp == t)
             --previous;
-        gap.after = previous->first < t ? previous->first : add_seconds(t, -kUploadPeriodS);
+        gap.after = previous->timestamp < t ? previous->timestamp : add_seconds(t, -kUploadPeriodS);
     } else {
         gap.after = add_seconds(t, -kUploadPeriodS); // nothing kept before: ask from just before
     }
     if (!live && next != s.kept.end())
-        gap.before = next->first;
+        gap.before = next->timestamp;
     gap.missing.insert(t);
     gap.opened_at_s = now_s;
     events.push_back(event(EventLevel::Warn, "gap_opened",
@@ -234,7 +238,8 @@ void keep_reading(EcuLedgerState& s, const RealtimeUpload& upload, bool live, st
                              upload.inverters_online, now_s};
     }
     s.daily.record(date_of(t), upload.lifetime_energy_kwh);
-    remember_kept(s, t, {fp});
+    remember_kept(s, {t, fp});
+    d.remembered = KeptReading{t, fp};
     fill_gaps(s, t, live, d.events);
     learn_inverters(s, upload, now_s, c, d);
     if (live)

@@ -24,7 +24,8 @@ nlohmann::json EcuLedger::to_json() const {
     return to_json(ecu_id_, state_);
 }
 
-nlohmann::json EcuLedger::to_json(const std::string& ecu_id, const EcuLedgerState& s) {
+nlohmann::json EcuLedger::to_json(const std::string& ecu_id, const EcuLedgerState& s,
+                                  bool with_kept) {
     nlohmann::json j{{"ecu_id", ecu_id},
                      {"ecu_model", s.ecu_model},
                      {"daily", s.daily.to_json()},
@@ -39,10 +40,12 @@ nlohmann::json EcuLedger::to_json(const std::string& ecu_id, const EcuLedgerStat
                      {"received_s", s.live->received_s}};
     if (s.offset_s)
         j["offset_s"] = *s.offset_s;
-    auto kept = nlohmann::json::array();
-    for (const auto& [t, k] : s.kept)
-        kept.push_back({format_compact(t), std::to_string(k.fingerprint)});
-    j["kept"] = std::move(kept);
+    if (with_kept) {
+        auto kept = nlohmann::json::array();
+        for (const auto& k : s.kept)
+            kept.push_back({format_compact(k.timestamp), std::to_string(k.fingerprint)});
+        j["kept"] = std::move(kept);
+    }
     auto gaps = nlohmann::json::array();
     for (const auto& g : s.gaps) {
         nlohmann::json gap{{"after", format_compact(g.after)}, {"opened_at_s", g.opened_at_s}};
@@ -86,8 +89,9 @@ EcuLedger EcuLedger::from_json(const nlohmann::json& j, LedgerConfig config, Tim
         s.offset_s = j.at("offset_s").get<std::int64_t>();
     const auto none = nlohmann::json::array();
     for (const auto& k : j.value("kept", none))
-        s.kept.emplace(timestamp_from(k.at(0)),
-                       KeptReading{std::stoull(k.at(1).get<std::string>())});
+        s.kept.push_back({timestamp_from(k.at(0)), std::stoull(k.at(1).get<std::string>())});
+    std::stable_sort(s.kept.begin(), s.kept.end(),
+                     [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
     for (const auto& g : j.value("gaps", none)) {
         LedgerGap gap;
         gap.after = timestamp_from(g.at("after"));

@@ -115,9 +115,10 @@ std::int64_t unix_seconds(std::chrono::system_clock::time_point t) {
 }
 
 // What the store keeps of an ECU: its ledger and the newest live state payload.
+// (The kept readings are stored row by row, as they come: see remember_kept.)
 std::string state_record(const std::string& id, const EcuLedgerState& state,
                          const nlohmann::json& live_state) {
-    auto j = EcuLedger::to_json(id, state);
+    auto j = EcuLedger::to_json(id, state, /*with_kept=*/false);
     j["live_state"] = live_state;
     return j.dump();
 }
@@ -956,6 +957,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         if (decision.verdict == UploadVerdict::Live || decision.verdict == UploadVerdict::Late)
             write.add_power_point(
                 {id, format_iso(upload.timestamp), upload.power_w, upload.lifetime_energy_kwh});
+        if (decision.remembered)
+            write.remember_kept(id, format_compact(decision.remembered->timestamp),
+                                std::to_string(decision.remembered->fingerprint),
+                                EcuLedger::kKeptMemory);
         const bool live = decision.verdict == UploadVerdict::Live;
         write.put_ecu_state(id,
                             state_record(id, *decision.if_kept, live ? state : entry.live_state));
@@ -1145,7 +1150,11 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             try {
                 // The offline timer starts now: an ECU silent since before the restart goes
                 // offline one timeout from here.
-                const auto j = nlohmann::json::parse(text);
+                auto j = nlohmann::json::parse(text);
+                auto kept = nlohmann::json::array();
+                for (const auto& [time, fingerprint] : store->kept_readings(id))
+                    kept.push_back({time, fingerprint});
+                j["kept"] = std::move(kept);
                 EcuLedger ledger = EcuLedger::from_json(j, ledger_config(), clock.now());
                 auto live_state = j.value("live_state", nlohmann::json());
                 const std::string ecu_id = ledger.ecu_id(); // before the ledger moves

@@ -26,6 +26,14 @@ CREATE TABLE IF NOT EXISTS ecu_state (
   ecu_id   TEXT PRIMARY KEY,
   state    TEXT NOT NULL
 );
+-- Each ECU's recent kept readings (timestamp and content fingerprint), to tell a repeat from a
+-- new reading; one row per upload rather than the whole list in the state each time.
+CREATE TABLE IF NOT EXISTS kept_readings (
+  ecu_id       TEXT NOT NULL,
+  ecu_time     TEXT NOT NULL,
+  fingerprint  TEXT NOT NULL,
+  PRIMARY KEY (ecu_id, ecu_time, fingerprint)
+) WITHOUT ROWID;
 -- Messages not fully used: undecodable, inverter blocks left out, clock-suspect.
 CREATE TABLE IF NOT EXISTS raw_messages (
   id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -135,6 +143,11 @@ void WriteBatch::drop_reading(std::uint64_t sequence) {
 void WriteBatch::put_ecu_state(std::string ecu_id, std::string state_json) {
     ops_.emplace_back(PutState{std::move(ecu_id), std::move(state_json)});
 }
+void WriteBatch::remember_kept(std::string ecu_id, std::string ecu_time, std::string fingerprint,
+                               std::size_t keep_newest) {
+    ops_.emplace_back(
+        RememberKept{std::move(ecu_id), std::move(ecu_time), std::move(fingerprint), keep_newest});
+}
 void WriteBatch::drop_ecu_state(std::string ecu_id) {
     ops_.emplace_back(DropState{std::move(ecu_id)});
 }
@@ -216,7 +229,14 @@ class Store::Writer {
     void apply(const WriteBatch::PutState& op) {
         put_state_.bind(1, op.ecu_id).bind(2, op.state_json).run();
     }
-    void apply(const WriteBatch::DropState& op) { drop_state_.bind(1, op.ecu_id).run(); }
+    void apply(const WriteBatch::DropState& op) {
+        drop_state_.bind(1, op.ecu_id).run();
+        drop_kept_.bind(1, op.ecu_id).run();
+    }
+    void apply(const WriteBatch::RememberKept& op) {
+        put_kept_.bind(1, op.ecu_id).bind(2, op.ecu_time).bind(3, op.fingerprint).run();
+        trim_kept_.bind(1, op.ecu_id).bind(2, static_cast<std::int64_t>(op.keep_newest)).run();
+    }
     void apply(const WriteBatch::KeepRaw& op) {
         keep_raw_.bind(1, op.ecu_id).bind(2, op.received_at_s).bind(3, op.why).bind(4, op.line);
         keep_raw_.run();
@@ -260,6 +280,13 @@ class Store::Writer {
     Statement put_state_ =
         db_.prepare("INSERT OR REPLACE INTO ecu_state(ecu_id, state) VALUES (?, ?)");
     Statement drop_state_ = db_.prepare("DELETE FROM ecu_state WHERE ecu_id = ?");
+    Statement drop_kept_ = db_.prepare("DELETE FROM kept_readings WHERE ecu_id = ?");
+    Statement put_kept_ = db_.prepare(
+        "INSERT OR IGNORE INTO kept_readings(ecu_id, ecu_time, fingerprint) VALUES (?, ?, ?)");
+    // Beyond the newest N (by ECU time), the oldest go, as the ledger forgets them.
+    Statement trim_kept_ = db_.prepare(
+        "DELETE FROM kept_readings WHERE ecu_id = ?1 AND ecu_time < (SELECT ecu_time FROM "
+        "kept_readings WHERE ecu_id = ?1 ORDER BY ecu_time DESC LIMIT 1 OFFSET ?2 - 1)");
     Statement keep_raw_ =
         db_.prepare("INSERT INTO raw_messages(ecu_id, received_at, why, line) VALUES (?, ?, ?, ?)");
     Statement drop_oldest_raw_ =
@@ -351,6 +378,16 @@ std::vector<std::pair<std::string, std::string>> Store::ecu_states() {
     while (query.step())
         states.emplace_back(text_of(query, 0), text_of(query, 1));
     return states;
+}
+
+std::vector<std::pair<std::string, std::string>> Store::kept_readings(const std::string& ecu_id) {
+    std::vector<std::pair<std::string, std::string>> kept;
+    auto query = reader_.prepare("SELECT ecu_time, fingerprint FROM kept_readings WHERE ecu_id = ? "
+                                 "ORDER BY ecu_time");
+    query.bind(1, ecu_id);
+    while (query.step())
+        kept.emplace_back(text_of(query, 0), text_of(query, 1));
+    return kept;
 }
 
 std::vector<PendingSummary> Store::pending_summary() {

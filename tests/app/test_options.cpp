@@ -360,7 +360,7 @@ TEST_CASE("history refuses what it cannot use, naming the option and the value")
     CHECK_THROWS_WITH(parse({"history", "--state-dir="}), Catch::Contains("--state-dir"));
 }
 
-TEST_CASE("--help describes history and its options") {
+TEST_CASE("the help describes history and its options") {
     const auto text = help_text();
     for (const char* part : {"ecu2mqtt history", "--ecu ID", "--from DATE", "--to DATE", "--curve",
                              "energy_basis", "previous_day", "counter_reset"})

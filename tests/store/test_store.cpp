@@ -271,3 +271,30 @@ TEST_CASE("a stored reading decodes to the messages it was made of; a cut one ne
     CHECK_FALSE(decode_reading("").has_value());
     CHECK_FALSE(decode_reading("X").has_value());
 }
+
+TEST_CASE("kept readings are stored one by one, the newest N per ECU, and go with the ECU") {
+    TempDir dir;
+    Completions done;
+    Store store(Store::file_in(dir.path), {}, done.io.get_executor());
+    for (int minute = 0; minute < 8; ++minute) {
+        WriteBatch batch;
+        batch.remember_kept("A", "2026112510" + std::to_string(10 + minute) + "00",
+                            std::to_string(minute), 5);
+        store.submit(std::move(batch), done.collect());
+    }
+    WriteBatch other;
+    other.remember_kept("B", "20261125100000", "42", 5);
+    store.submit(std::move(other), done.collect());
+    REQUIRE(done.wait_for(9));
+    const auto kept = store.kept_readings("A");
+    REQUIRE(kept.size() == 5);
+    CHECK(kept.front().first == "20261125101300"); // the three oldest went
+    CHECK(kept.back().first == "20261125101700");
+    CHECK(kept.back().second == "7");
+    WriteBatch forget;
+    forget.drop_ecu_state("A");
+    store.submit(std::move(forget), done.collect());
+    REQUIRE(done.wait_for(10));
+    CHECK(store.kept_readings("A").empty());
+    CHECK(store.kept_readings("B").size() == 1);
+}

@@ -115,8 +115,9 @@ TEST_CASE("a day's energy counts from the last reading of the previous day with 
     CHECK(days[3].energy_kwh == Approx(0.1));
 }
 
-TEST_CASE("--from and --to are inclusive, and the first day selected still counts from the day "
-          "before") {
+TEST_CASE(
+    "history: --from and --to are inclusive, and the first day selected still counts from the day "
+    "before") {
     TempDir dir;
     keep(dir.path, two_ecus());
     const auto only = days_of(dir.path, {kEcuA, "2024-06-02", "2024-06-02"});
@@ -131,7 +132,7 @@ TEST_CASE("--from and --to are inclusive, and the first day selected still count
     CHECK(days_of(dir.path, {"", "2024-06-05", ""}).empty());
 }
 
-TEST_CASE("--ecu selects one ECU's days and points") {
+TEST_CASE("history: --ecu selects one ECU's days and points") {
     TempDir dir;
     keep(dir.path, two_ecus());
     const auto b = days_of(dir.path, {kEcuB, "", ""});

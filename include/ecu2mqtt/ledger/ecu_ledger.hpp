@@ -77,8 +77,10 @@ struct LiveReading {
     std::int64_t received_s = 0;
 };
 
+// A reading kept, remembered to tell a repeat from a new reading.
 struct KeptReading {
-    std::uint64_t fingerprint = 0; // of the content, to tell a repeat from a new reading
+    LocalDateTime timestamp;       // the ECU's
+    std::uint64_t fingerprint = 0; // of the content
 };
 
 // Everything the ledger knows about one ECU; what to_json() persists.
@@ -86,8 +88,10 @@ struct EcuLedgerState {
     std::string ecu_model;
     std::optional<LiveReading> live;
     DailyEnergy daily;
-    std::multimap<LocalDateTime, KeptReading> kept; // recent kept readings, by ECU timestamp
-    std::vector<LedgerGap> gaps;                    // oldest `after` first
+    // Recent kept readings, sorted by ECU timestamp (a flat vector: the state is copied for every
+    // decision, and a thousand tree nodes would make that the cost of an upload).
+    std::vector<KeptReading> kept;
+    std::vector<LedgerGap> gaps; // oldest `after` first
     std::map<std::string, LedgerInverter> inverters;
     std::vector<std::int64_t> offset_samples;   // recent agreeing ECU-minus-host samples (s)
     std::vector<std::int64_t> candidate_offset; // uploads in a row agreeing on another offset
@@ -109,6 +113,7 @@ struct UploadDecision {
     std::vector<std::string> new_inverters;     // learned with this reading
     std::vector<std::string> refused_inverters; // beyond max_inverters
     std::vector<std::string> absent_inverters;  // known but not in this live upload: 0 W
+    std::optional<KeptReading> remembered;      // added to the kept readings, if kept
     std::vector<LedgerEvent> events;            // to log once committed
 
     // What not_kept() would answer instead, and what to log then.
@@ -127,6 +132,8 @@ struct UploadDecision {
 class EcuLedger {
   public:
     using TimePoint = std::chrono::system_clock::time_point;
+    // Kept readings remembered per ECU: more than gap_expiry's 48 h of five-minute uploads.
+    static constexpr std::size_t kKeptMemory = 1000;
 
     EcuLedger(std::string ecu_id, LedgerConfig config);
 
@@ -149,8 +156,10 @@ class EcuLedger {
     Tick tick(TimePoint now);
 
     nlohmann::json to_json() const;
-    // What to_json() would give once `state` is the ledger's (a decision's if_kept, say).
-    static nlohmann::json to_json(const std::string& ecu_id, const EcuLedgerState& state);
+    // What to_json() would give once `state` is the ledger's (a decision's if_kept, say);
+    // without the kept readings when `with_kept` is false (a store keeps them row by row).
+    static nlohmann::json to_json(const std::string& ecu_id, const EcuLedgerState& state,
+                                  bool with_kept = true);
     // Throws nlohmann::json::exception on a malformed object; lists it lacks start empty. The
     // offline timer starts at load.
     static EcuLedger from_json(const nlohmann::json& j, LedgerConfig config, TimePoint loaded_at);

@@ -59,7 +59,12 @@ class WriteBatch {
                      std::string messages);
     void drop_reading(std::uint64_t sequence);
     void put_ecu_state(std::string ecu_id, std::string state_json);
+    // Also forgets its kept readings.
     void drop_ecu_state(std::string ecu_id);
+    // One more kept reading of an ECU (its time and content fingerprint, as the ledger writes
+    // them); only the newest `keep_newest` are kept.
+    void remember_kept(std::string ecu_id, std::string ecu_time, std::string fingerprint,
+                       std::size_t keep_newest);
     void keep_raw(std::string ecu_id, std::int64_t received_at_s, std::string why,
                   std::string line);
     void add_power_point(PowerPoint point);
@@ -87,6 +92,12 @@ class WriteBatch {
     struct DropState {
         std::string ecu_id;
     };
+    struct RememberKept {
+        std::string ecu_id;
+        std::string ecu_time;
+        std::string fingerprint;
+        std::size_t keep_newest;
+    };
     struct KeepRaw {
         std::string ecu_id;
         std::int64_t received_at_s;
@@ -96,8 +107,8 @@ class WriteBatch {
     struct PruneHistory {
         std::string first_day_kept;
     };
-    using Op = std::variant<PutReading, DropReading, PutState, DropState, KeepRaw, PowerPoint,
-                            PruneHistory>;
+    using Op = std::variant<PutReading, DropReading, PutState, DropState, RememberKept, KeepRaw,
+                            PowerPoint, PruneHistory>;
     std::vector<Op> ops_;
 };
 
@@ -141,7 +152,9 @@ class Store {
     // A random id made with the database: tells this database from one made later in its place.
     const std::string& database_id() const { return database_id_; }
     std::vector<std::pair<std::string, std::string>> ecu_states(); // ecu id, state JSON
-    std::vector<PendingSummary> pending_summary();                 // oldest first
+    // An ECU's kept readings (ECU time, fingerprint), oldest first.
+    std::vector<std::pair<std::string, std::string>> kept_readings(const std::string& ecu_id);
+    std::vector<PendingSummary> pending_summary(); // oldest first
     // Readings with `after` < sequence <= `up_to`, oldest first, at most `limit`.
     std::vector<PendingReading> pending_after(std::uint64_t after, std::uint64_t up_to,
                                               std::size_t limit);
