@@ -75,6 +75,9 @@ std::string random_id() {
 void configure(Database& db, std::chrono::milliseconds busy_timeout) {
     sqlite3_busy_timeout(db.handle(), static_cast<int>(busy_timeout.count()));
     db.exec("PRAGMA synchronous = FULL");
+    // The working set is small (recent readings, a few ECU states); SQLite's default 2 MiB page
+    // cache per connection would be most of the service's idle memory.
+    db.exec("PRAGMA cache_size = -256");
     db.exec("PRAGMA foreign_keys = OFF");
 }
 
