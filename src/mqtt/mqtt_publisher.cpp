@@ -1018,17 +1018,29 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 entry.live_state = std::move(kept.state);
             if (decided_on_older) // a tick came in between: the stored state lacks its change
                 save(id, entry);
-            // Discovery and availability after the commit: they describe what the ledger now
-            // knows. Configs are built only when the devices changed; reconnects and Home
-            // Assistant's restarts send the ones queued again.
-            if (new_devices)
-                publish_discovery(id, entry);
             set_online(id, entry, true);
             pump();
             handling.resend_from = decision.resend_from;
+            // Discovery after the commit: it describes what the ledger now knows. Configs are
+            // built only when the devices changed (reconnects and Home Assistant's restarts send
+            // the queued ones again), and after the answer: building them is the costliest step
+            // of a new installation's first upload, and ECUs waiting for theirs come first.
+            if (new_devices)
+                asio::post(io, [weak = weak_from_this(), id] {
+                    if (auto self = weak.lock())
+                        self->announce_devices(id);
+                });
         }
         done(handling);
         next_waiting(id);
+    }
+
+    void announce_devices(const std::string& id) {
+        const auto it = ecus.find(id);
+        if (it == ecus.end())
+            return;
+        publish_discovery(id, it->second);
+        pump();
     }
 
     void next_waiting(const std::string& id) {
