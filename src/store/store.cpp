@@ -360,7 +360,13 @@ void Store::run_writer() {
                 return;
             round.swap(queue_);
         }
-        auto errors = writer_connection_->commit(round);
+        std::vector<std::string> errors;
+        try {
+            errors = writer_connection_->commit(round);
+        } catch (
+            const std::exception& e) { // out of memory, say: the round fails, the thread goes on
+            errors.assign(round.size(), std::string("store: ") + e.what());
+        }
         {
             std::lock_guard lock(mutex_);
             ++stats_.transactions;
