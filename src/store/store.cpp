@@ -202,7 +202,7 @@ class Store::Writer {
             }
             trim_raw();
             db_.exec("COMMIT");
-        } catch (const DatabaseError& e) {
+        } catch (const std::exception& e) {
             if (!sqlite3_get_autocommit(db_.handle())) {
                 try {
                     db_.exec("ROLLBACK");
