@@ -179,6 +179,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     // none it already has is sent again.
     bool readings_released = false;
     std::uint64_t delivered_up_to = 0; // the broker's receipt, for this database
+    // Retained state payloads the broker had at start, to find how much of the reading after
+    // the receipt it already took; and how many of that reading's messages to leave out.
+    std::map<std::string, std::string> broker_states;
+    std::map<std::uint64_t, std::size_t> already_sent;
     std::string audit_nonce;
     asio::steady_timer retry_timer;         // reconnect
     asio::steady_timer publish_retry_timer; // a refused publish
@@ -278,6 +282,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     // Memory holds at most kReadingsInMemory readings; the rest wait in the store and are read
     // in order as the broker acknowledges the ones before.
     static constexpr std::size_t kReadingsInMemory = 128;
+    // Retained states read at start, at most: max ECUs x (1 + max inverters) by default.
+    static constexpr std::size_t kMaxAuditedStates = 16 * 129;
 
     void refill() {
         while (store && readings_released && !pending.empty() &&
@@ -315,6 +321,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     // gets them in order on one connection, so a receipt it has vouches for every message before
     // it; after a crash, the readings it names are not sent twice.
     void to_outbox(std::uint64_t sequence, std::vector<OutgoingMessage> messages) {
+        if (const auto sent = already_sent.find(sequence); sent != already_sent.end()) {
+            messages.erase(messages.begin(),
+                           messages.begin() + static_cast<std::ptrdiff_t>(
+                                                  std::min(sent->second, messages.size())));
+            already_sent.erase(sent);
+        }
         if (store)
             messages.push_back(
                 {config.topics.bridge_delivered(),
@@ -338,8 +350,47 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             log.info("readings_already_delivered", {{"readings", std::to_string(delivered)},
                                                     {"up_to", std::to_string(delivered_up_to)},
                                                     {"action", "not sent again"}});
+        find_partly_delivered();
+        broker_states.clear();
         refill();
         pump();
+    }
+
+    // The broker takes our messages in order, and a reading's receipt comes last: whatever it
+    // took beyond the receipt is a first part of the next reading, never more. That part is
+    // found by the retained copies of its state messages (each names its own timestamp), and
+    // is not sent again.
+    void find_partly_delivered() {
+        if (!store || pending.empty() || broker_states.empty())
+            return;
+        const auto sequence = pending.front().sequence;
+        std::vector<PendingReading> rows;
+        try {
+            rows = store->pending_after(sequence - 1, sequence, 1);
+        } catch (const DatabaseError& e) {
+            log.warn("store_read_failed", {{"error", e.what()}});
+            return;
+        }
+        if (rows.empty())
+            return;
+        const auto messages = decode_reading(rows.front().messages);
+        if (!messages)
+            return;
+        std::size_t taken = 0;
+        for (std::size_t i = 0; i < messages->size(); ++i) {
+            const auto& m = (*messages)[i];
+            const auto copy = broker_states.find(m.topic);
+            if (m.retain && copy != broker_states.end() && copy->second == m.payload)
+                taken = i + 1;
+        }
+        if (taken == 0)
+            return;
+        already_sent[sequence] = taken;
+        log.info("reading_partly_delivered", {{"ecu", rows.front().ecu_id},
+                                              {"sequence", std::to_string(sequence)},
+                                              {"messages_already_at_broker", std::to_string(taken)},
+                                              {"of", std::to_string(messages->size())},
+                                              {"action", "sending the rest"}});
     }
 
     bool is_pending(std::uint64_t sequence) const {
@@ -516,6 +567,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             note_receipt(msg.get_payload_str());
             return;
         }
+        if (audit == Audit::Collecting && msg.is_retained() && topic.ends_with("/state") &&
+            topic.starts_with(config.topics.base + "/") && topic != config.topics.bridge_state()) {
+            if (broker_states.size() < kMaxAuditedStates)
+                broker_states[topic] = msg.get_payload_str();
+            return;
+        }
         if (audit == Audit::Collecting && topic == config.topics.bridge_audit()) {
             if (msg.get_payload_str() == audit_nonce) { // every retained message is in
                 audit_timer.cancel();
@@ -556,7 +613,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
 
     std::vector<std::string> audit_filters() const {
         return {config.topics.discovery_prefix + "/device/+/config",
-                config.topics.bridge_delivered(), config.topics.bridge_audit()};
+                config.topics.bridge_delivered(), config.topics.bridge_audit(),
+                config.topics.base + "/+/state", config.topics.base + "/+/+/state"};
     }
 
     // Subscribes to our retained configs and receipt, then echoes a nonce to ourselves: the

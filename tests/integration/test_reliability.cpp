@@ -371,3 +371,43 @@ TEST_CASE("stored readings the broker's receipt already names are not sent again
         CHECK(receipt_names_all());
     }
 }
+
+// The kill came after the broker took the first messages of a reading but before its receipt.
+TEST_CASE("a reading the broker took only in part is completed at start, not sent twice") {
+    TempDir dir;
+    test::MosquittoBroker broker;
+    const auto state = dir.path / "state";
+    const std::string base = "ecu2mqtt/216000064136/";
+    const std::vector<ecu2mqtt::OutgoingMessage> reading{
+        {base + "806000011111/state", R"({"timestamp":"2026-11-25T10:00:00","n":1})", true},
+        {base + "806000022222/state", R"({"timestamp":"2026-11-25T10:00:00","n":2})", true},
+        {base + "state", R"({"timestamp":"2026-11-25T10:00:00","n":3})", true}};
+    std::string database_id;
+    {
+        boost::asio::io_context io;
+        ecu2mqtt::Store store(ecu2mqtt::Store::file_in(state), {}, io.get_executor());
+        database_id = store.database_id();
+        ecu2mqtt::WriteBatch batch;
+        batch.put_reading(7, "216000064136", 0, ecu2mqtt::encode_reading(reading));
+        store.submit(std::move(batch));
+    }
+    {
+        test::MqttProbe setup(broker.url(), "unused", "setup");
+        setup.publish("ecu2mqtt/bridge/delivered",
+                      R"({"database":")" + database_id + R"(","sequence":6})", true);
+        setup.publish(reading[0].topic, reading[0].payload, true); // the broker has the first two
+        setup.publish(reading[1].topic, reading[1].payload, true);
+    }
+    test::MqttProbe probe(broker.url(), base + "#"); // retained copies arrive flagged as such
+    test::ServiceProcess service(broker.url(), state);
+    REQUIRE(probe.wait_for_payload(base + "state",
+                                   [&](const std::string& p) { return p == reading[2].payload; }));
+    std::this_thread::sleep_for(300ms);
+    std::size_t sent_again = 0;
+    for (const auto& m : probe.messages())
+        sent_again +=
+            !m.retained && (m.topic == reading[0].topic || m.topic == reading[1].topic) ? 1 : 0;
+    CHECK(sent_again == 0);
+    CHECK_THAT(service.log(), Catch::Contains("event=reading_partly_delivered") &&
+                                  Catch::Contains("messages_already_at_broker=2"));
+}
