@@ -341,6 +341,18 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         if (readings_released)
             return;
         readings_released = true;
+        if (delivered_up_to > last_sequence) {
+            // The broker has readings this database never numbered: it was restored from a
+            // backup or copied. Its stored readings go out again (a duplicate beats a loss), and
+            // numbering continues above the receipt, so that the next one is not mistaken either.
+            log.warn("receipt_ahead_of_database",
+                     {{"receipt", std::to_string(delivered_up_to)},
+                      {"database_last", std::to_string(last_sequence)},
+                      {"reason", "the database was restored from a backup or copied"},
+                      {"action", "sending its stored readings again"}});
+            last_sequence = delivered_up_to;
+            delivered_up_to = 0;
+        }
         std::size_t delivered = 0;
         while (!pending.empty() && pending.front().sequence <= delivered_up_to) {
             forget_pending(pending.front().sequence);

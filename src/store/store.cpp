@@ -1,8 +1,13 @@
 #include "ecu2mqtt/store/store.hpp"
 
 #include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <random>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 namespace ecu2mqtt {
 namespace {
@@ -277,7 +282,7 @@ class Store::Writer {
     StoreLimits limits_;
     Database db_;
     Statement put_reading_ =
-        db_.prepare("INSERT OR REPLACE INTO pending_readings(sequence, ecu_id, kept_at, messages) "
+        db_.prepare("INSERT INTO pending_readings(sequence, ecu_id, kept_at, messages) "
                     "VALUES (?, ?, ?, ?)");
     Statement drop_reading_ = db_.prepare("DELETE FROM pending_readings WHERE sequence = ?");
     Statement put_state_ =
@@ -312,9 +317,37 @@ class Store::Writer {
     std::uintmax_t raw_bytes_ = 0;
 };
 
+Store::ExclusiveLock::ExclusiveLock(const std::filesystem::path& database_file) {
+    const auto path = with_directory(database_file).string() + ".lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+        throw DatabaseError("cannot create \"" + path + "\": " + std::strerror(errno),
+                            SQLITE_CANTOPEN);
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        char holder[32] = {};
+        const auto n = ::pread(fd_, holder, sizeof holder - 1, 0);
+        ::close(fd_);
+        fd_ = -1;
+        const std::string pid = n > 0 ? std::string(holder, static_cast<std::size_t>(n)) : "?";
+        throw DatabaseError(
+            "\"" + database_file.parent_path().string() + "\" is in use by another ecu2mqtt (pid " +
+                pid.substr(0, pid.find('\n')) + "); give each service its own --state-dir",
+            SQLITE_BUSY);
+    }
+    const auto pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+        // The pid is only there to name us in another one's message.
+    }
+}
+
+Store::ExclusiveLock::~ExclusiveLock() {
+    if (fd_ >= 0)
+        ::close(fd_); // releases the lock
+}
+
 Store::Store(const std::filesystem::path& file, StoreLimits limits,
              boost::asio::any_io_executor completions)
-    : file_(file), limits_(limits), completions_(std::move(completions)),
+    : file_(file), lock_(file), limits_(limits), completions_(std::move(completions)),
       reader_(with_directory(file), Database::Mode::ReadWrite) {
     try {
         migrate(reader_, file, limits.busy_timeout);

@@ -359,6 +359,17 @@ TEST_CASE("stored readings the broker's receipt already names are not sent again
         CHECK_THAT(service.log(), Catch::Contains("event=readings_already_delivered readings=2"));
         CHECK(receipt_names_all());
     }
+    SECTION("a receipt ahead of this database (restored from a backup) sends everything again") {
+        probe.publish("ecu2mqtt/bridge/delivered",
+                      R"({"database":")" + database_id + R"(","sequence":99})", true);
+        test::ServiceProcess service(broker.url(), state);
+        REQUIRE(probe.wait_for_count([](const auto&) { return true; }, 3));
+        CHECK_THAT(service.log(), Catch::Contains("event=receipt_ahead_of_database"));
+        test::MqttProbe receipt(broker.url(), "ecu2mqtt/bridge/delivered", "receipt");
+        CHECK(receipt.wait_for_payload("ecu2mqtt/bridge/delivered", [](const std::string& p) {
+            return json::parse(p)["sequence"] == 3; // the receipt is ours again
+        }));
+    }
     SECTION("a receipt of another database (one deleted and made again) is ignored") {
         probe.publish("ecu2mqtt/bridge/delivered",
                       R"({"database":"0123456789abcdef","sequence":2})", true);

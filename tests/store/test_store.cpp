@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <unistd.h>
 
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
@@ -297,4 +298,19 @@ TEST_CASE("kept readings are stored one by one, the newest N per ECU, and go wit
     REQUIRE(done.wait_for(10));
     CHECK(store.kept_readings("A").empty());
     CHECK(store.kept_readings("B").size() == 1);
+}
+
+TEST_CASE("a second store on the same file is refused, naming the state directory and the pid") {
+    TempDir dir;
+    boost::asio::io_context io;
+    Store first(Store::file_in(dir.path), {}, io.get_executor());
+    try {
+        Store second(Store::file_in(dir.path), {}, io.get_executor());
+        FAIL("two stores share one database");
+    } catch (const DatabaseError& e) {
+        CHECK_THAT(e.what(), Catch::Contains(dir.path.string()) &&
+                                 Catch::Contains("in use by another ecu2mqtt (pid " +
+                                                 std::to_string(::getpid()) + ")") &&
+                                 Catch::Contains("--state-dir"));
+    }
 }

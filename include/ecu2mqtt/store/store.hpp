@@ -135,7 +135,9 @@ class Store {
     }
 
     // Opens (creating it and its directory when missing) and checks the schema version. Throws
-    // DatabaseError when the file cannot be used, naming it and why.
+    // DatabaseError when the file cannot be used, naming it and why, and when another store (in
+    // this process or another) has it open: two services on one state directory would number
+    // their readings alike and delete each other's.
     Store(const std::filesystem::path& file, StoreLimits limits,
           boost::asio::any_io_executor completions);
     // Commits what was submitted, then stops the store's thread.
@@ -172,7 +174,20 @@ class Store {
     class Writer;
     void run_writer();
 
+    // Held for the store's lifetime: an exclusive flock on `<file>.lock`, with our pid in it.
+    class ExclusiveLock {
+      public:
+        explicit ExclusiveLock(const std::filesystem::path& database_file);
+        ~ExclusiveLock();
+        ExclusiveLock(const ExclusiveLock&) = delete;
+        ExclusiveLock& operator=(const ExclusiveLock&) = delete;
+
+      private:
+        int fd_ = -1;
+    };
+
     std::filesystem::path file_;
+    ExclusiveLock lock_;
     StoreLimits limits_;
     boost::asio::any_io_executor completions_;
     Database reader_;
