@@ -1071,7 +1071,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         EcuEntry& entry = it->second;
         entry.committing = false;
         if (!error.empty()) {
-            log.error("store_write_failed", {{"ecu", id}, {"error", error}});
+            log.error("store_write_failed",
+                      {{"ecu", id},
+                       {"error", error},
+                       {"database", store ? store->file().string() : ""},
+                       {"action", "free space there or move --state-dir (or end whatever holds "
+                                  "the database locked); the ECU is asked to send it again"}});
             entry.ledger.not_kept(decision);
             log_events(id, decision.events_if_not_kept);
             save(id, entry);

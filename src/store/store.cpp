@@ -83,6 +83,9 @@ void configure(Database& db, std::chrono::milliseconds busy_timeout) {
     // The working set is small (recent readings, a few ECU states); SQLite's default 2 MiB page
     // cache per connection would be most of the service's idle memory.
     db.exec("PRAGMA cache_size = -256");
+    // A reader that held a snapshot for long (a sqlite3 session, a paged export) lets the log
+    // grow; once it is checkpointed again, the file shrinks back to this.
+    db.exec("PRAGMA journal_size_limit = 8388608");
     db.exec("PRAGMA foreign_keys = OFF");
 }
 

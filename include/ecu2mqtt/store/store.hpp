@@ -153,6 +153,7 @@ class Store {
     // Reads (caller's thread).
     // A random id made with the database: tells this database from one made later in its place.
     const std::string& database_id() const { return database_id_; }
+    const std::filesystem::path& file() const { return file_; }
     std::vector<std::pair<std::string, std::string>> ecu_states(); // ecu id, state JSON
     // An ECU's kept readings (ECU time, fingerprint), oldest first.
     std::vector<std::pair<std::string, std::string>> kept_readings(const std::string& ecu_id);
