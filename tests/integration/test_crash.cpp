@@ -9,11 +9,15 @@
 #include "support/wal_file.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <set>
 #include <sstream>
 
 using namespace std::chrono_literals;
@@ -80,6 +84,9 @@ std::string reply_to(std::time_t t) {
 std::string state_topic(int ecu) {
     return "ecu2mqtt/" + ecu_id(ecu) + "/state";
 }
+std::string history_topic(int ecu) {
+    return "ecu2mqtt/" + ecu_id(ecu) + "/history";
+}
 std::string inverter_topic(int ecu, int n) {
     return "ecu2mqtt/" + ecu_id(ecu) + "/" + inverter_uid(ecu, n) + "/state";
 }
@@ -103,6 +110,10 @@ std::vector<std::string> stamps_on(const std::vector<test::Received>& messages,
     return stamps;
 }
 
+bool strictly_increasing(const std::vector<std::string>& stamps) {
+    return std::adjacent_find(stamps.begin(), stamps.end(), std::greater_equal<>()) == stamps.end();
+}
+
 // Waits until the broker has every reading the database ever kept: the service's receipt names
 // the newest. The probe gets the service's messages in the order they were published, so each
 // reading's messages came before it.
@@ -122,6 +133,123 @@ bool everything_delivered(test::MqttProbe& probe, const std::filesystem::path& s
         .has_value();
 }
 
+// What one ECU did: readings answered, and readings given up on after an attempt that reached
+// the service and got no whole answer (kept or not, nobody knows).
+struct EcuRecord {
+    std::vector<std::string> answered;
+    std::vector<std::string> given_up;
+    std::vector<std::string> wrong_replies;
+    int unanswered_attempts = 0;
+};
+
+struct Attempt {
+    bool reached = false; // connected and the whole message sent
+    std::string reply;
+};
+
+Attempt try_upload(std::uint16_t port, const std::string& message) {
+    try {
+        test::TcpClient client(port, 20s);
+        client.send(message);
+        return {true, client.receive(17)};
+    } catch (const std::runtime_error&) {
+        return {};
+    }
+}
+
+// ECUs uploading in a tight loop, each on its own thread, to whichever service runs now.
+class Fleet {
+  public:
+    Fleet(int ecus, std::uint64_t seed, std::time_t first) : records_(ecus) {
+        for (int e = 0; e < ecus; ++e)
+            threads_.emplace_back([this, e, seed, first] {
+                run(e, seed + 1 + e, first);
+                --running_;
+            });
+    }
+    ~Fleet() { finish(); }
+
+    void point_at(std::uint16_t port) { port_ = port; }
+    // The current readings are sent until answered or given up, for at most `patience`; then
+    // the ECUs stop.
+    const std::vector<EcuRecord>& finish(std::chrono::milliseconds patience = 0ms) {
+        stop_ = true;
+        const auto deadline = std::chrono::steady_clock::now() + patience;
+        while (running_ > 0 && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(10ms);
+        stopped_in_time_ = running_ == 0;
+        abandon_ = true;
+        for (auto& t : threads_)
+            if (t.joinable())
+                t.join();
+        return records_;
+    }
+    bool stopped_in_time() const { return stopped_in_time_; }
+
+  private:
+    void run(int ecu, std::uint64_t seed, std::time_t first) {
+        std::mt19937_64 random(seed);
+        EcuRecord& record = records_[ecu];
+        for (int k = 0; !stop_; ++k) {
+            const std::time_t t = first + k;
+            const std::string message = ecu_upload(ecu, k, t);
+            while (!abandon_) {
+                const std::uint16_t port = port_;
+                const Attempt attempt = port ? try_upload(port, message) : Attempt{};
+                if (attempt.reply == reply_to(t)) {
+                    record.answered.push_back(iso(t));
+                    break;
+                }
+                if (!attempt.reply.empty())
+                    record.wrong_replies.push_back(iso(t) + " answered " + attempt.reply);
+                if (attempt.reached) {
+                    ++record.unanswered_attempts;
+                    // The ECU sends an unanswered reading again; half the time it moves on
+                    // instead, so that readings kept but never answered are seen too.
+                    if (random() % 2 == 0) {
+                        record.given_up.push_back(iso(t));
+                        break;
+                    }
+                }
+                std::this_thread::sleep_for(1ms);
+            }
+        }
+    }
+
+    std::vector<EcuRecord> records_;
+    std::vector<std::thread> threads_;
+    std::atomic<std::uint16_t> port_{0};
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> abandon_{false};
+    std::atomic<int> running_{static_cast<int>(records_.size())};
+    bool stopped_in_time_ = false;
+};
+
+// The messages from the first copy of reading `stamp` on `topic` to its second, one a line, the
+// payloads cut short: where the second copy came from.
+std::string between_copies(const std::vector<test::Received>& messages, const std::string& topic,
+                           const std::string& stamp) {
+    std::vector<std::size_t> copies;
+    for (std::size_t i = 0; i < messages.size(); ++i)
+        if (messages[i].topic == topic &&
+            json::parse(messages[i].payload, nullptr, false).contains("timestamp") &&
+            json::parse(messages[i].payload)["timestamp"] == stamp)
+            copies.push_back(i);
+    if (copies.size() < 2)
+        return {};
+    std::string lines;
+    const std::size_t from = copies[0] >= 4 ? copies[0] - 4 : 0;
+    for (std::size_t i = from; i <= copies[1] + 1 && i < messages.size(); ++i) {
+        if (i > copies[0] + 30 && i + 30 < copies[1])
+            continue;
+        auto payload = messages[i].payload;
+        if (const auto j = json::parse(payload, nullptr, false); j.contains("timestamp"))
+            payload = j["timestamp"].get<std::string>();
+        lines += messages[i].topic + " " + payload.substr(0, 60) + "\n";
+    }
+    return lines;
+}
+
 std::vector<std::string> lines_with(const std::string& text, const std::string& part) {
     std::vector<std::string> found;
     std::istringstream lines(text);
@@ -129,6 +257,51 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
         if (line.find(part) != std::string::npos)
             found.push_back(line);
     return found;
+}
+
+std::uint64_t crash_seed() {
+    if (const char* given = std::getenv("ECU2MQTT_CRASH_SEED"))
+        return std::strtoull(given, nullptr, 10);
+    return std::random_device()();
+}
+
+std::chrono::microseconds up_to(std::mt19937_64& random, std::chrono::milliseconds most) {
+    return std::chrono::microseconds(random() % (std::chrono::microseconds(most).count() + 1));
+}
+
+// How each copy of each reading of one ECU arrived, against what the ECU was told.
+struct Tally {
+    std::vector<std::string> missing, twice, made_up, given_up_twice;
+};
+
+Tally tally(const EcuRecord& record, const std::vector<std::string>& published) {
+    std::map<std::string, int> copies;
+    for (const auto& t : published)
+        ++copies[t];
+    Tally result;
+    const std::set<std::string> answered(record.answered.begin(), record.answered.end());
+    const std::set<std::string> given_up(record.given_up.begin(), record.given_up.end());
+    for (const auto& t : answered) {
+        if (copies[t] == 0)
+            result.missing.push_back(t);
+        else if (copies[t] > 1)
+            result.twice.push_back(t);
+    }
+    for (const auto& t : given_up)
+        if (copies[t] > 1)
+            result.given_up_twice.push_back(t);
+    for (const auto& [t, n] : copies)
+        if (!answered.contains(t) && !given_up.contains(t))
+            result.made_up.push_back(t);
+    return result;
+}
+
+std::string around_first_twice(const std::vector<test::Received>& messages,
+                               const std::string& topic, const Tally& tally) {
+    if (tally.twice.empty())
+        return "nothing twice";
+    return "what the subscriber got from the first copy of " + tally.twice[0] +
+           " to the second:\n" + between_copies(messages, topic, tally.twice[0]);
 }
 
 void append_to(const std::filesystem::path& file, const std::string& bytes) {
@@ -144,6 +317,110 @@ std::string changed(std::string page) {
 }
 
 } // namespace
+
+TEST_CASE("killed with SIGKILL at random points of an upload burst, 210 times: "
+          "every answered reading is published once",
+          "[crash]") {
+    constexpr int kEcus = 4;
+    constexpr int kKills = 210;
+    // Where a kill lands: one in eight while the service starts (store opened, ports bound),
+    // the others up to kAliveWindow after it is ready: before the broker connection, during the
+    // audit of its receipt, while stored readings go out, between a reading and its receipt.
+    constexpr auto kStartWindow = 80ms;
+    constexpr auto kAliveWindow = 250ms;
+
+    const std::uint64_t seed = crash_seed();
+    WARN("seed " << seed << " (ECU2MQTT_CRASH_SEED=" << seed << " repeats the kill points)");
+    INFO("seed " << seed);
+    Scratch dir;
+    test::MosquittoBroker broker({}, {}, /*persistent=*/true);
+    test::MqttProbe probe(broker.url(), "ecu2mqtt/#"); // subscribed throughout, never restarted
+    const auto started = std::chrono::steady_clock::now();
+    Fleet fleet(kEcus, seed, first_stamp());
+    std::mt19937_64 random(seed);
+    std::vector<std::string> died_by_themselves, logged_errors;
+    int kills = 0;
+    for (; kills < kKills; ++kills) {
+        const bool during_start = random() % 8 == 0;
+        test::ServiceProcess service(broker.url(), dir.state, {}, !during_start);
+        fleet.point_at(service.port());
+        std::this_thread::sleep_for(up_to(random, during_start ? kStartWindow : kAliveWindow));
+        fleet.point_at(0);
+        if (service.process().running()) {
+            service.process().signal(SIGKILL);
+            REQUIRE(service.process().wait_for(10s));
+        } else {
+            died_by_themselves.push_back(service.log());
+        }
+        for (auto& line : lines_with(service.log(), "level=error"))
+            logged_errors.push_back(std::move(line));
+    }
+
+    test::ServiceProcess last(broker.url(), dir.state);
+    fleet.point_at(last.port());
+    const auto& records = fleet.finish(60s);
+    REQUIRE(fleet.stopped_in_time()); // the last service settled the ECUs' last readings
+    const auto burst = std::chrono::steady_clock::now() - started;
+    std::size_t answered = 0, given_up = 0, unanswered_attempts = 0;
+    for (const auto& record : records) {
+        answered += record.answered.size();
+        given_up += record.given_up.size();
+        unanswered_attempts += static_cast<std::size_t>(record.unanswered_attempts);
+    }
+    WARN(kills << " kills in "
+               << std::chrono::duration_cast<std::chrono::milliseconds>(burst).count()
+               << " ms; readings answered: " << answered << ", given up: " << given_up
+               << ", attempts left unanswered: " << unanswered_attempts);
+    REQUIRE(everything_delivered(probe, dir.state, 60s));
+    // The acknowledged readings leave the store (their removal follows the broker's answer).
+    for (int i = 0; i < 1000 && test::query_number(dir.state, "SELECT count(*) FROM "
+                                                              "pending_readings") > 0;
+         ++i)
+        std::this_thread::sleep_for(10ms);
+    CHECK(test::query_number(dir.state, "SELECT count(*) FROM pending_readings") == 0);
+
+    const auto messages = probe.messages();
+    // What the ledger promises: an answered reading is published once, whether the first
+    // attempt was answered or a re-send (a repeat of a kept reading is answered and not
+    // published again); one given up on was published once or not at all; nothing else.
+    for (int e = 0; e < kEcus; ++e) {
+        INFO("ECU " << ecu_id(e));
+        const EcuRecord& record = records[e];
+        CHECK(record.wrong_replies == std::vector<std::string>{});
+        REQUIRE(!record.answered.empty());
+
+        const auto live = stamps_on(messages, state_topic(e));
+        // Uploads go in order and each is answered before the next: none is late, none goes
+        // on the history topic.
+        CHECK(stamps_on(messages, history_topic(e)) == std::vector<std::string>{});
+        CHECK(std::is_sorted(live.begin(), live.end())); // never back: copies come together
+        CHECK(strictly_increasing(live));
+        const auto lifetimes = values_on(messages, state_topic(e), "lifetime_energy_kwh");
+        CHECK(std::is_sorted(lifetimes.begin(), lifetimes.end()));
+        const Tally ecu_state = tally(record, live);
+        CHECK(ecu_state.missing == std::vector<std::string>{});
+        {
+            INFO(around_first_twice(messages, state_topic(e), ecu_state));
+            CHECK(ecu_state.twice == std::vector<std::string>{});
+        }
+        CHECK(ecu_state.given_up_twice == std::vector<std::string>{});
+        CHECK(ecu_state.made_up == std::vector<std::string>{});
+        // The inverters' states belong to the same reading and come and go with it.
+        for (int i = 0; i < kInvertersPerEcu; ++i) {
+            INFO("inverter " << inverter_uid(e, i));
+            const auto inverter = stamps_on(messages, inverter_topic(e, i));
+            CHECK(strictly_increasing(inverter));
+            const Tally inverter_state = tally(record, inverter);
+            CHECK(inverter_state.missing == std::vector<std::string>{});
+            INFO(around_first_twice(messages, inverter_topic(e, i), inverter_state));
+            CHECK(inverter_state.twice == std::vector<std::string>{});
+            CHECK(inverter_state.given_up_twice == std::vector<std::string>{});
+        }
+    }
+    CHECK(died_by_themselves == std::vector<std::string>{});
+    CHECK(logged_errors == std::vector<std::string>{});
+    CHECK(last.process().running());
+}
 
 TEST_CASE("a power cut tears the WAL's next transaction: after the restart every answered reading "
           "is there, published once",
