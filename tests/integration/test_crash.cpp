@@ -198,6 +198,9 @@ class Fleet {
                 const Attempt attempt = port ? try_upload(port, message) : Attempt{};
                 if (attempt.reply == reply_to(t)) {
                     record.answered.push_back(iso(t));
+                    // A burst, but one the publisher drains as it goes: a tight loop would
+                    // queue tens of thousands of readings and test the drain's speed instead.
+                    std::this_thread::sleep_for(20ms);
                     break;
                 }
                 if (!attempt.reply.empty())
