@@ -282,6 +282,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     // Memory holds at most kReadingsInMemory readings; the rest wait in the store and are read
     // in order as the broker acknowledges the ones before.
     static constexpr std::size_t kReadingsInMemory = 128;
+    static constexpr std::size_t kMaxWaitingPerEcu = 8;
     // Retained states read at start, at most: max ECUs x (1 + max inverters) by default.
     static constexpr std::size_t kMaxAuditedStates = 16 * 129;
 
@@ -615,9 +616,13 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     void note_receipt(const std::string& payload) {
         try {
             const auto receipt = nlohmann::json::parse(payload);
-            if (store && receipt.at("database") == store->database_id())
-                delivered_up_to = receipt.at("sequence").get<std::uint64_t>();
-        } catch (const nlohmann::json::exception& e) {
+            if (store && receipt.at("database") == store->database_id()) {
+                const auto& sequence = receipt.at("sequence");
+                if (!sequence.is_number_unsigned())
+                    throw std::invalid_argument("the sequence is not a count");
+                delivered_up_to = sequence.get<std::uint64_t>();
+            }
+        } catch (const std::exception& e) {
             log.warn("receipt_unreadable",
                      {{"topic", config.topics.bridge_delivered()}, {"error", e.what()}});
         }
@@ -983,6 +988,22 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             return;
         }
         if (entry->committing) {
+            // An ECU sends one upload at a time; more than a few waiting come from somewhere
+            // else (a host replaying its id), and must not grow without bound: answered as not
+            // kept, so that a real ECU among them sends again.
+            if (entry->waiting.size() >= kMaxWaitingPerEcu) {
+                log.warn("ecu_uploads_queued_too_many",
+                         {{"ecu", upload.ecu_id},
+                          {"waiting", std::to_string(entry->waiting.size())},
+                          {"action", "answered without keeping; the ECU sends it again"}});
+                UploadHandling refused;
+                refused.handled = false;
+                refused.resend_from = entry->ledger.resend_from();
+                if (!refused.resend_from && entry->ledger.state().live)
+                    refused.resend_from = entry->ledger.state().live->timestamp;
+                done(refused);
+                return;
+            }
             entry->waiting.push_back({upload, received, std::move(done)});
             return;
         }
@@ -1082,6 +1103,14 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             save(id, entry);
             handling.handled = false;
             handling.resend_from = decision.resend_from_if_not_kept;
+            // The store is failing: the uploads waiting behind this one would each wait for
+            // their own failure. They are answered now, to be sent again.
+            for (auto& waiting : std::exchange(entry.waiting, {})) {
+                UploadHandling refused;
+                refused.handled = false;
+                refused.resend_from = entry.ledger.resend_from();
+                waiting.done(refused);
+            }
         } else {
             if (kept.sequence)
                 reading_kept(kept.sequence, kept.bytes, kept.at_s, std::move(kept.batch));

@@ -148,6 +148,23 @@ void WriteBatch::put_reading(std::uint64_t sequence, std::string ecu_id, std::in
                              std::string messages) {
     ops_.emplace_back(PutReading{sequence, std::move(ecu_id), kept_at_s, std::move(messages)});
 }
+std::size_t WriteBatch::bytes() const {
+    std::size_t total = 0;
+    for (const auto& op : ops_)
+        std::visit(
+            [&total](const auto& o) {
+                total += sizeof o;
+                if constexpr (requires { o.messages; })
+                    total += o.messages.size();
+                if constexpr (requires { o.state_json; })
+                    total += o.state_json.size();
+                if constexpr (requires { o.line; })
+                    total += o.line.size() + o.why.size();
+            },
+            op);
+    return total;
+}
+
 void WriteBatch::drop_reading(std::uint64_t sequence) {
     ops_.emplace_back(DropReading{sequence});
 }
@@ -379,9 +396,19 @@ Store::~Store() {
 }
 
 void Store::submit(WriteBatch batch, Done done) {
+    const auto bytes = batch.bytes();
     {
         std::lock_guard lock(mutex_);
-        queue_.push_back({std::move(batch), std::move(done)});
+        if (queued_bytes_ + bytes > limits_.max_queued_bytes && !queue_.empty()) {
+            ++stats_.failed_batches;
+            const auto error = "the store is behind: " + std::to_string(queued_bytes_ >> 10) +
+                               " KiB wait to be written to " + file_.string();
+            if (done)
+                boost::asio::post(completions_, [done = std::move(done), error] { done(error); });
+            return;
+        }
+        queued_bytes_ += bytes;
+        queue_.push_back({std::move(batch), std::move(done), bytes});
     }
     wake_.notify_one();
 }
@@ -405,6 +432,8 @@ void Store::run_writer() {
         }
         {
             std::lock_guard lock(mutex_);
+            for (const auto& submission : round)
+                queued_bytes_ -= std::min(submission.bytes, queued_bytes_);
             ++stats_.transactions;
             stats_.batches += round.size();
             for (const auto& error : errors)

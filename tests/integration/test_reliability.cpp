@@ -422,3 +422,24 @@ TEST_CASE("a reading the broker took only in part is completed at start, not sen
     CHECK_THAT(service.log(), Catch::Contains("event=reading_partly_delivered") &&
                                   Catch::Contains("messages_already_at_broker=2"));
 }
+
+// A host replaying an ECU's id sends its uploads faster than they can be committed.
+TEST_CASE("uploads of one ECU queue at most eight deep, the rest are answered at once and not kept") {
+    TempDir dir;
+    test::MosquittoBroker broker;
+    test::ServiceProcess service(broker.url(), dir.path / "state");
+    REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
+    test::DatabaseWriteLock lock(ecu2mqtt::Store::file_in(dir.path / "state")); // commits stall
+    std::vector<std::thread> senders;
+    std::vector<std::string> replies(20);
+    for (int i = 0; i < 20; ++i)
+        senders.emplace_back(
+            [&, i] { replies[i] = test::slow_upload(service.port(), upload_at_minute(i + 1)); });
+    for (auto& t : senders)
+        t.join();
+    for (const auto& reply : replies)
+        CHECK(reply.size() == 17); // every one answered, kept or not
+    CHECK(service.process().wait_for_output("event=ecu_uploads_queued_too_many", 2s));
+    CHECK(std::count(replies.begin(), replies.end(),
+                     reply_for_minute(0).substr(0, 3) + test::today_utc() + "100000") >= 11);
+}

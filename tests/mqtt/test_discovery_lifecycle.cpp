@@ -97,7 +97,7 @@ TEST_CASE("a replaced inverter is forgotten after 30 days unseen: device, state 
     std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("at start, our configs of devices no longer known are cleared; others' are kept") {
+TEST_CASE("at start, our configs of devices no longer known are cleared and others are kept") {
     test::MosquittoBroker broker;
     const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
     test::FixedClock clock({2024, 6, 1, 12, 0, 0});

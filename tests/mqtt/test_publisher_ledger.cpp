@@ -46,7 +46,7 @@ void require_lifetime_never_decreases(const test::MqttProbe& probe) {
 
 } // namespace
 
-TEST_CASE("an upload stamped 2099 is answered but freezes nothing; a late one goes to history") {
+TEST_CASE("an upload stamped 2099 is answered but freezes nothing, a late one goes to history") {
     test::MosquittoBroker broker;
     const auto dir = test::make_temp_dir("ecu2mqtt-ledger");
     test::MqttProbe probe(broker.url(), "ecu2mqtt/" + kEcu + "/#");

@@ -250,7 +250,7 @@ TEST_CASE("the history keeps each reading once, totals per ECU day, and forgets 
     CHECK(single_number(file, "SELECT count(*) FROM daily_energy WHERE day < '2026-11-25'") == 0);
 }
 
-TEST_CASE("a stored reading decodes to the messages it was made of; a cut one never gives them "
+TEST_CASE("a stored reading decodes to the messages it was made of, a cut one never gives them "
           "all") {
     const std::vector<OutgoingMessage> messages{
         {"ecu2mqtt/1/state", "{\"a\":1}", true},
@@ -313,4 +313,28 @@ TEST_CASE("a second store on the same file is refused, naming the state director
                                                  std::to_string(::getpid()) + ")") &&
                                  Catch::Contains("--state-dir"));
     }
+}
+
+TEST_CASE("past its queue limit the store fails a batch at once instead of holding it") {
+    TempDir dir;
+    Completions done;
+    StoreLimits limits;
+    limits.max_queued_bytes = 64 << 10;
+    limits.busy_timeout = 300ms;
+    const auto file = Store::file_in(dir.path);
+    Store store(file, limits, done.io.get_executor());
+    {
+        test::DatabaseWriteLock lock(file); // the writer waits: submissions pile up
+        for (int i = 0; i < 20; ++i) {
+            WriteBatch batch;
+            batch.keep_raw("216000064136", i, "test", std::string(16 << 10, 'x'));
+            store.submit(std::move(batch), done.collect());
+        }
+        REQUIRE(done.wait_for(20));
+    }
+    std::size_t refused = 0;
+    for (const auto& error : done.errors)
+        refused += error.find("the store is behind") != std::string::npos ? 1 : 0;
+    CHECK(refused >= 15); // at most 64 KiB queued: a few 16 KiB batches, the rest refused
+    CHECK(store.stats().failed_batches == 20); // the queued ones failed on the lock
 }

@@ -206,7 +206,7 @@ TEST_CASE("a counter that goes down never gives negative energy: only its rises 
         CHECK(day.energy_kwh >= 0.0);
 }
 
-TEST_CASE("nothing selected gives the header alone; so does a database without history") {
+TEST_CASE("nothing selected gives the header alone, and so does a database without history") {
     TempDir dir;
     keep(dir.path, {});
     std::ostringstream out, err;

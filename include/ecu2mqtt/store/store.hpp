@@ -72,6 +72,8 @@ class WriteBatch {
     void prune_history(std::string first_day_kept);
 
     bool empty() const { return ops_.empty(); }
+    // What the batch holds in text and blobs, roughly its size in memory.
+    std::size_t bytes() const;
     std::size_t size() const { return ops_.size(); }
 
   private:
@@ -119,6 +121,9 @@ struct StoreLimits {
     // How long a write waits for a lock held by another process (a user's sqlite3 shell, say)
     // before its batch fails.
     std::chrono::milliseconds busy_timeout{2000};
+    // Bytes submitted and not yet written, at most: past it a batch fails at once ("the store
+    // is behind"), so that a flood or a slow disk cannot fill memory.
+    std::size_t max_queued_bytes = 16 << 20;
 };
 
 struct StoreStats {
@@ -171,6 +176,7 @@ class Store {
     struct Submission {
         WriteBatch batch;
         Done done;
+        std::size_t bytes = 0;
     };
     class Writer;
     void run_writer();
@@ -196,6 +202,7 @@ class Store {
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<Submission> queue_;
+    std::size_t queued_bytes_ = 0;
     bool stopping_ = false;
     StoreStats stats_;
     std::unique_ptr<Writer> writer_connection_;
