@@ -1,5 +1,6 @@
 #include "ecu2mqtt/mqtt/json_text.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -62,11 +63,23 @@ void append_json_integer(std::string& out, std::int64_t value) {
 
 void append_json_string(std::string& out, std::string_view text) {
     static constexpr char kHex[] = "0123456789abcdef";
-    for (char c : text)
-        if (static_cast<unsigned char>(c) >= 0x80) {
+    bool plain = true; // nothing to escape
+    for (char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u >= 0x80) {
             out += nlohmann::json(std::string(text)).dump();
             return;
         }
+        plain = plain && u >= 0x20 && c != '"' && c != '\\';
+    }
+    if (plain && text.size() <= 126) { // the usual case, appended once
+        char buf[128];
+        buf[0] = '"';
+        char* end = std::copy(text.begin(), text.end(), buf + 1);
+        *end++ = '"';
+        out.append(buf, end);
+        return;
+    }
     out += '"';
     std::size_t plain_from = 0; // the run of bytes that need no escape, copied in one go
     for (std::size_t i = 0; i < text.size(); ++i) {
@@ -114,12 +127,29 @@ void append_json_string(std::string& out, std::string_view text) {
 
 std::string& JsonObjectWriter::key(std::string_view prefix, std::int64_t number,
                                    std::string_view suffix) {
-    separate();
-    out_ += '"';
-    out_ += prefix;
-    append_json_integer(out_, number);
-    out_ += suffix;
-    out_ += "\":";
+    // Composed on the stack and appended once: most of a payload's keys are channel keys.
+    char buf[128];
+    constexpr std::size_t kPunctuationAndNumber = 4 + 20;
+    if (prefix.size() + suffix.size() + kPunctuationAndNumber > sizeof buf) {
+        out_ += first_ ? "\"" : ",\"";
+        out_ += prefix;
+        append_json_integer(out_, number);
+        out_ += suffix;
+        out_ += "\":";
+        first_ = false;
+        return out_;
+    }
+    char* at = buf;
+    if (!first_)
+        *at++ = ',';
+    first_ = false;
+    *at++ = '"';
+    at = std::copy(prefix.begin(), prefix.end(), at);
+    at = std::to_chars(at, buf + sizeof buf, number).ptr;
+    at = std::copy(suffix.begin(), suffix.end(), at);
+    *at++ = '"';
+    *at++ = ':';
+    out_.append(buf, at);
     return out_;
 }
 

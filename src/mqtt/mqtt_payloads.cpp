@@ -44,15 +44,32 @@ template <class Write> void each_channel_number_in_key_order(int channels, Write
         in_channel_key_order(first_digit, channels, write);
 }
 
+// The keys of a channel numbered by one digit, as the decoder numbers them, made at compile time.
+struct ChannelKeys {
+    JsonKey current_a;
+    JsonKey power_w;
+    JsonKey voltage_v;
+};
+
+consteval JsonKey one_digit_channel_key(int digit, std::string_view quantity) {
+    std::array<char, 32> name{'c', 'h', static_cast<char>('0' + digit)};
+    std::copy(quantity.begin(), quantity.end(), name.begin() + 3);
+    return JsonKey(std::string_view(name.data(), 3 + quantity.size()));
+}
+
+consteval ChannelKeys channel_keys(int digit) {
+    return {one_digit_channel_key(digit, "_current_a"), one_digit_channel_key(digit, "_power_w"),
+            one_digit_channel_key(digit, "_voltage_v")};
+}
+
+constexpr std::array kOneDigitChannelKeys{
+    channel_keys(0), channel_keys(1), channel_keys(2), channel_keys(3), channel_keys(4),
+    channel_keys(5), channel_keys(6), channel_keys(7), channel_keys(8), channel_keys(9)};
+
 // The channels of a present inverter, in key order. Two records with one number write the same
 // keys, and the later record's values win, as with the document's assignments.
 template <class Channels>
 void present_channels(JsonObjectWriter& object, const Channels& channels) {
-    const auto write = [&object](const auto& ch) {
-        append_json_number(object.key("ch", ch.channel, "_current_a"), ch.current_a);
-        append_json_number(object.key("ch", ch.channel, "_power_w"), ch.power_w);
-        append_json_number(object.key("ch", ch.channel, "_voltage_v"), ch.voltage_v);
-    };
     // The decoder reads the number from one digit: a table by digit orders them.
     constexpr int kNone = -1;
     std::array<int, 10> last_with_digit;
@@ -65,9 +82,15 @@ void present_channels(JsonObjectWriter& object, const Channels& channels) {
             last_with_digit[static_cast<std::size_t>(number)] = static_cast<int>(i);
     }
     if (all_digits) {
-        for (const int i : last_with_digit)
-            if (i != kNone)
-                write(channels[static_cast<std::size_t>(i)]);
+        for (std::size_t digit = 0; digit < last_with_digit.size(); ++digit) {
+            if (last_with_digit[digit] == kNone)
+                continue;
+            const auto& ch = channels[static_cast<std::size_t>(last_with_digit[digit])];
+            const auto& keys = kOneDigitChannelKeys[digit];
+            object.number(keys.current_a, ch.current_a);
+            object.number(keys.power_w, ch.power_w);
+            object.number(keys.voltage_v, ch.voltage_v);
+        }
         return;
     }
     // Any other numbers (not from the decoder): sorted by their keys' text.
@@ -75,9 +98,14 @@ void present_channels(JsonObjectWriter& object, const Channels& channels) {
     for (std::size_t i = 0; i < channels.size(); ++i)
         order.emplace_back(std::to_string(channels[i].channel) + "_", i);
     std::sort(order.begin(), order.end());
-    for (std::size_t k = 0; k < order.size(); ++k)
-        if (k + 1 == order.size() || order[k + 1].first != order[k].first)
-            write(channels[order[k].second]);
+    for (std::size_t k = 0; k < order.size(); ++k) {
+        if (k + 1 < order.size() && order[k + 1].first == order[k].first)
+            continue;
+        const auto& ch = channels[order[k].second];
+        append_json_number(object.key("ch", ch.channel, "_current_a"), ch.current_a);
+        append_json_number(object.key("ch", ch.channel, "_power_w"), ch.power_w);
+        append_json_number(object.key("ch", ch.channel, "_voltage_v"), ch.voltage_v);
+    }
 }
 
 template <class Upload>
@@ -184,6 +212,13 @@ void append_absent_inverter_payload(std::string& out, const KnownInverter& inver
                                     const LocalDateTime& timestamp) {
     JsonObjectWriter object(out);
     each_channel_number_in_key_order(inverter.channels, [&object](long long ch) {
+        if (ch <= 9) {
+            const auto& keys = kOneDigitChannelKeys[static_cast<std::size_t>(ch)];
+            object.number(keys.current_a, 0.0);
+            object.number(keys.power_w, 0.0);
+            object.null(keys.voltage_v);
+            return;
+        }
         append_json_number(object.key("ch", ch, "_current_a"), 0.0);
         append_json_number(object.key("ch", ch, "_power_w"), 0.0);
         object.key("ch", ch, "_voltage_v") += "null";
