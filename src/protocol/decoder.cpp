@@ -5,7 +5,12 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <string>
 
 namespace ecu2mqtt {
@@ -26,6 +31,7 @@ template <class Target> struct ScaledField {
 struct UnknownSpan {
     std::size_t offset;
     std::size_t width;
+    std::string_view key; // "bytes_<offset>_<offset + width>", checked below
 };
 
 constexpr std::string_view kRealtimeSignature = "APS18";
@@ -39,36 +45,66 @@ constexpr std::size_t kTimestampOffset = 60, kTimestampWidth = 14;
 constexpr std::size_t kInvertersOnlineOffset = 74, kInvertersOnlineWidth = 3;
 constexpr std::size_t kHeaderSize = 83;
 
-constexpr std::array<ScaledField<RealtimeUpload>, 2> kHeaderNumbers{{
-    {30, 12, "ECU power in 1/100 W", 100, 0, &RealtimeUpload::power_w},
-    {42, 18, "lifetime energy in 1/10 kWh", 10, 0, &RealtimeUpload::lifetime_energy_kwh},
+constexpr std::array<ScaledField<RealtimeView>, 2> kHeaderNumbers{{
+    {30, 12, "ECU power in 1/100 W", 100, 0, &RealtimeView::power_w},
+    {42, 18, "lifetime energy in 1/10 kWh", 10, 0, &RealtimeView::lifetime_energy_kwh},
 }};
 // 10-18 is `A`-padded like the length (a command or sequence number?); 77-83 is digits.
-constexpr std::array kHeaderUnknown{UnknownSpan{10, 8}, UnknownSpan{77, 6}};
+constexpr std::array kHeaderUnknown{UnknownSpan{10, 8, "bytes_10_18"},
+                                    UnknownSpan{77, 6, "bytes_77_83"}};
 
 constexpr std::size_t kUidOffset = 3, kUidWidth = 12, kModelCodeWidth = 3;
 constexpr std::size_t kBlockFixedSize = 48;
-constexpr std::array<ScaledField<InverterReading>, 2> kBlockNumbers{{
-    {20, 5, "grid frequency in 1/10 Hz", 10, 0, &InverterReading::frequency_hz},
-    {25, 3, "temperature in °C + 100", 1, -100, &InverterReading::temperature_c},
+constexpr std::array<ScaledField<InverterView>, 2> kBlockNumbers{{
+    {20, 5, "grid frequency in 1/10 Hz", 10, 0, &InverterView::frequency_hz},
+    {25, 3, "temperature in °C + 100", 1, -100, &InverterView::temperature_c},
 }};
 // 15-20 differs per inverter; 28-48 starts with digits that scale with the inverter's power
 // (perhaps AC power in 1/10 W: 329 and 1457 against 35 W and 155 W DC). Kept raw until proven.
-constexpr std::array kBlockUnknown{UnknownSpan{15, 5}, UnknownSpan{28, 20}};
+constexpr std::array kBlockUnknown{UnknownSpan{15, 5, "bytes_15_20"},
+                                   UnknownSpan{28, 20, "bytes_28_48"}};
 
 constexpr std::size_t kChannelSize = 20;
 constexpr std::size_t kChannelNumberOffset = 0;
 // Voltage is read as bytes 1-6 and current as 6-10 (not the peers' 12-15): with these, voltage
 // times current matches the reported power on every channel of the real capture (see
 // tests/test_decoder.cpp, "physical sense").
-constexpr std::array<ScaledField<ChannelReading>, 3> kChannelNumbers{{
-    {1, 5, "DC voltage in 1/10 V", 10, 0, &ChannelReading::voltage_v},
-    {6, 4, "DC current in 1/100 A", 100, 0, &ChannelReading::current_a},
-    {15, 3, "DC power in W", 1, 0, &ChannelReading::power_w},
+constexpr std::array<ScaledField<ChannelView>, 3> kChannelNumbers{{
+    {1, 5, "DC voltage in 1/10 V", 10, 0, &ChannelView::voltage_v},
+    {6, 4, "DC current in 1/100 A", 100, 0, &ChannelView::current_a},
+    {15, 3, "DC power in W", 1, 0, &ChannelView::power_w},
 }};
 // 10-15 fits the energy of the reporting interval in mWh on all six captured channels
 // (hypothesis); 18-20 is unknown.
-constexpr std::array kChannelUnknown{UnknownSpan{10, 5}, UnknownSpan{18, 2}};
+constexpr std::array kChannelUnknown{UnknownSpan{10, 5, "bytes_10_15"},
+                                     UnknownSpan{18, 2, "bytes_18_20"}};
+
+// The keys are spelled out so that decoding need not build them; they must name the offsets.
+constexpr bool key_names_offsets(const UnknownSpan& span) {
+    std::string_view key = span.key;
+    const auto take_number = [&key](std::size_t expected) {
+        std::size_t value = 0, digits = 0;
+        while (digits < key.size() && key[digits] >= '0' && key[digits] <= '9')
+            value = value * 10 + static_cast<std::size_t>(key[digits++] - '0');
+        key.remove_prefix(digits);
+        return digits > 0 && value == expected;
+    };
+    if (!key.starts_with("bytes_"))
+        return false;
+    key.remove_prefix(6);
+    if (!take_number(span.offset) || !key.starts_with("_"))
+        return false;
+    key.remove_prefix(1);
+    return take_number(span.offset + span.width) && key.empty();
+}
+template <std::size_t N> constexpr bool keys_name_offsets(const std::array<UnknownSpan, N>& spans) {
+    return std::all_of(spans.begin(), spans.end(), key_names_offsets);
+}
+static_assert(keys_name_offsets(kHeaderUnknown) && keys_name_offsets(kBlockUnknown) &&
+              keys_name_offsets(kChannelUnknown));
+
+constexpr std::size_t kUnknownPerBlock = kBlockUnknown.size();
+constexpr std::size_t kUnknownPerChannel = kChannelUnknown.size();
 
 bool is_digit(char c) {
     return c >= '0' && c <= '9';
@@ -83,47 +119,103 @@ bool all_digits(std::string_view s) {
     return true;
 }
 
-// Error messages show a short, escaped excerpt of what was found.
-std::string printable(std::string_view s) {
-    return printable_text(s, false, 24);
+// The `width` digits of `message` from `at` (1 to 19 of them), checked and added up in one pass:
+// every number of every record goes through here. False if one is not a digit. (Eight digits
+// at a time in one 64-bit word was measured slower for these fields of 1 to 5 digits.)
+bool parse_digits(std::string_view message, std::size_t at, std::size_t width,
+                  std::uint64_t& value) {
+    value = 0;
+    for (std::size_t i = at; i < at + width; ++i) {
+        const auto digit = static_cast<std::uint64_t>(static_cast<unsigned char>(message[i])) - '0';
+        if (digit > 9)
+            return false;
+        value = value * 10 + digit;
+    }
+    return width > 0;
 }
 
+// ---- Texts the decoder writes (errors and notes): composed from pieces in a reused buffer and
+// kept in the result's arena, so that even a message full of notes allocates only while the
+// buffers grow.
+
+struct Excerpt { // a short, escaped excerpt of what was found
+    std::string_view raw;
+};
+struct FixedPoint { // a double as std::to_string writes it ("%f")
+    double value;
+};
+
+void append_piece(std::string& out, std::string_view text) {
+    out += text;
+}
+void append_piece(std::string& out, const char* text) {
+    out += text;
+}
+void append_piece(std::string& out, std::integral auto number) {
+    char buf[24];
+    const auto end = std::to_chars(buf, buf + sizeof buf, number).ptr;
+    out.append(buf, end);
+}
+void append_piece(std::string& out, Excerpt excerpt) {
+    append_printable_text(out, excerpt.raw, false, 24);
+}
+void append_piece(std::string& out, FixedPoint number) {
+    char buf[512]; // "%f" of the largest double is 316 characters
+    const int n = std::snprintf(buf, sizeof buf, "%f", number.value);
+    out.append(buf, static_cast<std::size_t>(std::clamp(n, 0, static_cast<int>(sizeof buf) - 1)));
+}
+
+class TextWriter {
+  public:
+    TextWriter(std::string& scratch, TextArena& arena) : scratch_(scratch), arena_(arena) {}
+
+    template <class... Pieces> std::string_view write(const Pieces&... pieces) {
+        scratch_.clear();
+        (append_piece(scratch_, pieces), ...);
+        return arena_.keep(scratch_);
+    }
+
+  private:
+    std::string& scratch_;
+    TextArena& arena_;
+};
+
+// The first thing that did not fit in the part being read.
+struct Failure {
+    bool failed = false;
+    std::size_t offset = 0;
+    std::string_view reason;
+};
+
 // Reads fixed-width fields out of one part of the message. The first failure is kept with its
-// absolute offset; later reads on a failed reader return zero values and are ignored.
+// absolute offset; later reads after a failure return zero values and are ignored.
 class FieldReader {
   public:
-    FieldReader(std::string_view message, std::size_t base, std::size_t part_size,
-                std::optional<DecodeError>& error)
-        : message_(message), base_(base), part_size_(part_size), error_(error) {}
+    FieldReader(std::string_view message, std::size_t base, std::size_t part_size, Failure& failure,
+                TextWriter& writer)
+        : message_(message), base_(base), part_size_(part_size), failure_(failure),
+          writer_(writer) {}
 
     std::string_view text(std::size_t offset, std::size_t width, std::string_view what) {
-        if (error_)
+        if (failure_.failed)
             return {};
-        if (offset + width > part_size_) {
-            fail(offset, "expected " + std::string(what) + " (" + std::to_string(width) +
-                             " bytes), found the end of the part");
+        if (offset + width > part_size_) [[unlikely]] {
+            missing(offset, width, what);
             return {};
         }
         return message_.substr(base_ + offset, width);
     }
 
     std::string_view digits(std::size_t offset, std::size_t width, std::string_view what) {
-        const auto field = text(offset, width, what);
-        if (error_)
-            return {};
-        if (!all_digits(field)) {
-            fail(offset, "expected " + std::to_string(width) + " digits (" + std::string(what) +
-                             "), found \"" + printable(field) + "\"");
-            return {};
-        }
-        return field;
+        std::uint64_t ignored;
+        return number(offset, width, what, ignored);
     }
 
+    // The digits' value; zero after a failure.
     long long integer(std::size_t offset, std::size_t width, std::string_view what) {
-        long long value = 0;
-        for (char c : digits(offset, width, what))
-            value = value * 10 + (c - '0');
-        return value;
+        std::uint64_t value = 0;
+        number(offset, width, what, value);
+        return static_cast<long long>(value);
     }
 
     template <class Target, std::size_t N>
@@ -134,28 +226,51 @@ class FieldReader {
         }
     }
 
-    template <std::size_t N> UnknownFields unknown(const std::array<UnknownSpan, N>& spans) {
-        UnknownFields out;
-        for (const auto& s : spans) {
-            // Not checked to be digits (their meaning is unknown), so escape what is not text.
-            const auto field = text(s.offset, s.width, "an unknown field");
-            out.emplace_back("bytes_" + std::to_string(s.offset) + "_" +
-                                 std::to_string(s.offset + s.width),
-                             printable_text(field, false));
-        }
-        return out;
+    // Unknown fields are not checked to be digits: their meaning is unknown.
+    template <std::size_t N>
+    void unknown(const std::array<UnknownSpan, N>& spans, std::vector<UnknownFieldView>& out) {
+        for (const auto& s : spans)
+            out.push_back({s.key, text(s.offset, s.width, "an unknown field")});
     }
 
-    void fail(std::size_t offset, std::string reason) {
-        if (!error_)
-            error_ = DecodeError{base_ + offset, std::move(reason)};
+    template <class... Pieces> void fail(std::size_t offset, const Pieces&... pieces) {
+        if (!failure_.failed)
+            failure_ = {true, base_ + offset, writer_.write(pieces...)};
+    }
+
+  private:
+    // The field, checked to be digits, and their value; an empty field and zero after a failure.
+    std::string_view number(std::size_t offset, std::size_t width, std::string_view what,
+                            std::uint64_t& value) {
+        const auto field = text(offset, width, what);
+        if (failure_.failed) {
+            value = 0;
+            return {};
+        }
+        if (!parse_digits(message_, base_ + offset, width, value)) [[unlikely]] {
+            not_digits(offset, width, what, field);
+            value = 0;
+            return {};
+        }
+        return field;
+    }
+
+    [[gnu::cold, gnu::noinline]] void missing(std::size_t offset, std::size_t width,
+                                              std::string_view what) {
+        fail(offset, "expected ", what, " (", width, " bytes), found the end of the part");
+    }
+
+    [[gnu::cold, gnu::noinline]] void not_digits(std::size_t offset, std::size_t width,
+                                                 std::string_view what, std::string_view field) {
+        fail(offset, "expected ", width, " digits (", what, "), found \"", Excerpt{field}, "\"");
     }
 
   private:
     std::string_view message_;
     std::size_t base_;
     std::size_t part_size_;
-    std::optional<DecodeError>& error_;
+    Failure& failure_;
+    TextWriter& writer_;
 };
 
 // `AA302` -> 302: the length field is left-padded with `A`.
@@ -172,147 +287,222 @@ std::optional<long long> parse_a_padded(std::string_view field) {
     return value;
 }
 
-ChannelReading decode_channel(FieldReader& reader, int expected_number,
-                              std::vector<std::string>& notes, std::string_view uid) {
-    ChannelReading ch;
-    ch.channel = static_cast<int>(reader.integer(kChannelNumberOffset, 1, "channel number"));
-    reader.scaled(kChannelNumbers, ch);
-    ch.unknown = reader.unknown(kChannelUnknown);
-    if (ch.channel != expected_number) {
-        notes.push_back("inverter " + std::string(uid) + ": channel record " +
-                        std::to_string(expected_number) + " numbers itself " +
-                        std::to_string(ch.channel));
+// One decode of one real-time upload into a RealtimeView.
+class RealtimeDecoding {
+  public:
+    RealtimeDecoding(std::string_view message, RealtimeView& out)
+        : message_(message), out_(out), storage_(out.storage),
+          writer_(out.storage.scratch, out.storage.text) {}
+
+    bool run() {
+        clear();
+        if (!message_.starts_with(kRealtimeSignature))
+            return error(0, "expected a real-time upload starting with \"APS18\", found \"",
+                         Excerpt{message_.substr(0, 5)}, "\"");
+        out_.signature = message_.substr(0, kRealtimeSignature.size());
+        if (!decode_header() || !find_blocks())
+            return false;
+        reserve_for_blocks();
+        for (std::size_t i = 0; i + 1 < storage_.block_starts.size(); ++i)
+            decode_block(storage_.block_starts[i], storage_.block_starts[i + 1]);
+        check_totals();
+        return true;
     }
-    return ch;
-}
 
-InverterReading decode_block(std::string_view message, std::size_t block_start,
-                             std::size_t block_size, std::vector<std::string>& notes,
-                             std::optional<DecodeError>& error) {
-    FieldReader reader(message, block_start, block_size, error);
-    InverterReading inv;
-    if (block_size < kBlockFixedSize || (block_size - kBlockFixedSize) % kChannelSize != 0) {
-        reader.fail(0, "expected an inverter block of 48 + 20 * channels bytes, found " +
-                           std::to_string(block_size) + " bytes");
-        return inv;
+  private:
+    void clear() {
+        out_.inverters.clear();
+        out_.unknown.clear();
+        out_.notes.clear();
+        out_.skipped_blocks.clear();
+        out_.error = {};
+        storage_.channels.clear();
+        storage_.unknown_fields.clear();
+        storage_.block_starts.clear();
+        storage_.text.clear();
     }
-    inv.uid = std::string(reader.digits(kUidOffset, kUidWidth, "inverter UID"));
-    inv.model_code = inv.uid.substr(0, std::min(inv.uid.size(), kModelCodeWidth));
-    inv.model = inverter_model_name(inv.model_code);
-    reader.scaled(kBlockNumbers, inv);
-    inv.unknown = reader.unknown(kBlockUnknown);
 
-    const auto channel_count = static_cast<int>((block_size - kBlockFixedSize) / kChannelSize);
-    if (const auto family = find_inverter_family(inv.model_code);
-        family && family->channels != channel_count) {
-        notes.push_back("inverter " + inv.uid + ": " + std::string(family->name) + " has " +
-                        std::to_string(family->channels) + " channels, block has " +
-                        std::to_string(channel_count));
+    template <class... Pieces> bool error(std::size_t offset, const Pieces&... pieces) {
+        out_.error = {offset, writer_.write(pieces...)};
+        return false;
     }
-    for (int k = 0; k < channel_count; ++k) {
-        FieldReader channel_reader(message, block_start + kBlockFixedSize + k * kChannelSize,
-                                   kChannelSize, error);
-        inv.channels.push_back(decode_channel(channel_reader, k + 1, notes, inv.uid));
-        inv.power_w += inv.channels.back().power_w;
+
+    template <class... Pieces> void note(const Pieces&... pieces) {
+        out_.notes.push_back(writer_.write(pieces...));
     }
-    return inv;
-}
 
-DecodeResult decode_realtime(std::string_view message) {
-    std::optional<DecodeError> error;
-    FieldReader header(message, 0, message.size(), error);
-    RealtimeUpload up;
-    up.signature = std::string(kRealtimeSignature);
+    bool decode_header() {
+        Failure failure;
+        FieldReader header(message_, 0, message_.size(), failure, writer_);
+        const auto length =
+            parse_a_padded(header.text(kLengthOffset, kLengthWidth, "length field"));
+        if (failure.failed)
+            return error(failure.offset, failure.reason);
+        if (!length)
+            return error(kLengthOffset,
+                         "expected the length as digits left-padded with 'A', found \"",
+                         Excerpt{message_.substr(kLengthOffset, 5)}, "\"");
+        if (*length + 1 != static_cast<long long>(message_.size()))
+            return error(kLengthOffset, "length field says ", *length + 1, " bytes, message has ",
+                         message_.size());
+        if (message_.size() < kHeaderSize + kTrailer.size())
+            return error(message_.size(), "expected at least ", kHeaderSize + kTrailer.size(),
+                         " bytes (header and trailer)");
+        if (!message_.ends_with(kTrailer))
+            return error(message_.size() - kTrailer.size(),
+                         "expected the trailer \"END\\n\", found \"",
+                         Excerpt{message_.substr(message_.size() - kTrailer.size())}, "\"");
 
-    const auto length = parse_a_padded(header.text(kLengthOffset, kLengthWidth, "length field"));
-    if (error)
-        return *error;
-    if (!length)
-        return DecodeError{kLengthOffset, "expected the length as digits left-padded with 'A', "
-                                          "found \"" +
-                                              printable(message.substr(kLengthOffset, 5)) + "\""};
-    if (*length + 1 != static_cast<long long>(message.size()))
-        return DecodeError{kLengthOffset, "length field says " + std::to_string(*length + 1) +
-                                              " bytes, message has " +
-                                              std::to_string(message.size())};
-    if (message.size() < kHeaderSize + kTrailer.size())
-        return DecodeError{message.size(), "expected at least " +
-                                               std::to_string(kHeaderSize + kTrailer.size()) +
-                                               " bytes (header and trailer)"};
-    if (!message.ends_with(kTrailer))
-        return DecodeError{message.size() - kTrailer.size(),
-                           "expected the trailer \"END\\n\", found \"" +
-                               printable(message.substr(message.size() - kTrailer.size())) + "\""};
-
-    up.ecu_id = std::string(header.digits(kEcuIdOffset, kEcuIdWidth, "ECU id"));
-    up.ecu_model = std::string(ecu_model_name(up.ecu_id));
-    header.scaled(kHeaderNumbers, up);
-    const auto stamp_text = header.digits(kTimestampOffset, kTimestampWidth, "timestamp");
-    if (error)
-        return *error;
-    const auto stamp = parse_compact_timestamp(stamp_text);
-    if (!stamp)
-        return DecodeError{kTimestampOffset, "expected a timestamp YYYYMMDDhhmmss, found \"" +
-                                                 printable(stamp_text) + "\""};
-    up.timestamp = *stamp;
-    up.inverters_online = static_cast<int>(
-        header.integer(kInvertersOnlineOffset, kInvertersOnlineWidth, "inverters online"));
-    up.unknown = header.unknown(kHeaderUnknown);
-    if (error)
-        return *error;
+        out_.ecu_id = header.digits(kEcuIdOffset, kEcuIdWidth, "ECU id");
+        out_.ecu_model = ecu_model_name(out_.ecu_id);
+        header.scaled(kHeaderNumbers, out_);
+        const auto stamp_text = header.digits(kTimestampOffset, kTimestampWidth, "timestamp");
+        if (failure.failed)
+            return error(failure.offset, failure.reason);
+        const auto stamp = parse_compact_timestamp(stamp_text);
+        if (!stamp)
+            return error(kTimestampOffset, "expected a timestamp YYYYMMDDhhmmss, found \"",
+                         Excerpt{stamp_text}, "\"");
+        out_.timestamp = *stamp;
+        out_.inverters_online = static_cast<int>(
+            header.integer(kInvertersOnlineOffset, kInvertersOnlineWidth, "inverters online"));
+        header.unknown(kHeaderUnknown, out_.unknown);
+        if (failure.failed)
+            return error(failure.offset, failure.reason);
+        return true;
+    }
 
     // Inverter blocks: each starts with `END`; the body holds only digits, so `END` cannot occur
     // inside a block and marks block boundaries unambiguously.
-    const std::size_t body_end = message.size() - kTrailer.size();
-    std::size_t pos = kHeaderSize;
-    if (pos < body_end && message.substr(pos, kBlockMarker.size()) != kBlockMarker)
-        return DecodeError{pos, "expected \"END\" starting an inverter block, found \"" +
-                                    printable(message.substr(pos, 3)) + "\""};
-    while (pos < body_end) {
-        std::size_t next = message.find(kBlockMarker, pos + kBlockMarker.size());
-        if (next == std::string_view::npos || next > body_end)
-            next = body_end;
-        auto inverter = decode_block(message, pos, next - pos, up.notes, error);
-        if (error) {
-            up.skipped_blocks.push_back(
-                {pos, error->offset, error->reason, std::string(message.substr(pos, next - pos))});
-            up.notes.push_back("inverter block at offset " + std::to_string(pos) +
-                               " left out: " + error->describe());
-            error.reset();
-        } else {
-            up.inverters.push_back(std::move(inverter));
+    bool find_blocks() {
+        const std::size_t body_end = message_.size() - kTrailer.size();
+        std::size_t pos = kHeaderSize;
+        if (pos < body_end && message_.substr(pos, kBlockMarker.size()) != kBlockMarker)
+            return error(pos, "expected \"END\" starting an inverter block, found \"",
+                         Excerpt{message_.substr(pos, 3)}, "\"");
+        while (pos < body_end) {
+            storage_.block_starts.push_back(pos);
+            std::size_t next = message_.find(kBlockMarker, pos + kBlockMarker.size());
+            if (next == std::string_view::npos || next > body_end)
+                next = body_end;
+            pos = next;
         }
-        pos = next;
+        storage_.block_starts.push_back(body_end);
+        return true;
     }
 
-    if (up.inverters_online != static_cast<int>(up.inverters.size() + up.skipped_blocks.size()))
-        up.notes.push_back("header says " + std::to_string(up.inverters_online) +
-                           " inverters online, message has " +
-                           std::to_string(up.inverters.size() + up.skipped_blocks.size()) +
-                           " blocks");
-    double channel_sum = 0;
-    for (const auto& inv : up.inverters)
-        channel_sum += inv.power_w;
-    // The header has 1/100 W resolution, channels whole watts: allow one watt per channel.
-    std::size_t channel_count = 0;
-    for (const auto& inv : up.inverters)
-        channel_count += inv.channels.size();
-    if (!up.inverters.empty() &&
-        std::abs(channel_sum - up.power_w) > static_cast<double>(channel_count) + 0.5)
-        up.notes.push_back("channel powers sum to " + std::to_string(channel_sum) +
-                           " W, header says " + std::to_string(up.power_w) + " W");
-    return EcuMessage{std::move(up)};
-}
+    static bool valid_block_size(std::size_t size) {
+        return size >= kBlockFixedSize && (size - kBlockFixedSize) % kChannelSize == 0;
+    }
+
+    // Room for every block's channels and unknown fields, so that the spans into them stay valid
+    // while later blocks are added.
+    void reserve_for_blocks() {
+        const auto& starts = storage_.block_starts;
+        std::size_t channels = 0, blocks = starts.size() - 1;
+        for (std::size_t i = 0; i < blocks; ++i)
+            if (const auto size = starts[i + 1] - starts[i]; valid_block_size(size))
+                channels += (size - kBlockFixedSize) / kChannelSize;
+        out_.inverters.reserve(blocks);
+        storage_.channels.reserve(channels);
+        storage_.unknown_fields.reserve(blocks * kUnknownPerBlock + channels * kUnknownPerChannel);
+    }
+
+    void decode_channel(FieldReader& reader, ChannelView& ch, int expected_number,
+                        std::string_view uid) {
+        ch.channel = static_cast<int>(reader.integer(kChannelNumberOffset, 1, "channel number"));
+        reader.scaled(kChannelNumbers, ch);
+        const auto first_unknown = storage_.unknown_fields.size();
+        reader.unknown(kChannelUnknown, storage_.unknown_fields);
+        ch.unknown = {storage_.unknown_fields.data() + first_unknown, kUnknownPerChannel};
+        if (ch.channel != expected_number)
+            note("inverter ", uid, ": channel record ", expected_number, " numbers itself ",
+                 ch.channel);
+    }
+
+    void decode_block(std::size_t block_start, std::size_t block_end) {
+        const std::size_t block_size = block_end - block_start;
+        const auto first_channel = storage_.channels.size();
+        const auto first_unknown = storage_.unknown_fields.size();
+        Failure failure;
+        FieldReader reader(message_, block_start, block_size, failure, writer_);
+        InverterView inv;
+        if (!valid_block_size(block_size)) {
+            reader.fail(0, "expected an inverter block of 48 + 20 * channels bytes, found ",
+                        block_size, " bytes");
+        } else {
+            inv.uid = reader.digits(kUidOffset, kUidWidth, "inverter UID");
+            inv.model_code = inv.uid.substr(0, std::min(inv.uid.size(), kModelCodeWidth));
+            const auto family = find_inverter_family(inv.model_code);
+            inv.model = family ? family->name : writer_.write("unknown model ", inv.model_code);
+            reader.scaled(kBlockNumbers, inv);
+            reader.unknown(kBlockUnknown, storage_.unknown_fields);
+            inv.unknown = {storage_.unknown_fields.data() + first_unknown, kUnknownPerBlock};
+
+            const auto channel_count =
+                static_cast<int>((block_size - kBlockFixedSize) / kChannelSize);
+            if (family && family->channels != channel_count)
+                note("inverter ", inv.uid, ": ", family->name, " has ", family->channels,
+                     " channels, block has ", channel_count);
+            // After a failure the records that follow read as zeros, and their notes ("numbers
+            // itself 0") say which records were not read.
+            for (int k = 0; k < channel_count; ++k) {
+                FieldReader channel_reader(message_,
+                                           block_start + kBlockFixedSize + k * kChannelSize,
+                                           kChannelSize, failure, writer_);
+                auto& ch = storage_.channels.emplace_back();
+                decode_channel(channel_reader, ch, k + 1, inv.uid);
+                inv.power_w += ch.power_w;
+            }
+            inv.channels = {storage_.channels.data() + first_channel,
+                            storage_.channels.size() - first_channel};
+        }
+        if (failure.failed) {
+            // The block's records are dropped with it; the room reserved for them is reused.
+            storage_.channels.resize(first_channel);
+            storage_.unknown_fields.resize(first_unknown);
+            const auto raw = message_.substr(block_start, block_size);
+            out_.skipped_blocks.push_back({block_start, failure.offset, failure.reason, raw});
+            note("inverter block at offset ", block_start, " left out: offset ", failure.offset,
+                 ": ", failure.reason);
+        } else {
+            out_.inverters.push_back(inv);
+        }
+    }
+
+    void check_totals() {
+        const auto blocks = out_.inverters.size() + out_.skipped_blocks.size();
+        if (out_.inverters_online != static_cast<int>(blocks))
+            note("header says ", out_.inverters_online, " inverters online, message has ", blocks,
+                 " blocks");
+        double channel_sum = 0;
+        for (const auto& inv : out_.inverters)
+            channel_sum += inv.power_w;
+        // The header has 1/100 W resolution, channels whole watts: allow one watt per channel.
+        if (!out_.inverters.empty() && std::abs(channel_sum - out_.power_w) >
+                                           static_cast<double>(storage_.channels.size()) + 0.5)
+            note("channel powers sum to ", FixedPoint{channel_sum}, " W, header says ",
+                 FixedPoint{out_.power_w}, " W");
+    }
+
+    std::string_view message_;
+    RealtimeView& out_;
+    RealtimeView::Storage& storage_;
+    TextWriter writer_;
+};
 
 // `ECU11` + 4-digit total length + 4-digit command + payload (+ `END`). Peers' reading.
 DecodeResult decode_control(std::string_view message) {
-    std::optional<DecodeError> error;
-    FieldReader reader(message, 0, message.size(), error);
+    std::string scratch;
+    TextArena arena;
+    TextWriter writer(scratch, arena);
+    Failure failure;
+    FieldReader reader(message, 0, message.size(), failure, writer);
     ControlMessage control;
     control.length = static_cast<int>(reader.integer(5, 4, "control message length"));
     control.command = std::string(reader.digits(9, 4, "control command"));
-    if (error)
-        return *error;
+    if (failure.failed)
+        return DecodeError{failure.offset, std::string(failure.reason)};
     if (control.length != static_cast<int>(message.size()))
         return DecodeError{5, "length field says " + std::to_string(control.length) +
                                   " bytes, message has " + std::to_string(message.size())};
@@ -332,7 +522,79 @@ DecodeResult decode_other_aps(std::string_view message) {
     return EcuMessage{std::move(other)};
 }
 
+UnknownFields owning_unknown(std::span<const UnknownFieldView> fields) {
+    UnknownFields out;
+    out.reserve(fields.size());
+    for (const auto& f : fields)
+        out.emplace_back(std::string(f.key), printable_text(f.raw, false));
+    return out;
+}
+
 } // namespace
+
+std::string_view TextArena::keep(std::string_view text) {
+    constexpr std::size_t kBlockSize = 4096;
+    if (blocks_.empty() || used_ + text.size() > blocks_[current_].capacity) {
+        if (!blocks_.empty())
+            ++current_;
+        used_ = 0;
+        // The blocks after the current one hold nothing in use: one too small is replaced.
+        if (current_ == blocks_.size())
+            blocks_.emplace_back();
+        auto& block = blocks_[current_];
+        if (block.capacity < text.size()) {
+            block.capacity = std::max(kBlockSize, text.size());
+            block.bytes = std::make_unique_for_overwrite<char[]>(block.capacity);
+        }
+    }
+    char* at = blocks_[current_].bytes.get() + used_;
+    if (!text.empty())
+        std::memcpy(at, text.data(), text.size());
+    used_ += text.size();
+    return {at, text.size()};
+}
+
+void TextArena::clear() {
+    current_ = 0;
+    used_ = 0;
+}
+
+bool decode_realtime_into(std::string_view message, RealtimeView& out) {
+    return RealtimeDecoding(message, out).run();
+}
+
+RealtimeUpload to_realtime_upload(const RealtimeView& view) {
+    RealtimeUpload up;
+    up.signature = std::string(view.signature);
+    up.ecu_id = std::string(view.ecu_id);
+    up.ecu_model = std::string(view.ecu_model);
+    up.power_w = view.power_w;
+    up.lifetime_energy_kwh = view.lifetime_energy_kwh;
+    up.timestamp = view.timestamp;
+    up.inverters_online = view.inverters_online;
+    up.inverters.reserve(view.inverters.size());
+    for (const auto& inv : view.inverters) {
+        InverterReading reading;
+        reading.uid = std::string(inv.uid);
+        reading.model_code = std::string(inv.model_code);
+        reading.model = std::string(inv.model);
+        reading.frequency_hz = inv.frequency_hz;
+        reading.temperature_c = inv.temperature_c;
+        reading.power_w = inv.power_w;
+        reading.channels.reserve(inv.channels.size());
+        for (const auto& ch : inv.channels)
+            reading.channels.push_back(
+                {ch.channel, ch.voltage_v, ch.current_a, ch.power_w, owning_unknown(ch.unknown)});
+        reading.unknown = owning_unknown(inv.unknown);
+        up.inverters.push_back(std::move(reading));
+    }
+    up.unknown = owning_unknown(view.unknown);
+    up.notes.assign(view.notes.begin(), view.notes.end());
+    for (const auto& block : view.skipped_blocks)
+        up.skipped_blocks.push_back(
+            {block.offset, block.error_offset, std::string(block.reason), std::string(block.raw)});
+    return up;
+}
 
 std::optional<std::string> guess_ecu_id(std::string_view message) {
     if (message.size() < kEcuIdOffset + kEcuIdWidth)
@@ -352,8 +614,12 @@ std::optional<LocalDateTime> guess_timestamp(std::string_view message) {
 DecodeResult decode_message(std::string_view message) {
     if (message.empty())
         return DecodeError{0, "expected a message, found nothing"};
-    if (message.starts_with(kRealtimeSignature))
-        return decode_realtime(message);
+    if (message.starts_with(kRealtimeSignature)) {
+        RealtimeView view;
+        if (!decode_realtime_into(message, view))
+            return DecodeError{view.error.offset, std::string(view.error.reason)};
+        return EcuMessage{to_realtime_upload(view)};
+    }
     if (message.starts_with(kControlSignature))
         return decode_control(message);
     if (message.size() >= 5 && message.starts_with("APS") && is_digit(message[3]) &&
@@ -361,7 +627,7 @@ DecodeResult decode_message(std::string_view message) {
         return decode_other_aps(message);
     return DecodeError{0, "expected a message starting with \"APS\" and a version or \"ECU11\", "
                           "found \"" +
-                              printable(message.substr(0, 5)) + "\""};
+                              printable_text(message.substr(0, 5), false, 24) + "\""};
 }
 
 std::optional<std::string> ecu_id_of(const EcuMessage& message) {

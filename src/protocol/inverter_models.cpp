@@ -1,5 +1,6 @@
 #include "ecu2mqtt/protocol/inverter_models.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace ecu2mqtt {
@@ -17,6 +18,11 @@ constexpr std::array kFamilies{
     InverterFamily{"501", "YC1000", 4}, InverterFamily{"502", "YC1000", 4},
     InverterFamily{"503", "YC1000", 4}, InverterFamily{"504", "YC1000", 4},
 };
+
+constexpr std::size_t kModelCodeSize = 3;
+static_assert(std::all_of(kFamilies.begin(), kFamilies.end(), [](const InverterFamily& family) {
+    return family.model_code.size() == kModelCodeSize;
+}));
 
 struct EcuPrefix {
     std::string_view prefix;
@@ -38,8 +44,12 @@ std::span<const InverterFamily> known_inverter_families() {
 }
 
 std::optional<InverterFamily> find_inverter_family(std::string_view model_code) {
+    // Compared character by character: every code has three, and this runs for every block.
+    if (model_code.size() != kModelCodeSize)
+        return std::nullopt;
     for (const auto& family : kFamilies)
-        if (family.model_code == model_code)
+        if (family.model_code[0] == model_code[0] && family.model_code[1] == model_code[1] &&
+            family.model_code[2] == model_code[2])
             return family;
     return std::nullopt;
 }

@@ -49,10 +49,40 @@ std::string format_compact(const LocalDateTime& t) {
 }
 
 std::string format_iso(const LocalDateTime& t) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", t.year, t.month, t.day, t.hour,
-                  t.minute, t.second);
-    return buf;
+    std::string out;
+    append_iso(out, t);
+    return out;
+}
+
+void append_iso(std::string& out, const LocalDateTime& t) {
+    const auto fits = [](int value, int limit) { return value >= 0 && value <= limit; };
+    if (!fits(t.year, 9999) || !fits(t.month, 99) || !fits(t.day, 99) || !fits(t.hour, 99) ||
+        !fits(t.minute, 99) || !fits(t.second, 99)) {
+        char buf[80];
+        const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", t.year,
+                                    t.month, t.day, t.hour, t.minute, t.second);
+        out.append(buf, static_cast<std::size_t>(n));
+        return;
+    }
+    // Every field fits its width: the digits are written directly, as %04d and %02d would.
+    const auto two = [](char* at, int value) {
+        at[0] = static_cast<char>('0' + value / 10);
+        at[1] = static_cast<char>('0' + value % 10);
+    };
+    char buf[19];
+    two(buf, t.year / 100);
+    two(buf + 2, t.year % 100);
+    buf[4] = '-';
+    two(buf + 5, t.month);
+    buf[7] = '-';
+    two(buf + 8, t.day);
+    buf[10] = 'T';
+    two(buf + 11, t.hour);
+    buf[13] = ':';
+    two(buf + 14, t.minute);
+    buf[16] = ':';
+    two(buf + 17, t.second);
+    out.append(buf, sizeof buf);
 }
 
 std::string format_iso(const LocalDate& d) {

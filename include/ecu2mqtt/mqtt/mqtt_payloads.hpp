@@ -2,10 +2,12 @@
 #pragma once
 
 #include "ecu2mqtt/protocol/ecu_message.hpp"
+#include "ecu2mqtt/protocol/realtime_view.hpp"
 
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace ecu2mqtt {
 
@@ -59,5 +61,19 @@ nlohmann::json inverter_state_payload(const InverterReading& inverter,
 // what cannot be known (voltage, frequency, temperature) is null, `reporting` is false.
 nlohmann::json absent_inverter_payload(const KnownInverter& inverter,
                                        const LocalDateTime& timestamp);
+
+// The same payloads appended to `out` as text, byte for byte what dump() gives for the functions
+// above, without a JSON document (see json_text.hpp): with `out` reused, nothing is allocated
+// once it has grown to the payload's size. For the decoder's owning result and for its views.
+void append_ecu_state_payload(std::string& out, const RealtimeUpload& upload, double lifetime_kwh,
+                              std::optional<double> today_kwh, std::string_view last_seen);
+void append_ecu_state_payload(std::string& out, const RealtimeView& upload, double lifetime_kwh,
+                              std::optional<double> today_kwh, std::string_view last_seen);
+void append_inverter_state_payload(std::string& out, const InverterReading& inverter,
+                                   const LocalDateTime& timestamp);
+void append_inverter_state_payload(std::string& out, const InverterView& inverter,
+                                   const LocalDateTime& timestamp);
+void append_absent_inverter_payload(std::string& out, const KnownInverter& inverter,
+                                    const LocalDateTime& timestamp);
 
 } // namespace ecu2mqtt

@@ -2,12 +2,22 @@
 #pragma once
 
 #include "ecu2mqtt/protocol/ecu_message.hpp"
+#include "ecu2mqtt/protocol/realtime_view.hpp"
 
 #include <string_view>
 
 namespace ecu2mqtt {
 
 DecodeResult decode_message(std::string_view message);
+
+// The fast path for what the ECU sends every five minutes: decodes an `APS18` real-time upload
+// into `out`, reusing its memory. `out` views `message`, which must outlive its use. False when
+// the message is no decodable real-time upload; `out.error` then says why and where, as
+// decode_message() does. Notes, skipped blocks and unknown fields are those of decode_message().
+bool decode_realtime_into(std::string_view message, RealtimeView& out);
+
+// The owning copy decode_message() returns for the same message (unknown fields escaped).
+RealtimeUpload to_realtime_upload(const RealtimeView& view);
 
 // Best effort for messages that failed to decode: the ECU id and timestamp at the offsets the
 // real-time layout uses, if they look valid there. Used to answer and log, never to publish.

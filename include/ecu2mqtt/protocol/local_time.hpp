@@ -34,6 +34,8 @@ std::optional<LocalDateTime> parse_compact_timestamp(std::string_view text);
 std::string format_compact(const LocalDateTime& t);
 // `YYYY-MM-DDThh:mm:ss`, ISO 8601 without a zone, as the ECU gives no zone.
 std::string format_iso(const LocalDateTime& t);
+// The same, appended to `out`.
+void append_iso(std::string& out, const LocalDateTime& t);
 std::string format_iso(const LocalDate& d);
 std::optional<LocalDate> parse_iso_date(std::string_view text);
 

@@ -11,4 +11,8 @@ namespace ecu2mqtt {
 std::string printable_text(std::string_view raw, bool keep_line_breaks = true,
                            std::size_t max_shown = std::string_view::npos);
 
+// The same, appended to `out`.
+void append_printable_text(std::string& out, std::string_view raw, bool keep_line_breaks = true,
+                           std::size_t max_shown = std::string_view::npos);
+
 } // namespace ecu2mqtt
