@@ -39,7 +39,11 @@ class MosquittoBroker {
         conf << "listener " << port_ << " 127.0.0.1\n"
              << (persistent ? "persistence true\npersistence_location " + dir_.string() + "/\n"
                             : std::string("persistence false\n"))
-             << "user " << (me ? me->pw_name : "mosquitto") << "\n";
+             << "user " << (me ? me->pw_name : "mosquitto")
+             << "\n"
+             // A subscriber that falls behind a burst would otherwise lose what passes 1000
+             // queued messages, and a test would blame the service.
+             << "max_queued_messages 0\n";
         if (user_.empty()) {
             conf << "allow_anonymous true\n";
         } else {
@@ -86,6 +90,7 @@ class MosquittoBroker {
     std::string url() const { return "mqtt://127.0.0.1:" + std::to_string(port_); }
     const std::string& user() const { return user_; }
     const std::string& password() const { return password_; }
+    std::string log() const { return process_ ? process_->output() : std::string(); }
 
   private:
     std::filesystem::path dir_;

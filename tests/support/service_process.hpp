@@ -28,6 +28,8 @@ class ServiceProcess {
         : log_file_((state_dir.parent_path() / ("service-" + std::to_string(free_port()) + ".log"))
                         .string()) {
         ports_ = {free_port(), free_port()};
+        while (ports_[1] == ports_[0]) // the kernel may hand out the same free port twice
+            ports_[1] = free_port();
         std::vector<std::string> args{ECU2MQTT_BINARY,
                                       "--listen",
                                       "127.0.0.1",
