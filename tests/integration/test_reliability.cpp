@@ -424,7 +424,8 @@ TEST_CASE("a reading the broker took only in part is completed at start, not sen
 }
 
 // A host replaying an ECU's id sends its uploads faster than they can be committed.
-TEST_CASE("uploads of one ECU queue at most eight deep, the rest are answered at once and not kept") {
+TEST_CASE(
+    "uploads of one ECU queue at most eight deep, the rest are answered at once and not kept") {
     TempDir dir;
     test::MosquittoBroker broker;
     test::ServiceProcess service(broker.url(), dir.path / "state");
