@@ -101,11 +101,21 @@ TEST_CASE("an unknown model code is named like decode_message() names it") {
     test::UploadSpec spec;
     spec.inverters = {test::inverter_with("123000000001", 3, 10)};
     spec.centiwatts = 3000;
+    const std::string bytes = test::build_upload(spec); // the views point into it
     RealtimeView view;
-    REQUIRE(decode_realtime_into(test::build_upload(spec), view));
+    REQUIRE(decode_realtime_into(bytes, view));
     CHECK(view.inverters[0].model == "unknown model 123");
     CHECK(view.inverters[0].model_code == "123");
 }
+
+// Views into a temporary string would dangle: such a call does not compile.
+template <class Message>
+constexpr bool decodes_from = requires(Message&& message, RealtimeView& view) {
+    decode_realtime_into(std::forward<Message>(message), view);
+};
+static_assert(!decodes_from<std::string>);
+static_assert(decodes_from<std::string&> && decodes_from<const std::string&> &&
+              decodes_from<std::string_view> && decodes_from<const char (&)[6]>);
 
 TEST_CASE("a message that is not a real-time upload is refused at offset 0") {
     RealtimeView view;
@@ -168,7 +178,8 @@ TEST_CASE("one reused result decodes uploads of every shape as a fresh decode_me
 TEST_CASE("spans of earlier inverters stay valid while later ones are decoded") {
     const std::string bytes = upload_of(50, 4);
     RealtimeView view;
-    REQUIRE(decode_realtime_into(test::captured_upload(), view)); // smaller storage first
+    const std::string smaller = test::captured_upload();
+    REQUIRE(decode_realtime_into(smaller, view)); // the storage grows on the next one
     REQUIRE(decode_realtime_into(bytes, view));
     REQUIRE(view.inverters.size() == 50);
     for (std::size_t i = 0; i < view.inverters.size(); ++i) {

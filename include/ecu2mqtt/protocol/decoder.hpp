@@ -4,6 +4,8 @@
 #include "ecu2mqtt/protocol/ecu_message.hpp"
 #include "ecu2mqtt/protocol/realtime_view.hpp"
 
+#include <concepts>
+#include <string>
 #include <string_view>
 
 namespace ecu2mqtt {
@@ -15,6 +17,10 @@ DecodeResult decode_message(std::string_view message);
 // the message is no decodable real-time upload; `out.error` then says why and where, as
 // decode_message() does. Notes, skipped blocks and unknown fields are those of decode_message().
 bool decode_realtime_into(std::string_view message, RealtimeView& out);
+// A temporary string would be gone before its views are read.
+template <class Message>
+requires std::same_as<Message, std::string>
+bool decode_realtime_into(Message&& temporary, RealtimeView& out) = delete;
 
 // The owning copy decode_message() returns for the same message (unknown fields escaped).
 RealtimeUpload to_realtime_upload(const RealtimeView& view);
