@@ -17,8 +17,11 @@ std::string write_heartbeat(const std::filesystem::path& file, const Heartbeat& 
                               {"dropped", beat.dropped}}
                    .dump()
             << '\n';
-        if (!out)
+        out.close(); // a full disk shows here, not before: the old heartbeat then stays
+        if (!out) {
+            std::filesystem::remove(temp, ec);
             return "cannot write " + temp;
+        }
     }
     std::filesystem::rename(temp, file, ec);
     return ec ? "cannot rename " + temp + ": " + ec.message() : std::string();

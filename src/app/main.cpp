@@ -179,7 +179,9 @@ int run_service(const Options& options) {
     } catch (const DatabaseError& e) {
         log.error("store_unusable",
                   {{"error", e.what()},
-                   {"action", "check --state-dir: it must be a writable local directory"}});
+                   {"action", e.held_elsewhere()
+                                  ? "stop the other program or service that holds it"
+                                  : "check --state-dir: it must be a writable local directory"}});
         return 1;
     }
     MqttPublisher publisher(io, publisher_config, clock, log, store.get());
@@ -389,6 +391,9 @@ int run_addon(const std::map<std::string, std::string>& env) {
 int main(int argc, char** argv) {
     // A log rotation that signals before the handler is installed must not end the service.
     std::signal(SIGHUP, SIG_IGN);
+    // Past a file size limit (ulimit -f, LimitFSIZE=) a write then fails and is reported, instead
+    // of the signal ending the service without a word.
+    std::signal(SIGXFSZ, SIG_IGN);
     const std::vector<std::string> args(argv + 1, argv + argc);
     const auto environment = read_environment();
     CommandLine command_line;

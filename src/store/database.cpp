@@ -19,6 +19,11 @@ int length_of(std::string_view bytes) {
 
 } // namespace
 
+bool DatabaseError::held_elsewhere() const {
+    const int primary = code_ & 0xff;
+    return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+}
+
 Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
     const int rc = sqlite3_prepare_v3(db, sql.data(), length_of(sql), SQLITE_PREPARE_PERSISTENT,
                                       &statement_, nullptr);

@@ -18,6 +18,8 @@ class DatabaseError : public std::runtime_error {
     DatabaseError(const std::string& what, int code) : std::runtime_error(what), code_(code) {}
     // SQLite's extended result code (SQLITE_FULL, SQLITE_BUSY, …).
     int code() const { return code_; }
+    // The file is locked by another connection or program (SQLITE_BUSY, SQLITE_LOCKED).
+    bool held_elsewhere() const;
 
   private:
     int code_;
