@@ -276,8 +276,6 @@ int run_service(const Options& options) {
         log.error("startup_failed", {{"error", e.what()}});
         return 1;
     }
-    log.info("ready", {{"ports", join_ports(listener.bound_ports())}, {"mqtt", options.mqtt_url}});
-
     asio::steady_timer heartbeat_timer(io);
     beat(heartbeat_timer, options.state_dir, publisher, clock, log);
     asio::signal_set hangup(io, SIGHUP);
@@ -299,6 +297,8 @@ int run_service(const Options& options) {
         finish_shutdown(io, shutdown_timer, listener, publisher,
                         std::chrono::steady_clock::now() + kShutdownGrace);
     });
+    // Only now: whoever waits for this line may signal us, and every handler is in place.
+    log.info("ready", {{"ports", join_ports(listener.bound_ports())}, {"mqtt", options.mqtt_url}});
     io.run();
 
     const auto& served = service.counters();
