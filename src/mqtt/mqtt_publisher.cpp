@@ -61,6 +61,10 @@ struct EcuEntry {
     // the one before left; the others wait here, in order.
     bool committing = false;
     std::deque<WaitingUpload> waiting;
+
+    // An upload of it is being decided or written: it must not be forgotten meanwhile, or the
+    // commit would land after its state was dropped (and a first upload has no state yet).
+    bool busy() const { return committing || !waiting.empty(); }
 };
 
 KnownInverter known_from(const LedgerInverter& inv) {
@@ -669,6 +673,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         } catch (const mqtt::exception& e) {
             log.debug("mqtt_unsubscribe_failed", {{"error", e.what()}});
         }
+        log.debug("startup_audit_done",
+                  {{"retained_devices", std::to_string(retained_devices.size())},
+                   {"receipt", std::to_string(delivered_up_to)}});
         release_readings();
         std::set<std::string> wanted;
         if (config.discovery)
@@ -812,6 +819,11 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         if (!config.discovery)
             return;
         const auto& state = entry.ledger.state();
+        // No upload of it is committed yet (its first is being written, or could not be): there
+        // is nothing to describe, and a device without a model would show briefly in Home
+        // Assistant. The first commit announces it.
+        if (state.ecu_model.empty())
+            return;
         publish_device(ecu_discovery(config.topics, ecu_id, state.ecu_model, config.sw_version));
         for (const auto& [uid, inv] : state.inverters)
             publish_device(
@@ -840,15 +852,14 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         if (const auto it = ecus.find(id); it != ecus.end())
             return &it->second;
         if (ecus.size() >= config.max_ecus) {
-            // An offline ECU (silent past its timeout: a made-up id, say) makes room.
-            const auto quietest =
-                std::min_element(ecus.begin(), ecus.end(), [](const auto& a, const auto& b) {
-                    return std::pair(a.second.ledger.online(),
-                                     a.second.ledger.state().last_heard_s) <
-                           std::pair(b.second.ledger.online(),
-                                     b.second.ledger.state().last_heard_s);
-                });
-            if (quietest != ecus.end() && !quietest->second.ledger.online())
+            // The quietest offline ECU (silent past its timeout: a made-up id, say) makes room.
+            auto quietest = ecus.end();
+            for (auto it = ecus.begin(); it != ecus.end(); ++it)
+                if (!it->second.ledger.online() && !it->second.busy() &&
+                    (quietest == ecus.end() || it->second.ledger.state().last_heard_s <
+                                                   quietest->second.ledger.state().last_heard_s))
+                    quietest = it;
+            if (quietest != ecus.end())
                 forget_ecu(std::string(quietest->first),
                            "to make room for " + id + " (--max-ecus reached)");
         }
@@ -1087,7 +1098,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         handling.clock_suspect = decision.verdict == UploadVerdict::ClockSuspect;
         handling.live = decision.verdict == UploadVerdict::Live;
         const auto it = ecus.find(id);
-        if (it == ecus.end()) { // forgotten meanwhile (--max-ecus): the reading is not followed
+        if (it == ecus.end()) { // not expected (a busy ECU is never forgotten): not followed
             handling.handled = error.empty();
             if (error.empty() && kept.sequence)
                 reading_kept(kept.sequence, kept.bytes, kept.at_s, std::move(kept.batch));
@@ -1208,8 +1219,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch());
         std::vector<std::string> silent;
         for (const auto& [id, entry] : ecus)
-            if (now_s.count() - entry.ledger.state().last_heard_s >
-                config.forget_inverter_after.count())
+            if (!entry.busy() && now_s.count() - entry.ledger.state().last_heard_s >
+                                     config.forget_inverter_after.count())
                 silent.push_back(id);
         for (const auto& id : silent)
             forget_ecu(id, "silent for " +

@@ -404,11 +404,7 @@ TEST_CASE("killed with SIGKILL at random points of an upload burst, 210 times: "
                << "; starts on a port taken meanwhile: " << ports_taken);
     REQUIRE(everything_delivered(probe, dir.state, 60s));
     // The acknowledged readings leave the store (their removal follows the broker's answer).
-    for (int i = 0; i < 1000 && test::query_number(dir.state, "SELECT count(*) FROM "
-                                                              "pending_readings") > 0;
-         ++i)
-        std::this_thread::sleep_for(10ms);
-    CHECK(test::query_number(dir.state, "SELECT count(*) FROM pending_readings") == 0);
+    CHECK(test::wait_for_number(dir.state, "SELECT count(*) FROM pending_readings", 0) == 0);
 
     const auto messages = probe.messages();
     // What the ledger promises: an answered reading is published once, whether the first

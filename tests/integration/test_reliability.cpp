@@ -316,8 +316,10 @@ TEST_CASE("a stored reading that cannot be read is dropped at start and the rest
     REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
     CHECK(probe.wait_for_topic(kEcuState));
     CHECK_THAT(service.log(), Catch::Contains("event=pending_reading_lost"));
-    CHECK(test::query_number(dir.path / "state",
-                             "SELECT count(*) FROM pending_readings WHERE sequence = 1") == 0);
+    // Its removal is written after the next reading is sent on.
+    CHECK(test::wait_for_number(dir.path / "state",
+                                "SELECT count(*) FROM pending_readings WHERE sequence = 1",
+                                0) == 0);
 }
 
 // Readings the broker already has (its retained receipt names them) but that the store still

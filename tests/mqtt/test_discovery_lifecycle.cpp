@@ -11,6 +11,7 @@
 
 #include "ecu2mqtt/net/asio.hpp"
 #include <catch2/catch.hpp>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -129,7 +130,8 @@ TEST_CASE("turning discovery off clears every config of ours at the next start")
         REQUIRE(eventually(
             [&] { return retained_now(broker, "homeassistant/device/+/config").size() == 2; }));
     }
-    test::RunningPublisher without(broker.url(), dir / "state", clock, /*discovery=*/false);
+    test::RunningPublisher without(broker.url(), dir / "state", clock,
+                                   [](auto& config, auto&) { config.discovery = false; });
     REQUIRE(
         eventually([&] { return retained_now(broker, "homeassistant/device/+/config").empty(); }));
     without.upload("20240601120500", {test::inverter_with(kKept, 4, 50)});
@@ -190,4 +192,88 @@ TEST_CASE("an ECU silent for 30 days is forgotten with its inverters and stored 
     CHECK(eventually([&] { return stored() == 0; }));
     CHECK(publisher.log().find("event=ecu_forgotten ecu=" + kEcu) != std::string::npos);
     std::filesystem::remove_all(dir);
+}
+
+// The start-up audit ends while the ECU's first upload is still being written: the ledger has
+// no state for it yet, and there is no device to describe.
+TEST_CASE("an ECU is announced once its first upload is stored, never as a device without a "
+          "model") {
+    test::MosquittoBroker broker;
+    broker.stop();
+    const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
+    test::FixedClock clock({2024, 6, 1, 12, 0, 0});
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock, [](auto&, auto& store) {
+        store.busy_timeout = 30s; // the commit waits for the lock below instead of failing
+    });
+    auto lock = std::make_unique<test::DatabaseWriteLock>(Store::file_in(dir / "state"));
+    test::UploadSpec first;
+    first.timestamp = "20240601120000";
+    first.inverters = {test::inverter_with(kKept, 4, 50)};
+    auto handled = std::async(std::launch::async, [&] { return publisher.upload(first).handled; });
+
+    broker.start();
+    test::MqttProbe probe(broker.url(), "homeassistant/device/#"); // before the service connects
+    REQUIRE(eventually(
+        [&] { return publisher.log().find("event=startup_audit_done") != std::string::npos; },
+        15s));
+    lock.reset();
+    CHECK(handled.get());
+    UNSCOPED_INFO(publisher.log());
+    std::map<std::string, std::string> configs;
+    REQUIRE(eventually([&] {
+        configs = retained_now(broker, "homeassistant/device/+/config");
+        return configs.size() == 2;
+    }));
+    const auto ecu = nlohmann::json::parse(configs.at(device_topic(kEcu)));
+    CHECK(ecu["device"]["model"] == "ECU-R");
+    CHECK(ecu["device"]["name"] == "APsystems ECU-R " + kEcu);
+    for (const auto& m : probe.messages()) {
+        INFO(m.topic << " " << m.payload);
+        CHECK(nlohmann::json::parse(m.payload)["device"]["model"] != "");
+    }
+    CHECK(probe.count([](const auto& m) { return m.topic == device_topic(kEcu); }) == 1);
+}
+
+// With --max-ecus reached, a new ECU makes room by evicting the quietest offline one; an ECU
+// whose first upload is still being written is offline and has never been heard, but it must
+// not be the one: its commit would land after its state was dropped.
+TEST_CASE("an ECU whose first upload is being written is not evicted to make room for another") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
+    test::FixedClock clock({2024, 6, 1, 12, 0, 0});
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock,
+                                     [](auto& config, auto& store) {
+                                         config.max_ecus = 1;
+                                         store.busy_timeout = 30s;
+                                     });
+    auto lock = std::make_unique<test::DatabaseWriteLock>(Store::file_in(dir / "state"));
+    test::UploadSpec first;
+    first.ecu_id = kEcu;
+    first.timestamp = "20240601120000";
+    first.inverters = {test::inverter_with(kKept, 4, 50)};
+    auto first_handled =
+        std::async(std::launch::async, [&] { return publisher.upload(first).handled; });
+    REQUIRE(eventually([&] {
+        return test::query_number(dir / "state", "SELECT count(*) FROM ecu_state") == 0 &&
+               publisher.log().find("event=startup_audit_done") != std::string::npos;
+    }));
+    auto other = first;
+    other.ecu_id = "216000099999";
+    other.inverters = {test::inverter_with(kNew, 4, 50)};
+    auto other_handled =
+        std::async(std::launch::async, [&] { return publisher.upload(other).handled; });
+    REQUIRE(eventually([&] {
+        return publisher.log().find("event=ecu_limit_reached ecu=216000099999") !=
+               std::string::npos;
+    }));
+    lock.reset();
+    CHECK(first_handled.get());
+    other_handled.get();
+    CHECK(publisher.log().find("event=ecu_forgotten") == std::string::npos);
+    CHECK(test::wait_for_number(dir / "state",
+                                "SELECT count(*) FROM ecu_state WHERE ecu_id = '" + kEcu + "'",
+                                1) == 1);
+    CHECK(eventually([&] {
+        return retained_now(broker, "homeassistant/device/+/config").contains(device_topic(kEcu));
+    }));
 }

@@ -8,6 +8,7 @@
 #include "fixed_clock.hpp"
 #include "upload_builder.hpp"
 
+#include <functional>
 #include <future>
 #include <memory>
 #include <sstream>
@@ -20,19 +21,24 @@ using ecu2mqtt::InverterSpec;
 
 class RunningPublisher {
   public:
+    // Changes a test makes to the settings below before the publisher starts.
+    using Adjust = std::function<void(ecu2mqtt::PublisherConfig&, ecu2mqtt::StoreLimits&)>;
+
     RunningPublisher(const std::string& url, const std::filesystem::path& state_dir,
-                     FixedClock& clock, bool discovery = true)
+                     FixedClock& clock, const Adjust& adjust = {})
         : clock_(clock), log_(log_text_, ecu2mqtt::LogLevel::Debug) {
         ecu2mqtt::PublisherConfig config;
         config.url = url;
         config.client_id = "ecu2mqtt-" + std::to_string(++instances());
-        config.discovery = discovery;
         config.ecu_timeout = 1s; // the periodic checks run every 250 ms then
         config.forget_inverter_after = std::chrono::days(30);
         config.discovery_audit_wait = 500ms;
         config.sw_version = "test";
+        ecu2mqtt::StoreLimits store_limits;
+        if (adjust)
+            adjust(config, store_limits);
         store_ = std::make_unique<ecu2mqtt::Store>(ecu2mqtt::Store::file_in(state_dir),
-                                                   ecu2mqtt::StoreLimits{}, io_.get_executor());
+                                                   store_limits, io_.get_executor());
         publisher_ =
             std::make_unique<ecu2mqtt::MqttPublisher>(io_, config, clock_, log_, store_.get());
         publisher_->start();

@@ -6,9 +6,11 @@
 #include "ecu2mqtt/store/store.hpp"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <sqlite3.h>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace test {
@@ -18,6 +20,20 @@ inline std::int64_t query_number(const std::filesystem::path& state_dir, const s
     ecu2mqtt::Database db(ecu2mqtt::Store::file_in(state_dir), ecu2mqtt::Database::Mode::ReadOnly);
     auto query = db.prepare(sql);
     return query.step() ? query.column_int(0) : 0;
+}
+
+// Polls query_number until it gives `expected` or `timeout` passes; returns the last value.
+// The service writes on its own thread, after it has answered or published.
+inline std::int64_t wait_for_number(const std::filesystem::path& state_dir, const std::string& sql,
+                                    std::int64_t expected,
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto value = query_number(state_dir, sql);
+    while (value != expected && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        value = query_number(state_dir, sql);
+    }
+    return value;
 }
 
 // Every row's columns as text.
@@ -44,6 +60,7 @@ class DatabaseWriteLock {
   public:
     explicit DatabaseWriteLock(const std::filesystem::path& database_file) {
         REQUIRE(sqlite3_open(database_file.c_str(), &db_) == SQLITE_OK);
+        sqlite3_busy_timeout(db_, 10000); // the service may be writing just now
         REQUIRE(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
     }
     ~DatabaseWriteLock() { release(); }

@@ -60,7 +60,8 @@ TEST_CASE("a simulated week exports the simulator's own daily energy and a curve
     const LocalDateTime first_day{2024, 6, 17, 0, 0, 0};
     test::FixedClock clock(first_day);
     std::map<std::string, Delivered> delivered; // by ECU day
-    test::RunningPublisher publisher(broker.url(), state_dir, clock, /*discovery=*/false);
+    test::RunningPublisher publisher(broker.url(), state_dir, clock,
+                                     [](auto& config, auto&) { config.discovery = false; });
 
     const auto deliver = [&](const std::string& message, const LocalDateTime& arrival) {
         clock.set(arrival);
