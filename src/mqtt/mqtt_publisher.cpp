@@ -157,7 +157,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     Impl(asio::io_context& io, PublisherConfig cfg, const Clock& clock, Logger& log, Store* store)
         : io(io), config(std::move(cfg)), clock(clock), log(log), store(store),
           outbox(config.max_in_flight), retry_timer(io), publish_retry_timer(io), tick_timer(io),
-          audit_timer(io) {}
+          audit_timer(io), retained_check_timer(io) {}
 
     asio::io_context& io;
     PublisherConfig config;
@@ -192,6 +192,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     asio::steady_timer publish_retry_timer; // a refused publish
     asio::steady_timer tick_timer;
     asio::steady_timer audit_timer;
+    asio::steady_timer retained_check_timer;
     std::chrono::seconds backoff{1};
     bool is_connected = false;
     bool connecting = false;
@@ -207,6 +208,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     // collected at start; and whether the start-up audit is done.
     std::map<std::string, std::set<std::string>> retained_devices;
     enum class Audit { NotStarted, Collecting, Done } audit = Audit::NotStarted;
+    // After a reconnect: whether the broker still holds our retained messages, told by the
+    // retained copy of the receipt arriving before the echo of `retained_check_nonce`.
+    bool checking_retained = false;
+    bool broker_kept_retained = false;
+    std::optional<std::uint64_t> broker_receipt; // what the broker's copy names, if ours
+    std::string retained_check_nonce;
 
     // Hands work reported on the MQTT client's threads to the io thread; dropped if the publisher
     // is gone by then. Takes the weak pointer by value: nothing here touches `this`.
@@ -550,6 +557,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                      {{"topic", config.topics.ha_status()}, {"error", e.what()}});
         }
         start_discovery_audit();
+        check_broker_kept_retained();
         pump();
     }
 
@@ -562,6 +570,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         last_error = cause.empty() ? "connection lost" : cause;
         tokens.clear();
         outbox.connection_reset();
+        if (checking_retained) { // asked again on the next connection
+            checking_retained = false;
+            retained_check_timer.cancel();
+        }
         if (was_connected)
             log.warn("mqtt_connection_lost", {{"url", config.url},
                                               {"cause", last_error},
@@ -579,6 +591,18 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 pump();
             }
             return;
+        }
+        if (checking_retained) {
+            if (topic == config.topics.bridge_delivered() && msg.is_retained()) {
+                broker_kept_retained = true;
+                broker_receipt = receipt_sequence(msg.get_payload_str());
+                return;
+            }
+            if (topic == config.topics.bridge_audit() &&
+                msg.get_payload_str() == retained_check_nonce) {
+                finish_retained_check(broker_kept_retained);
+                return;
+            }
         }
         if (audit == Audit::Collecting && topic == config.topics.bridge_delivered()) {
             note_receipt(msg.get_payload_str());
@@ -618,18 +642,25 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     // that went away are removed from their device.
     // The broker's retained receipt: which readings of this database it already has.
     void note_receipt(const std::string& payload) {
+        if (const auto sequence = receipt_sequence(payload))
+            delivered_up_to = *sequence;
+    }
+
+    // The reading a receipt names, if the receipt is of this database.
+    std::optional<std::uint64_t> receipt_sequence(const std::string& payload) {
         try {
             const auto receipt = nlohmann::json::parse(payload);
             if (store && receipt.at("database") == store->database_id()) {
                 const auto& sequence = receipt.at("sequence");
                 if (!sequence.is_number_unsigned())
                     throw std::invalid_argument("the sequence is not a count");
-                delivered_up_to = sequence.get<std::uint64_t>();
+                return sequence.get<std::uint64_t>();
             }
         } catch (const std::exception& e) {
             log.warn("receipt_unreadable",
                      {{"topic", config.topics.bridge_delivered()}, {"error", e.what()}});
         }
+        return std::nullopt;
     }
 
     std::vector<std::string> audit_filters() const {
@@ -698,6 +729,81 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         // Configs already queued may name components the broker's copy has and ours lacks.
         for (const auto& [id, entry] : ecus)
             publish_discovery(id, entry);
+        pump();
+    }
+
+    // After a reconnect the broker's copy of our receipt tells two things:
+    //  - none: the broker was restarted without persistence and lost every retained message.
+    //    The last states would stay missing until each ECU uploads again (at night, until
+    //    morning), so they are given back; readings wait until the broker has them, so that
+    //    none lands after a newer one.
+    //  - one naming reading N: every reading up to N reached the broker although the lost
+    //    connection took their acknowledgements; sending them again would make their topics go
+    //    back for a moment, so they complete as they are.
+    // The receipt goes out only after a reading's messages, and readings wait during this
+    // check, so a connection lost just after the broker's restart cannot have put it back. The
+    // broker hands its copy out on a new subscription, before the echo of a nonce published
+    // after subscribing.
+    void check_broker_kept_retained() {
+        if (audit != Audit::Done ||
+            (outbox.delivered_topics() == 0 && outbox.pending_readings() == 0))
+            return; // at start the audit reads the broker; with nothing sent, nothing to do
+        checking_retained = true;
+        broker_kept_retained = false;
+        broker_receipt.reset();
+        retained_check_nonce =
+            "retained-" + std::to_string(Steady::now().time_since_epoch().count());
+        outbox.hold_readings(true);
+        try {
+            client->subscribe(config.topics.bridge_delivered(), kQos);
+            client->subscribe(config.topics.bridge_audit(), kQos);
+            client->publish(config.topics.bridge_audit(), retained_check_nonce.data(),
+                            retained_check_nonce.size(), kQos, false);
+        } catch (const mqtt::exception& e) {
+            log.warn("mqtt_subscribe_failed", {{"error", e.what()}});
+        }
+        retained_check_timer.expires_after(config.discovery_audit_wait);
+        retained_check_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+            // No echo in time: giving the states back costs a repeat at worst, leaving them
+            // out costs missing values.
+            if (auto self = weak.lock(); self && !ec)
+                self->finish_retained_check(false);
+        });
+    }
+
+    void finish_retained_check(bool kept) {
+        if (!checking_retained)
+            return;
+        checking_retained = false;
+        retained_check_timer.cancel();
+        try {
+            client->unsubscribe(config.topics.bridge_delivered());
+            client->unsubscribe(config.topics.bridge_audit());
+        } catch (const mqtt::exception& e) {
+            log.debug("mqtt_unsubscribe_failed", {{"error", e.what()}});
+        }
+        if (kept && broker_receipt && *broker_receipt <= last_sequence) {
+            std::size_t completed = 0;
+            for (const auto sequence : outbox.complete_up_to(*broker_receipt)) {
+                forget_pending(sequence);
+                ++completed;
+            }
+            if (completed > 0)
+                log.info("readings_already_delivered",
+                         {{"readings", std::to_string(completed)},
+                          {"up_to", std::to_string(*broker_receipt)},
+                          {"action", "not sent again after the reconnect"}});
+        }
+        if (!kept) {
+            const auto restored = outbox.restore_delivered();
+            log.warn("broker_lost_retained_messages",
+                     {{"url", config.url},
+                      {"topics", std::to_string(restored)},
+                      {"action", "publishing the last delivered states again; enable "
+                                 "persistence in the broker to keep them across restarts"}});
+        }
+        outbox.hold_readings(false);
+        refill();
         pump();
     }
 
@@ -1310,6 +1416,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         publish_retry_timer.cancel();
         tick_timer.cancel();
         audit_timer.cancel();
+        retained_check_timer.cancel();
         if (!client)
             return;
         try {

@@ -3,7 +3,13 @@
 namespace ecu2mqtt {
 
 void Outbox::put_latest(OutgoingMessage message, bool keep) {
+    if (message.payload.empty())
+        delivered_.erase(message.topic); // cleared: nothing of it to give back
     auto& slot = latest_[message.topic];
+    if (slot.restore) { // a newer value of the topic replaces the one given back
+        slot.restore = false;
+        --restoring_;
+    }
     const bool was_due = slot.due && slot.stamp != 0;
     slot.keep = keep;
     slot.message = std::move(message);
@@ -29,6 +35,8 @@ std::optional<Outbox::Send> Outbox::next() {
         return std::nullopt;
     if (auto send = next_latest())
         return send;
+    if (readings_held_ || restoring_ > 0)
+        return std::nullopt;
     return next_reading();
 }
 
@@ -97,6 +105,29 @@ std::optional<Outbox::Flight> Outbox::land(std::uint64_t id) {
     return flight;
 }
 
+void Outbox::remember_delivered(const OutgoingMessage& message, std::uint64_t sequence) {
+    if (!message.retain || message.payload.empty())
+        return;
+    auto& slot = delivered_[message.topic];
+    if (slot.sequence > sequence)
+        return; // acknowledgements of an older reading arriving late
+    slot.payload = message.payload;
+    slot.sequence = sequence;
+}
+
+std::size_t Outbox::restore_delivered() {
+    std::size_t queued = 0;
+    for (const auto& [topic, delivered] : delivered_) {
+        if (latest_.contains(topic))
+            continue;
+        put_latest({topic, delivered.payload, true}, /*keep=*/false);
+        latest_[topic].restore = true;
+        ++queued;
+    }
+    restoring_ += queued;
+    return queued;
+}
+
 std::vector<std::uint64_t> Outbox::acknowledged(std::uint64_t id) {
     const auto flight = land(id);
     if (!flight)
@@ -105,10 +136,16 @@ std::vector<std::uint64_t> Outbox::acknowledged(std::uint64_t id) {
         const auto slot = latest_.find(flight->topic);
         if (slot != latest_.end()) {
             slot->second.flying = false;
-            if (slot->second.due) // a newer version came meanwhile
+            if (slot->second.due) { // a newer version came meanwhile
                 latest_due_.push_back(flight->topic);
-            else if (!slot->second.keep)
-                latest_.erase(slot);
+            } else {
+                if (slot->second.restore) {
+                    slot->second.restore = false;
+                    --restoring_;
+                }
+                if (!slot->second.keep)
+                    latest_.erase(slot);
+            }
         }
         return {};
     }
@@ -116,7 +153,26 @@ std::vector<std::uint64_t> Outbox::acknowledged(std::uint64_t id) {
     if (reading && reading->states[flight->index] == State::Flying) {
         reading->states[flight->index] = State::Acked;
         --reading->unacked;
+        remember_delivered(reading->messages[flight->index], reading->sequence);
     }
+    return pop_completed();
+}
+
+std::vector<std::uint64_t> Outbox::complete_up_to(std::uint64_t sequence) {
+    std::erase_if(in_flight_, [&](const auto& entry) {
+        return entry.second.is_reading && entry.second.sequence <= sequence;
+    });
+    for (auto& reading : readings_) {
+        if (reading.sequence > sequence)
+            continue;
+        for (std::size_t i = 0; i < reading.messages.size(); ++i)
+            if (reading.states[i] != State::Acked) {
+                reading.states[i] = State::Acked;
+                remember_delivered(reading.messages[i], reading.sequence);
+            }
+        reading.unacked = 0;
+    }
+    first_pending_ = 0;
     return pop_completed();
 }
 

@@ -1,5 +1,6 @@
 // Losing nothing and not falling over, with the real binary, a real broker and real sockets.
 #include "ecu2mqtt/mqtt/reading_codec.hpp"
+#include "support/cutting_proxy.hpp"
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
 #include "support/store_probe.hpp"
@@ -107,6 +108,81 @@ TEST_CASE("broker down for several uploads: every reading arrives, in order, exa
     REQUIRE(back.wait_for_count(is_live_state, 5, 15s));
     std::this_thread::sleep_for(300ms); // anything extra would show up now
     CHECK(state_timestamps(back) == minutes(2, 6));
+    CHECK_THAT(service.log(), !Catch::Contains("broker_lost_retained_messages"));
+}
+
+TEST_CASE("a broker restarted without persistence gets the last states back at once, not with "
+          "the next upload") {
+    TempDir dir;
+    test::MosquittoBroker broker; // persistence false: a restart forgets every retained message
+    test::ServiceProcess service(broker.url(), dir.path / "state");
+    REQUIRE(service.process().wait_for_output("event=mqtt_connected", 5s));
+    {
+        test::MqttProbe probe(broker.url(), kEcuState);
+        for (int m = 0; m <= 1; ++m)
+            REQUIRE(test::upload(service.port(), upload_at_minute(m)) == reply_for_minute(m));
+        REQUIRE(probe.wait_for_count(is_live_state, 2));
+    }
+    const auto spec = test::captured_upload_spec();
+    std::vector<std::string> state_topics{kEcuState, "ecu2mqtt/bridge/delivered"};
+    for (const auto& inverter : spec.inverters)
+        state_topics.push_back("ecu2mqtt/216000064136/" + inverter.uid + "/state");
+
+    // Night: no upload comes, yet every state is back at the broker.
+    broker.stop();
+    broker.start();
+    {
+        test::MqttProbe probe(broker.url(), "ecu2mqtt/#");
+        for (const auto& topic : state_topics)
+            CHECK(probe.wait_for_topic(topic, 15s));
+        CHECK(state_timestamps(probe) == minutes(1, 1)); // the newest, once
+        const auto ecu_state = probe.wait_for_topic(kEcuState);
+        REQUIRE(ecu_state);
+        CHECK(json::parse(ecu_state->payload)["lifetime_energy_kwh"] == 2128.0);
+    }
+    CHECK_THAT(service.log(), Catch::Contains("event=broker_lost_retained_messages"));
+
+    // A reading taken while the broker is away comes after the state given back, never before.
+    broker.stop();
+    REQUIRE(test::upload(service.port(), upload_at_minute(2)) == reply_for_minute(2));
+    broker.start();
+    test::MqttProbe probe(broker.url(), kEcuState);
+    REQUIRE(probe.wait_for_payload(
+        kEcuState, [](const std::string& p) { return p.find("T10:02:00") != std::string::npos; },
+        15s));
+    std::this_thread::sleep_for(300ms);
+    std::vector<std::string> seen; // retained or live: the broker's view, in order
+    for (const auto& m : probe.messages())
+        seen.push_back(json::parse(m.payload)["timestamp"]);
+    REQUIRE_FALSE(seen.empty());
+    CHECK(seen.back() == minutes(2, 2).front());
+    CHECK(std::is_sorted(seen.begin(), seen.end()));
+}
+
+TEST_CASE("readings the broker took before the connection failed, unacknowledged, are not "
+          "sent again after the reconnect") {
+    TempDir dir;
+    test::MosquittoBroker broker;
+    test::CuttingProxy network(broker.port());
+    test::MqttProbe probe(broker.url(), kEcuState);
+    test::ServiceProcess service(network.url(), dir.path / "state");
+    REQUIRE(service.process().wait_for_output("event=mqtt_connected", 5s));
+    REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
+    REQUIRE(probe.wait_for_count(is_live_state, 1));
+
+    // The broker takes three readings, but its acknowledgements never come back.
+    network.drop_from_broker(true);
+    for (int m = 1; m <= 3; ++m)
+        REQUIRE(test::upload(service.port(), upload_at_minute(m)) == reply_for_minute(m));
+    REQUIRE(probe.wait_for_count(is_live_state, 4));
+    network.cut();
+    network.drop_from_broker(false);
+
+    REQUIRE(service.process().wait_for_output("not sent again after the reconnect", 15s));
+    REQUIRE(test::upload(service.port(), upload_at_minute(4)) == reply_for_minute(4));
+    REQUIRE(probe.wait_for_count(is_live_state, 5, 10s));
+    std::this_thread::sleep_for(300ms); // anything sent twice would show up now
+    CHECK(state_timestamps(probe) == minutes(0, 4));
 }
 
 TEST_CASE("killed with SIGKILL between uploads and started again: nothing twice, nothing lost") {

@@ -1,6 +1,8 @@
 #include "ecu2mqtt/mqtt/outbox.hpp"
 
 #include <catch2/catch.hpp>
+#include <deque>
+#include <map>
 #include <random>
 #include <set>
 
@@ -142,5 +144,189 @@ TEST_CASE("under random refusals and reconnects every reading completes once, in
         for (int n = 1; n <= readings; ++n)
             CHECK(completed[n - 1] == std::uint64_t(n));
         CHECK(box.pending_readings() == 0);
+    }
+}
+
+TEST_CASE("a broker that lost its retained messages gets the newest acknowledged of each back "
+          "before any waiting reading") {
+    Outbox box(8);
+    box.put_reading(1, {{"ecu/state", "1", true}, {"inv/a", "1", true}, {"history", "1", false}});
+    box.put_reading(2, {{"ecu/state", "2", true}});
+    for (const auto& send : drain(box))
+        box.acknowledged(send.id);
+    box.put_reading(3, {{"ecu/state", "3", true}, {"inv/a", "3", true}});
+
+    box.connection_reset();
+    box.hold_readings(true); // while asking the broker whether it kept them
+    CHECK(drain(box).empty());
+    CHECK(box.restore_delivered() == 2); // not the history message: it is not retained
+    box.hold_readings(false);
+    auto restored = drain(box);
+    REQUIRE(restored.size() == 2); // the waiting reading stays back until both are acknowledged
+    std::map<std::string, std::string> given_back;
+    for (const auto& send : restored)
+        given_back[send.message->topic] = send.message->payload;
+    CHECK(given_back == std::map<std::string, std::string>{{"ecu/state", "2"}, {"inv/a", "1"}});
+    box.acknowledged(restored[0].id);
+    CHECK(drain(box).empty());
+    box.acknowledged(restored[1].id);
+    const auto reading = drain(box);
+    REQUIRE(reading.size() == 2);
+    CHECK(reading[0].message->payload == "3");
+
+    // Given back once: a later reconnect to a broker that kept them sends nothing old again.
+    for (const auto& send : reading)
+        box.acknowledged(send.id);
+    box.connection_reset();
+    CHECK(drain(box).empty());
+}
+
+TEST_CASE("a cleared topic is not given back after the broker lost its retained messages") {
+    Outbox box(8);
+    box.put_reading(1, {{"inv/a", "1", true}, {"inv/b", "1", true}});
+    for (const auto& send : drain(box))
+        box.acknowledged(send.id);
+    box.put_latest({"inv/b", "", true}, false); // the inverter was forgotten
+    for (const auto& send : drain(box))
+        box.acknowledged(send.id);
+    box.connection_reset();
+    CHECK(box.restore_delivered() == 1);
+    const auto sends = drain(box);
+    REQUIRE(sends.size() == 1);
+    CHECK(sends[0].message->topic == "inv/a");
+}
+
+TEST_CASE("readings the broker's receipt names complete without going out again") {
+    Outbox box(8);
+    box.put_reading(1, {{"ecu/state", "1", true}, {"receipt", "1", true}});
+    box.put_reading(2, {{"ecu/state", "2", true}, {"receipt", "2", true}});
+    box.put_reading(3, {{"ecu/state", "3", true}, {"receipt", "3", true}});
+    const auto sent = drain(box);
+    REQUIRE(sent.size() == 6);
+    box.acknowledged(sent[0].id); // the connection drops with the rest unacknowledged
+    box.connection_reset();
+    CHECK(box.complete_up_to(2) == std::vector<std::uint64_t>{1, 2});
+    const auto again = drain(box);
+    REQUIRE(again.size() == 2);
+    CHECK(again[0].message->payload == "3");
+    // What the broker has by the receipt can be given back after a later restart.
+    for (const auto& send : again)
+        box.acknowledged(send.id);
+    box.connection_reset();
+    box.restore_delivered();
+    std::map<std::string, std::string> given_back;
+    for (const auto& send : drain(box))
+        given_back[send.message->topic] = send.message->payload;
+    CHECK(given_back == std::map<std::string, std::string>{{"ecu/state", "3"}, {"receipt", "3"}});
+}
+
+// A broker in miniature: messages reach it in the order sent on a connection, a reset loses
+// what was still on the way, and a restart without persistence forgets every retained value.
+// Acknowledgements on the way are lost with a connection. After each reconnect the publisher's
+// check runs: readings wait; when the broker lacks the receipt (the last message of every
+// reading), the delivered states are given back, and when it has one, the readings it names
+// complete without going out again.
+TEST_CASE("under random broker restarts and lost acknowledgements no retained topic goes back, "
+          "and each ends newest") {
+    std::mt19937 random(20261126);
+    for (int round = 0; round < 200; ++round) {
+        Outbox box(1 + random() % 8);
+        const int readings = 1 + static_cast<int>(random() % 30);
+        std::map<std::string, int> newest; // what each topic must finally hold
+        for (int n = 1; n <= readings; ++n) {
+            std::vector<OutgoingMessage> messages;
+            for (int topic = 0; topic < 5; ++topic)
+                if (random() % 3 != 0) {
+                    messages.push_back({"t/" + std::to_string(topic), std::to_string(n), true});
+                    newest["t/" + std::to_string(topic)] = n;
+                }
+            messages.push_back({"history", std::to_string(n), false});
+            messages.push_back({"receipt", std::to_string(n), true});
+            newest["receipt"] = n;
+            box.put_reading(n, std::move(messages));
+        }
+
+        std::map<std::string, int> broker;
+        struct OnTheWay {
+            std::uint64_t id;
+            OutgoingMessage message;
+        };
+        std::deque<OnTheWay> wire;
+        std::deque<std::uint64_t> acks;
+        std::size_t completed = 0;
+        bool checking = false;
+        const auto reconnect = [&] { // what was on the way and unacknowledged is lost
+            wire.clear();
+            acks.clear();
+            box.connection_reset();
+            checking = box.delivered_topics() > 0;
+            box.hold_readings(checking);
+        };
+        const auto finish_check = [&] {
+            if (broker.contains("receipt"))
+                completed += box.complete_up_to(std::uint64_t(broker["receipt"])).size();
+            else
+                box.restore_delivered();
+            box.hold_readings(false);
+            checking = false;
+        };
+        const auto broker_takes_one = [&] {
+            auto next = std::move(wire.front());
+            wire.pop_front();
+            if (next.message.retain) {
+                const int value = std::stoi(next.message.payload);
+                if (broker.contains(next.message.topic))
+                    REQUIRE(value >= broker[next.message.topic]);
+                broker[next.message.topic] = value;
+            }
+            acks.push_back(next.id);
+        };
+        for (int step = 0; step < 20000 && completed < std::size_t(readings); ++step) {
+            while (const auto send = box.next())
+                wire.push_back({send->id, *send->message});
+            const auto roll = random() % 40;
+            if (roll == 0) {
+                reconnect();
+            } else if (roll == 1) {
+                broker.clear(); // restarted without persistence
+                reconnect();
+            } else if (roll < 10) {
+                if (checking)
+                    finish_check();
+            } else if (roll == 10) {
+                // The client refuses the newest publish (its buffer is full): it never left.
+                if (!wire.empty()) {
+                    box.refused(wire.back().id);
+                    wire.pop_back();
+                }
+            } else if (roll < 25) {
+                if (!acks.empty()) {
+                    completed += box.acknowledged(acks.front()).size();
+                    acks.pop_front();
+                }
+            } else if (!wire.empty()) {
+                broker_takes_one();
+            }
+        }
+        REQUIRE(completed == std::size_t(readings));
+        // One last restart of the broker, then quiet: everything comes back.
+        broker.clear();
+        reconnect();
+        if (checking)
+            finish_check();
+        for (int quiet = 0; quiet < 10000; ++quiet) {
+            while (const auto send = box.next())
+                wire.push_back({send->id, *send->message});
+            if (wire.empty() && acks.empty())
+                break;
+            if (!wire.empty())
+                broker_takes_one();
+            while (!acks.empty()) {
+                box.acknowledged(acks.front());
+                acks.pop_front();
+            }
+        }
+        CHECK(broker == newest);
+        CHECK(box.restoring() == 0);
     }
 }

@@ -24,7 +24,12 @@ struct OutgoingMessage {
 //    broker has acknowledged every one of its messages; readings complete in the order given,
 //    so the spool can drop them from its front. Their messages go out in that order too.
 // A refused publish goes back to the head of its queue; a reconnect returns every message in
-// flight to its queue, in order. Nothing here talks to a broker: the publisher asks `next()`
+// flight to its queue, in order.
+// The newest acknowledged retained message of each reading topic is remembered: a broker that
+// lost its retained messages (restarted without persistence) is given them back by
+// `restore_delivered`; readings wait until the broker has acknowledged all of them, so that
+// nothing newer lands first.
+// Nothing here talks to a broker: the publisher asks `next()`
 // for what to send while `next()` has something, and reports `acknowledged`, `refused` and
 // `connection_reset`.
 class Outbox {
@@ -53,6 +58,20 @@ class Outbox {
     void connection_reset();
     // Sends every latest value whose topic starts with `prefix` again (Home Assistant restarted).
     void resend_latest(const std::string& prefix);
+    // While held, no reading message is handed out; latest values still are.
+    void hold_readings(bool hold) { readings_held_ = hold; }
+    bool readings_held() const { return readings_held_; }
+    // Queues, once, the newest acknowledged retained message of every reading topic that has
+    // no latest value of its own pending (a clear, say). Each is older than any reading still
+    // waiting, so no reading message goes out until all of them are acknowledged.
+    std::size_t restore_delivered();
+    std::size_t restoring() const { return restoring_; }
+    // The broker has every reading up to `sequence` whole, by its receipt, although their
+    // acknowledgements were lost with a connection: they complete without going out again
+    // (an older reading sent again after a newer one would make its topics go back for a
+    // moment). Returns the readings now complete, oldest first.
+    std::vector<std::uint64_t> complete_up_to(std::uint64_t sequence);
+    std::size_t delivered_topics() const { return delivered_.size(); }
 
     std::size_t in_flight() const { return in_flight_.size(); }
     std::size_t pending_readings() const { return readings_.size(); }
@@ -74,12 +93,17 @@ class Outbox {
         std::uint64_t sequence = 0;     // a reading
         std::size_t index = 0;          // its message
     };
+    struct Delivered {
+        std::string payload;
+        std::uint64_t sequence = 0;
+    };
     struct Latest {
         OutgoingMessage message;
         std::uint64_t stamp = 0;
         bool due = true;     // to be sent (again)
         bool flying = false; // a send is unacknowledged
         bool keep = true;
+        bool restore = false; // given back by restore_delivered, not yet acknowledged
     };
 
     std::optional<Send> next_latest();
@@ -87,6 +111,7 @@ class Outbox {
     // Takes message `id` out of the flight list; nullopt if it was not there.
     std::optional<Flight> land(std::uint64_t id);
     Reading* find_reading(std::uint64_t sequence);
+    void remember_delivered(const OutgoingMessage& message, std::uint64_t sequence);
     std::vector<std::uint64_t> pop_completed();
 
     std::size_t window_;
@@ -97,6 +122,11 @@ class Outbox {
     std::deque<Reading> readings_;
     std::size_t first_pending_ = 0; // no reading before this index has a pending message
     std::unordered_map<std::uint64_t, Flight> in_flight_;
+    // Topic -> the newest retained payload the broker acknowledged for it from a reading; a
+    // clear (an empty latest value) removes the topic.
+    std::unordered_map<std::string, Delivered> delivered_;
+    bool readings_held_ = false;
+    std::size_t restoring_ = 0; // latest values with `restore` set
 };
 
 } // namespace ecu2mqtt
