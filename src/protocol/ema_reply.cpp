@@ -10,6 +10,13 @@ EmaReply acknowledge(ReplyRule rule, const LocalDateTime& t) {
     return {rule, kAckPrefix + format_compact(t), t};
 }
 
+// Five minutes back from a stamp in the first minutes of year 0000 (a reset clock, a forged
+// upload) would be year -1, which has no 14-digit form: the reply stops at the earliest moment.
+LocalDateTime lagged(const LocalDateTime& t) {
+    const auto back = add_seconds(t, -kAckLagSeconds);
+    return back.year < 0 ? LocalDateTime{0, 1, 1, 0, 0, 0} : back;
+}
+
 } // namespace
 
 EmaReply fake_ema_reply(const ReplyInput& input) {
@@ -18,11 +25,10 @@ EmaReply fake_ema_reply(const ReplyInput& input) {
     if (input.resend_from)
         return acknowledge(ReplyRule::ResendFrom, *input.resend_from);
     if (input.message_time)
-        return acknowledge(ReplyRule::UploadTimestamp,
-                           add_seconds(*input.message_time, -kAckLagSeconds));
+        return acknowledge(ReplyRule::UploadTimestamp, lagged(*input.message_time));
     if (input.last_acknowledged)
         return acknowledge(ReplyRule::LastAcknowledged, *input.last_acknowledged);
-    return acknowledge(ReplyRule::ServiceClock, add_seconds(input.local_now, -kAckLagSeconds));
+    return acknowledge(ReplyRule::ServiceClock, lagged(input.local_now));
 }
 
 const char* reply_rule_name(ReplyRule rule) {

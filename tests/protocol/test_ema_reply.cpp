@@ -3,6 +3,8 @@
 #include "support/test_paths.hpp"
 
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <random>
 
 using namespace ecu2mqtt;
 
@@ -37,6 +39,36 @@ TEST_CASE("five minutes back crosses midnight, month, leap day and year") {
         input.message_time = at(stamp);
         CHECK(fake_ema_reply(input).bytes == expected);
     }
+}
+
+TEST_CASE("every valid timestamp, from year 0000 to 9999, is answered with 101 and 14 digits") {
+    std::mt19937 random(20261126);
+    std::vector<std::string> stamps{"00000101000000", "00000101000459", "00000101000500",
+                                    "99991231235959", "00001231235959", "00000229120000"};
+    for (int i = 0; i < 20000; ++i) {
+        char stamp[15];
+        const auto draw = [&](unsigned below) { return unsigned(random() % below); };
+        std::snprintf(stamp, sizeof stamp, "%04u%02u%02u%02u%02u%02u", draw(10000), 1 + draw(12),
+                      1 + draw(31), draw(24), draw(60), draw(60));
+        stamps.emplace_back(stamp);
+    }
+    for (const auto& stamp : stamps) {
+        const auto moment = parse_compact_timestamp(stamp);
+        if (!moment)
+            continue; // the 31st of a shorter month
+        ReplyInput input;
+        input.message_time = *moment;
+        const auto reply = fake_ema_reply(input).bytes;
+        INFO(stamp << " -> " << reply);
+        REQUIRE(reply.size() == 17);
+        REQUIRE(reply.starts_with("101"));
+        REQUIRE(reply.find_first_not_of("0123456789") == std::string::npos);
+        REQUIRE(parse_compact_timestamp(reply.substr(3)));
+        REQUIRE(reply.substr(3) <= stamp);
+    }
+    ReplyInput earliest;
+    earliest.message_time = at("00000101000200");
+    CHECK(fake_ema_reply(earliest).bytes == "10100000101000000");
 }
 
 TEST_CASE("a message without a timestamp gets what the ECU was last told, else the clock") {
