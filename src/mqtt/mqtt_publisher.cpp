@@ -570,9 +570,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         last_error = cause.empty() ? "connection lost" : cause;
         tokens.clear();
         outbox.connection_reset();
-        if (checking_retained) { // asked again on the next connection
+        if (checking_retained) { // asked again on the next connection, if still needed
             checking_retained = false;
             retained_check_timer.cancel();
+            outbox.hold_readings(false);
         }
         if (was_connected)
             log.warn("mqtt_connection_lost", {{"url", config.url},
