@@ -249,6 +249,9 @@ int run_service(const Options& options) {
                 mqtt.oldest_pending_unix = spool.oldest_pending_unix;
                 telemetry.set_mqtt(std::move(mqtt));
                 telemetry.set_publish_totals(spool.published, spool.publish_failures);
+                const auto written = store->stats();
+                telemetry.set_store({store->file().string(), written.transactions,
+                                     written.failed_batches, !written.failing, written.last_error});
                 for (const auto& ecu : publisher.ecus()) {
                     if (ecu.today_kwh)
                         telemetry.set_today_energy(ecu.ecu_id, *ecu.today_kwh);

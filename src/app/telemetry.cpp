@@ -143,6 +143,7 @@ StatusSnapshot Telemetry::snapshot(std::chrono::system_clock::time_point now) co
     s.now_unix = unix_seconds(now);
     s.started_unix = unix_seconds(started_);
     s.mqtt = mqtt_;
+    s.store = store_;
     s.counters = counters_;
     s.dns = dns_;
     for (const auto& [id, ecu] : ecus_)

@@ -226,6 +226,12 @@ json status_json(const StatusSnapshot& s) {
               {"pending_readings", s.mqtt.pending_readings},
               {"oldest_pending",
                s.mqtt.oldest_pending_unix ? json(*s.mqtt.oldest_pending_unix) : json(nullptr)}}},
+            {"store",
+             {{"file", s.store.file},
+              {"commits", s.store.commits},
+              {"failed_writes", s.store.failed_writes},
+              {"writable", s.store.writable},
+              {"last_error", s.store.last_error}}},
             {"counters", counters},
             {"dns",
              {{"name", s.dns.name},
@@ -277,9 +283,17 @@ std::string prometheus_metrics(const StatusSnapshot& s) {
             s.counters.ema_fallbacks);
     counter("ecu2mqtt_spool_dropped_total", "Readings dropped because the spool was full.",
             s.mqtt.spool_dropped);
+    counter("ecu2mqtt_store_commits_total", "Transactions written to the database.",
+            s.store.commits);
+    counter("ecu2mqtt_store_failed_writes_total",
+            "Writes to the database that failed; their uploads were answered to be sent again.",
+            s.store.failed_writes);
 
     m.family("ecu2mqtt_mqtt_connected", "gauge", "1 while connected to the broker.");
     m.sample({}, s.mqtt.connected ? 1 : 0);
+    m.family("ecu2mqtt_store_writable", "gauge",
+             "1 while the database takes writes; 0 while they fail (a full disk, say).");
+    m.sample({}, s.store.writable ? 1 : 0);
     m.family("ecu2mqtt_spool_entries", "gauge", "Readings waiting in the spool for the broker.");
     m.sample({}, static_cast<double>(s.mqtt.spooled));
     if (s.mqtt.spool_bytes) {
@@ -515,6 +529,8 @@ The same data: <a href="api/status">api/status</a> (JSON), <a href="metrics">met
     fact(g, 'Spool (waiting for broker)', s.mqtt.spooled + ' readings');
     fact(g, 'Pending readings', s.mqtt.pending_readings);
     fact(g, 'Oldest pending', s.mqtt.oldest_pending ? when(s.mqtt.oldest_pending) : 'none');
+    fact(g, 'Database', s.store.file);
+    fact(g, 'Database writes failed', s.store.failed_writes);
     var c = s.counters, uploads = 0;
     c.uploads.forEach(function (u) { uploads += u.count; });
     fact(g, 'Uploads', uploads);
@@ -525,6 +541,17 @@ The same data: <a href="api/status">api/status</a> (JSON), <a href="metrics">met
     if (c.ema_relayed || c.ema_fallbacks)
       fact(g, 'EMA relayed / fallback', c.ema_relayed + ' / ' + c.ema_fallbacks);
     return add(sec, g);
+  }
+
+  function storeCheck(d) {
+    if (d.writable) return null;
+    var box = el('div', 'check bad');
+    box.id = 'store-check';
+    box.appendChild(document.createTextNode('\u2718 Readings cannot be saved to ' + d.file +
+        '. ECUs are asked to send them again later. Free disk space there, or fix what the ' +
+        'error names.'));
+    box.appendChild(el('small', null, d.last_error));
+    return box;
   }
 
   function dns(d) {
@@ -608,7 +635,7 @@ The same data: <a href="api/status">api/status</a> (JSON), <a href="metrics">met
       'version ' + s.version + ' \u00b7 up ' + duration(s.uptime_s) + ' \u00b7 ' +
       s.ecus.length + (s.ecus.length === 1 ? ' ECU' : ' ECUs');
     var app = document.getElementById('app');
-    var parts = [dns(s.dns), bridge(s)];
+    var parts = [storeCheck(s.store), dns(s.dns), bridge(s)].filter(Boolean);
     if (!s.ecus.length)
       parts.push(add(el('section'), el('h2', null, 'No ECU yet'),
                      el('div', 'muted', 'No upload has arrived since the start. ECUs upload every ' +

@@ -403,6 +403,8 @@ void Store::submit(WriteBatch batch, Done done) {
             ++stats_.failed_batches;
             const auto error = "the store is behind: " + std::to_string(queued_bytes_ >> 10) +
                                " KiB wait to be written to " + file_.string();
+            stats_.failing = true;
+            stats_.last_error = error;
             if (done)
                 boost::asio::post(completions_, [done = std::move(done), error] { done(error); });
             return;
@@ -436,8 +438,15 @@ void Store::run_writer() {
                 queued_bytes_ -= std::min(submission.bytes, queued_bytes_);
             ++stats_.transactions;
             stats_.batches += round.size();
-            for (const auto& error : errors)
-                stats_.failed_batches += error.empty() ? 0 : 1;
+            stats_.failing = false;
+            for (const auto& error : errors) {
+                if (error.empty())
+                    continue;
+                ++stats_.failed_batches;
+                if (!stats_.failing)
+                    stats_.last_error = error;
+                stats_.failing = true;
+            }
         }
         for (std::size_t i = 0; i < round.size(); ++i)
             if (round[i].done)

@@ -148,6 +148,24 @@ TEST_CASE("metrics: Prometheus names, labels and the upload's values") {
     CHECK_THAT(m, Contains("# TYPE ecu2mqtt_replies_total counter"));
 }
 
+TEST_CASE("a database that cannot be written: the JSON and the metrics say so") {
+    auto s = after_captured_upload();
+    s.store = {"/data/ecu2mqtt.db", 12, 3, false, "disk I/O error: database or disk is full"};
+    const auto j = status_json(s);
+    CHECK(j["store"]["file"] == "/data/ecu2mqtt.db");
+    CHECK(j["store"]["writable"] == false);
+    CHECK(j["store"]["failed_writes"] == 3);
+    CHECK(j["store"]["last_error"] == "disk I/O error: database or disk is full");
+    const auto m = prometheus_metrics(s);
+    CHECK(metric_line(m, "ecu2mqtt_store_writable") == "ecu2mqtt_store_writable 0");
+    CHECK(metric_line(m, "ecu2mqtt_store_failed_writes_total") ==
+          "ecu2mqtt_store_failed_writes_total 3");
+    CHECK(metric_line(m, "ecu2mqtt_store_commits_total") == "ecu2mqtt_store_commits_total 12");
+    s.store.writable = true;
+    CHECK(metric_line(prometheus_metrics(s), "ecu2mqtt_store_writable") ==
+          "ecu2mqtt_store_writable 1");
+}
+
 TEST_CASE("no password reaches the JSON or the page, even one written into the broker URL") {
     StatusSnapshot s;
     s.mqtt.broker = "mqtt://solar:s3cret@broker.lan:1883";

@@ -1,6 +1,7 @@
 // The status page, /metrics and /api/status of the real binary, and the page in a real browser.
 #include "support/http_client.hpp"
 #include "support/service_process.hpp"
+#include "support/store_probe.hpp"
 #include "support/test_paths.hpp"
 #include "support/upload_builder.hpp"
 
@@ -70,6 +71,7 @@ void check_status_schema(const json& s) {
                                                 {"started", t::number_unsigned},
                                                 {"uptime_s", t::number_unsigned},
                                                 {"mqtt", t::object},
+                                                {"store", t::object},
                                                 {"counters", t::object},
                                                 {"dns", t::object},
                                                 {"ecus", t::array},
@@ -84,6 +86,11 @@ void check_status_schema(const json& s) {
          {"decode_errors", "publishes", "publish_failures", "connections_opened",
           "connections_refused", "connections_evicted", "ema_relayed", "ema_fallbacks"})
         check_type(s["counters"], key, t::number_unsigned);
+    for (const auto& key : {"file", "last_error"})
+        check_type(s["store"], key, t::string);
+    check_type(s["store"], "writable", t::boolean);
+    for (const auto& key : {"commits", "failed_writes"})
+        check_type(s["store"], key, t::number_unsigned);
     check_type(s["counters"], "uploads", t::array);
     check_type(s["counters"], "replies", t::object);
     for (const auto& key : {"checked", "points_here"})
@@ -185,6 +192,43 @@ TEST_CASE("http: after the captured upload, status, metrics and page show it") {
     CHECK(page.status == 200);
     CHECK_THAT(page.body, Contains("\"peer_address\":\"127.0.0.1\""));
     CHECK_THAT(page.body, Contains("806000011223"));
+}
+
+TEST_CASE("http: a database that cannot be written shows on the page, in the JSON and the "
+          "metrics, until writing works again") {
+    WebBench bench;
+    REQUIRE(test::upload(bench.service->port(), test::captured_upload()).size() == 17);
+    const auto database = ecu2mqtt::Store::file_in(bench.dir / "state");
+    {
+        // Another program holds the write lock past the service's patience, as a full disk
+        // fails every write.
+        test::DatabaseWriteLock lock(database);
+        auto spec = test::captured_upload_spec();
+        spec.timestamp = "20240206112214";
+        test::slow_upload(bench.service->port(), test::build_upload(spec));
+        const auto status = json::parse(test::http_get(bench.http_port, "/api/status").body);
+        check_status_schema(status);
+        CHECK(status["store"]["file"] == database.string());
+        CHECK(status["store"]["writable"] == false);
+        CHECK_THAT(status["store"]["last_error"].get<std::string>(), Contains("locked"));
+        CHECK(status["store"]["failed_writes"].get<int>() >= 1);
+        const auto metrics = test::http_get(bench.http_port, "/metrics").body;
+        CHECK(metric_value(metrics, "ecu2mqtt_store_writable") == "0");
+        CHECK(metric_value(metrics, "ecu2mqtt_store_failed_writes_total") != "0");
+
+        const auto dom = browse(bench, "--dump-dom");
+        CHECK_THAT(dom, Contains("id=\"store-check\""));
+        CHECK_THAT(dom, Contains("Readings cannot be saved to " + database.string()));
+        CHECK(dom.find("data-script-errors=\"yes\"") == std::string::npos);
+    }
+    auto spec = test::captured_upload_spec();
+    spec.timestamp = "20240206112714";
+    REQUIRE(test::slow_upload(bench.service->port(), test::build_upload(spec)).size() == 17);
+    const auto status = json::parse(test::http_get(bench.http_port, "/api/status").body);
+    CHECK(status["store"]["writable"] == true);
+    CHECK_THAT(status["store"]["last_error"].get<std::string>(), Contains("locked"));
+    CHECK(metric_value(test::http_get(bench.http_port, "/metrics").body,
+                       "ecu2mqtt_store_writable") == "1");
 }
 
 TEST_CASE("http: promtool accepts the metrics") {

@@ -165,9 +165,13 @@ TEST_CASE("a lock held past the busy timeout fails every batch of that round, an
     CHECK_THAT(done.errors[0], Catch::Contains("locked"));
     CHECK(store.pending_summary().empty());
     CHECK(store.stats().failed_batches == 1);
+    CHECK(store.stats().failing);
+    CHECK_THAT(store.stats().last_error, Catch::Contains("locked"));
     store.submit(reading(2), done.collect()); // the lock is gone: writing works again
     REQUIRE(done.wait_for(2));
     CHECK(done.errors[1].empty());
+    CHECK_FALSE(store.stats().failing);
+    CHECK_THAT(store.stats().last_error, Catch::Contains("locked")); // what happened, kept
     CHECK(store.pending_summary().size() == 1);
 }
 

@@ -70,6 +70,15 @@ struct MqttSnapshot {
     std::optional<std::int64_t> oldest_pending_unix;
 };
 
+// The database that keeps readings before they are answered.
+struct StoreSnapshot {
+    std::string file;
+    std::uint64_t commits = 0;
+    std::uint64_t failed_writes = 0;
+    bool writable = true; // false while writes fail: uploads are answered "send again"
+    std::string last_error;
+};
+
 struct BridgeCounters {
     std::map<std::pair<std::string, std::uint16_t>, std::uint64_t> uploads; // by ECU and port
     std::map<std::string, std::uint64_t> replies;                           // by rule
@@ -102,6 +111,7 @@ struct StatusSnapshot {
     std::int64_t now_unix = 0;
     std::int64_t started_unix = 0;
     MqttSnapshot mqtt;
+    StoreSnapshot store;
     BridgeCounters counters;
     DnsCheckSnapshot dns;
     std::vector<EcuSnapshot> ecus;         // by id
@@ -139,6 +149,7 @@ class Telemetry {
     }
     void set_connections(std::uint64_t opened, std::uint64_t refused, std::uint64_t evicted);
     void set_mqtt(MqttSnapshot mqtt) { mqtt_ = std::move(mqtt); }
+    void set_store(StoreSnapshot store) { store_ = std::move(store); }
     void set_dns(DnsCheckSnapshot dns) { dns_ = std::move(dns); }
     // From later bookkeeping: today's energy, the ECU's clock offset, availability.
     void set_today_energy(const std::string& ecu_id, double kwh);
@@ -156,6 +167,7 @@ class Telemetry {
     std::chrono::system_clock::time_point started_;
     BridgeCounters counters_;
     MqttSnapshot mqtt_;
+    StoreSnapshot store_;
     DnsCheckSnapshot dns_;
     std::map<std::string, EcuSnapshot> ecus_;
     mutable std::mutex problems_mutex_;

@@ -130,6 +130,10 @@ struct StoreStats {
     std::uint64_t transactions = 0; // fsyncs, in effect
     std::uint64_t batches = 0;      // submissions they carried
     std::uint64_t failed_batches = 0;
+    // The latest round, or a submission refused because the queue was full, failed: what is
+    // submitted now is not kept either, most likely (a full disk, a lock held elsewhere).
+    bool failing = false;
+    std::string last_error; // of the latest failure, kept after writing works again
 };
 
 class Store {
