@@ -157,7 +157,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     Impl(asio::io_context& io, PublisherConfig cfg, const Clock& clock, Logger& log, Store* store)
         : io(io), config(std::move(cfg)), clock(clock), log(log), store(store),
           outbox(config.max_in_flight), retry_timer(io), publish_retry_timer(io), tick_timer(io),
-          audit_timer(io), retained_check_timer(io) {}
+          audit_timer(io), retained_check_timer(io), keep_retry_timer(io) {}
 
     asio::io_context& io;
     PublisherConfig config;
@@ -193,6 +193,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     asio::steady_timer tick_timer;
     asio::steady_timer audit_timer;
     asio::steady_timer retained_check_timer;
+    asio::steady_timer keep_retry_timer; // readings that answer no upload, not written yet
+    bool keep_retry_armed = false;
+    std::map<std::string, std::vector<OutgoingMessage>> unkept_resets; // by ECU
     std::chrono::seconds backoff{1};
     bool is_connected = false;
     bool connecting = false;
@@ -490,10 +493,41 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             if (!self)
                 return;
             if (!error.empty()) {
-                self->log.error("store_write_failed", {{"ecu", ecu_id}, {"error", error}});
+                self->log.error(
+                    "store_write_failed",
+                    {{"ecu", ecu_id},
+                     {"error", error},
+                     {"what", "today's energy reset"},
+                     {"action", "trying again in " +
+                                    std::to_string(self->config.store_retry.count()) + " ms"}});
+                self->keep_reading_later(ecu_id, std::move(batch));
                 return;
             }
             self->reading_kept(sequence, bytes, now_s, std::move(batch));
+        });
+    }
+
+    // Without it, today's energy would stay at yesterday's figure until the ECU's first upload
+    // of the day. An upload kept meanwhile carries a newer state, and this one is dropped.
+    void keep_reading_later(const std::string& ecu_id, std::vector<OutgoingMessage> batch) {
+        unkept_resets[ecu_id] = std::move(batch);
+        if (keep_retry_armed)
+            return;
+        keep_retry_armed = true;
+        keep_retry_timer.expires_after(config.store_retry);
+        keep_retry_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+            auto self = weak.lock();
+            if (!self || ec)
+                return;
+            self->keep_retry_armed = false;
+            auto due = std::exchange(self->unkept_resets, {});
+            for (auto& [ecu_id, batch] : due) {
+                const auto entry = self->ecus.find(ecu_id);
+                if (entry == self->ecus.end() || batch.empty() ||
+                    entry->second.live_state.dump() != batch.front().payload)
+                    continue; // forgotten, or superseded by a newer state
+                self->keep_reading(ecu_id, std::move(batch));
+            }
         });
     }
 
@@ -1418,6 +1452,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         tick_timer.cancel();
         audit_timer.cancel();
         retained_check_timer.cancel();
+        keep_retry_timer.cancel();
         if (!client)
             return;
         try {

@@ -3,6 +3,7 @@
 #include "support/mosquitto_broker.hpp"
 #include "support/mqtt_probe.hpp"
 #include "support/running_publisher.hpp"
+#include "support/store_probe.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -144,6 +145,43 @@ TEST_CASE("an ECU in California on a UTC host resets today's energy at its own m
     });
     REQUIRE(morning);
     CHECK(json::parse(morning->payload)["today_energy_kwh"] == Approx(0.2));
+    require_lifetime_never_decreases(probe);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a midnight reset that cannot be written is written and published once writing works") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-ledger");
+    test::MqttProbe probe(broker.url(), kState);
+    test::FixedClock clock({2024, 6, 21, 23, 50, 5});
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock,
+                                     [](PublisherConfig& config, StoreLimits& limits) {
+                                         config.store_retry = 300ms;
+                                         limits.busy_timeout = 200ms;
+                                     });
+    publisher.upload(reading("20240621235000", 30000));
+    clock.set({2024, 6, 21, 23, 55, 5});
+    publisher.upload(reading("20240621235500", 30004));
+    REQUIRE(probe.wait_for_payload(
+        kState, [](const std::string& p) { return json::parse(p)["today_energy_kwh"] == 0.4; }));
+
+    probe.clear();
+    {
+        // The disk is full at midnight: the reset cannot be kept.
+        test::DatabaseWriteLock lock(Store::file_in(dir / "state"));
+        clock.set({2024, 6, 22, 0, 0, 30});
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (publisher.log().find("what=\"today's energy reset\"") == std::string::npos &&
+               std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(20ms);
+        REQUIRE_THAT(publisher.log(), Catch::Contains("what=\"today's energy reset\""));
+    }
+    const auto reset = probe.wait_for_payload(
+        kState, [](const std::string& p) { return json::parse(p)["today_energy_kwh"] == 0.0; }, 5s);
+    REQUIRE(reset);
+    CHECK(json::parse(reset->payload)["lifetime_energy_kwh"] == 3000.4);
+    CHECK(json::parse(reset->payload)["timestamp"] == "2024-06-21T23:55:00");
+    CHECK(probe.count([](const test::Received& m) { return !m.payload.empty(); }) == 1);
     require_lifetime_never_decreases(probe);
     std::filesystem::remove_all(dir);
 }

@@ -50,6 +50,9 @@ struct PublisherConfig {
     // How long to collect our retained discovery configs from the broker at start before
     // clearing the ones no longer wanted.
     std::chrono::milliseconds discovery_audit_wait{2000};
+    // A reading that answers no upload (the midnight reset of today's energy) and could not be
+    // written is tried again after this long, until written or superseded by an upload.
+    std::chrono::milliseconds store_retry{30000};
 };
 
 struct PublisherStatus {
