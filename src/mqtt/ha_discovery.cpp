@@ -153,6 +153,24 @@ DeviceDiscovery inverter_discovery(const TopicScheme& topics, const std::string&
                        sw_version);
 }
 
+bool announced_by_another_bridge(const TopicScheme& topics, const nlohmann::json& payload) {
+    if (!payload.is_object())
+        return false;
+    const auto availability = payload.find("availability");
+    if (availability == payload.end() || !availability->is_array())
+        return false;
+    bool other_bridge = false;
+    for (const auto& entry : *availability) {
+        if (!entry.is_object() || !entry.contains("topic") || !entry["topic"].is_string())
+            continue;
+        const auto& topic = entry["topic"].get_ref<const std::string&>();
+        if (topic == topics.bridge_state())
+            return false;
+        other_bridge = other_bridge || topic.ends_with("/bridge/state");
+    }
+    return other_bridge;
+}
+
 std::set<std::string> component_ids(const nlohmann::json& payload) {
     std::set<std::string> ids;
     if (!payload.is_object())

@@ -663,8 +663,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                     return;
                 }
                 try {
-                    retained_devices[topic] =
-                        component_ids(nlohmann::json::parse(msg.get_payload_str()));
+                    const auto payload = nlohmann::json::parse(msg.get_payload_str());
+                    if (announced_by_another_bridge(config.topics, payload)) {
+                        log.debug("discovery_of_another_bridge", {{"topic", topic}});
+                        return;
+                    }
+                    retained_devices[topic] = component_ids(payload);
                 } catch (const nlohmann::json::exception&) {
                     retained_devices[topic] = {};
                 }

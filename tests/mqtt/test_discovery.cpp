@@ -136,3 +136,22 @@ TEST_CASE("state payloads: absent inverters report 0 W and unknown voltage") {
     CHECK(absent["temperature_c"].is_null());
     CHECK_FALSE(absent.contains("ch5_power_w"));
 }
+
+TEST_CASE("a device config under our name is another bridge's when it names another bridge") {
+    KnownInverter inverter;
+    inverter.uid = "806000011223";
+    inverter.model = "QS1";
+    inverter.channels = 4;
+    const TopicScheme other{"solar-site-2", "homeassistant"};
+    CHECK_FALSE(announced_by_another_bridge(
+        kTopics, inverter_discovery(kTopics, "216000064136", inverter, "1").payload));
+    CHECK(announced_by_another_bridge(
+        kTopics, inverter_discovery(other, "216000064136", inverter, "1").payload));
+    CHECK(announced_by_another_bridge(kTopics,
+                                      ecu_discovery(other, "216000064136", "ECU-R", "1").payload));
+    // Without a bridge named, or not a config at all: ours to clear, as before.
+    CHECK_FALSE(announced_by_another_bridge(kTopics, nlohmann::json::parse(R"({"cmps":{}})")));
+    CHECK_FALSE(announced_by_another_bridge(
+        kTopics, nlohmann::json::parse(R"({"availability":[{"topic":"x/y"}, 3, {"topic":1}]})")));
+    CHECK_FALSE(announced_by_another_bridge(kTopics, nlohmann::json::parse("[1,2]")));
+}

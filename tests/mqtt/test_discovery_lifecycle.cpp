@@ -106,6 +106,9 @@ TEST_CASE("at start, our configs of devices no longer known are cleared and othe
         test::MqttProbe seeder(broker.url(), "unused/#", "seeder");
         seeder.publish(device_topic("999999999999"), R"({"cmps":{}})", true);
         seeder.publish("homeassistant/device/zigbee2mqtt_0x1/config", R"({"cmps":{}})", true);
+        // Another ecu2mqtt on this broker, with its own base topic, announced this one.
+        seeder.publish(device_topic("216000099999"),
+                       R"({"cmps":{},"availability":[{"topic":"site2/bridge/state"}]})", true);
     }
     test::RunningPublisher publisher(broker.url(), dir / "state", clock);
     publisher.upload("20240601120000", {test::inverter_with(kKept, 2, 50)});
@@ -117,6 +120,7 @@ TEST_CASE("at start, our configs of devices no longer known are cleared and othe
     const auto retained = retained_now(broker, "homeassistant/device/+/config");
     CHECK(retained.contains("homeassistant/device/zigbee2mqtt_0x1/config"));
     CHECK(retained.contains(device_topic(kEcu)));
+    CHECK(retained.contains(device_topic("216000099999")));
     std::filesystem::remove_all(dir);
 }
 

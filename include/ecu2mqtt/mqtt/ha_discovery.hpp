@@ -32,6 +32,11 @@ DeviceDiscovery ecu_discovery(const TopicScheme& topics, const std::string& ecu_
 DeviceDiscovery inverter_discovery(const TopicScheme& topics, const std::string& ecu_id,
                                    const KnownInverter& inverter, const std::string& sw_version);
 
+// True when a device config under our name was announced by another ecu2mqtt on the same
+// broker: its availability names a bridge state topic, and not ours (another --base-topic).
+// Such a device is not ours to clear. A config naming no bridge at all counts as ours.
+bool announced_by_another_bridge(const TopicScheme& topics, const nlohmann::json& payload);
+
 // The component ids (keys of `cmps`) of a device config payload, removal markers left out;
 // empty for anything else.
 std::set<std::string> component_ids(const nlohmann::json& payload);
