@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mqtt/async_client.h>
 #include <set>
@@ -183,6 +184,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     // none it already has is sent again.
     bool readings_released = false;
     std::uint64_t delivered_up_to = 0; // the broker's receipt, for this database
+    std::string broker_receipt_payload;
     // Retained state payloads the broker had at start, to find how much of the reading after
     // the receipt it already took; and how many of that reading's messages to leave out.
     std::map<std::string, std::string> broker_states;
@@ -214,7 +216,6 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     // After a reconnect: whether the broker still holds our retained messages, told by the
     // retained copy of the receipt arriving before the echo of `retained_check_nonce`.
     bool checking_retained = false;
-    bool broker_kept_retained = false;
     std::optional<std::uint64_t> broker_receipt; // what the broker's copy names, if ours
     std::string retained_check_nonce;
 
@@ -378,9 +379,28 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                                                     {"up_to", std::to_string(delivered_up_to)},
                                                     {"action", "not sent again"}});
         find_partly_delivered();
+        remember_what_the_broker_holds();
         broker_states.clear();
         refill();
         pump();
+    }
+
+    // Our states the broker holds at start are what to give back should it lose them later
+    // (a restart without persistence); only of ECUs and inverters still known, so that a
+    // forgotten one stays cleared.
+    void remember_what_the_broker_holds() {
+        const auto remember = [&](const std::string& topic) {
+            if (const auto copy = broker_states.find(topic); copy != broker_states.end())
+                outbox.remember_held(topic, copy->second, 0, 0);
+        };
+        for (const auto& [id, entry] : ecus) {
+            remember(config.topics.ecu_state(id));
+            for (const auto& [uid, inverter] : entry.ledger.state().inverters)
+                remember(config.topics.inverter_state(id, uid));
+        }
+        if (delivered_up_to > 0 && !broker_receipt_payload.empty()) // given back after the rest
+            outbox.remember_held(config.topics.bridge_delivered(), broker_receipt_payload,
+                                 delivered_up_to, std::numeric_limits<std::size_t>::max());
     }
 
     // The broker takes our messages in order, and a reading's receipt comes last: whatever it
@@ -629,13 +649,18 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         }
         if (checking_retained) {
             if (topic == config.topics.bridge_delivered() && msg.is_retained()) {
-                broker_kept_retained = true;
+                // Another database's or an unreadable one is not ours: as good as none.
                 broker_receipt = receipt_sequence(msg.get_payload_str());
                 return;
             }
             if (topic == config.topics.bridge_audit() &&
                 msg.get_payload_str() == retained_check_nonce) {
-                finish_retained_check(broker_kept_retained);
+                finish_retained_check();
+                return;
+            }
+            if (msg.is_retained() && is_our_state_topic(topic)) {
+                if (broker_states.size() < kMaxAuditedStates)
+                    broker_states[topic] = msg.get_payload_str();
                 return;
             }
         }
@@ -643,8 +668,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             note_receipt(msg.get_payload_str());
             return;
         }
-        if (audit == Audit::Collecting && msg.is_retained() && topic.ends_with("/state") &&
-            topic.starts_with(config.topics.base + "/") && topic != config.topics.bridge_state()) {
+        if (audit == Audit::Collecting && msg.is_retained() && is_our_state_topic(topic)) {
             if (broker_states.size() < kMaxAuditedStates)
                 broker_states[topic] = msg.get_payload_str();
             return;
@@ -681,8 +705,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     // that went away are removed from their device.
     // The broker's retained receipt: which readings of this database it already has.
     void note_receipt(const std::string& payload) {
-        if (const auto sequence = receipt_sequence(payload))
+        if (const auto sequence = receipt_sequence(payload)) {
             delivered_up_to = *sequence;
+            broker_receipt_payload = payload;
+        }
     }
 
     // The reading a receipt names, if the receipt is of this database.
@@ -700,6 +726,17 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                      {{"topic", config.topics.bridge_delivered()}, {"error", e.what()}});
         }
         return std::nullopt;
+    }
+
+    bool is_our_state_topic(const std::string& topic) const {
+        return topic.ends_with("/state") && topic.starts_with(config.topics.base + "/") &&
+               topic != config.topics.bridge_state();
+    }
+
+    // The receipt and the retained states: what the broker holds of ours.
+    std::vector<std::string> check_filters() const {
+        return {config.topics.bridge_delivered(), config.topics.bridge_audit(),
+                config.topics.base + "/+/state", config.topics.base + "/+/+/state"};
     }
 
     std::vector<std::string> audit_filters() const {
@@ -772,13 +809,16 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     }
 
     // After a reconnect the broker's copy of our receipt tells two things:
-    //  - none: the broker was restarted without persistence and lost every retained message.
-    //    The last states would stay missing until each ECU uploads again (at night, until
-    //    morning), so they are given back; readings wait until the broker has them, so that
-    //    none lands after a newer one.
+    //  - none of ours, or one older than the newest it acknowledged: the broker was restarted
+    //    without persistence (or before saving it) and lost retained messages. The last states
+    //    would stay missing or old until each ECU uploads again (at night, until morning), so
+    //    they are given back; readings wait until the broker has them, so that none lands
+    //    after a newer one.
     //  - one naming reading N: every reading up to N reached the broker although the lost
     //    connection took their acknowledgements; sending them again would make their topics go
-    //    back for a moment, so they complete as they are.
+    //    back for a moment, so they complete as they are. Only readings sent whole on the lost
+    //    connection can complete this way: a receipt planted by another client cannot make
+    //    unsent readings vanish.
     // The receipt goes out only after a reading's messages, and readings wait during this
     // check, so a connection lost just after the broker's restart cannot have put it back. The
     // broker hands its copy out on a new subscription, before the echo of a nonce published
@@ -788,40 +828,56 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             (outbox.delivered_topics() == 0 && outbox.pending_readings() == 0))
             return; // at start the audit reads the broker; with nothing sent, nothing to do
         checking_retained = true;
-        broker_kept_retained = false;
         broker_receipt.reset();
+        broker_states.clear();
         retained_check_nonce =
             "retained-" + std::to_string(Steady::now().time_since_epoch().count());
         outbox.hold_readings(true);
         try {
-            client->subscribe(config.topics.bridge_delivered(), kQos);
-            client->subscribe(config.topics.bridge_audit(), kQos);
+            for (const auto& filter : check_filters())
+                client->subscribe(filter, kQos);
             client->publish(config.topics.bridge_audit(), retained_check_nonce.data(),
                             retained_check_nonce.size(), kQos, false);
         } catch (const mqtt::exception& e) {
             log.warn("mqtt_subscribe_failed", {{"error", e.what()}});
         }
-        retained_check_timer.expires_after(config.discovery_audit_wait);
+        // Longer than at start: deciding too early on a slow broker gives back states older
+        // than ones it holds. Readings are safe in the store meanwhile.
+        retained_check_timer.expires_after(config.discovery_audit_wait * 5);
         retained_check_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-            // No echo in time: giving the states back costs a repeat at worst, leaving them
-            // out costs missing values.
-            if (auto self = weak.lock(); self && !ec)
-                self->finish_retained_check(false);
+            // No echo in time: decided on what came. With no receipt, giving the states back
+            // costs a repeat at worst; leaving them out would cost missing values.
+            if (auto self = weak.lock(); self && !ec) {
+                self->log.warn(
+                    "mqtt_broker_slow",
+                    {{"url", self->config.url},
+                     {"waited_ms", std::to_string((self->config.discovery_audit_wait * 5).count())},
+                     {"action", "deciding on what the broker sent so far"}});
+                self->finish_retained_check();
+            }
         });
     }
 
-    void finish_retained_check(bool kept) {
+    // Decides on what arrived: at the echo, or when the wait ran out.
+    void finish_retained_check() {
         if (!checking_retained)
             return;
         checking_retained = false;
         retained_check_timer.cancel();
         try {
-            client->unsubscribe(config.topics.bridge_delivered());
-            client->unsubscribe(config.topics.bridge_audit());
+            for (const auto& filter : check_filters())
+                client->unsubscribe(filter);
         } catch (const mqtt::exception& e) {
             log.debug("mqtt_unsubscribe_failed", {{"error", e.what()}});
         }
-        if (kept && broker_receipt && *broker_receipt <= last_sequence) {
+        // A receipt older than the newest the broker acknowledged: a broker that lost its latest
+        // messages (killed between two saves of its persistence file).
+        // A restore cut short by the lost connection is done again in full: the broker may
+        // have been restarted since.
+        const auto acknowledged = outbox.delivered_sequence(config.topics.bridge_delivered());
+        const bool broker_current = broker_receipt && outbox.restoring() == 0 &&
+                                    (!acknowledged || *broker_receipt >= *acknowledged);
+        if (broker_current && *broker_receipt <= last_sequence) {
             std::size_t completed = 0;
             for (const auto sequence : outbox.complete_up_to(*broker_receipt)) {
                 forget_pending(sequence);
@@ -832,12 +888,18 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                          {{"readings", std::to_string(completed)},
                           {"up_to", std::to_string(*broker_receipt)},
                           {"action", "not sent again after the reconnect"}});
+            if (const auto taken = outbox.confirm_first_part(broker_states); taken > 0)
+                log.info("reading_partly_delivered",
+                         {{"messages_already_at_broker", std::to_string(taken)},
+                          {"action", "sending the rest after the reconnect"}});
         }
-        if (!kept) {
+        broker_states.clear();
+        if (!broker_current) {
             const auto restored = outbox.restore_delivered();
             log.warn("broker_lost_retained_messages",
                      {{"url", config.url},
                       {"topics", std::to_string(restored)},
+                      {"receipt", broker_receipt ? std::to_string(*broker_receipt) : "none"},
                       {"action", "publishing the last delivered states again; enable "
                                  "persistence in the broker to keep them across restarts"}});
         }
@@ -846,8 +908,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         pump();
     }
 
+    // Readings kept so far that name the topic are older than the clear: left out.
     void clear_retained(const std::string& topic) {
-        outbox.put_latest({topic, "", true}, false);
+        outbox.clear_topic(topic, last_sequence);
         retained_devices.erase(topic);
     }
 

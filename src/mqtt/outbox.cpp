@@ -1,5 +1,7 @@
 #include "ecu2mqtt/mqtt/outbox.hpp"
 
+#include <algorithm>
+
 namespace ecu2mqtt {
 
 void Outbox::put_latest(OutgoingMessage message, bool keep) {
@@ -27,7 +29,33 @@ const std::string* Outbox::latest_payload(const std::string& topic) const {
 void Outbox::put_reading(std::uint64_t sequence, std::vector<OutgoingMessage> messages) {
     const std::size_t count = messages.size();
     readings_.push_back(
-        Reading{sequence, std::move(messages), std::vector<State>(count, State::Pending), count});
+        Reading{sequence, std::move(messages), std::vector<State>(count, State::Unsent), count});
+    if (!cleared_.empty())
+        leave_out_cleared(readings_.back()); // if nothing is left, it completes with the next
+}
+
+void Outbox::clear_topic(const std::string& topic, std::uint64_t readings_up_to) {
+    auto& limit = cleared_[topic];
+    limit = std::max(limit, readings_up_to);
+    for (auto& reading : readings_)
+        if (reading.sequence <= readings_up_to)
+            leave_out_cleared(reading);
+    put_latest({topic, "", true}, /*keep=*/false);
+}
+
+bool Outbox::cleared_after(const std::string& topic, std::uint64_t sequence) const {
+    const auto it = cleared_.find(topic);
+    return it != cleared_.end() && sequence <= it->second;
+}
+
+// Messages on the wire stay as they are: they went before the clear, which lands after them.
+void Outbox::leave_out_cleared(Reading& reading) {
+    for (std::size_t i = 0; i < reading.messages.size(); ++i)
+        if ((reading.states[i] == State::Unsent || reading.states[i] == State::Unconfirmed) &&
+            cleared_after(reading.messages[i].topic, reading.sequence)) {
+            reading.states[i] = State::Acked;
+            --reading.unacked;
+        }
 }
 
 std::optional<Outbox::Send> Outbox::next() {
@@ -66,7 +94,7 @@ std::optional<Outbox::Send> Outbox::next_reading() {
     for (std::size_t r = first_pending_; r < readings_.size(); ++r) {
         Reading& reading = readings_[r];
         for (std::size_t i = 0; i < reading.messages.size(); ++i) {
-            if (reading.states[i] != State::Pending)
+            if (reading.states[i] != State::Unsent && reading.states[i] != State::Unconfirmed)
                 continue;
             first_pending_ = r;
             reading.states[i] = State::Flying;
@@ -105,27 +133,83 @@ std::optional<Outbox::Flight> Outbox::land(std::uint64_t id) {
     return flight;
 }
 
-void Outbox::remember_delivered(const OutgoingMessage& message, std::uint64_t sequence) {
-    if (!message.retain || message.payload.empty())
-        return;
+void Outbox::remember_delivered(const OutgoingMessage& message, std::uint64_t sequence,
+                                std::size_t index) {
+    if (!message.retain || message.payload.empty() || cleared_after(message.topic, sequence))
+        return; // a clear came after it
     auto& slot = delivered_[message.topic];
     if (slot.sequence > sequence)
         return; // acknowledgements of an older reading arriving late
     slot.payload = message.payload;
     slot.sequence = sequence;
+    slot.index = index;
 }
 
-std::size_t Outbox::restore_delivered() {
-    std::size_t queued = 0;
-    for (const auto& [topic, delivered] : delivered_) {
-        if (latest_.contains(topic))
-            continue;
-        put_latest({topic, delivered.payload, true}, /*keep=*/false);
-        latest_[topic].restore = true;
-        ++queued;
+std::size_t Outbox::confirm_first_part(const std::map<std::string, std::string>& broker_copies) {
+    if (readings_.empty())
+        return 0;
+    Reading& reading = readings_.front();
+    std::size_t taken = 0;
+    for (std::size_t i = 0; i < reading.messages.size(); ++i) {
+        const auto& message = reading.messages[i];
+        const auto copy = broker_copies.find(message.topic);
+        if (reading.states[i] == State::Unconfirmed && message.retain &&
+            copy != broker_copies.end() && copy->second == message.payload)
+            taken = i + 1;
     }
-    restoring_ += queued;
-    return queued;
+    std::size_t confirmed = 0;
+    for (std::size_t i = 0; i < taken; ++i)
+        if (reading.states[i] == State::Unconfirmed) {
+            reading.states[i] = State::Acked;
+            --reading.unacked;
+            remember_delivered(reading.messages[i], reading.sequence, i);
+            ++confirmed;
+        }
+    return confirmed;
+}
+
+void Outbox::remember_held(const std::string& topic, std::string payload, std::uint64_t sequence,
+                           std::size_t index) {
+    if (payload.empty() || delivered_.contains(topic))
+        return;
+    delivered_.emplace(topic, Delivered{std::move(payload), sequence, index});
+}
+
+std::optional<std::uint64_t> Outbox::delivered_sequence(const std::string& topic) const {
+    const auto it = delivered_.find(topic);
+    if (it == delivered_.end())
+        return std::nullopt;
+    return it->second.sequence;
+}
+
+// In the order the readings had them, so that a receipt goes after every state it vouches
+// for: a crash part-way leaves the broker with no receipt for states it lacks.
+// Again in full when a connection cut the last one short: what it gave back before may be lost
+// with a broker restarted since.
+std::size_t Outbox::restore_delivered() {
+    std::vector<std::pair<const std::string*, const Delivered*>> order;
+    for (const auto& [topic, delivered] : delivered_) {
+        const auto slot = latest_.find(topic);
+        if (slot == latest_.end() || (slot->second.restore && !slot->second.flying))
+            order.emplace_back(&topic, &delivered);
+    }
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+        return std::pair(a.second->sequence, a.second->index) <
+               std::pair(b.second->sequence, b.second->index);
+    });
+    for (const auto& [topic, delivered] : order) {
+        auto& slot = latest_[*topic];
+        if (!slot.restore) {
+            slot.restore = true;
+            ++restoring_;
+        }
+        slot.message = {*topic, delivered->payload, true};
+        slot.keep = false;
+        slot.stamp = next_stamp_++;
+        slot.due = true;
+        latest_due_.push_back(*topic);
+    }
+    return order.size();
 }
 
 std::vector<std::uint64_t> Outbox::acknowledged(std::uint64_t id) {
@@ -153,7 +237,7 @@ std::vector<std::uint64_t> Outbox::acknowledged(std::uint64_t id) {
     if (reading && reading->states[flight->index] == State::Flying) {
         reading->states[flight->index] = State::Acked;
         --reading->unacked;
-        remember_delivered(reading->messages[flight->index], reading->sequence);
+        remember_delivered(reading->messages[flight->index], reading->sequence, flight->index);
     }
     return pop_completed();
 }
@@ -164,11 +248,14 @@ std::vector<std::uint64_t> Outbox::complete_up_to(std::uint64_t sequence) {
     });
     for (auto& reading : readings_) {
         if (reading.sequence > sequence)
-            continue;
+            break;
+        if (std::find(reading.states.begin(), reading.states.end(), State::Unsent) !=
+            reading.states.end())
+            break; // not all of it went out: neither it nor any later reading is there whole
         for (std::size_t i = 0; i < reading.messages.size(); ++i)
             if (reading.states[i] != State::Acked) {
                 reading.states[i] = State::Acked;
-                remember_delivered(reading.messages[i], reading.sequence);
+                remember_delivered(reading.messages[i], reading.sequence, i);
             }
         reading.unacked = 0;
     }
@@ -197,30 +284,39 @@ void Outbox::refused(std::uint64_t id) {
     for (std::size_t r = 0; r < readings_.size(); ++r) {
         if (readings_[r].sequence != flight.sequence)
             continue;
-        readings_[r].states[flight.index] = State::Pending;
+        readings_[r].states[flight.index] = State::Unsent;
         first_pending_ = std::min(first_pending_, r);
+        if (!cleared_.empty()) // it never left: a clear since would now go before it
+            leave_out_cleared(readings_[r]);
         return;
     }
 }
 
 void Outbox::connection_reset() {
     in_flight_.clear();
-    for (auto& reading : readings_)
+    for (auto& reading : readings_) {
         for (auto& state : reading.states)
             if (state == State::Flying)
-                state = State::Pending;
+                state = State::Unconfirmed;
+        // A message on the wire when its topic was cleared would now go after the clear.
+        if (!cleared_.empty())
+            leave_out_cleared(reading);
+    }
     first_pending_ = 0;
     latest_due_.clear();
     for (auto& [topic, slot] : latest_) {
         slot.flying = false;
-        slot.due = true;
-        latest_due_.push_back(topic);
+        // What is given back waits for the next check's verdict: sent before it, it could
+        // make a broker that lost the rest look as if it had kept everything.
+        slot.due = !slot.restore;
+        if (slot.due)
+            latest_due_.push_back(topic);
     }
 }
 
 void Outbox::resend_latest(const std::string& prefix) {
     for (auto& [topic, slot] : latest_) {
-        if (!topic.starts_with(prefix) || slot.due)
+        if (!topic.starts_with(prefix) || slot.due || slot.restore)
             continue;
         slot.due = true;
         if (!slot.flying)

@@ -281,3 +281,56 @@ TEST_CASE("an ECU whose first upload is being written is not evicted to make roo
         return retained_now(broker, "homeassistant/device/+/config").contains(device_topic(kEcu));
     }));
 }
+
+// The broker is away when the 30 days pass: the inverter's clear waits together with the last
+// reading that still named it (as absent). On reconnect the clear, a latest value, goes first.
+TEST_CASE("an inverter forgotten while the broker was away stays cleared, also after the "
+          "next broker restart") {
+    test::MosquittoBroker broker; // no persistence
+    const auto dir = test::make_temp_dir("ecu2mqtt-lifecycle");
+    test::FixedClock clock({2024, 6, 1, 12, 0, 0});
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock);
+    const auto old_state = "ecu2mqtt/" + kEcu + "/" + kOld + "/state";
+    publisher.upload("20240601120000",
+                     {test::inverter_with(kOld, 4, 50), test::inverter_with(kKept, 4, 50)});
+    clock.set({2024, 6, 2, 12, 0, 0});
+    publisher.upload("20240602120000", {test::inverter_with(kKept, 4, 50)});
+    REQUIRE(eventually([&] {
+        auto r = retained_now(broker, "ecu2mqtt/#");
+        return r.contains(old_state) && r[old_state].find("2024-06-02") != std::string::npos;
+    }));
+
+    broker.stop();
+    clock.set({2024, 6, 30, 12, 0, 0});
+    publisher.upload("20240630120000", {test::inverter_with(kKept, 4, 51)}); // names kOld, absent
+    clock.set({2024, 7, 1, 12, 0, 1});
+    REQUIRE(eventually([&] {
+        return publisher.log().find("event=inverter_forgotten ecu=" + kEcu + " inverter=" + kOld) !=
+               std::string::npos;
+    }));
+    broker.start();
+    REQUIRE(eventually(
+        [&] {
+            auto r = retained_now(broker, "ecu2mqtt/#");
+            return r.contains("ecu2mqtt/" + kEcu + "/" + kKept + "/state") &&
+                   r["ecu2mqtt/" + kEcu + "/" + kKept + "/state"].find("2024-06-30") !=
+                       std::string::npos;
+        },
+        10s));
+    std::this_thread::sleep_for(500ms);
+    auto retained = retained_now(broker, "#");
+    INFO("after the first restart: " << (retained.contains(old_state) ? retained[old_state] : "-"));
+    CHECK_FALSE(retained.contains(old_state));
+
+    // And again: a second restart without persistence.
+    broker.stop();
+    broker.start();
+    std::this_thread::sleep_for(3s);
+    retained = retained_now(broker, "#");
+    INFO(
+        "after the second restart: " << (retained.contains(old_state) ? retained[old_state] : "-"));
+    CHECK(retained.contains("ecu2mqtt/" + kEcu + "/" + kKept + "/state"));
+    CHECK_FALSE(retained.contains(old_state));
+    CHECK_FALSE(retained.contains("homeassistant/device/ecu2mqtt_" + kOld + "/config"));
+    std::filesystem::remove_all(dir);
+}

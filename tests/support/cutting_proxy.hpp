@@ -34,6 +34,9 @@ class CuttingProxy {
 
     // While on, what the broker sends is dropped; what the client sends still reaches it.
     void drop_from_broker(bool on) { dropping_ = on; }
+    // While non-zero, each piece the broker sends is held this long first (a slow link or a
+    // broker busy after a restart).
+    void delay_from_broker(std::chrono::milliseconds delay) { delay_ms_ = delay.count(); }
 
     // Closes every connection through the proxy; new ones are taken as before.
     void cut() {
@@ -99,6 +102,8 @@ class CuttingProxy {
                 const bool from_broker = i == 1;
                 if (from_broker && dropping_)
                     continue;
+                if (from_broker && delay_ms_ > 0)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
                 const int to = from_broker ? client : broker;
                 if (::send(to, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL) != n)
                     return;
@@ -110,6 +115,7 @@ class CuttingProxy {
     int listen_fd_ = -1;
     std::uint16_t port_ = 0;
     std::atomic<bool> dropping_{false};
+    std::atomic<long> delay_ms_{0};
     std::atomic<bool> stopping_{false};
     std::thread acceptor_;
     std::mutex mutex_;

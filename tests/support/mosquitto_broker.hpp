@@ -86,6 +86,15 @@ class MosquittoBroker {
         }
     }
 
+    // A crash: no chance to write the persistence file.
+    void kill() {
+        if (process_) {
+            process_->signal(SIGKILL);
+            process_->wait_for(std::chrono::seconds(5));
+            process_.reset();
+        }
+    }
+
     std::uint16_t port() const { return port_; }
     std::string url() const { return "mqtt://127.0.0.1:" + std::to_string(port_); }
     const std::string& user() const { return user_; }

@@ -44,6 +44,10 @@ class Outbox {
     // `keep` false: forget it once the broker has it (a clear of a retained topic), instead of
     // sending it again after every reconnect.
     void put_latest(OutgoingMessage message, bool keep = true);
+    // Clears a retained topic (empty payload, sent once) that readings up to `readings_up_to`
+    // may name too: their messages of it are older than the clear and are left out, also of
+    // readings queued later, so the topic stays cleared (a forgotten inverter's state).
+    void clear_topic(const std::string& topic, std::uint64_t readings_up_to);
     bool has_latest(const std::string& topic) const { return latest_.contains(topic); }
     const std::string* latest_payload(const std::string& topic) const;
     void put_reading(std::uint64_t sequence, std::vector<OutgoingMessage> messages);
@@ -62,16 +66,31 @@ class Outbox {
     void hold_readings(bool hold) { readings_held_ = hold; }
     bool readings_held() const { return readings_held_; }
     // Queues, once, the newest acknowledged retained message of every reading topic that has
-    // no latest value of its own pending (a clear, say). Each is older than any reading still
-    // waiting, so no reading message goes out until all of them are acknowledged.
+    // no latest value of its own pending (a clear, say), in the readings' order. Each is older
+    // than any reading still waiting, so no reading message goes out until all of them are
+    // acknowledged. A reconnect before then parks them until the caller decides again (calling
+    // this once more gives everything back anew).
     std::size_t restore_delivered();
     std::size_t restoring() const { return restoring_; }
     // The broker has every reading up to `sequence` whole, by its receipt, although their
     // acknowledgements were lost with a connection: they complete without going out again
     // (an older reading sent again after a newer one would make its topics go back for a
-    // moment). Returns the readings now complete, oldest first.
+    // moment). Only readings whose every message went out can be at the broker: the first
+    // reading with a message never sent ends it, whatever the receipt says. Returns the
+    // readings now complete, oldest first.
     std::vector<std::uint64_t> complete_up_to(std::uint64_t sequence);
     std::size_t delivered_topics() const { return delivered_.size(); }
+    // After complete_up_to: of the first reading still incomplete, the messages sent on the
+    // lost connection up to the last one whose retained copy the broker holds (`broker_copies`:
+    // topic -> payload) are there too, as messages reach it in order: they complete without
+    // going out twice. Returns how many.
+    std::size_t confirm_first_part(const std::map<std::string, std::string>& broker_copies);
+    // What the broker held of a topic at start (read back from it), to give back like a
+    // delivered message; any acknowledged reading message of the topic replaces it.
+    void remember_held(const std::string& topic, std::string payload, std::uint64_t sequence,
+                       std::size_t index);
+    // The reading whose message of `topic` the broker acknowledged last, if any.
+    std::optional<std::uint64_t> delivered_sequence(const std::string& topic) const;
 
     std::size_t in_flight() const { return in_flight_.size(); }
     std::size_t pending_readings() const { return readings_.size(); }
@@ -79,7 +98,9 @@ class Outbox {
     std::size_t window() const { return window_; }
 
   private:
-    enum class State : std::uint8_t { Pending, Flying, Acked };
+    // Unsent: never sent (or refused), so not at the broker. Unconfirmed: sent on a connection
+    // that went before its acknowledgement came; the broker may have it. Both go out again.
+    enum class State : std::uint8_t { Unsent, Flying, Unconfirmed, Acked };
     struct Reading {
         std::uint64_t sequence;
         std::vector<OutgoingMessage> messages;
@@ -96,6 +117,7 @@ class Outbox {
     struct Delivered {
         std::string payload;
         std::uint64_t sequence = 0;
+        std::size_t index = 0; // in its reading: given back in the readings' own order
     };
     struct Latest {
         OutgoingMessage message;
@@ -111,7 +133,10 @@ class Outbox {
     // Takes message `id` out of the flight list; nullopt if it was not there.
     std::optional<Flight> land(std::uint64_t id);
     Reading* find_reading(std::uint64_t sequence);
-    void remember_delivered(const OutgoingMessage& message, std::uint64_t sequence);
+    void remember_delivered(const OutgoingMessage& message, std::uint64_t sequence,
+                            std::size_t index);
+    bool cleared_after(const std::string& topic, std::uint64_t sequence) const;
+    void leave_out_cleared(Reading& reading);
     std::vector<std::uint64_t> pop_completed();
 
     std::size_t window_;
@@ -125,6 +150,8 @@ class Outbox {
     // Topic -> the newest retained payload the broker acknowledged for it from a reading; a
     // clear (an empty latest value) removes the topic.
     std::unordered_map<std::string, Delivered> delivered_;
+    // Topic -> the newest reading older than its clear. Grows only by topics ever cleared.
+    std::unordered_map<std::string, std::uint64_t> cleared_;
     bool readings_held_ = false;
     std::size_t restoring_ = 0; // latest values with `restore` set
 };
