@@ -2,6 +2,7 @@
 // connection, its newest states in a crash) or answers slowly, and a client that plants a
 // receipt: with the real binary, a real Mosquitto and real sockets.
 #include "support/cutting_proxy.hpp"
+#include "support/minute_uploads.hpp"
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
 #include "support/test_paths.hpp"
@@ -17,23 +18,22 @@ using nlohmann::json;
 namespace {
 
 const std::string kEcu = "216000064136";
-const std::string kEcuState = "ecu2mqtt/" + kEcu + "/state";
+const std::string& kEcuState = test::kCapturedEcuState;
 const std::string kReceipt = "ecu2mqtt/bridge/delivered";
 
+using test::is_live_state;
+using test::reply_for_minute;
+using test::state_timestamps;
+using test::upload_at_minute;
+
 std::string stamp(int minute) {
-    return test::today_utc() + "10" + test::zero_padded(minute, 2) + "00";
+    return test::stamp_at_minute(minute);
 }
 std::string iso(int minute) {
-    const auto d = test::today_utc();
-    return d.substr(0, 4) + "-" + d.substr(4, 2) + "-" + d.substr(6, 2) +
-           "T10:" + test::zero_padded(minute, 2) + ":00";
+    return test::iso_at_minute(minute);
 }
-
-std::string upload_at_minute(int minute) {
-    auto spec = test::captured_upload_spec();
-    spec.timestamp = stamp(minute);
-    spec.decikwh = 21279 + minute;
-    return test::build_upload(spec);
+std::vector<std::string> minutes(int from, int to) {
+    return test::iso_minutes(from, to);
 }
 
 std::string inverter_uid(int n) {
@@ -52,33 +52,7 @@ std::string big_upload(int minute) {
     return test::build_upload(spec);
 }
 
-bool is_live_state(const test::Received& m) {
-    return m.topic == kEcuState && !m.retained;
-}
-
-std::vector<std::string> state_timestamps(const test::MqttProbe& probe) {
-    std::vector<std::string> out;
-    for (const auto& m : probe.messages())
-        if (is_live_state(m))
-            out.push_back(json::parse(m.payload)["timestamp"]);
-    return out;
-}
-
-std::vector<std::string> minutes(int from, int to) {
-    std::vector<std::string> out;
-    for (int m = from; m <= to; ++m)
-        out.push_back(iso(m));
-    return out;
-}
-
-struct TempDir {
-    TempDir() : path(test::make_temp_dir("ecu2mqtt-broker-loss")) {}
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    std::filesystem::path path;
-};
+using test::TempDir;
 
 std::size_t occurrences(const std::string& text, const std::string& what) {
     std::size_t n = 0;
@@ -97,6 +71,21 @@ bool wait_log_count(test::ServiceProcess& service, const std::string& what, std:
     }
     return false;
 }
+
+// The service with a broker it reaches through a proxy the test can cut, and a subscriber
+// that reaches the broker directly.
+struct ProxiedService {
+    ProxiedService()
+        : network(broker.port()), probe(broker.url(), kEcuState),
+          service(network.url(), dir.path / "state") {
+        REQUIRE(service.process().wait_for_output("event=mqtt_connected", 5s));
+    }
+    TempDir dir;
+    test::MosquittoBroker broker;
+    test::CuttingProxy network;
+    test::MqttProbe probe;
+    test::ServiceProcess service;
+};
 
 } // namespace
 
@@ -247,16 +236,34 @@ TEST_CASE("after lost acknowledgements nothing the broker took is published twic
     CHECK(json::parse(retained->payload)["timestamp"] == iso(3)); // what stays at the broker
 }
 
+TEST_CASE("readings the broker took before the connection failed, unacknowledged, are not "
+          "sent again after the reconnect") {
+    ProxiedService bench;
+    auto& [dir, broker, network, probe, service] = bench;
+    REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
+    REQUIRE(probe.wait_for_count(is_live_state, 1));
+
+    // The broker takes three readings, but its acknowledgements never come back.
+    network.drop_from_broker(true);
+    for (int m = 1; m <= 3; ++m)
+        REQUIRE(test::upload(service.port(), upload_at_minute(m)) == reply_for_minute(m));
+    REQUIRE(probe.wait_for_count(is_live_state, 4));
+    network.cut();
+    network.drop_from_broker(false);
+
+    REQUIRE(service.process().wait_for_output("not sent again after the reconnect", 15s));
+    REQUIRE(test::upload(service.port(), upload_at_minute(4)) == reply_for_minute(4));
+    REQUIRE(probe.wait_for_count(is_live_state, 5, 10s));
+    std::this_thread::sleep_for(300ms); // anything sent twice would show up now
+    CHECK(state_timestamps(probe) == minutes(0, 4));
+}
+
 // The broker's answers take longer than the start-up audit's wait (2 s) after a reconnect,
 // although it kept everything and took three newer readings whose acknowledgements were lost:
 // giving back the last acknowledged states would make the live state go back.
 TEST_CASE("a slow broker after a reconnect does not make the live state go back") {
-    TempDir dir;
-    test::MosquittoBroker broker;
-    test::CuttingProxy network(broker.port());
-    test::MqttProbe probe(broker.url(), kEcuState);
-    test::ServiceProcess service(network.url(), dir.path / "state");
-    REQUIRE(service.process().wait_for_output("event=mqtt_connected", 5s));
+    ProxiedService bench;
+    auto& [dir, broker, network, probe, service] = bench;
     REQUIRE(test::upload(service.port(), upload_at_minute(0)).starts_with("101"));
     REQUIRE(probe.wait_for_count(is_live_state, 1));
     std::this_thread::sleep_for(300ms);

@@ -1,6 +1,6 @@
 // Losing nothing and not falling over, with the real binary, a real broker and real sockets.
 #include "ecu2mqtt/mqtt/reading_codec.hpp"
-#include "support/cutting_proxy.hpp"
+#include "support/minute_uploads.hpp"
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
 #include "support/store_probe.hpp"
@@ -19,40 +19,14 @@ using nlohmann::json;
 
 namespace {
 
-const std::string kEcuState = "ecu2mqtt/216000064136/state";
-
-std::string upload_at_minute(int minute) {
-    auto spec = test::captured_upload_spec();
-    spec.timestamp = test::today_utc() + "10" + test::zero_padded(minute, 2) + "00";
-    spec.decikwh = 21279 + minute;
-    return test::build_upload(spec);
-}
-
-std::string reply_for_minute(int minute) { // 101 + the upload's time - 5 min
-    return "101" + test::today_utc() + test::zero_padded(minute >= 5 ? 10 : 9, 2) +
-           test::zero_padded(minute >= 5 ? minute - 5 : minute + 55, 2) + "00";
-}
-
-bool is_live_state(const test::Received& m) {
-    return m.topic == kEcuState && !m.retained;
-}
-
-// The ECU timestamps of the ECU state messages a probe received as they were published, in
-// order. Retained copies the broker hands out on subscribing are not publications.
-std::vector<std::string> state_timestamps(const test::MqttProbe& probe) {
-    std::vector<std::string> out;
-    for (const auto& m : probe.messages())
-        if (is_live_state(m))
-            out.push_back(json::parse(m.payload)["timestamp"]);
-    return out;
-}
+using test::is_live_state;
+using test::reply_for_minute;
+using test::state_timestamps;
+using test::upload_at_minute;
+const std::string& kEcuState = test::kCapturedEcuState;
 
 std::vector<std::string> minutes(int from, int to) {
-    std::vector<std::string> out;
-    for (int m = from; m <= to; ++m)
-        out.push_back(test::today_utc().substr(0, 4) + "-" + test::today_utc().substr(4, 2) + "-" +
-                      test::today_utc().substr(6, 2) + "T10:" + test::zero_padded(m, 2) + ":00");
-    return out;
+    return test::iso_minutes(from, to);
 }
 
 long kib_field(pid_t pid, const std::string& field) {
@@ -64,14 +38,7 @@ long kib_field(pid_t pid, const std::string& field) {
     return -1;
 }
 
-struct TempDir {
-    TempDir() : path(test::make_temp_dir("ecu2mqtt-rel")) {}
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    std::filesystem::path path;
-};
+using test::TempDir;
 
 // Polls a file until it contains `text`: the service writes its log file, not its stderr.
 bool file_has(const std::filesystem::path& file, const std::string& text,
@@ -157,32 +124,6 @@ TEST_CASE("a broker restarted without persistence gets the last states back at o
     REQUIRE_FALSE(seen.empty());
     CHECK(seen.back() == minutes(2, 2).front());
     CHECK(std::is_sorted(seen.begin(), seen.end()));
-}
-
-TEST_CASE("readings the broker took before the connection failed, unacknowledged, are not "
-          "sent again after the reconnect") {
-    TempDir dir;
-    test::MosquittoBroker broker;
-    test::CuttingProxy network(broker.port());
-    test::MqttProbe probe(broker.url(), kEcuState);
-    test::ServiceProcess service(network.url(), dir.path / "state");
-    REQUIRE(service.process().wait_for_output("event=mqtt_connected", 5s));
-    REQUIRE(test::upload(service.port(), upload_at_minute(0)) == reply_for_minute(0));
-    REQUIRE(probe.wait_for_count(is_live_state, 1));
-
-    // The broker takes three readings, but its acknowledgements never come back.
-    network.drop_from_broker(true);
-    for (int m = 1; m <= 3; ++m)
-        REQUIRE(test::upload(service.port(), upload_at_minute(m)) == reply_for_minute(m));
-    REQUIRE(probe.wait_for_count(is_live_state, 4));
-    network.cut();
-    network.drop_from_broker(false);
-
-    REQUIRE(service.process().wait_for_output("not sent again after the reconnect", 15s));
-    REQUIRE(test::upload(service.port(), upload_at_minute(4)) == reply_for_minute(4));
-    REQUIRE(probe.wait_for_count(is_live_state, 5, 10s));
-    std::this_thread::sleep_for(300ms); // anything sent twice would show up now
-    CHECK(state_timestamps(probe) == minutes(0, 4));
 }
 
 TEST_CASE("killed with SIGKILL between uploads and started again: nothing twice, nothing lost") {

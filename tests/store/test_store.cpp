@@ -17,14 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct TempDir {
-    TempDir() : path(test::make_temp_dir("ecu2mqtt-store")) {}
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    std::filesystem::path path;
-};
+using test::TempDir;
 
 // Runs the io context until `count` completions have arrived; returns their errors in order.
 struct Completions {

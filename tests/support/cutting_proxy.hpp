@@ -65,7 +65,7 @@ class CuttingProxy {
             const int client = ::accept(listen_fd_, nullptr, nullptr);
             if (client < 0)
                 return;
-            const int broker = connect_to_broker();
+            const int broker = connect_loopback(broker_port_);
             if (broker < 0) {
                 ::close(client);
                 continue;
@@ -74,19 +74,6 @@ class CuttingProxy {
             pairs_.emplace_back(client, broker);
             pumps_.emplace_back([this, client, broker] { pump(client, broker); });
         }
-    }
-
-    int connect_to_broker() const {
-        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = htons(broker_port_);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-            ::close(fd);
-            return -1;
-        }
-        return fd;
     }
 
     void pump(int client, int broker) {

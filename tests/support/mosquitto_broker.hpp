@@ -3,6 +3,7 @@
 
 #include "child_process.hpp"
 #include "net.hpp"
+#include "temp_dir.hpp"
 
 #include <filesystem>
 #include <memory>
@@ -16,13 +17,6 @@ inline std::string mosquitto_binary() {
         if (std::filesystem::exists(candidate))
             return candidate;
     return "mosquitto";
-}
-
-inline std::filesystem::path make_temp_dir(const std::string& prefix) {
-    std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
-    if (!::mkdtemp(pattern.data()))
-        throw std::runtime_error("mkdtemp failed");
-    return pattern;
 }
 
 class MosquittoBroker {

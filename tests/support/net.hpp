@@ -40,22 +40,30 @@ inline std::uint16_t free_port() {
     return port;
 }
 
+// A TCP socket connected to 127.0.0.1:`port`, or -1. The caller owns the descriptor.
+inline int connect_loopback(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 class TcpClient {
   public:
     explicit TcpClient(std::uint16_t port,
                        std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        fd_ = connect_loopback(port);
+        if (fd_ < 0)
+            throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
         timeval tv{static_cast<time_t>(timeout.count() / 1000),
                    static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = htons(port);
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-            ::close(fd_);
-            throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
-        }
     }
     ~TcpClient() {
         if (fd_ >= 0)

@@ -16,14 +16,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct TempDir {
-    TempDir() : path(test::make_temp_dir("ecu2mqtt-history")) {}
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    std::filesystem::path path;
-};
+using test::TempDir;
 
 const std::string kEcuA = "216000000001";
 const std::string kEcuB = "216000000002";
