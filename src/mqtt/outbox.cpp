@@ -1,6 +1,7 @@
 #include "ecu2mqtt/mqtt/outbox.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace ecu2mqtt {
 
@@ -186,11 +187,26 @@ std::optional<std::uint64_t> Outbox::delivered_sequence(const std::string& topic
 // for: a crash part-way leaves the broker with no receipt for states it lacks.
 // Again in full when a connection cut the last one short: what it gave back before may be lost
 // with a broker restarted since.
+// A topic a waiting reading names is left to that reading: its value is newer, and subscribers
+// may have seen it already, before the connection went.
 std::size_t Outbox::restore_delivered() {
+    std::unordered_set<std::string> coming;
+    for (const auto& reading : readings_)
+        for (std::size_t i = 0; i < reading.messages.size(); ++i)
+            if (reading.states[i] != State::Acked && reading.messages[i].retain)
+                coming.insert(reading.messages[i].topic);
     std::vector<std::pair<const std::string*, const Delivered*>> order;
     for (const auto& [topic, delivered] : delivered_) {
         const auto slot = latest_.find(topic);
-        if (slot == latest_.end() || (slot->second.restore && !slot->second.flying))
+        const bool parked = slot != latest_.end() && slot->second.restore && !slot->second.flying;
+        if (coming.contains(topic)) {
+            if (parked) {
+                --restoring_;
+                latest_.erase(slot);
+            }
+            continue;
+        }
+        if (slot == latest_.end() || parked)
             order.emplace_back(&topic, &delivered);
     }
     std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {

@@ -150,7 +150,10 @@ TEST_CASE("under random refusals and reconnects every reading completes once, in
 TEST_CASE("a broker that lost its retained messages gets the newest acknowledged of each back "
           "before any waiting reading") {
     Outbox box(8);
-    box.put_reading(1, {{"ecu/state", "1", true}, {"inv/a", "1", true}, {"history", "1", false}});
+    box.put_reading(1, {{"ecu/state", "1", true},
+                        {"inv/a", "1", true},
+                        {"inv/b", "1", true},
+                        {"history", "1", false}});
     box.put_reading(2, {{"ecu/state", "2", true}});
     for (const auto& send : drain(box))
         box.acknowledged(send.id);
@@ -159,17 +162,17 @@ TEST_CASE("a broker that lost its retained messages gets the newest acknowledged
     box.connection_reset();
     box.hold_readings(true); // while asking the broker whether it kept them
     CHECK(drain(box).empty());
-    CHECK(box.restore_delivered() == 2); // not the history message: it is not retained
+    // Not the history message (not retained), and not what the waiting reading names: its
+    // newer value follows, and going back to an older one first would make subscribers see the
+    // state step back.
+    CHECK(box.restore_delivered() == 1);
     box.hold_readings(false);
     auto restored = drain(box);
-    REQUIRE(restored.size() == 2); // the waiting reading stays back until both are acknowledged
-    std::map<std::string, std::string> given_back;
-    for (const auto& send : restored)
-        given_back[send.message->topic] = send.message->payload;
-    CHECK(given_back == std::map<std::string, std::string>{{"ecu/state", "2"}, {"inv/a", "1"}});
-    box.acknowledged(restored[0].id);
+    REQUIRE(restored.size() == 1); // the waiting reading stays back until it is acknowledged
+    CHECK(restored[0].message->topic == "inv/b");
+    CHECK(restored[0].message->payload == "1");
     CHECK(drain(box).empty());
-    box.acknowledged(restored[1].id);
+    box.acknowledged(restored[0].id);
     const auto reading = drain(box);
     REQUIRE(reading.size() == 2);
     CHECK(reading[0].message->payload == "3");
@@ -254,12 +257,13 @@ TEST_CASE("a cleared topic stays cleared: older readings' messages of it are lef
     CHECK_FALSE(box.delivered_sequence("inv/b")); // acknowledged before the clear: not kept
 
     box.connection_reset(); // a broker restarted without persistence
+    box.hold_readings(true);
     box.restore_delivered();
     std::map<std::string, std::string> given_back;
     for (const auto& send : drain(box))
         given_back[send.message->topic] = send.message->payload;
-    CHECK(given_back == std::map<std::string, std::string>{
-                            {"inv/a", "1"}, {"inv/b", ""}, {"receipt", "1"}}); // the clear again
+    // The clear again; inv/a and the receipt come with reading 2, which waits.
+    CHECK(given_back == std::map<std::string, std::string>{{"inv/b", ""}});
 }
 
 TEST_CASE("what is given back goes in the readings' order, the receipt after every state") {

@@ -66,7 +66,8 @@ class Outbox {
     void hold_readings(bool hold) { readings_held_ = hold; }
     bool readings_held() const { return readings_held_; }
     // Queues, once, the newest acknowledged retained message of every reading topic that has
-    // no latest value of its own pending (a clear, say), in the readings' order. Each is older
+    // no latest value of its own pending (a clear, say) and that no waiting reading names (its
+    // newer value follows), in the readings' order. Each is older
     // than any reading still waiting, so no reading message goes out until all of them are
     // acknowledged. A reconnect before then parks them until the caller decides again (calling
     // this once more gives everything back anew).
