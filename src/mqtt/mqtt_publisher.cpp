@@ -659,8 +659,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 return;
             }
             if (msg.is_retained() && is_our_state_topic(topic)) {
-                if (broker_states.size() < kMaxAuditedStates)
-                    broker_states[topic] = msg.get_payload_str();
+                note_broker_state(topic, msg.get_payload_str());
                 return;
             }
         }
@@ -669,8 +668,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             return;
         }
         if (audit == Audit::Collecting && msg.is_retained() && is_our_state_topic(topic)) {
-            if (broker_states.size() < kMaxAuditedStates)
-                broker_states[topic] = msg.get_payload_str();
+            note_broker_state(topic, msg.get_payload_str());
             return;
         }
         if (audit == Audit::Collecting && topic == config.topics.bridge_audit()) {
@@ -739,10 +737,16 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 config.topics.base + "/+/state", config.topics.base + "/+/+/state"};
     }
 
+    // The same, and our device configs.
     std::vector<std::string> audit_filters() const {
-        return {config.topics.discovery_prefix + "/device/+/config",
-                config.topics.bridge_delivered(), config.topics.bridge_audit(),
-                config.topics.base + "/+/state", config.topics.base + "/+/+/state"};
+        auto filters = check_filters();
+        filters.push_back(config.topics.discovery_prefix + "/device/+/config");
+        return filters;
+    }
+
+    void note_broker_state(const std::string& topic, std::string payload) {
+        if (broker_states.size() < kMaxAuditedStates)
+            broker_states[topic] = std::move(payload);
     }
 
     // Subscribes to our retained configs and receipt, then echoes a nonce to ourselves: the
@@ -843,19 +847,20 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         }
         // Longer than at start: deciding too early on a slow broker gives back states older
         // than ones it holds. Readings are safe in the store meanwhile.
-        retained_check_timer.expires_after(config.discovery_audit_wait * 5);
-        retained_check_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-            // No echo in time: decided on what came. With no receipt, giving the states back
-            // costs a repeat at worst; leaving them out would cost missing values.
-            if (auto self = weak.lock(); self && !ec) {
-                self->log.warn(
-                    "mqtt_broker_slow",
-                    {{"url", self->config.url},
-                     {"waited_ms", std::to_string((self->config.discovery_audit_wait * 5).count())},
-                     {"action", "deciding on what the broker sent so far"}});
-                self->finish_retained_check();
-            }
-        });
+        const auto wait = config.discovery_audit_wait * 5;
+        retained_check_timer.expires_after(wait);
+        retained_check_timer.async_wait(
+            [weak = weak_from_this(), wait](boost::system::error_code ec) {
+                // No echo in time: decided on what came. With no receipt, giving the states back
+                // costs a repeat at worst; leaving them out would cost missing values.
+                if (auto self = weak.lock(); self && !ec) {
+                    self->log.warn("mqtt_broker_slow",
+                                   {{"url", self->config.url},
+                                    {"waited_ms", std::to_string(wait.count())},
+                                    {"action", "deciding on what the broker sent so far"}});
+                    self->finish_retained_check();
+                }
+            });
     }
 
     // Decides on what arrived: at the echo, or when the wait ran out.

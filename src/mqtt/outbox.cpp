@@ -9,10 +9,7 @@ void Outbox::put_latest(OutgoingMessage message, bool keep) {
     if (message.payload.empty())
         delivered_.erase(message.topic); // cleared: nothing of it to give back
     auto& slot = latest_[message.topic];
-    if (slot.restore) { // a newer value of the topic replaces the one given back
-        slot.restore = false;
-        --restoring_;
-    }
+    end_restore(slot); // a newer value of the topic replaces one given back
     const bool was_due = slot.due && slot.stamp != 0;
     slot.keep = keep;
     slot.message = std::move(message);
@@ -134,6 +131,19 @@ std::optional<Outbox::Flight> Outbox::land(std::uint64_t id) {
     return flight;
 }
 
+void Outbox::mark_at_broker(Reading& reading, std::size_t index) {
+    reading.states[index] = State::Acked;
+    --reading.unacked;
+    remember_delivered(reading.messages[index], reading.sequence, index);
+}
+
+void Outbox::end_restore(Latest& slot) {
+    if (slot.restore) {
+        slot.restore = false;
+        --restoring_;
+    }
+}
+
 void Outbox::remember_delivered(const OutgoingMessage& message, std::uint64_t sequence,
                                 std::size_t index) {
     if (!message.retain || message.payload.empty() || cleared_after(message.topic, sequence))
@@ -161,9 +171,7 @@ std::size_t Outbox::confirm_first_part(const std::map<std::string, std::string>&
     std::size_t confirmed = 0;
     for (std::size_t i = 0; i < taken; ++i)
         if (reading.states[i] == State::Unconfirmed) {
-            reading.states[i] = State::Acked;
-            --reading.unacked;
-            remember_delivered(reading.messages[i], reading.sequence, i);
+            mark_at_broker(reading, i);
             ++confirmed;
         }
     return confirmed;
@@ -201,7 +209,7 @@ std::size_t Outbox::restore_delivered() {
         const bool parked = slot != latest_.end() && slot->second.restore && !slot->second.flying;
         if (coming.contains(topic)) {
             if (parked) {
-                --restoring_;
+                end_restore(slot->second);
                 latest_.erase(slot);
             }
             continue;
@@ -239,10 +247,7 @@ std::vector<std::uint64_t> Outbox::acknowledged(std::uint64_t id) {
             if (slot->second.due) { // a newer version came meanwhile
                 latest_due_.push_back(flight->topic);
             } else {
-                if (slot->second.restore) {
-                    slot->second.restore = false;
-                    --restoring_;
-                }
+                end_restore(slot->second);
                 if (!slot->second.keep)
                     latest_.erase(slot);
             }
@@ -250,11 +255,8 @@ std::vector<std::uint64_t> Outbox::acknowledged(std::uint64_t id) {
         return {};
     }
     Reading* reading = find_reading(flight->sequence);
-    if (reading && reading->states[flight->index] == State::Flying) {
-        reading->states[flight->index] = State::Acked;
-        --reading->unacked;
-        remember_delivered(reading->messages[flight->index], reading->sequence, flight->index);
-    }
+    if (reading && reading->states[flight->index] == State::Flying)
+        mark_at_broker(*reading, flight->index);
     return pop_completed();
 }
 
@@ -269,11 +271,8 @@ std::vector<std::uint64_t> Outbox::complete_up_to(std::uint64_t sequence) {
             reading.states.end())
             break; // not all of it went out: neither it nor any later reading is there whole
         for (std::size_t i = 0; i < reading.messages.size(); ++i)
-            if (reading.states[i] != State::Acked) {
-                reading.states[i] = State::Acked;
-                remember_delivered(reading.messages[i], reading.sequence, i);
-            }
-        reading.unacked = 0;
+            if (reading.states[i] != State::Acked)
+                mark_at_broker(reading, i);
     }
     first_pending_ = 0;
     return pop_completed();

@@ -24,6 +24,20 @@ std::vector<Outbox::Send> drain(Outbox& box) {
     return sends;
 }
 
+// Sends all that can go and has the broker acknowledge each.
+void deliver_all(Outbox& box) {
+    for (const auto& send : drain(box))
+        box.acknowledged(send.id);
+}
+
+// The payload sent last on each topic.
+std::map<std::string, std::string> by_topic(const std::vector<Outbox::Send>& sends) {
+    std::map<std::string, std::string> last;
+    for (const auto& send : sends)
+        last[send.message->topic] = send.message->payload;
+    return last;
+}
+
 } // namespace
 
 TEST_CASE("the window bounds what is in flight, and acknowledgements let more out") {
@@ -155,8 +169,7 @@ TEST_CASE("a broker that lost its retained messages gets the newest acknowledged
                         {"inv/b", "1", true},
                         {"history", "1", false}});
     box.put_reading(2, {{"ecu/state", "2", true}});
-    for (const auto& send : drain(box))
-        box.acknowledged(send.id);
+    deliver_all(box);
     box.put_reading(3, {{"ecu/state", "3", true}, {"inv/a", "3", true}});
 
     box.connection_reset();
@@ -187,11 +200,9 @@ TEST_CASE("a broker that lost its retained messages gets the newest acknowledged
 TEST_CASE("a cleared topic is not given back after the broker lost its retained messages") {
     Outbox box(8);
     box.put_reading(1, {{"inv/a", "1", true}, {"inv/b", "1", true}});
-    for (const auto& send : drain(box))
-        box.acknowledged(send.id);
+    deliver_all(box);
     box.put_latest({"inv/b", "", true}, false); // the inverter was forgotten
-    for (const auto& send : drain(box))
-        box.acknowledged(send.id);
+    deliver_all(box);
     box.connection_reset();
     CHECK(box.restore_delivered() == 1);
     const auto sends = drain(box);
@@ -217,9 +228,7 @@ TEST_CASE("readings the broker's receipt names complete without going out again"
         box.acknowledged(send.id);
     box.connection_reset();
     box.restore_delivered();
-    std::map<std::string, std::string> given_back;
-    for (const auto& send : drain(box))
-        given_back[send.message->topic] = send.message->payload;
+    const auto given_back = by_topic(drain(box));
     CHECK(given_back == std::map<std::string, std::string>{{"ecu/state", "3"}, {"receipt", "3"}});
 }
 
@@ -259,9 +268,7 @@ TEST_CASE("a cleared topic stays cleared: older readings' messages of it are lef
     box.connection_reset(); // a broker restarted without persistence
     box.hold_readings(true);
     box.restore_delivered();
-    std::map<std::string, std::string> given_back;
-    for (const auto& send : drain(box))
-        given_back[send.message->topic] = send.message->payload;
+    const auto given_back = by_topic(drain(box));
     // The clear again; inv/a and the receipt come with reading 2, which waits.
     CHECK(given_back == std::map<std::string, std::string>{{"inv/b", ""}});
 }
@@ -278,8 +285,7 @@ TEST_CASE("what is given back goes in the readings' order, the receipt after eve
     }
     messages.push_back({"ecu2mqtt/bridge/delivered", "1", true});
     box.put_reading(1, messages);
-    for (const auto& send : drain(box))
-        box.acknowledged(send.id);
+    deliver_all(box);
     box.connection_reset();
     REQUIRE(box.restore_delivered() == messages.size());
     const auto sends = drain(box);
@@ -292,8 +298,7 @@ TEST_CASE("a restore cut short by the connection waits for the next verdict, the
           "in full") {
     Outbox box(8);
     box.put_reading(1, {{"inv/a", "1", true}, {"receipt", "1", true}});
-    for (const auto& send : drain(box))
-        box.acknowledged(send.id);
+    deliver_all(box);
     box.connection_reset();
     box.restore_delivered();
     const auto restored = drain(box);

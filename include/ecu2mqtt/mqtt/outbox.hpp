@@ -64,13 +64,12 @@ class Outbox {
     void resend_latest(const std::string& prefix);
     // While held, no reading message is handed out; latest values still are.
     void hold_readings(bool hold) { readings_held_ = hold; }
-    bool readings_held() const { return readings_held_; }
     // Queues, once, the newest acknowledged retained message of every reading topic that has
     // no latest value of its own pending (a clear, say) and that no waiting reading names (its
-    // newer value follows), in the readings' order. Each is older
-    // than any reading still waiting, so no reading message goes out until all of them are
-    // acknowledged. A reconnect before then parks them until the caller decides again (calling
-    // this once more gives everything back anew).
+    // newer value follows), in the readings' order. Each is older than any reading still
+    // waiting, so no reading message goes out until all of them are acknowledged. A reconnect
+    // before then parks them until the caller decides again (calling this once more gives
+    // everything back anew).
     std::size_t restore_delivered();
     std::size_t restoring() const { return restoring_; }
     // The broker has every reading up to `sequence` whole, by its receipt, although their
@@ -136,6 +135,10 @@ class Outbox {
     Reading* find_reading(std::uint64_t sequence);
     void remember_delivered(const OutgoingMessage& message, std::uint64_t sequence,
                             std::size_t index);
+    // Message `index` of `reading` is at the broker: done, and remembered to give back.
+    void mark_at_broker(Reading& reading, std::size_t index);
+    // `slot` no longer holds a value given back (acknowledged, replaced or dropped).
+    void end_restore(Latest& slot);
     bool cleared_after(const std::string& topic, std::uint64_t sequence) const;
     void leave_out_cleared(Reading& reading);
     std::vector<std::uint64_t> pop_completed();
