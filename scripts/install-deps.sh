@@ -9,19 +9,25 @@
 #   scripts/install-deps.sh runtime   only the shared libraries the binary needs
 #   scripts/install-deps.sh container runtime + tini, the init of the standalone image
 #   scripts/install-deps.sh artwork   the SVG renderer for ha-addon/artwork/render.sh
+#
+# scripts/check-install.sh proves these lists on a bare Debian 12 (a minbase chroot): a package
+# that only happens to be installed here cannot hide a missing one.
 set -euo pipefail
 
-build_packages=(g++ cmake make libboost-dev libpaho-mqttpp-dev libpaho-mqtt-dev nlohmann-json3-dev
-    libsqlite3-dev)
+# libssl-dev: Debian's PahoMqttCpp CMake config asks for OpenSSL, but no Paho -dev package
+# depends on it.
+build_packages=(g++ cmake make libboost-dev libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
+    nlohmann-json3-dev libsqlite3-dev)
 package_packages=(dpkg-dev file help2man)
-runtime_packages=(libpaho-mqttpp3-1 libpaho-mqtt1.3 libsqlite3-0)
+# ca-certificates: mqtts:// without --mqtt-ca-file trusts the system CAs, which a slim image lacks.
+runtime_packages=(libpaho-mqttpp3-1 libpaho-mqtt1.3 libsqlite3-0 libssl3 ca-certificates)
 
 case "${1:-build}" in
 build) wanted=("${build_packages[@]}") ;;
 test) wanted=("${build_packages[@]}" catch2 mosquitto mosquitto-clients clang libclang-rt-14-dev
     python3-jsonschema python3-yaml shellcheck clang-format "${package_packages[@]}" lintian systemd
-    apparmor prometheus chromium) ;;
-run) wanted=("${build_packages[@]}" mosquitto mosquitto-clients) ;;
+    apparmor prometheus chromium openssl debootstrap) ;;
+run) wanted=("${build_packages[@]}" mosquitto mosquitto-clients ca-certificates) ;;
 package) wanted=("${build_packages[@]}" "${package_packages[@]}") ;;
 runtime) wanted=("${runtime_packages[@]}") ;;
 container) wanted=("${runtime_packages[@]}" tini) ;;

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Installs what the tests need, then runs all of them:
-#   1. a bounded libFuzzer run of the decoder and the framer (clang, ASan + UBSan);
-#   2. the whole test suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. the whole test suite in the normal build (its CTest summary comes last).
+#   1. the install lists on a bare Debian 12 (scripts/check-install.sh: a minbase chroot, as
+#      root, from the Debian mirror; configure only);
+#   2. a bounded libFuzzer run of the decoder and the framer (clang, ASan + UBSan);
+#   3. the whole test suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   4. the whole test suite in the normal build (its CTest summary comes last).
 # The integration tests start their own Mosquitto on free loopback ports; nothing outside
-# 127.0.0.1 is touched. ECU2MQTT_QUICK=1 runs step 3 only. Arguments go to ctest.
+# 127.0.0.1 is touched. ECU2MQTT_QUICK=1 runs step 4 only. Arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 fuzz_seconds="${ECU2MQTT_FUZZ_SECONDS:-30}"
 
 if [ "${ECU2MQTT_QUICK:-0}" != 1 ]; then
+    scripts/check-install.sh
+
     echo "== Fuzzing, ${fuzz_seconds} s per target"
     cmake --preset fuzz >/dev/null
     cmake --build --preset fuzz --parallel "$(nproc)"
