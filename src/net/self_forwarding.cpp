@@ -58,16 +58,32 @@ std::vector<asio::ip::address> system_lookup(const std::string& host) {
     return found;
 }
 
+asio::ip::address unmapped(const asio::ip::address& address) {
+    if (address.is_v6() && address.to_v6().is_v4_mapped())
+        return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    return address;
+}
+
 } // namespace
 
 bool is_own_address(const asio::ip::address& given) {
-    auto address = given;
-    if (address.is_v6() && address.to_v6().is_v4_mapped())
-        address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    const auto address = unmapped(given);
     if (address.is_loopback() || address.is_unspecified())
         return true;
     const auto own = interface_addresses();
     return std::find(own.begin(), own.end(), address) != own.end();
+}
+
+bool reaches_listener(const asio::ip::address& given, const std::string& listen_address) {
+    boost::system::error_code ec;
+    const auto listening = asio::ip::make_address(listen_address, ec);
+    if (listen_address.empty() || ec || listening.is_unspecified())
+        return is_own_address(given);
+    auto address = unmapped(given);
+    if (address.is_unspecified()) // connecting to 0.0.0.0 or :: reaches loopback
+        address = address.is_v4() ? asio::ip::address(asio::ip::address_v4::loopback())
+                                  : asio::ip::address(asio::ip::address_v6::loopback());
+    return address == unmapped(listening);
 }
 
 std::optional<std::vector<asio::ip::address>> resolve_within(const std::string& host,
@@ -83,17 +99,19 @@ std::optional<std::vector<asio::ip::address>> resolve_within(const std::string& 
 }
 
 SelfForwardingCheck check_self_forwarding(const ForwarderConfig& target,
-                                          const std::vector<std::uint16_t>& listen_ports) {
+                                          const std::vector<std::uint16_t>& listen_ports,
+                                          const std::string& listen_address) {
     SelfForwardingCheck check;
     boost::system::error_code ec;
     const auto literal = asio::ip::make_address(target.host, ec);
     if (!ec) {
         const bool our_port = !target.port || std::find(listen_ports.begin(), listen_ports.end(),
                                                         *target.port) != listen_ports.end();
-        if (is_own_address(literal) && our_port)
-            check.refusal = "\"" + target.host +
-                            "\" is an address of this host and the port is one ecu2mqtt listens "
-                            "on: every message would come back to ecu2mqtt";
+        if (reaches_listener(literal, listen_address) && our_port)
+            check.refusal = "\"" + target.host + "\" is an address ecu2mqtt listens on (--listen " +
+                            listen_address +
+                            ") and the port is one of its ports: every message would come back "
+                            "to ecu2mqtt";
         return check;
     }
     if (!target.resolver.empty())
@@ -105,7 +123,7 @@ SelfForwardingCheck check_self_forwarding(const ForwarderConfig& target,
         return check;
     }
     for (const auto& address : *found)
-        if (is_own_address(address)) {
+        if (reaches_listener(address, listen_address)) {
             check.refusal = "\"" + target.host + "\" resolves to " + address.to_string() +
                             ", an address of this host (the local DNS points it at ecu2mqtt): "
                             "every message would come back to ecu2mqtt. Give --ema-resolver "

@@ -87,6 +87,26 @@ TEST_CASE("full proxy to a name that resolves to this host, without a resolver: 
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("full proxy to another loopback address than the one listened on starts: no loop") {
+    const auto dir = test::make_temp_dir("ecu2mqtt-opts");
+    {
+        // Listening on 127.0.0.1 only, nothing of ours answers on 127.0.0.2 (same ports).
+        test::MosquittoBroker broker;
+        test::ServiceProcess service(broker.url(), dir / "state",
+                                     {"--forward-to-ema", "127.0.0.2", "--ema-timeout", "1"});
+        CHECK_THAT(service.log(), Catch::Contains("event=ready"));
+        CHECK_THAT(service.log(), !Catch::Contains("address ecu2mqtt listens on"));
+    }
+    // The address listened on itself, on the ECU's ports, is a loop.
+    const auto r = run({"--forward-to-ema", "127.0.0.1", "--listen", "127.0.0.1", "--ports",
+                        std::to_string(test::free_port()), "--state-dir", (dir / "state2").string(),
+                        "--mqtt-url", "mqtt://127.0.0.1:" + std::to_string(test::free_port())});
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Catch::Contains("ecu2mqtt: --forward-to-ema: \"127.0.0.1\" is an address "
+                                         "ecu2mqtt listens on (--listen 127.0.0.1)"));
+    std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("full proxy with a resolver that never answers: the fake reply within --ema-timeout") {
     const auto [silent, silent_port] = test::bound_loopback_socket(SOCK_DGRAM); // answers none
     const auto dir = test::make_temp_dir("ecu2mqtt-opts");

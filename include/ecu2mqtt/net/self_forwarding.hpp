@@ -15,6 +15,11 @@ namespace ecu2mqtt {
 // Loopback, the unspecified address, or the address of one of this host's interfaces.
 bool is_own_address(const boost::asio::ip::address& address);
 
+// Whether a connection to `address` would reach a socket bound to `listen_address`: with a
+// wildcard listen address ("0.0.0.0", "::" or empty) every address of this host would, with a
+// given one only that address (an unspecified target connects to loopback).
+bool reaches_listener(const boost::asio::ip::address& address, const std::string& listen_address);
+
 // The addresses the system resolver gives for `host`; nullopt when it did not answer within
 // `timeout` (the lookup is then abandoned on a thread of its own), empty when it found none.
 std::optional<std::vector<boost::asio::ip::address>>
@@ -25,9 +30,11 @@ struct SelfForwardingCheck {
     std::string unchecked; // why the target could not be checked (name not resolved in time)
 };
 
-// A name resolved by the system resolver (no `resolver` configured) to one of our addresses is
-// refused; so is one of our own address literals on a port we listen on (or on the ECU's port).
+// A name resolved by the system resolver (no `resolver` configured) to an address we listen on
+// is refused; so is an address literal we listen on, on one of our ports (or the ECU's port).
+// An address of this host that `listen_address` does not cover is no loop: nothing answers there.
 SelfForwardingCheck check_self_forwarding(const ForwarderConfig& target,
-                                          const std::vector<std::uint16_t>& listen_ports);
+                                          const std::vector<std::uint16_t>& listen_ports,
+                                          const std::string& listen_address = "0.0.0.0");
 
 } // namespace ecu2mqtt
