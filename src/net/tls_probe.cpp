@@ -1,0 +1,173 @@
+#include "ecu2mqtt/net/tls_probe.hpp"
+
+#include "ecu2mqtt/net/asio.hpp"
+#include "ecu2mqtt/net/host_port.hpp"
+
+#include <boost/asio/ssl.hpp>
+#include <memory>
+#include <openssl/x509_vfy.h>
+
+namespace ecu2mqtt {
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+std::string trusted_cas(const TlsTarget& target) {
+    return target.ca_file.empty() ? "the system CAs" : target.ca_file;
+}
+
+// The certificate check's failure, as the user can act on it.
+std::string verify_failure(int error, const TlsTarget& target) {
+    const std::string detail = X509_verify_cert_error_string(error);
+    switch (error) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        return "unknown CA: the broker's certificate is not signed by a CA trusted here (" +
+               detail + "; trusted: " + trusted_cas(target) +
+               "). Give the broker's CA certificate with --mqtt-ca-file";
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return "expired certificate: the broker's certificate (or its CA's) has expired (" +
+               detail + "). Renew it on the broker";
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return "certificate not yet valid (" + detail +
+               "): renew it on the broker, or check this host's clock";
+    default:
+        return "certificate rejected: " + detail;
+    }
+}
+
+struct Probe : std::enable_shared_from_this<Probe> {
+    Probe(asio::any_io_executor executor, TlsTarget t, std::function<void(std::string)> d)
+        : context(asio::ssl::context::tls_client), resolver(executor), timer(executor),
+          target(std::move(t)), done(std::move(d)) {}
+
+    void start(std::chrono::milliseconds timeout) {
+        boost::system::error_code ec;
+        if (target.ca_file.empty())
+            context.set_default_verify_paths(ec);
+        else
+            context.load_verify_file(target.ca_file, ec);
+        if (ec)
+            return finish("cannot read the CA certificates (" + trusted_cas(target) +
+                          "): " + ec.message());
+        context.set_verify_mode(asio::ssl::verify_peer);
+        stream.emplace(resolver.get_executor(), context);
+        // The callback runs inside the handshake, which this probe outlives.
+        stream->set_verify_callback([this](bool preverified, asio::ssl::verify_context& check) {
+            X509_STORE_CTX* store = check.native_handle();
+            if (!preverified) {
+                if (verify_error == X509_V_OK)
+                    verify_error = X509_STORE_CTX_get_error(store);
+                return false;
+            }
+            if (X509_STORE_CTX_get_error_depth(store) == 0 &&
+                !asio::ssl::host_name_verification(target.host)(preverified, check)) {
+                host_mismatch = true;
+                return false;
+            }
+            return true;
+        });
+        if (!is_ip_literal(target.host)) // the broker may serve several names
+            SSL_set_tlsext_host_name(stream->native_handle(), target.host.c_str());
+
+        timer.expires_after(timeout);
+        timer.async_wait([self = shared_from_this(), timeout](boost::system::error_code wait) {
+            if (wait)
+                return;
+            self->finish("no TLS answer from " + self->where() + " within " +
+                         std::to_string(timeout.count()) + " ms");
+        });
+        resolver.async_resolve(
+            target.host, std::to_string(target.port),
+            [self = shared_from_this()](boost::system::error_code e,
+                                        const tcp::resolver::results_type& results) {
+                if (e)
+                    return self->finish("cannot resolve " + self->target.host + ": " + e.message());
+                asio::async_connect(self->stream->next_layer(), results,
+                                    [self](boost::system::error_code c, const tcp::endpoint&) {
+                                        if (c)
+                                            return self->finish("cannot reach " + self->where() +
+                                                                ": " + c.message());
+                                        self->handshake();
+                                    });
+            });
+    }
+
+    void handshake() {
+        stream->async_handshake(
+            asio::ssl::stream_base::client,
+            [self = shared_from_this()](boost::system::error_code e) { self->handshake_done(e); });
+    }
+
+    void handshake_done(boost::system::error_code e) {
+        if (!e)
+            return finish("");
+        if (host_mismatch)
+            return finish("hostname mismatch: the broker's certificate is not issued for \"" +
+                          target.host + "\". Connect by a name (or address) the certificate holds");
+        if (verify_error != X509_V_OK)
+            return finish(verify_failure(verify_error, target));
+        std::string reason = "TLS handshake with " + where() + " failed: " + e.message();
+        if (e.message().find("wrong version number") != std::string::npos)
+            reason += " (does the broker speak TLS on this port?)";
+        finish(reason);
+    }
+
+    std::string where() const { return target.host + ":" + std::to_string(target.port); }
+
+    void finish(std::string reason) {
+        if (finished)
+            return;
+        finished = true;
+        timer.cancel();
+        resolver.cancel();
+        if (stream) {
+            boost::system::error_code ignored;
+            stream->next_layer().close(ignored);
+        }
+        // Called from the executor, never from within start().
+        asio::post(resolver.get_executor(),
+                   [done = std::move(done), reason = std::move(reason)] { done(reason); });
+    }
+
+    asio::ssl::context context;
+    tcp::resolver resolver;
+    asio::steady_timer timer;
+    std::optional<asio::ssl::stream<tcp::socket>> stream;
+    TlsTarget target;
+    std::function<void(std::string)> done;
+    int verify_error = X509_V_OK;
+    bool host_mismatch = false;
+    bool finished = false;
+};
+
+} // namespace
+
+std::optional<TlsTarget> tls_target_of(const std::string& broker_url, const std::string& ca_file) {
+    constexpr std::string_view scheme = "mqtts://";
+    if (!broker_url.starts_with(scheme))
+        return std::nullopt;
+    std::string authority = broker_url.substr(scheme.size());
+    if (const auto slash = authority.find('/'); slash != std::string::npos)
+        authority.resize(slash);
+    if (const auto at = authority.rfind('@'); at != std::string::npos)
+        authority.erase(0, at + 1);
+    try {
+        const auto parsed = parse_host_port(authority);
+        return TlsTarget{parsed.host, parsed.port.value_or(8883), ca_file};
+    } catch (const std::invalid_argument&) {
+        return std::nullopt;
+    }
+}
+
+void diagnose_tls(asio::any_io_executor executor, TlsTarget target,
+                  std::chrono::milliseconds timeout, std::function<void(std::string)> done) {
+    std::make_shared<Probe>(std::move(executor), std::move(target), std::move(done))
+        ->start(timeout);
+}
+
+} // namespace ecu2mqtt
