@@ -51,6 +51,7 @@ constexpr AddonOption kAddonOptions[] = {
     {"mqtt_url", AddonOption::Kind::Text, "--mqtt-url"},
     {"mqtt_user", AddonOption::Kind::Text, "--mqtt-user"},
     {"mqtt_password", AddonOption::Kind::Text, "--mqtt-password"},
+    {"advertised_address", AddonOption::Kind::List, "--advertised-address"},
 };
 
 } // namespace
@@ -72,6 +73,39 @@ SupervisorMqtt parse_supervisor_mqtt(std::string_view body) {
     } catch (const nlohmann::json::exception& e) {
         throw AddonError(std::string("unexpected answer from the Supervisor: ") + e.what());
     }
+}
+
+std::vector<std::string> parse_supervisor_network(std::string_view body) {
+    try {
+        const auto j = nlohmann::json::parse(body);
+        if (j.value("result", "") != "ok")
+            throw AddonError("the Supervisor answered: " + j.value("message", j.dump()));
+        std::vector<std::string> addresses;
+        for (const auto& interface : j.at("data").at("interfaces")) {
+            for (const auto* family : {"ipv4", "ipv6"}) {
+                if (!interface.contains(family) || !interface[family].is_object())
+                    continue;
+                for (const auto& entry :
+                     interface[family].value("address", nlohmann::json::array())) {
+                    auto address = entry.get<std::string>();
+                    address = address.substr(0, address.find('/')); // "192.168.1.10/24"
+                    const bool link_local =
+                        address.starts_with("fe80:") || address.starts_with("169.254.");
+                    if (!address.empty() && !link_local &&
+                        std::find(addresses.begin(), addresses.end(), address) == addresses.end())
+                        addresses.push_back(std::move(address));
+                }
+            }
+        }
+        return addresses;
+    } catch (const nlohmann::json::exception& e) {
+        throw AddonError(std::string("unexpected network answer from the Supervisor: ") + e.what());
+    }
+}
+
+bool addon_names_advertised_address(const nlohmann::json& options) {
+    return options.contains("advertised_address") && options["advertised_address"].is_array() &&
+           !options["advertised_address"].empty();
 }
 
 bool addon_names_broker(const nlohmann::json& options) {

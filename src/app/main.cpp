@@ -124,7 +124,7 @@ std::optional<ForwarderConfig> forward_target(const Options& options, std::strin
     }
     forward.resolver = options.ema_resolver;
     forward.timeout = options.ema_timeout;
-    const auto loop = check_self_forwarding(forward, options.ports);
+    const auto loop = check_self_forwarding(forward, options.ports, options.listen_address);
     if (!loop.refusal.empty())
         throw OptionError("--forward-to-ema: " + loop.refusal);
     unchecked = loop.unchecked;
@@ -221,7 +221,9 @@ int run_service(const Options& options) {
     Listener listener(io, listener_config, service, log, forwarder.get());
 
     DnsSelfCheck dns_check(
-        io.get_executor(), DnsCheckConfig{options.dns_check_name, options.listen_address},
+        io.get_executor(),
+        DnsCheckConfig{options.dns_check_name, options.listen_address, options.advertised_addresses,
+                       running_in_container()},
         [&telemetry](DnsCheckSnapshot verdict) { telemetry.set_dns(std::move(verdict)); });
     std::unique_ptr<HttpServer> http_server;
     if (options.http) {
@@ -259,6 +261,10 @@ int run_service(const Options& options) {
                         telemetry.set_clock_offset(ecu.ecu_id,
                                                    static_cast<double>(*ecu.clock_offset_s));
                     telemetry.set_availability(ecu.ecu_id, ecu.online);
+                    if (ecu.live)
+                        telemetry.set_live_reading(ecu.ecu_id, ecu.model, ecu.live->ecu_timestamp,
+                                                   ecu.live->received_unix, ecu.live->power_w,
+                                                   ecu.live->lifetime_kwh);
                 }
                 return telemetry.snapshot(clock.now());
             },
@@ -333,6 +339,31 @@ std::string env_or(const std::map<std::string, std::string>& env, const std::str
     return it == env.end() || it->second.empty() ? fallback : it->second;
 }
 
+// The host's addresses, where ECUs reach the add-on's published ports, for the DNS check: the
+// container sees only its own. Without them the check says it cannot tell; nothing else needs
+// them, so a failure is only reported.
+void add_host_addresses(const std::map<std::string, std::string>& env,
+                        std::vector<std::string>& args) {
+    const std::string token = env_or(env, "SUPERVISOR_TOKEN", "");
+    if (token.empty())
+        return;
+    try {
+        const auto addresses = fetch_supervisor_host_addresses(
+            env_or(env, "ECU2MQTT_SUPERVISOR_URL", "http://supervisor"), token,
+            std::chrono::seconds(5));
+        std::string list;
+        for (const auto& address : addresses)
+            list += (list.empty() ? "" : ",") + address;
+        if (list.empty())
+            return;
+        std::cerr << "ecu2mqtt: host addresses from the Supervisor: " << list << '\n';
+        args.insert(args.end(), {"--advertised-address", list});
+    } catch (const AddonError& e) {
+        std::cerr << "ecu2mqtt: the DNS check cannot know the host's addresses: " << e.what()
+                  << '\n';
+    }
+}
+
 // The add-on's start: /data/options.json and the Supervisor's MQTT service become arguments.
 int run_addon(const std::map<std::string, std::string>& env) {
     const std::string options_path = env_or(env, "ECU2MQTT_ADDON_OPTIONS", "/data/options.json");
@@ -371,6 +402,8 @@ int run_addon(const std::map<std::string, std::string>& env) {
                       << (mqtt->username.empty() ? "" : " as " + mqtt->username) << '\n';
         }
         args = addon_arguments(options, mqtt, state_dir);
+        if (!addon_names_advertised_address(options))
+            add_host_addresses(env, args);
         // The status page's place can still be moved (the tests keep it on loopback): later
         // arguments win over the add-on's defaults.
         for (const auto& [variable, flag] : {std::pair{"ECU2MQTT_HTTP_LISTEN", "--http-listen"},

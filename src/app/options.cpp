@@ -370,6 +370,15 @@ const std::vector<OptionSpec>& option_specs() {
                  throw OptionError("expected a host name, got \"" + v + "\"");
              o.dns_check_name = v;
          }},
+        {"--advertised-address", "ECU2MQTT_ADVERTISED_ADDRESS", "advertised_address", "LIST",
+         "the addresses ECUs reach this service at, for the DNS check (default: this host's "
+         "own; in a container give the host's LAN address; the add-on asks the Supervisor)",
+         [](Options& o, const std::string& v) {
+             o.advertised_addresses = parse_list(v);
+             for (const auto& address : o.advertised_addresses)
+                 if (!is_ip_literal(address))
+                     throw OptionError("expected IP addresses, got \"" + address + "\"");
+         }},
     };
     return specs;
 }

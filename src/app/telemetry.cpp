@@ -126,6 +126,21 @@ void Telemetry::set_availability(const std::string& ecu_id, bool online) {
         ecu->availability = online ? "online" : "offline";
 }
 
+void Telemetry::set_live_reading(const std::string& ecu_id, const std::string& model,
+                                 const std::string& ecu_timestamp, std::int64_t received_unix,
+                                 double power_w, double lifetime_kwh) {
+    auto* ecu = find_or_add(ecu_id);
+    if (!ecu)
+        return;
+    ecu->lifetime_energy_kwh = lifetime_kwh;
+    if (ecu->received_unix != 0)
+        return; // an upload since the start shows itself
+    ecu->model = model;
+    ecu->ecu_timestamp = ecu_timestamp;
+    ecu->received_unix = received_unix;
+    ecu->power_w = power_w;
+}
+
 void Telemetry::on_log(LogLevel level, std::string_view line) {
     if (level < LogLevel::Warn)
         return;

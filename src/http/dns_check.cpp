@@ -3,6 +3,8 @@
 #include "ecu2mqtt/net/asio.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 
@@ -28,40 +30,70 @@ bool is_loopback(const std::string& address) {
 
 } // namespace
 
+DnsCheckSnapshot judge_dns(const DnsCheckInput& in) {
+    DnsCheckSnapshot check;
+    check.name = in.name;
+    check.checked = true;
+    check.addresses = in.resolved;
+    check.host_addresses = in.host_addresses;
+    // Listening everywhere, a name resolving to loopback would still not reach us from an ECU.
+    std::vector<std::string> ours{in.listen_address};
+    if (is_wildcard(in.listen_address)) {
+        ours.clear();
+        std::copy_if(in.host_addresses.begin(), in.host_addresses.end(), std::back_inserter(ours),
+                     [](const std::string& a) { return !is_loopback(a); });
+    }
+    // Told where ECUs reach us (a container's published ports), those addresses count as ours
+    // and are the ones the fix names.
+    if (!in.advertised_addresses.empty())
+        ours.insert(ours.begin(), in.advertised_addresses.begin(), in.advertised_addresses.end());
+    const auto here = std::find_if(in.resolved.begin(), in.resolved.end(), [&](const auto& a) {
+        return std::find(ours.begin(), ours.end(), a) != ours.end();
+    });
+    const bool host_unknown = in.in_container && in.advertised_addresses.empty();
+    const auto& shown = in.advertised_addresses.empty() ? ours : in.advertised_addresses;
+    const std::string fix = "Fix: in your router's (or DNS server's) local DNS, point " + in.name +
+                            " at this host (" +
+                            (shown.empty() || host_unknown ? "its LAN address" : joined(shown)) +
+                            "), then restart the ECU.";
+    if (here != in.resolved.end()) {
+        check.verdict = "ok";
+        check.points_here = true;
+        check.message = in.name + " resolves to " + *here +
+                        ", this host: ECUs using the same DNS server reach this service.";
+    } else if (host_unknown && !in.resolved.empty()) {
+        check.verdict = "unknown";
+        check.message = in.name + " resolves to " + joined(in.resolved) +
+                        ". Cannot tell from inside a container whether that is the host running "
+                        "it: if it is, all is well. Give --advertised-address with the host's "
+                        "LAN address to check it.";
+    } else if (in.resolved.empty()) {
+        check.verdict = "wrong";
+        check.message = in.name + " does not resolve from here (" +
+                        (in.resolve_error.empty() ? "no address" : in.resolve_error) + "). " + fix;
+    } else {
+        check.verdict = "wrong";
+        check.message = in.name + " resolves to " + joined(in.resolved) +
+                        ", not to this host: the ECU uploads elsewhere. " + fix;
+    }
+    return check;
+}
+
 DnsCheckSnapshot judge_dns(const std::string& name, const std::vector<std::string>& resolved,
                            const std::string& resolve_error,
                            const std::vector<std::string>& host_addresses,
                            const std::string& listen_address) {
-    DnsCheckSnapshot check;
-    check.name = name;
-    check.checked = true;
-    check.addresses = resolved;
-    check.host_addresses = host_addresses;
-    // Listening everywhere, a name resolving to loopback would still not reach us from an ECU.
-    std::vector<std::string> ours{listen_address};
-    if (is_wildcard(listen_address)) {
-        ours.clear();
-        std::copy_if(host_addresses.begin(), host_addresses.end(), std::back_inserter(ours),
-                     [](const std::string& a) { return !is_loopback(a); });
-    }
-    const auto here = std::find_if(resolved.begin(), resolved.end(), [&](const std::string& a) {
-        return std::find(ours.begin(), ours.end(), a) != ours.end();
-    });
-    const std::string fix = "Fix: in your router's (or DNS server's) local DNS, point " + name +
-                            " at this host (" + (ours.empty() ? "its LAN address" : joined(ours)) +
-                            "), then restart the ECU.";
-    if (resolved.empty()) {
-        check.message = name + " does not resolve from here (" +
-                        (resolve_error.empty() ? "no address" : resolve_error) + "). " + fix;
-    } else if (here != resolved.end()) {
-        check.points_here = true;
-        check.message = name + " resolves to " + *here +
-                        ", this host: ECUs using the same DNS server reach this service.";
-    } else {
-        check.message = name + " resolves to " + joined(resolved) +
-                        ", not to this host: the ECU uploads elsewhere. " + fix;
-    }
-    return check;
+    return judge_dns(
+        DnsCheckInput{name, resolved, resolve_error, host_addresses, listen_address, {}, false});
+}
+
+bool running_in_container() {
+    std::error_code ignored;
+    if (std::filesystem::exists("/.dockerenv", ignored) ||
+        std::filesystem::exists("/run/.containerenv", ignored) || std::getenv("SUPERVISOR_TOKEN"))
+        return true;
+    const char* container = std::getenv("container"); // set by Podman and systemd-nspawn
+    return container && *container;
 }
 
 std::vector<std::string> host_addresses() {
@@ -131,8 +163,9 @@ struct DnsSelfCheck::Impl : std::enable_shared_from_this<DnsSelfCheck::Impl> {
                 ? "no answer within " + std::to_string(config.timeout.count()) + " ms"
                 : (ec ? ec.message() : "");
         if (on_result)
-            on_result(
-                judge_dns(config.name, resolved, error, host_addresses(), config.listen_address));
+            on_result(judge_dns(DnsCheckInput{config.name, resolved, error, host_addresses(),
+                                              config.listen_address, config.advertised_addresses,
+                                              config.in_container}));
     }
 
     asio::ip::tcp::resolver resolver;

@@ -194,7 +194,8 @@ json status_json(const StatusSnapshot& s) {
                         {"peer_port", ecu.peer_port},
                         {"local_port", ecu.local_port},
                         {"received", ecu.received_unix},
-                        {"last_upload_age_s", s.now_unix - ecu.received_unix},
+                        {"last_upload_age_s",
+                         ecu.received_unix ? json(s.now_unix - ecu.received_unix) : json(nullptr)},
                         {"ecu_timestamp", ecu.ecu_timestamp},
                         {"clock_offset_s", optional_number(ecu.clock_offset_s)},
                         {"reply_rule", ecu.reply_rule},
@@ -237,6 +238,7 @@ json status_json(const StatusSnapshot& s) {
              {{"name", s.dns.name},
               {"checked", s.dns.checked},
               {"points_here", s.dns.points_here},
+              {"verdict", s.dns.verdict},
               {"addresses", s.dns.addresses},
               {"host_addresses", s.dns.host_addresses},
               {"message", s.dns.message}}},
@@ -314,7 +316,8 @@ std::string prometheus_metrics(const StatusSnapshot& s) {
             m.sample({{"ecu", ecu.id}}, *ecu.today_energy_kwh * kJoulesPerKwh);
     m.family("ecu2mqtt_ecu_last_upload_age_seconds", "gauge", "Time since the last upload.");
     for (const auto& ecu : s.ecus)
-        m.sample({{"ecu", ecu.id}}, static_cast<double>(s.now_unix - ecu.received_unix));
+        if (ecu.received_unix)
+            m.sample({{"ecu", ecu.id}}, static_cast<double>(s.now_unix - ecu.received_unix));
     m.family("ecu2mqtt_ecu_online", "gauge", "1 while the ECU is available.");
     for (const auto& ecu : s.ecus)
         m.sample({{"ecu", ecu.id}}, ecu.availability == "online" ? 1 : 0);
@@ -385,6 +388,7 @@ h3{margin:14px 0 6px;font-size:14px;color:var(--muted);font-weight:600}
 .check{border-radius:8px;padding:10px 14px;font-weight:600}
 .check.ok{background:var(--okbg);color:var(--ok)}
 .check.bad{background:var(--badbg);color:var(--bad)}
+.check.warn{background:#fff4d6;color:var(--warn)}
 .check.wait{background:var(--line);color:var(--muted)}
 .check small{display:block;font-weight:400;color:var(--fg);margin-top:2px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:8px 16px}
@@ -555,10 +559,11 @@ The same data: <a href="api/status">api/status</a> (JSON), <a href="metrics">met
   }
 
   function dns(d) {
-    var box = el('div', 'check ' + (!d.checked ? 'wait' : d.points_here ? 'ok' : 'bad'));
+    var look = !d.checked ? ['wait', '\u2026 '] : d.points_here ? ['ok', '\u2714 ']
+             : d.verdict === 'unknown' ? ['warn', '? '] : ['bad', '\u2718 '];
+    var box = el('div', 'check ' + look[0]);
     box.id = 'dns-check';
-    box.appendChild(document.createTextNode(
-      (!d.checked ? '\u2026 ' : d.points_here ? '\u2714 ' : '\u2718 ') + 'DNS: ' + d.message));
+    box.appendChild(document.createTextNode(look[1] + 'DNS: ' + d.message));
     var detail = 'resolves to: ' + (d.addresses.length ? d.addresses.join(', ') : 'nothing') +
                  ' \u00b7 this host: ' + (d.host_addresses.join(', ') || 'unknown');
     box.appendChild(el('small', null, detail));
@@ -575,8 +580,10 @@ The same data: <a href="api/status">api/status</a> (JSON), <a href="metrics">met
     fact(g, 'Power', fmt(e.power_w, 0, 'W'), true);
     fact(g, 'Today', fmt(e.today_energy_kwh, 2, 'kWh'), true);
     fact(g, 'Lifetime', fmt(e.lifetime_energy_kwh, 1, 'kWh'), true);
-    fact(g, 'Last upload from', e.peer_address + ':' + e.peer_port + ' \u2192 port ' + e.local_port);
-    fact(g, 'Received (host time)', when(e.received) + ' (' + duration(e.last_upload_age_s) + ' ago)');
+    fact(g, 'Last upload from', e.peer_address ? e.peer_address + ':' + e.peer_port + ' \u2192 port ' +
+         e.local_port : 'none since the service started');
+    fact(g, 'Received (host time)', e.last_upload_age_s === null ? 'never' :
+         when(e.received) + ' (' + duration(e.last_upload_age_s) + ' ago)');
     fact(g, 'ECU timestamp', e.ecu_timestamp);
     fact(g, 'ECU clock offset', e.clock_offset_s === null ? 'unknown' : fmt(e.clock_offset_s, 0, 's'));
     fact(g, 'Reply sent', e.reply ? e.reply + ' (' + e.reply_rule + ')' : (e.reply_rule || 'none'));

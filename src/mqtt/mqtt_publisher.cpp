@@ -4,6 +4,7 @@
 #include "ecu2mqtt/mqtt/ha_discovery.hpp"
 #include "ecu2mqtt/mqtt/outbox.hpp"
 #include "ecu2mqtt/mqtt/reading_codec.hpp"
+#include "ecu2mqtt/net/tls_probe.hpp"
 #include "ecu2mqtt/store/store.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
@@ -201,6 +202,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     std::chrono::seconds backoff{1};
     bool is_connected = false;
     bool connecting = false;
+    bool tls_probe_running = false;
     bool shutting_down = false;
     bool publish_retry_armed = false;
     int failures_in_a_row = 0;
@@ -252,6 +254,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             mqtt::ssl_options ssl;
             if (!config.ca_file.empty())
                 ssl.set_trust_store(config.ca_file);
+            ssl.set_verify(true); // the certificate must be issued for the broker's host name
             connect_options.set_ssl(ssl);
         }
         const std::weak_ptr<Impl> weak = weak_from_this();
@@ -591,7 +594,30 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                  {"reason", last_error},
                  {"attempt", std::to_string(failures_in_a_row)},
                  {"retry_in_s", std::to_string(backoff.count())}});
+        if (level == LogLevel::Error)
+            explain_tls_failure();
         schedule_reconnect();
+    }
+
+    // The MQTT client says only that the connection failed: for mqtts://, one handshake of our
+    // own names why (an unknown CA, a host name mismatch, an expired certificate).
+    void explain_tls_failure() {
+        const auto target = tls_target_of(config.url, config.ca_file);
+        if (!target || tls_probe_running)
+            return;
+        tls_probe_running = true;
+        diagnose_tls(
+            io.get_executor(), *target, std::chrono::seconds(5),
+            [weak = weak_from_this()](const std::string& reason) {
+                auto self = weak.lock();
+                if (!self)
+                    return;
+                self->tls_probe_running = false;
+                if (reason.empty() || self->is_connected)
+                    return;
+                self->last_error = "TLS: " + reason;
+                self->log.error("mqtt_tls_failed", {{"url", self->config.url}, {"reason", reason}});
+            });
     }
 
     void on_connected() {
@@ -1585,9 +1611,15 @@ PublisherStatus MqttPublisher::status() const {
 }
 std::vector<EcuView> MqttPublisher::ecus() const {
     std::vector<EcuView> views;
-    for (const auto& [id, entry] : impl_->ecus)
-        views.push_back({id, entry.ledger.state().daily.today_kwh(), impl_->offset_seconds(entry),
-                         entry.ledger.online()});
+    for (const auto& [id, entry] : impl_->ecus) {
+        const auto& state = entry.ledger.state();
+        std::optional<EcuView::Live> live;
+        if (state.live)
+            live = EcuView::Live{format_iso(state.live->timestamp), state.live->received_s,
+                                 state.live->power_w, state.live->lifetime_kwh};
+        views.push_back({id, state.daily.today_kwh(), impl_->offset_seconds(entry),
+                         entry.ledger.online(), state.ecu_model, std::move(live)});
+    }
     return views;
 }
 

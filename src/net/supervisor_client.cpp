@@ -7,8 +7,13 @@ namespace ecu2mqtt {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-SupervisorMqtt fetch_supervisor_mqtt(const std::string& base_url, const std::string& token,
-                                     std::chrono::milliseconds timeout) {
+namespace {
+
+// The body of GET <base_url><path>; throws AddonError naming what went wrong, with `hint` added
+// to a refusal.
+std::string supervisor_get(const std::string& base_url, const std::string& token,
+                           const std::string& path, const std::string& hint,
+                           std::chrono::milliseconds timeout) {
     if (!base_url.starts_with("http://"))
         throw AddonError("Supervisor URL must start with http://: " + base_url);
     std::string authority = base_url.substr(7);
@@ -25,7 +30,7 @@ SupervisorMqtt fetch_supervisor_mqtt(const std::string& base_url, const std::str
     tcp::resolver resolver(io);
     std::string response;
     boost::system::error_code failure;
-    const std::string request = "GET /services/mqtt HTTP/1.0\r\nHost: " + host +
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: " + host +
                                 "\r\nAuthorization: Bearer " + token +
                                 "\r\nAccept: application/json\r\n\r\n";
     std::array<char, 4096> buffer{};
@@ -75,10 +80,25 @@ SupervisorMqtt fetch_supervisor_mqtt(const std::string& base_url, const std::str
         throw AddonError("malformed HTTP answer from the Supervisor");
     const auto status_line = response.substr(0, response.find("\r\n"));
     if (status_line.find(" 200") == std::string::npos)
-        throw AddonError(
-            "the Supervisor answered \"" + status_line +
-            "\" (is `services: [mqtt:need]` in config.yaml and the MQTT add-on installed?)");
-    return parse_supervisor_mqtt(std::string_view(response).substr(header_end + 4));
+        throw AddonError("the Supervisor answered \"" + status_line + "\" to " + path + " (" +
+                         hint + ")");
+    return response.substr(header_end + 4);
+}
+
+} // namespace
+
+SupervisorMqtt fetch_supervisor_mqtt(const std::string& base_url, const std::string& token,
+                                     std::chrono::milliseconds timeout) {
+    return parse_supervisor_mqtt(supervisor_get(
+        base_url, token, "/services/mqtt",
+        "is `services: [mqtt:need]` in config.yaml and the MQTT add-on installed?", timeout));
+}
+
+std::vector<std::string> fetch_supervisor_host_addresses(const std::string& base_url,
+                                                         const std::string& token,
+                                                         std::chrono::milliseconds timeout) {
+    return parse_supervisor_network(supervisor_get(
+        base_url, token, "/network/info", "is `hassio_api: true` in config.yaml?", timeout));
 }
 
 } // namespace ecu2mqtt

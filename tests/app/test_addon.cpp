@@ -67,6 +67,34 @@ TEST_CASE("every add-on option reaches the service") {
     CHECK_FALSE(o.discovery);
     CHECK(o.allow_peers == std::vector<std::string>{"192.168.1.0/24", "10.0.0.7"});
     CHECK(o.allow_ecus == std::vector<std::string>{"216000064136"});
+    CHECK(o.advertised_addresses.empty());
+
+    options["advertised_address"] = {"192.168.1.10"};
+    CHECK(addon_names_advertised_address(options));
+    CHECK(parse_command_line(addon_arguments(options, kMosquittoAddon, "/data"), {})
+              .options.advertised_addresses == std::vector<std::string>{"192.168.1.10"});
+}
+
+TEST_CASE("the Supervisor's network answer gives the host's addresses") {
+    // As /network/info answers on a host with Ethernet and WLAN (trimmed to what is read).
+    const auto addresses = parse_supervisor_network(R"({"result": "ok", "data": {
+        "interfaces": [
+          {"interface": "enp1s0", "type": "ethernet", "connected": true,
+           "ipv4": {"method": "auto", "address": ["192.168.1.10/24"], "gateway": "192.168.1.1"},
+           "ipv6": {"method": "auto", "address": ["fe80::1c2d:3e4f:5a6b:7c8d/64",
+                                                  "fd00::10/64"]}},
+          {"interface": "wlan0", "type": "wireless", "connected": true,
+           "ipv4": {"method": "auto", "address": ["192.168.1.11/24", "192.168.1.10/24"]},
+           "ipv6": null},
+          {"interface": "eth1", "type": "ethernet", "connected": false,
+           "ipv4": {"method": "disabled", "address": []}}
+        ],
+        "docker": {"interface": "hassio", "address": "172.30.32.0/23"}}})");
+    CHECK(addresses == std::vector<std::string>{"192.168.1.10", "fd00::10", "192.168.1.11"});
+    CHECK_THROWS_WITH(parse_supervisor_network(R"({"result": "error", "message": "forbidden"})"),
+                      Catch::Contains("forbidden"));
+    CHECK_THROWS_AS(parse_supervisor_network(R"({"result": "ok", "data": {}})"), AddonError);
+    CHECK_THROWS_AS(parse_supervisor_network("<html>"), AddonError);
 }
 
 TEST_CASE("a broker named in the options wins over the Supervisor's") {

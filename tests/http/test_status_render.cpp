@@ -239,6 +239,43 @@ TEST_CASE("DNS verdict: here, elsewhere, unresolved") {
     CHECK_THAT(unresolved.message, Contains("does not resolve from here (Host not found)"));
 }
 
+TEST_CASE("DNS verdict in a container: the advertised address, or amber when it is not known") {
+    // A container on Docker's bridge network sees only its own addresses; the host (where the
+    // ECU's DNS correctly points) is 192.168.1.10.
+    const std::vector<std::string> container{"127.0.0.1", "172.18.0.3"};
+    DnsCheckInput in{"ecu.apsystemsema.com", {"192.168.1.10"}, "", container, "0.0.0.0", {}, true};
+    auto untold = judge_dns(in);
+    CHECK(untold.verdict == "unknown");
+    CHECK_FALSE(untold.points_here);
+    CHECK_THAT(untold.message, Contains("Cannot tell from inside a container"));
+    CHECK_THAT(untold.message, Contains("--advertised-address"));
+    CHECK_THAT(untold.message, !Contains("172.18.0.3")); // never the wrong fix
+
+    in.advertised_addresses = {"192.168.1.10"};
+    auto told = judge_dns(in);
+    CHECK(told.verdict == "ok");
+    CHECK(told.points_here);
+    CHECK_THAT(told.message, Contains("192.168.1.10, this host"));
+
+    in.resolved = {"3.124.1.1"}; // still the cloud: certainly wrong, and the fix names the host
+    auto wrong = judge_dns(in);
+    CHECK(wrong.verdict == "wrong");
+    CHECK_THAT(wrong.message, Contains("point ecu.apsystemsema.com at this host (192.168.1.10)"));
+    CHECK_THAT(wrong.message, !Contains("172.18.0.3"));
+
+    in.advertised_addresses.clear(); // host networking: the container sees the host's addresses
+    in.host_addresses = {"127.0.0.1", "192.168.1.10"};
+    in.resolved = {"192.168.1.10"};
+    CHECK(judge_dns(in).verdict == "ok");
+
+    in.resolved.clear(); // not resolving at all is wrong anywhere
+    in.resolve_error = "Host not found";
+    CHECK(judge_dns(in).verdict == "wrong");
+
+    // On the host itself, outside a container, the old verdicts stand.
+    CHECK(judge_dns("n", {"3.124.1.1"}, "", {"192.168.1.5"}, "0.0.0.0").verdict == "wrong");
+}
+
 TEST_CASE("listen endpoints") {
     CHECK(parse_listen_endpoint("127.0.0.1:8099") ==
           std::pair<std::string, std::uint16_t>{"127.0.0.1", 8099});

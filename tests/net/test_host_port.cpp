@@ -2,6 +2,7 @@
 // ourselves.
 #include "ecu2mqtt/net/host_port.hpp"
 #include "ecu2mqtt/net/self_forwarding.hpp"
+#include "ecu2mqtt/net/tls_probe.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -72,4 +73,37 @@ TEST_CASE("forwarding to this host itself is refused, elsewhere or through a res
     CHECK(is_own_address(boost::asio::ip::make_address("::1")));
     CHECK(is_own_address(boost::asio::ip::make_address("::ffff:127.0.0.1")));
     CHECK_FALSE(is_own_address(boost::asio::ip::make_address("192.0.2.1")));
+}
+
+TEST_CASE("forwarding is a loop only to an address the listener is bound to") {
+    using boost::asio::ip::make_address;
+    ForwarderConfig target;
+    target.host = "127.0.0.2"; // ours, but a listener bound to 127.0.0.1 does not answer there
+    CHECK(check_self_forwarding(target, {8995}, "127.0.0.1").refusal.empty());
+    CHECK_FALSE(check_self_forwarding(target, {8995}, "0.0.0.0").refusal.empty());
+    CHECK_FALSE(check_self_forwarding(target, {8995}, "::").refusal.empty());
+    target.host = "127.0.0.1";
+    CHECK_FALSE(check_self_forwarding(target, {8995}, "127.0.0.1").refusal.empty());
+    CHECK(reaches_listener(make_address("::ffff:127.0.0.1"), "127.0.0.1"));
+    CHECK(reaches_listener(make_address("0.0.0.0"), "127.0.0.1")); // connects to loopback
+    CHECK_FALSE(reaches_listener(make_address("::1"), "127.0.0.1"));
+    CHECK(reaches_listener(make_address("127.0.0.9"), ""));
+    CHECK_FALSE(reaches_listener(make_address("192.0.2.1"), "0.0.0.0"));
+    target = {};
+    target.timeout = 2s;
+    target.host = "localhost"; // resolves to 127.0.0.1 (and ::1): a listener on 127.0.0.2 is safe
+    CHECK(check_self_forwarding(target, {8995}, "127.0.0.2").refusal.empty());
+    CHECK_FALSE(check_self_forwarding(target, {8995}, "127.0.0.1").refusal.empty());
+}
+
+TEST_CASE("the TLS target of a broker URL") {
+    const auto target = tls_target_of("mqtts://broker.lan:8884", "/etc/ca.pem");
+    REQUIRE(target);
+    CHECK(target->host == "broker.lan");
+    CHECK(target->port == 8884);
+    CHECK(target->ca_file == "/etc/ca.pem");
+    CHECK(tls_target_of("mqtts://[::1]", "")->port == 8883);
+    CHECK(tls_target_of("mqtts://[::1]", "")->host == "::1");
+    CHECK_FALSE(tls_target_of("mqtt://broker.lan:1883", ""));
+    CHECK_FALSE(tls_target_of("mqtts://", ""));
 }

@@ -24,7 +24,8 @@ inline std::string today_utc() {
 class ServiceProcess {
   public:
     ServiceProcess(const std::string& broker_url, const std::filesystem::path& state_dir,
-                   std::vector<std::string> extra_args = {}, bool wait_until_ready = true)
+                   std::vector<std::string> extra_args = {}, bool wait_until_ready = true,
+                   std::vector<std::string> extra_env = {})
         : log_file_((state_dir.parent_path() / ("service-" + std::to_string(free_port()) + ".log"))
                         .string()) {
         ports_ = {free_port(), free_port()};
@@ -44,8 +45,8 @@ class ServiceProcess {
         // Tests run side by side: never the status page's fixed default port.
         args.insert(args.end(), {"--http-listen", "127.0.0.1:0"});
         args.insert(args.end(), extra_args.begin(), extra_args.end());
-        process_ =
-            std::make_unique<ChildProcess>(args, log_file_, std::vector<std::string>{"TZ=UTC"});
+        extra_env.push_back("TZ=UTC");
+        process_ = std::make_unique<ChildProcess>(args, log_file_, extra_env);
         if (wait_until_ready && !process_->wait_for_output("event=ready", std::chrono::seconds(10)))
             throw std::runtime_error("service did not start: " + process_->output());
     }

@@ -27,6 +27,14 @@ class AddonError : public std::runtime_error {
 // Parses the Supervisor's answer, `{"result": "ok", "data": {...}}`. Throws AddonError.
 SupervisorMqtt parse_supervisor_mqtt(std::string_view body);
 
+// The host's interface addresses (without prefix length or link-local ones) from the
+// Supervisor's `/network/info` answer. Throws AddonError.
+std::vector<std::string> parse_supervisor_network(std::string_view body);
+
+// True when the add-on options name the address ECUs reach it at (then the Supervisor is not
+// asked for the host's addresses).
+bool addon_names_advertised_address(const nlohmann::json& options);
+
 // True when the add-on options name a broker themselves (then the Supervisor is not asked).
 bool addon_names_broker(const nlohmann::json& options);
 

@@ -62,6 +62,8 @@ struct Options {
     std::vector<std::string> http_allow_peers; // exact addresses; empty: any
     std::chrono::seconds http_timeout{10};
     std::string dns_check_name = "ecu.apsystemsema.com";
+    std::vector<std::string>
+        advertised_addresses; // empty: this host's own (or unknown in a container)
 };
 
 struct ReplayOptions {

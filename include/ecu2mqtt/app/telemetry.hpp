@@ -101,6 +101,7 @@ struct DnsCheckSnapshot {
     std::string name;                   // the name the ECU looks up
     bool checked = false;               // false until the first answer (or timeout)
     bool points_here = false;           // resolves to an address of this host
+    std::string verdict;                // "ok", "wrong", or "unknown" (in a container, untold)
     std::vector<std::string> addresses; // what it resolved to
     std::vector<std::string> host_addresses;
     std::string message; // one line for the user, with the fix when it is wrong
@@ -155,6 +156,12 @@ class Telemetry {
     void set_today_energy(const std::string& ecu_id, double kwh);
     void set_clock_offset(const std::string& ecu_id, double seconds);
     void set_availability(const std::string& ecu_id, bool online);
+    // The ledger's newest trustworthy reading: its lifetime is the one the state topic shows
+    // (an upload's own counter may be set aside), and after a restart it stands in for the
+    // upload not yet received.
+    void set_live_reading(const std::string& ecu_id, const std::string& model,
+                          const std::string& ecu_timestamp, std::int64_t received_unix,
+                          double power_w, double lifetime_kwh);
     // Any thread: keeps warnings and errors, the last kMaxProblems of them.
     void on_log(LogLevel level, std::string_view line);
 

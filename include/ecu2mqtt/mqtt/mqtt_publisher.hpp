@@ -73,6 +73,15 @@ struct EcuView {
     std::optional<double> today_kwh;
     std::optional<std::int64_t> clock_offset_s;
     bool online = false;
+    std::string model;
+    // The newest trustworthy reading, known also right after a restart; unset before any.
+    struct Live {
+        std::string ecu_timestamp; // ISO, the ECU's clock
+        std::int64_t received_unix = 0;
+        double power_w = 0;
+        double lifetime_kwh = 0;
+    };
+    std::optional<Live> live;
 };
 
 // Never blocks the caller on the broker. Every reading (the state messages of one upload) is
