@@ -360,7 +360,8 @@ const std::vector<OptionSpec>& option_specs() {
                      throw OptionError("expected IP addresses, got \"" + peer + "\"");
          }},
         {"--http-timeout", "ECU2MQTT_HTTP_TIMEOUT", "http_timeout", "SECONDS",
-         "longest an HTTP request may take to arrive and be answered (default 10)",
+         "longest an HTTP request may take to be answered; it must arrive whole within 3 s, "
+         "or this if shorter (default 10)",
          [](Options& o, const std::string& v) {
              o.http_timeout = std::chrono::seconds(parse_integer(v, 1, 600));
          }},
