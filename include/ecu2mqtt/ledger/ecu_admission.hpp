@@ -19,7 +19,7 @@ namespace ecu2mqtt {
 //    heard longest ago first;
 //  - when there is none, the new id is refused (answered, not tracked), and nothing is evicted.
 // A new id has no history, so an established ECU keeps its slot until it is forgotten after
-// --forget-inverter-after of silence; a real ECU that comes back before then is accepted.
+// --forget-inverters-after of silence; a real ECU that comes back before then is accepted.
 inline constexpr std::size_t kEstablishedAfter = 3;
 
 bool established(std::size_t kept_readings);
