@@ -270,7 +270,8 @@ const std::vector<OptionSpec>& option_specs() {
              o.history_days = static_cast<int>(parse_integer(v, 1, 36500));
          }},
         {"--max-ecus", "ECU2MQTT_MAX_ECUS", "max_ecus", "N",
-         "ECUs tracked and published at most; uploads of more are answered, logged and not "
+         "ECUs tracked and published at most; an ECU with 3 readings kept is never evicted for "
+         "a new id, and uploads that find no room are answered, kept raw, logged and not "
          "published (default 16)",
          [](Options& o, const std::string& v) {
              o.max_ecus = static_cast<std::size_t>(parse_integer(v, 1, 100000));
@@ -359,7 +360,8 @@ const std::vector<OptionSpec>& option_specs() {
                      throw OptionError("expected IP addresses, got \"" + peer + "\"");
          }},
         {"--http-timeout", "ECU2MQTT_HTTP_TIMEOUT", "http_timeout", "SECONDS",
-         "longest an HTTP request may take to arrive and be answered (default 10)",
+         "longest an HTTP request may take to be answered; it must arrive whole within 3 s, "
+         "or this if shorter (default 10)",
          [](Options& o, const std::string& v) {
              o.http_timeout = std::chrono::seconds(parse_integer(v, 1, 600));
          }},

@@ -148,12 +148,13 @@ void Service::on_message(const InboundMessage& message, ReplyDone reply) {
 }
 
 void Service::keep_raw(const InboundMessage& message, const std::string& ecu_id,
-                       const std::string& why) {
+                       const std::string& why, bool announce) {
     if (!store_) {
-        log_.warn("raw_message", {{"ecu", ecu_id},
-                                  {"peer", message.peer},
-                                  {"why", why},
-                                  {"raw", loggable(message.raw)}});
+        if (announce)
+            log_.warn("raw_message", {{"ecu", ecu_id},
+                                      {"peer", message.peer},
+                                      {"why", why},
+                                      {"raw", loggable(message.raw)}});
         return;
     }
     const auto now = clock_.now();
@@ -163,7 +164,8 @@ void Service::keep_raw(const InboundMessage& message, const std::string& ecu_id,
     batch.keep_raw(ecu_id,
                    std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count(),
                    why, line.dump());
-    log_.warn("raw_message_kept", {{"ecu", ecu_id}, {"peer", message.peer}, {"why", why}});
+    if (announce)
+        log_.warn("raw_message_kept", {{"ecu", ecu_id}, {"peer", message.peer}, {"why", why}});
     store_->submit(std::move(batch), [this, ecu_id, peer = message.peer, why,
                                       raw = loggable(message.raw)](const std::string& error) {
         if (!error.empty())
@@ -263,6 +265,8 @@ std::optional<std::string> Service::finish_upload(const InboundMessage& message,
         ++counters_.duplicates;
     if (handling.clock_suspect) // the ledger used nothing of it: its bytes stay here
         keep_raw(message, ecu_id, "clock-suspect timestamp " + format_iso(upload.timestamp));
+    if (handling.untracked) // logged as ecu_limit_reached, at a bounded rate
+        keep_raw(message, ecu_id, "--max-ecus reached", false);
     std::optional<LocalDateTime> resend_from;
     if (options_.backfill)
         resend_from = handling.resend_from;

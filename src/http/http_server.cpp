@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <cctype>
 #include <cstdio>
+#include <map>
 #include <random>
 
 namespace ecu2mqtt {
@@ -85,23 +86,34 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
           log(logger) {}
 
     struct Session : std::enable_shared_from_this<Session> {
-        Session(tcp::socket socket, std::shared_ptr<Impl> owner)
-            : stream(std::move(socket)), server(std::move(owner)),
+        Session(tcp::socket socket, std::shared_ptr<Impl> owner, std::uint64_t serial)
+            : stream(std::move(socket)), server(std::move(owner)), serial(serial),
               buffer(server->config.max_header_bytes + 1024) {
             parser.header_limit(static_cast<std::uint32_t>(server->config.max_header_bytes));
             parser.body_limit(0);
         }
-        ~Session() { --server->open; }
+        ~Session() { release(); }
 
         void start() {
-            stream.expires_after(server->config.request_timeout);
+            stream.expires_after(
+                std::min(server->config.header_timeout, server->config.request_timeout));
             http::async_read(stream, buffer, parser,
                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
                                  self->on_read(ec);
                              });
         }
 
+        // No longer counted against the limits: closed to make room, or gone.
+        void release() {
+            if (!counted)
+                return;
+            counted = false;
+            server->waiting.erase(serial);
+            --server->open;
+        }
+
         void on_read(beast::error_code ec) {
+            server->waiting.erase(serial); // whole or not, it waits for its request no more
             if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted)
                 return;
             if (ec == beast::error::timeout) {
@@ -126,6 +138,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
             }
             ++server->counters.requests;
             head_only = request.method() == http::verb::head;
+            stream.expires_after(server->config.request_timeout);
             send(server->respond(request));
         }
 
@@ -157,6 +170,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
         beast::tcp_stream stream;
         std::shared_ptr<Impl> server;
+        std::uint64_t serial; // accept order
+        bool counted = true;
         beast::flat_buffer buffer;
         http::request_parser<http::empty_body> parser;
         bool head_only = false;
@@ -224,13 +239,51 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
             log.debug("http_peer_refused", {{"peer", peer.address().to_string()}});
             return; // closed by the socket's destructor
         }
+        // Connections still waiting for their request may hold only part of the slots: the
+        // rest stay for requests that arrive whole. Past that share, or at the limit, the one
+        // waiting longest is closed, as the ECU listener does, so that slow clients cannot
+        // hold the status page and /metrics.
+        if (waiting.size() >= max_waiting() || open >= config.max_connections)
+            close_longest_waiting(peer.address().to_string());
         if (open >= config.max_connections) {
             ++counters.refused_at_limit;
             log.debug("http_connection_limit", {{"peer", peer.address().to_string()}});
             return;
         }
         ++open;
-        std::make_shared<Session>(std::move(socket), shared_from_this())->start();
+        const auto session =
+            std::make_shared<Session>(std::move(socket), shared_from_this(), ++last_serial);
+        waiting.emplace(session->serial, session);
+        session->start();
+    }
+
+    std::size_t max_waiting() const {
+        const std::size_t kept_for_whole = std::max<std::size_t>(1, config.max_connections / 4);
+        return config.max_connections > kept_for_whole ? config.max_connections - kept_for_whole
+                                                       : 1;
+    }
+
+    void close_longest_waiting(const std::string& newcomer) {
+        std::shared_ptr<Session> session;
+        while (!session && !waiting.empty()) {
+            session = waiting.begin()->second.lock();
+            if (!session) // already going
+                waiting.erase(waiting.begin());
+        }
+        if (!session)
+            return;
+        session->release(); // counts as gone now; its read ends on its own
+        beast::error_code ignored;
+        session->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        session->stream.close();
+        ++counters.evicted_waiting;
+        // Warn on the first and then every 1000th: a flood must not flood the log too.
+        if (counters.evicted_waiting % 1000 == 1)
+            log.warn("http_connection_evicted",
+                     {{"for", newcomer},
+                      {"reason", "too many connections without a whole request"},
+                      {"limit", std::to_string(max_waiting())},
+                      {"evicted_total", std::to_string(counters.evicted_waiting)}});
     }
 
     asio::io_context& io;
@@ -240,6 +293,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     Logger& log;
     std::vector<asio::ip::address> allowed;
     std::size_t open = 0;
+    // Connections whose request has not arrived whole yet, oldest first.
+    std::map<std::uint64_t, std::weak_ptr<Session>> waiting;
+    std::uint64_t last_serial = 0;
     HttpCounters counters;
 };
 

@@ -1,5 +1,6 @@
 #include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
 
+#include "ecu2mqtt/ledger/ecu_admission.hpp"
 #include "ecu2mqtt/ledger/ecu_ledger.hpp"
 #include "ecu2mqtt/mqtt/ha_discovery.hpp"
 #include "ecu2mqtt/mqtt/outbox.hpp"
@@ -210,7 +211,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     std::uint64_t publish_failures = 0;
     std::string last_error;
     std::map<std::string, EcuEntry> ecus;
-    std::set<std::string> refused_ecus; // beyond max_ecus: warned about once each
+    // Refusals beyond max_ecus: a flood of made-up ids must not flood the log too.
+    WarningBudget refusal_warnings{10, std::chrono::minutes(1)};
     // Discovery lifecycle: our retained device configs as the broker has them (component ids),
     // collected at start; and whether the start-up audit is done.
     std::map<std::string, std::set<std::string>> retained_devices;
@@ -1086,31 +1088,34 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         return c;
     }
 
-    // The ECU's entry, or nullptr when tracking one more ECU would pass the cap.
+    // The ECU's entry, or nullptr when tracking one more ECU would pass the cap. At the cap an
+    // id with a history of uploads is never evicted for a new one (see ecu_admission.hpp).
     EcuEntry* entry_for(const std::string& id) {
         if (const auto it = ecus.find(id); it != ecus.end())
             return &it->second;
-        if (ecus.size() >= config.max_ecus) {
-            // The quietest offline ECU (silent past its timeout: a made-up id, say) makes room.
-            auto quietest = ecus.end();
-            for (auto it = ecus.begin(); it != ecus.end(); ++it)
-                if (!it->second.ledger.online() && !it->second.busy() &&
-                    (quietest == ecus.end() || it->second.ledger.state().last_heard_s <
-                                                   quietest->second.ledger.state().last_heard_s))
-                    quietest = it;
-            if (quietest != ecus.end())
-                forget_ecu(std::string(quietest->first),
-                           "to make room for " + id + " (--max-ecus reached)");
+        std::vector<TrackedEcu> tracked;
+        tracked.reserve(ecus.size());
+        for (const auto& [tracked_id, entry] : ecus) {
+            const auto& state = entry.ledger.state();
+            tracked.push_back({tracked_id, state.kept.size(), entry.ledger.online(), entry.busy(),
+                               state.last_heard_s});
         }
-        if (ecus.size() >= config.max_ecus) {
-            if (refused_ecus.size() < 1024 && refused_ecus.insert(id).second)
+        const Admission admission = admit_new_ecu(tracked, config.max_ecus);
+        if (!admission.admitted) {
+            if (const auto left_out = refusal_warnings.allow(clock.now()))
                 log.warn("ecu_limit_reached",
                          {{"ecu", id},
                           {"limit", std::to_string(config.max_ecus)},
-                          {"action", "answered, not published; raise --max-ecus or use "
-                                     "--allow-ecus"}});
+                          {"refusals_not_logged", std::to_string(*left_out)},
+                          {"action", "answered and kept raw, not published; the ECUs tracked "
+                                     "have a history of uploads or are online; raise "
+                                     "--max-ecus or use --allow-ecus"}});
             return nullptr;
         }
+        for (const auto& quiet : admission.evict)
+            forget_ecu(quiet, "to make room for " + id +
+                                  " (--max-ecus reached; it had fewer than " +
+                                  std::to_string(kEstablishedAfter) + " readings kept)");
         return &ecus.emplace(id, EcuEntry(EcuLedger(id, ledger_config()))).first->second;
     }
 
@@ -1239,7 +1244,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                      ReadingSink::HandlingDone done) {
         EcuEntry* entry = entry_for(upload.ecu_id);
         if (!entry) {
-            done(UploadHandling{}); // answered as usual, not tracked
+            UploadHandling untracked; // answered as usual
+            untracked.untracked = true;
+            done(untracked);
             return;
         }
         if (entry->committing) {

@@ -3,7 +3,9 @@
 #include "support/http_client.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -116,17 +118,109 @@ TEST_CASE("http: a slow request is cut off at the timeout") {
     CHECK(test::http_get(server.port(), "/metrics").status == 200); // others still served
 }
 
-TEST_CASE("http: connections beyond the limit are closed at once") {
+// At the limit a new connection is not closed at once (as it was): the one that has waited longest
+// without sending a whole request is, so that slow clients cannot keep requests out.
+TEST_CASE("http: at the connection limit, the connection waiting longest for its request is "
+          "closed to make room") {
     HttpServerConfig config;
-    config.max_connections = 2;
+    config.max_connections = 2; // one slot for a request still arriving, one kept for a whole one
     RunningServer server(config);
-    test::TcpClient first(server.port()), second(server.port());
+    test::TcpClient first(server.port(), 2s);
     first.send("G");
+    test::TcpClient second(server.port(), 2s);
     second.send("G");
-    std::this_thread::sleep_for(100ms);
+    CHECK(first.closed_by_peer());
     test::TcpClient third(server.port(), 2s);
-    CHECK(third.closed_by_peer());
-    CHECK(server.counters().refused_at_limit == 1);
+    CHECK(second.closed_by_peer());
+    third.send("GET /metrics HTTP/1.1\r\n\r\n");
+    CHECK(test::parse_http_answer(third.receive(64 << 20)).status == 200);
+    const auto counters = server.counters();
+    CHECK(counters.evicted_waiting == 2);
+    CHECK(counters.refused_at_limit == 0);
+}
+
+namespace {
+
+// Slowloris: `count` connections to the port, half dribbling a byte of a request that never
+// ends every few milliseconds and half sending nothing; each one closed by the server is opened
+// again, at most `max_reopened` times in all.
+class SlowClients {
+  public:
+    SlowClients(std::uint16_t port, std::size_t count, std::size_t max_reopened)
+        : port_(port), max_reopened_(max_reopened) {
+        for (std::size_t i = 0; i < count; ++i)
+            fds_.push_back(open_one());
+        thread_ = std::thread([this] { run(); });
+    }
+    ~SlowClients() {
+        stop_ = true;
+        thread_.join();
+        for (const int fd : fds_)
+            if (fd >= 0)
+                ::close(fd);
+    }
+    std::size_t reopened() const { return reopened_; }
+
+  private:
+    int open_one() {
+        const int fd = test::connect_loopback(port_);
+        if (fd >= 0)
+            ::send(fd, "GET / HTTP/1.1\r\nX-Slow: ", 24, MSG_NOSIGNAL);
+        return fd;
+    }
+
+    static bool closed(int fd) {
+        char c;
+        const auto n = ::recv(fd, &c, 1, MSG_DONTWAIT);
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+    }
+
+    void run() {
+        while (!stop_) {
+            for (std::size_t i = 0; i < fds_.size() && !stop_; ++i) {
+                if (fds_[i] >= 0 && !closed(fds_[i])) {
+                    if (i % 2 == 0)
+                        ::send(fds_[i], "a", 1, MSG_NOSIGNAL);
+                    continue;
+                }
+                if (fds_[i] >= 0)
+                    ::close(fds_[i]);
+                fds_[i] = -1;
+                if (reopened_ < max_reopened_) {
+                    ++reopened_;
+                    fds_[i] = open_one();
+                }
+            }
+            std::this_thread::sleep_for(20ms); // the pace of the dribble, not a wait for anything
+        }
+    }
+
+    std::uint16_t port_;
+    std::size_t max_reopened_;
+    std::vector<int> fds_;
+    std::atomic<std::size_t> reopened_{0};
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+} // namespace
+
+TEST_CASE("http: slow clients beyond the limit do not keep the page and /metrics from being "
+          "answered") {
+    RunningServer server; // the defaults: 16 connections, 3 s for a request to arrive
+    SlowClients slow(server.port(), 40, 20000);
+    for (int i = 0; i < 30; ++i) {
+        const std::string target = i % 2 == 0 ? "/metrics" : "/";
+        const auto start = std::chrono::steady_clock::now();
+        const auto answer = test::http_get(server.port(), target);
+        INFO("request " << i << " for " << target);
+        CHECK(answer.status == 200);
+        CHECK(std::chrono::steady_clock::now() - start < 1s);
+    }
+    const auto counters = server.counters();
+    CHECK(counters.requests == 30);
+    CHECK(counters.evicted_waiting >= 24);
+    CHECK(counters.refused_at_limit == 0);
 }
 
 TEST_CASE("http: only the allowed peers are answered") {

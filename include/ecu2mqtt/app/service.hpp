@@ -26,6 +26,7 @@ struct UploadHandling {
     std::optional<LocalDateTime> resend_from;
     bool clock_suspect = false; // stamped too far ahead: answered, used for nothing
     bool live = false;          // the newest reading: it is what the state now shows
+    bool untracked = false;     // beyond --max-ecus: answered, kept raw, not published
 };
 
 class Store;
@@ -97,7 +98,9 @@ class Service final : public MessageHandler {
                                       const InboundMessage& message,
                                       std::optional<LocalDateTime> resend_from = std::nullopt);
     bool allowed(const std::string& ecu_id) const;
-    void keep_raw(const InboundMessage& message, const std::string& ecu_id, const std::string& why);
+    // `announce`: log each one (off where a rate-limited warning already covers them).
+    void keep_raw(const InboundMessage& message, const std::string& ecu_id, const std::string& why,
+                  bool announce = true);
     // Counts and logs an ECU outside the allow-list; false means: close without an answer.
     bool admit(const std::string& ecu_id, const InboundMessage& message);
     // In full proxy mode: EMA's reply when there is a usable one, else `fake`.

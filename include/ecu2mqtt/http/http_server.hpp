@@ -24,8 +24,12 @@ struct HttpServerConfig {
     // Supervisor's ingress proxy.
     std::vector<std::string> allowed_peers;
     // Every limit below keeps a misbehaving client from costing the ECU path anything.
-    std::size_t max_connections = 16;                  // more are closed at once
-    std::chrono::milliseconds request_timeout{10'000}; // whole request and response
+    // At most three quarters of them (all but max(1, max_connections / 4)) may still be waiting
+    // for their request; past that, or at the limit, the one waiting longest is closed to make
+    // room. Only when every connection is being answered is a new one closed at once.
+    std::size_t max_connections = 16;
+    std::chrono::milliseconds header_timeout{3'000};   // for the request to arrive whole
+    std::chrono::milliseconds request_timeout{10'000}; // the same, when shorter; the response
     std::size_t max_header_bytes = 8 * 1024;
     std::size_t max_header_fields = 64;
     std::size_t max_response_bytes = 8 * 1024 * 1024;
@@ -35,7 +39,8 @@ struct HttpCounters {
     std::uint64_t requests = 0;
     std::uint64_t refused_peers = 0;
     std::uint64_t refused_at_limit = 0;
-    std::uint64_t bad_requests = 0; // too large, malformed, too slow
+    std::uint64_t evicted_waiting = 0; // closed at the limit before their request was whole
+    std::uint64_t bad_requests = 0;    // too large, malformed, too slow
 };
 
 // Only GET and HEAD; one request per connection. `status` is called on the io thread for each
