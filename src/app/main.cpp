@@ -259,6 +259,8 @@ int run_service(const Options& options) {
                         telemetry.set_clock_offset(ecu.ecu_id,
                                                    static_cast<double>(*ecu.clock_offset_s));
                     telemetry.set_availability(ecu.ecu_id, ecu.online);
+                    if (ecu.lifetime_kwh) // the ledger's trusted counter, not the last upload's
+                        telemetry.set_lifetime_energy(ecu.ecu_id, *ecu.lifetime_kwh);
                 }
                 return telemetry.snapshot(clock.now());
             },

@@ -263,6 +263,9 @@ std::optional<std::string> Service::finish_upload(const InboundMessage& message,
         ++counters_.duplicates;
     if (handling.clock_suspect) // the ledger used nothing of it: its bytes stay here
         keep_raw(message, ecu_id, "clock-suspect timestamp " + format_iso(upload.timestamp));
+    if (handling.counter_suspect)
+        keep_raw(message, ecu_id,
+                 "counter-suspect lifetime " + number(upload.lifetime_energy_kwh) + " kWh");
     std::optional<LocalDateTime> resend_from;
     if (options_.backfill)
         resend_from = handling.resend_from;

@@ -116,6 +116,11 @@ void Telemetry::set_today_energy(const std::string& ecu_id, double kwh) {
         ecu->today_energy_kwh = kwh;
 }
 
+void Telemetry::set_lifetime_energy(const std::string& ecu_id, double kwh) {
+    if (auto* ecu = find_or_add(ecu_id))
+        ecu->lifetime_energy_kwh = kwh;
+}
+
 void Telemetry::set_clock_offset(const std::string& ecu_id, double seconds) {
     if (auto* ecu = find_or_add(ecu_id))
         ecu->clock_offset_s = seconds;

@@ -1263,6 +1263,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             break;
         case UploadVerdict::Repeat:
         case UploadVerdict::ClockSuspect:
+        case UploadVerdict::CounterSuspect:
             break; // nothing to publish: the stored state keeps that the ECU was heard
         }
         WriteBatch write;
@@ -1276,7 +1277,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         }
         if (decision.verdict == UploadVerdict::Live || decision.verdict == UploadVerdict::Late)
             write.add_power_point(
-                {id, format_iso(upload.timestamp), upload.power_w, upload.lifetime_energy_kwh});
+                {id, format_iso(upload.timestamp), upload.power_w, decision.counter_kwh});
         if (decision.remembered)
             write.remember_kept(id, format_compact(decision.remembered->timestamp),
                                 std::to_string(decision.remembered->fingerprint),
@@ -1309,6 +1310,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         UploadHandling handling;
         handling.duplicate = decision.verdict == UploadVerdict::Repeat;
         handling.clock_suspect = decision.verdict == UploadVerdict::ClockSuspect;
+        handling.counter_suspect = decision.verdict == UploadVerdict::CounterSuspect;
         handling.live = decision.verdict == UploadVerdict::Live;
         const auto it = ecus.find(id);
         if (it == ecus.end()) { // not expected (a busy ECU is never forgotten): not followed
@@ -1585,9 +1587,12 @@ PublisherStatus MqttPublisher::status() const {
 }
 std::vector<EcuView> MqttPublisher::ecus() const {
     std::vector<EcuView> views;
-    for (const auto& [id, entry] : impl_->ecus)
-        views.push_back({id, entry.ledger.state().daily.today_kwh(), impl_->offset_seconds(entry),
-                         entry.ledger.online()});
+    for (const auto& [id, entry] : impl_->ecus) {
+        const auto& state = entry.ledger.state();
+        views.push_back({id, state.daily.today_kwh(), impl_->offset_seconds(entry),
+                         entry.ledger.online(),
+                         state.live ? std::optional(state.live->lifetime_kwh) : std::nullopt});
+    }
     return views;
 }
 

@@ -151,8 +151,10 @@ class Telemetry {
     void set_mqtt(MqttSnapshot mqtt) { mqtt_ = std::move(mqtt); }
     void set_store(StoreSnapshot store) { store_ = std::move(store); }
     void set_dns(DnsCheckSnapshot dns) { dns_ = std::move(dns); }
-    // From later bookkeeping: today's energy, the ECU's clock offset, availability.
+    // From later bookkeeping: today's energy, the lifetime counter the ledger trusts, the ECU's
+    // clock offset, availability.
     void set_today_energy(const std::string& ecu_id, double kwh);
+    void set_lifetime_energy(const std::string& ecu_id, double kwh);
     void set_clock_offset(const std::string& ecu_id, double seconds);
     void set_availability(const std::string& ecu_id, bool online);
     // Any thread: keeps warnings and errors, the last kMaxProblems of them.

@@ -73,6 +73,7 @@ struct EcuView {
     std::optional<double> today_kwh;
     std::optional<std::int64_t> clock_offset_s;
     bool online = false;
+    std::optional<double> lifetime_kwh; // the trusted counter, as the state topic shows it
 };
 
 // Never blocks the caller on the broker. Every reading (the state messages of one upload) is
