@@ -87,8 +87,10 @@ TEST_CASE("counter: one forged 999999.9 kWh upload: state, metrics and history k
     }
     CHECK(service->log().find("lifetime_energy_went_down") == std::string::npos);
     // Its bytes are kept, as a clock-suspect upload's are.
-    CHECK(test::query_number(state_dir, "SELECT count(*) FROM raw_messages WHERE why LIKE "
-                                        "'counter-suspect lifetime 999999.900 kWh'") == 1);
+    CHECK(test::wait_for_number(state_dir,
+                                "SELECT count(*) FROM raw_messages WHERE why = "
+                                "'counter-suspect lifetime 999999.90 kWh'",
+                                1) == 1);
 
     service->process().signal(SIGTERM);
     REQUIRE(service->process().wait_for(10s) == 0);
