@@ -267,6 +267,9 @@ std::optional<std::string> Service::finish_upload(const InboundMessage& message,
         keep_raw(message, ecu_id, "clock-suspect timestamp " + format_iso(upload.timestamp));
     if (handling.untracked) // logged as ecu_limit_reached, at a bounded rate
         keep_raw(message, ecu_id, "--max-ecus reached", false);
+    if (handling.counter_suspect)
+        keep_raw(message, ecu_id,
+                 "counter-suspect lifetime " + number(upload.lifetime_energy_kwh) + " kWh");
     std::optional<LocalDateTime> resend_from;
     if (options_.backfill)
         resend_from = handling.resend_from;

@@ -307,7 +307,7 @@ std::string prometheus_metrics(const StatusSnapshot& s) {
     for (const auto& ecu : s.ecus)
         m.sample({{"ecu", ecu.id}}, ecu.power_w);
     m.family("ecu2mqtt_ecu_lifetime_energy_joules", "gauge",
-             "Lifetime energy the ECU reported (kWh times 3.6e6).");
+             "Lifetime energy as the state topic shows it, the checked counter (kWh times 3.6e6).");
     for (const auto& ecu : s.ecus)
         m.sample({{"ecu", ecu.id}}, ecu.lifetime_energy_kwh * kJoulesPerKwh);
     m.family("ecu2mqtt_ecu_today_energy_joules", "gauge", "Energy produced today.");

@@ -40,6 +40,13 @@ void DailyEnergy::roll_to(const LocalDate& today) {
     day_ = today;
 }
 
+void DailyEnergy::restart_counter(double first_kwh, double carried_kwh) {
+    if (!day_)
+        return;
+    baseline_kwh_ = first_kwh - carried_kwh;
+    latest_kwh_ = first_kwh;
+}
+
 std::optional<double> DailyEnergy::today_kwh() const {
     if (!day_ || !baseline_kwh_)
         return std::nullopt;

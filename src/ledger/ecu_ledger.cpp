@@ -199,6 +199,52 @@ void open_gap(EcuLedgerState& s, const LocalDateTime& t, bool live, std::int64_t
               [](const LedgerGap& a, const LedgerGap& b) { return a.after < b.after; });
 }
 
+// What the counter model says of a reading the clock model would keep.
+struct CounterStep {
+    bool suspect = false; // off the trusted counter by more than the plant can make: not applied
+    bool adopted = false; // completes a run of uploads agreeing on a new level: applied as such
+    double first_kwh = 0; // the run's first reading: where the new level starts
+    double ceiling_kw = 0;
+};
+
+// Judges `upload` against the trusted counter of `s`; `run` (the state's candidate_counter) is
+// what it becomes once the upload is kept.
+CounterStep judge_counter(const EcuLedgerState& s, const RealtimeUpload& upload, bool live,
+                          std::int64_t now_s, int adopt_after, std::vector<CounterSample>& run) {
+    CounterStep step;
+    step.ceiling_kw = counter_model::ceiling_kw(s.inverters, upload);
+    if (!s.live)
+        return step; // nothing trusted yet: the first reading sets the counter
+    const CounterSample trusted{s.live->timestamp, s.live->received_s, s.live->lifetime_kwh};
+    const CounterSample sample{upload.timestamp, now_s, upload.lifetime_energy_kwh};
+    if (!live) {
+        step.suspect = !counter_model::fits_before(trusted, sample, step.ceiling_kw);
+        return step;
+    }
+    const auto fit = counter_model::fit_after(trusted, sample, step.ceiling_kw);
+    if (fit == counter_model::Fit::Agrees) {
+        run.clear(); // the outliers before it are forgotten
+        return step;
+    }
+    if (counter_model::extend_run(run, sample, step.ceiling_kw, adopt_after)) {
+        step.adopted = true;
+        step.first_kwh = run.front().lifetime_kwh;
+        run.clear();
+        return step;
+    }
+    // A drop is kept at the higher value until a run adopts it; a jump is not used at all.
+    step.suspect = fit == counter_model::Fit::Jump;
+    return step;
+}
+
+// Today's energy before a new counter level, as far as the plant can have made it since the ECU's
+// midnight: a state that had taken a bogus counter does not carry its bogus day on.
+double carried_today(const EcuLedgerState& s, const LocalDateTime& t, double ceiling_kw) {
+    const double since_midnight_h = (t.hour * 3600 + t.minute * 60 + t.second) / 3600.0;
+    const double most = ceiling_kw * since_midnight_h + counter_model::kRoundingKwh;
+    return std::min(s.daily.today_kwh().value_or(0.0), most);
+}
+
 void learn_inverters(EcuLedgerState& s, const RealtimeUpload& upload, std::int64_t now_s,
                      const LedgerConfig& c, UploadDecision& d) {
     for (const auto& inv : upload.inverters) {
@@ -225,19 +271,32 @@ void learn_inverters(EcuLedgerState& s, const RealtimeUpload& upload, std::int64
 
 // The state once `upload` is kept: live state, day, repeat memory, gaps and inverters.
 void keep_reading(EcuLedgerState& s, const RealtimeUpload& upload, bool live, std::uint64_t fp,
-                  std::int64_t now_s, const LedgerConfig& c, UploadDecision& d) {
+                  std::int64_t now_s, const LedgerConfig& c, const CounterStep& counter,
+                  UploadDecision& d) {
     const LocalDateTime& t = upload.timestamp;
+    d.counter_kwh = upload.lifetime_energy_kwh;
     if (live) {
         const double shown = s.live ? s.live->lifetime_kwh : upload.lifetime_energy_kwh;
-        if (upload.lifetime_energy_kwh < shown)
+        d.counter_kwh = std::max(shown, upload.lifetime_energy_kwh);
+        if (counter.adopted) {
+            d.counter_kwh = upload.lifetime_energy_kwh;
+            s.daily.restart_counter(counter.first_kwh, carried_today(s, t, counter.ceiling_kw));
+            d.events.push_back(event(
+                EventLevel::Warn, "lifetime_energy_level_adopted",
+                {{"was", number(shown)},
+                 {"now", number(upload.lifetime_energy_kwh)},
+                 {"uploads_agreeing", std::to_string(c.adopt_after)},
+                 {"note", "a counter reset or another ECU; Home Assistant takes a drop as a meter "
+                          "reset"}}));
+        } else if (upload.lifetime_energy_kwh < shown) {
             d.events.push_back(event(EventLevel::Warn, "lifetime_energy_went_down",
                                      {{"was", number(shown)},
                                       {"now", number(upload.lifetime_energy_kwh)},
                                       {"action", "keeping the higher value"}}));
-        s.live = LiveReading{t, upload.power_w, std::max(shown, upload.lifetime_energy_kwh),
-                             upload.inverters_online, now_s};
+        }
+        s.live = LiveReading{t, upload.power_w, d.counter_kwh, upload.inverters_online, now_s};
     }
-    s.daily.record(date_of(t), upload.lifetime_energy_kwh);
+    s.daily.record(date_of(t), d.counter_kwh);
     remember_kept(s, {t, fp});
     d.remembered = KeptReading{t, fp};
     fill_gaps(s, t, live, d.events);
@@ -261,6 +320,8 @@ const char* verdict_name(UploadVerdict verdict) {
         return "repeat";
     case UploadVerdict::ClockSuspect:
         return "clock_suspect";
+    case UploadVerdict::CounterSuspect:
+        return "counter_suspect";
     }
     return "unknown";
 }
@@ -300,11 +361,15 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
     // An older timestamp with at least the newest lifetime is a new reading from a clock that
     // went back; one the ECU re-sends to fill a gap is old on purpose and says nothing of its
     // clock.
-    const bool clock_went_back =
-        !newer && !in_gap && state_.live && upload.lifetime_energy_kwh >= state_.live->lifetime_kwh;
+    // A counter no plant could have reached teaches the clock nothing either.
+    std::vector<CounterSample> counter_run = state_.candidate_counter;
+    const CounterStep counter =
+        judge_counter(state_, upload, newer, now_s, config_.adopt_after, counter_run);
+    const bool clock_went_back = !newer && !in_gap && state_.live && !counter.suspect &&
+                                 upload.lifetime_energy_kwh >= state_.live->lifetime_kwh;
 
     ClockStep step{ahead, false};
-    if (!repeat && !too_old && (newer || ahead || clock_went_back))
+    if (!repeat && !too_old && !counter.suspect && (newer || ahead || clock_went_back))
         step = learn_offset(base, sample, ahead, config_, d.events);
 
     if (repeat)
@@ -316,6 +381,19 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
     else
         d.verdict = UploadVerdict::Late;
 
+    const bool by_clock_live = d.verdict == UploadVerdict::Live;
+    if ((d.verdict == UploadVerdict::Live || d.verdict == UploadVerdict::Late) && counter.suspect)
+        d.verdict = UploadVerdict::CounterSuspect;
+
+    if (d.verdict == UploadVerdict::CounterSuspect)
+        d.events.push_back(
+            event(EventLevel::Warn, "upload_counter_suspect",
+                  {{"timestamp", format_iso(t)},
+                   {"lifetime_kwh", number(upload.lifetime_energy_kwh)},
+                   {"trusted_kwh", number(state_.live->lifetime_kwh)},
+                   {"action", "answered and kept raw; not used for state, day or energy unless " +
+                                  std::to_string(config_.adopt_after) +
+                                  " uploads in a row agree on it"}}));
     if (d.verdict == UploadVerdict::ClockSuspect)
         d.events.push_back(
             event(EventLevel::Warn, "upload_clock_suspect",
@@ -331,9 +409,15 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
     auto lost = std::make_shared<EcuLedgerState>(base);
     const bool keeps_reading = d.verdict == UploadVerdict::Live || d.verdict == UploadVerdict::Late;
     if (keeps_reading) {
-        keep_reading(*kept, upload, d.verdict == UploadVerdict::Live, fp, now_s, config_, d);
+        keep_reading(*kept, upload, d.verdict == UploadVerdict::Live, fp, now_s, config_, counter,
+                     d);
         open_gap(*lost, t, d.verdict == UploadVerdict::Live, now_s, d.events_if_not_kept);
     }
+    if (keeps_reading || d.verdict == UploadVerdict::CounterSuspect)
+        kept->candidate_counter = std::move(counter_run); // a reading not kept teaches nothing
+    // Answered as if kept, so that a gap does not ask for it again and again.
+    if (d.verdict == UploadVerdict::CounterSuspect)
+        fill_gaps(*kept, t, by_clock_live, d.events);
 
     d.resend_from = oldest_resend(*kept);
     d.resend_from_if_not_kept = oldest_resend(*lost);

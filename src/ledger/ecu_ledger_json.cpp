@@ -40,6 +40,10 @@ nlohmann::json EcuLedger::to_json(const std::string& ecu_id, const EcuLedgerStat
                      {"received_s", s.live->received_s}};
     if (s.offset_s)
         j["offset_s"] = *s.offset_s;
+    auto counter_run = nlohmann::json::array();
+    for (const auto& c : s.candidate_counter)
+        counter_run.push_back({format_compact(c.timestamp), c.received_s, c.lifetime_kwh});
+    j["candidate_counter"] = std::move(counter_run);
     if (with_kept) {
         auto kept = nlohmann::json::array();
         for (const auto& k : s.kept)
@@ -88,6 +92,9 @@ EcuLedger EcuLedger::from_json(const nlohmann::json& j, LedgerConfig config, Tim
     if (j.contains("offset_s"))
         s.offset_s = j.at("offset_s").get<std::int64_t>();
     const auto none = nlohmann::json::array();
+    for (const auto& c : j.value("candidate_counter", none))
+        s.candidate_counter.push_back(
+            {timestamp_from(c.at(0)), c.at(1).get<std::int64_t>(), c.at(2).get<double>()});
     for (const auto& k : j.value("kept", none))
         s.kept.push_back({timestamp_from(k.at(0)), std::stoull(k.at(1).get<std::string>())});
     std::stable_sort(s.kept.begin(), s.kept.end(),

@@ -1296,6 +1296,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             break;
         case UploadVerdict::Repeat:
         case UploadVerdict::ClockSuspect:
+        case UploadVerdict::CounterSuspect:
             break; // nothing to publish: the stored state keeps that the ECU was heard
         }
         WriteBatch write;
@@ -1309,7 +1310,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         }
         if (decision.verdict == UploadVerdict::Live || decision.verdict == UploadVerdict::Late)
             write.add_power_point(
-                {id, format_iso(upload.timestamp), upload.power_w, upload.lifetime_energy_kwh});
+                {id, format_iso(upload.timestamp), upload.power_w, decision.counter_kwh});
         if (decision.remembered)
             write.remember_kept(id, format_compact(decision.remembered->timestamp),
                                 std::to_string(decision.remembered->fingerprint),
@@ -1342,6 +1343,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         UploadHandling handling;
         handling.duplicate = decision.verdict == UploadVerdict::Repeat;
         handling.clock_suspect = decision.verdict == UploadVerdict::ClockSuspect;
+        handling.counter_suspect = decision.verdict == UploadVerdict::CounterSuspect;
         handling.live = decision.verdict == UploadVerdict::Live;
         const auto it = ecus.find(id);
         if (it == ecus.end()) { // not expected (a busy ECU is never forgotten): not followed

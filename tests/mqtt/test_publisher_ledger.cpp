@@ -185,3 +185,37 @@ TEST_CASE("a midnight reset that cannot be written is written and published once
     require_lifetime_never_decreases(probe);
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("a forged lifetime is answered, kept out of the state and the history, and forgotten") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-ledger");
+    test::MqttProbe probe(broker.url(), "ecu2mqtt/" + kEcu + "/#");
+    test::FixedClock clock({2024, 6, 21, 10, 0, 5});
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock);
+    publisher.upload(reading("20240621100000", 10000));
+    clock.set({2024, 6, 21, 10, 5, 5});
+    publisher.upload(reading("20240621100500", 10001));
+
+    clock.set({2024, 6, 21, 10, 7, 5});
+    const auto forged = publisher.upload(reading("20240621100700", 9999999));
+    CHECK(forged.handled);
+    CHECK(forged.counter_suspect);
+    CHECK_FALSE(forged.live);
+    CHECK_FALSE(forged.resend_from);
+    clock.set({2024, 6, 21, 10, 10, 5});
+    CHECK(publisher.upload(reading("20240621101000", 10004)).live);
+    const auto live = probe.wait_for_payload(kState, [](const std::string& p) {
+        return json::parse(p)["timestamp"] == "2024-06-21T10:10:00";
+    });
+    REQUIRE(live);
+    CHECK(json::parse(live->payload)["lifetime_energy_kwh"] == 1000.4);
+    CHECK(json::parse(live->payload)["today_energy_kwh"] == 0.4);
+    for (const auto& state : payloads_on(probe, kState))
+        CHECK(state["timestamp"] != "2024-06-21T10:07:00");
+    CHECK(payloads_on(probe, kHistory).empty());
+    require_lifetime_never_decreases(probe);
+    CHECK(test::query_number(dir / "state", "SELECT count(*) FROM power_points WHERE lifetime_kwh "
+                                            "> 2000") == 0);
+    CHECK(publisher.log().find("event=upload_counter_suspect ecu=" + kEcu) != std::string::npos);
+    std::filesystem::remove_all(dir);
+}

@@ -109,6 +109,8 @@ class LedgerRun {
             CHECK((r.glitch || clock_changes));
         if (r.glitch)
             CHECK(d.verdict == UploadVerdict::ClockSuspect);
+        // The simulated counter is real: whatever the clock does, it is never suspect.
+        CHECK(d.verdict != UploadVerdict::CounterSuspect);
         if (keeps && !keep(received_s)) {
             ledger_.not_kept(d);
             CHECK(ledger_.resend_from() == d.resend_from_if_not_kept);

@@ -24,9 +24,10 @@ struct UploadHandling {
     // Set while this ECU has a gap (an upload that could not be kept): the last upload kept
     // before it. The reply names it so that the ECU sends what follows again.
     std::optional<LocalDateTime> resend_from;
-    bool clock_suspect = false; // stamped too far ahead: answered, used for nothing
-    bool live = false;          // the newest reading: it is what the state now shows
-    bool untracked = false;     // beyond --max-ecus: answered, kept raw, not published
+    bool clock_suspect = false;   // stamped too far ahead: answered, used for nothing
+    bool counter_suspect = false; // a lifetime no plant could reach: answered, used for nothing
+    bool live = false;            // the newest reading: it is what the state now shows
+    bool untracked = false;       // beyond --max-ecus: answered, kept raw, not published
 };
 
 class Store;

@@ -18,6 +18,9 @@ class DailyEnergy {
   public:
     void record(const LocalDate& upload_day, double lifetime_kwh);
     void roll_to(const LocalDate& today);
+    // The counter restarted at another level (a reset, a new ECU): today goes on from
+    // `carried_kwh`, counting what the counter adds from `first_kwh`, its first reading there.
+    void restart_counter(double first_kwh, double carried_kwh);
 
     // nullopt until anything was recorded; never negative.
     std::optional<double> today_kwh() const;

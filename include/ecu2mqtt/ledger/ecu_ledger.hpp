@@ -1,6 +1,8 @@
-// What each upload means for its ECU: live, late, repeat or clock-suspect; gaps, energy, inverters.
+// What each upload means for its ECU: live, late, repeat, clock- or counter-suspect; gaps, energy,
+// inverters.
 #pragma once
 
+#include "ecu2mqtt/ledger/counter_model.hpp"
 #include "ecu2mqtt/ledger/daily_energy.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
 #include "ecu2mqtt/protocol/local_time.hpp"
@@ -26,6 +28,9 @@ enum class UploadVerdict {
     Late,         // older than the newest live reading (a re-send): history only
     Repeat,       // a reading already kept, sent again: answered, not published again
     ClockSuspect, // stamped too far ahead (or older than any gap): kept raw, used for nothing
+    // A lifetime no plant could have reached from the trusted counter: kept raw, used for
+    // nothing, until enough uploads in a row agree on it as a new level.
+    CounterSuspect,
 };
 
 const char* verdict_name(UploadVerdict verdict);
@@ -35,7 +40,7 @@ struct LedgerConfig {
     // Two hours lets a one-hour DST jump through as live (the new offset is then adopted), while
     // an RTC glitch or a foreign host is caught.
     std::chrono::seconds suspect_ahead{2 * 3600};
-    int adopt_after = 3;                     // uploads in a row agreeing on a new offset
+    int adopt_after = 3; // uploads in a row agreeing on a new offset, or a new counter level
     std::chrono::hours gap_expiry{48};       // a gap not re-sent by then is given up
     std::chrono::seconds offline_after{900}; // silence this long: offline
     std::chrono::days forget_inverter_after{30};
@@ -72,7 +77,8 @@ struct LedgerGap {
 struct LiveReading {
     LocalDateTime timestamp;
     double power_w = 0;
-    double lifetime_kwh = 0;  // never below any value shown before
+    double lifetime_kwh = 0;  // the trusted counter: never below any value shown before, but
+                              // once for a new level that uploads in a row agreed on
     int inverters_online = 0; // as the ECU counts them
     std::int64_t received_s = 0;
 };
@@ -93,9 +99,10 @@ struct EcuLedgerState {
     std::vector<KeptReading> kept;
     std::vector<LedgerGap> gaps; // oldest `after` first
     std::map<std::string, LedgerInverter> inverters;
-    std::vector<std::int64_t> offset_samples;   // recent agreeing ECU-minus-host samples (s)
-    std::vector<std::int64_t> candidate_offset; // uploads in a row agreeing on another offset
-    std::optional<std::int64_t> offset_s;       // the learned ECU-minus-host offset
+    std::vector<std::int64_t> offset_samples;     // recent agreeing ECU-minus-host samples (s)
+    std::vector<std::int64_t> candidate_offset;   // uploads in a row agreeing on another offset
+    std::optional<std::int64_t> offset_s;         // the learned ECU-minus-host offset
+    std::vector<CounterSample> candidate_counter; // uploads in a row off the trusted counter
     bool online = false;
     std::int64_t last_heard_s = 0;
     std::uint64_t revision = 0; // counts changes, to tell when a decision was made on older state
@@ -105,7 +112,8 @@ struct UploadDecision {
     UploadVerdict verdict = UploadVerdict::Live;
     // Set while a gap is open: the reply asks the ECU to re-send what follows this time.
     std::optional<LocalDateTime> resend_from;
-    double state_lifetime_kwh = 0;   // for the live state: never below what was shown; 0 before any
+    double state_lifetime_kwh = 0;   // for the live state: the trusted counter; 0 before any
+    double counter_kwh = 0;          // this reading's lifetime as kept in the history (if kept)
     std::optional<double> today_kwh; // ECU-day energy with this reading
     LocalDate ecu_day;
     std::optional<std::chrono::seconds> clock_offset; // ECU minus host UTC
