@@ -2,11 +2,14 @@
 
 #include "ecu2mqtt/ledger/ecu_admission.hpp"
 #include "ecu2mqtt/ledger/ecu_ledger.hpp"
+#include "ecu2mqtt/mqtt/announced_devices.hpp"
 #include "ecu2mqtt/mqtt/ha_discovery.hpp"
 #include "ecu2mqtt/mqtt/outbox.hpp"
+#include "ecu2mqtt/mqtt/readback.hpp"
 #include "ecu2mqtt/mqtt/reading_codec.hpp"
 #include "ecu2mqtt/net/tls_probe.hpp"
 #include "ecu2mqtt/store/store.hpp"
+#include "paho_glue.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
 #include <algorithm>
@@ -26,23 +29,6 @@ namespace {
 
 constexpr int kQos = 1;
 constexpr std::chrono::seconds kMaxBackoff{60};
-
-std::string connack_reason(int rc) {
-    switch (rc) {
-    case 1:
-        return "broker refused the protocol version";
-    case 2:
-        return "broker rejected the client id";
-    case 3:
-        return "broker unavailable";
-    case 4:
-        return "bad user name or password";
-    case 5:
-        return "not authorized";
-    default:
-        return "broker not reachable or connection failed (code " + std::to_string(rc) + ")";
-    }
-}
 
 // An upload waiting for the one before it, of the same ECU, to be committed.
 struct WaitingUpload {
@@ -89,34 +75,6 @@ LogLevel level_of(EventLevel level) {
     return level == EventLevel::Warn ? LogLevel::Warn : LogLevel::Info;
 }
 
-// Forwards the MQTT client's completion callbacks, which arrive on its own thread.
-class ConnectListener final : public mqtt::iaction_listener {
-  public:
-    std::function<void(int rc)> on_fail;
-
-  private:
-    void on_success(const mqtt::token&) override {}
-    void on_failure(const mqtt::token& tok) override {
-        if (on_fail)
-            on_fail(tok.get_return_code());
-    }
-};
-
-// Reports each acknowledged (or failed) publish; the outbox's id of the message travels as the
-// token's user context.
-class DeliveryListener final : public mqtt::iaction_listener {
-  public:
-    std::function<void(std::uint64_t id, bool ok)> on_done;
-
-  private:
-    void on_success(const mqtt::token& tok) override { report(tok, true); }
-    void on_failure(const mqtt::token& tok) override { report(tok, false); }
-    void report(const mqtt::token& tok, bool ok) {
-        if (on_done)
-            on_done(reinterpret_cast<std::uintptr_t>(tok.get_user_context()), ok);
-    }
-};
-
 std::int64_t unix_seconds(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
@@ -132,35 +90,12 @@ std::string state_record(const std::string& id, const EcuLedgerState& state,
 
 } // namespace
 
-std::string paho_server_uri(const std::string& url) {
-    std::string scheme, rest;
-    std::string default_port;
-    if (url.starts_with("mqtt://")) {
-        scheme = "tcp://";
-        rest = url.substr(7);
-        default_port = "1883";
-    } else if (url.starts_with("mqtts://")) {
-        scheme = "ssl://";
-        rest = url.substr(8);
-        default_port = "8883";
-    } else {
-        throw std::invalid_argument("MQTT URL must start with mqtt:// or mqtts://: " + url);
-    }
-    if (!rest.empty() && rest.back() == '/')
-        rest.pop_back();
-    if (rest.empty() || rest.find('/') != std::string::npos)
-        throw std::invalid_argument("MQTT URL must be mqtt[s]://HOST[:PORT]: " + url);
-    const bool bracketed_v6 = rest.front() == '[';
-    const auto colon = rest.rfind(':');
-    const bool has_port = colon != std::string::npos && (!bracketed_v6 || colon > rest.find(']'));
-    return scheme + rest + (has_port ? "" : ":" + default_port);
-}
-
 struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     Impl(asio::io_context& io, PublisherConfig cfg, const Clock& clock, Logger& log, Store* store)
         : io(io), config(std::move(cfg)), clock(clock), log(log), store(store),
-          outbox(config.max_in_flight), retry_timer(io), publish_retry_timer(io), tick_timer(io),
-          audit_timer(io), retained_check_timer(io), keep_retry_timer(io) {}
+          outbox(config.max_in_flight), announced(config.topics),
+          readback(log, config.url, config.topics), retry_timer(io), publish_retry_timer(io),
+          tick_timer(io), audit_timer(io), retained_check_timer(io), keep_retry_timer(io) {}
 
     asio::io_context& io;
     PublisherConfig config;
@@ -170,6 +105,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     // being destroyed.
     ConnectListener connect_listener;
     DeliveryListener delivery_listener;
+    SubscribeListener subscribe_listener;
     std::unique_ptr<mqtt::async_client> client;
     mqtt::connect_options connect_options;
     Store* store; // null: nothing survives a restart
@@ -179,6 +115,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     std::uint64_t dropped = 0;       // readings dropped because the store's share was full
     std::uint64_t last_sequence = 0; // the newest sequence given to a reading
     Outbox outbox;
+    AnnouncedDevices announced;
+    Readback readback;
+    bool readback_heard = false; // a message of the current read-back came
     std::map<std::uint64_t, mqtt::delivery_token_ptr> tokens; // outbox id -> token, in flight
     std::uint64_t loaded_up_to = 0; // the newest stored reading handed to the outbox
     std::optional<std::chrono::system_clock::time_point> last_prune;
@@ -275,9 +214,13 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         delivery_listener.on_done = [&io = io, weak](std::uint64_t id, bool ok) {
             relay(io, weak, [id, ok](Impl& self) { self.on_delivery(id, ok); });
         };
+        subscribe_listener.on_refused = [&io = io, weak](const std::string& filter) {
+            relay(io, weak, [filter](Impl& self) { self.readback_refused(filter); });
+        };
         outbox.put_latest({config.topics.bridge_state(), kOnline, true});
         load_state();
         load_pending();
+        load_announced();
         log.info("mqtt_connecting", {{"url", config.url},
                                      {"client_id", config.client_id},
                                      {"user", config.user.empty() ? "(none)" : config.user}});
@@ -297,6 +240,28 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             log.info("pending_readings_loaded", {{"readings", std::to_string(pending.size())},
                                                  {"bytes", std::to_string(pending_bytes)}});
         refill();
+    }
+
+    // What was announced and is no longer wanted is cleared from the store's record, whatever
+    // the broker hands back; clears not yet at the broker go out again, and the stored readings
+    // leave their topics out (a forgotten inverter's state is not published again).
+    void load_announced() {
+        if (!store)
+            return;
+        announced.load(store->announced_devices(), store->pending_clears());
+        std::map<std::string, std::vector<std::string>> known; // ECU -> its inverters
+        for (const auto& [id, entry] : ecus)
+            for (auto& uids = known[id];
+                 const auto& [uid, inverter] : entry.ledger.state().inverters)
+                uids.push_back(uid);
+        WriteBatch write;
+        const auto due = announced.at_start(known, config.discovery, last_sequence, write);
+        for (const auto& clear : due)
+            outbox.clear_topic(clear.topic, clear.readings_up_to);
+        if (!due.empty())
+            log.info("announced_topics_cleared",
+                     {{"topics", std::to_string(due.size())}, {"reason", "no longer known"}});
+        persist_logged(std::move(write), "recording clears");
     }
 
     // Memory holds at most kReadingsInMemory readings; the rest wait in the store and are read
@@ -462,10 +427,16 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         pending.erase(it);
         WriteBatch drop;
         drop.drop_reading(sequence);
-        persist(std::move(drop), [weak = weak_from_this()](const std::string& error) {
-            if (auto self = weak.lock(); self && !error.empty()) // sent again after a restart
-                self->log.warn("store_write_failed",
-                               {{"error", error}, {"what", "removing an acknowledged reading"}});
+        persist_logged(std::move(drop), "removing an acknowledged reading"); // else sent again
+    }
+
+    // A write whose failure only costs a repeat after a restart: logged, not retried.
+    void persist_logged(WriteBatch batch, std::string what) {
+        if (batch.empty())
+            return;
+        persist(std::move(batch), [weak = weak_from_this(), what](const std::string& error) {
+            if (auto self = weak.lock(); self && !error.empty())
+                self->log.warn("store_write_failed", {{"error", error}, {"what", what}});
         });
     }
 
@@ -675,6 +646,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             }
             return;
         }
+        readback_heard = readback_heard || checking_retained || audit == Audit::Collecting;
         if (checking_retained) {
             if (topic == config.topics.bridge_delivered() && msg.is_retained()) {
                 // Another database's or an unreadable one is not ours: as good as none.
@@ -683,10 +655,11 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             }
             if (topic == config.topics.bridge_audit() &&
                 msg.get_payload_str() == retained_check_nonce) {
+                readback.echoed();
                 finish_retained_check();
                 return;
             }
-            if (msg.is_retained() && is_our_state_topic(topic)) {
+            if (msg.is_retained() && is_our_state_topic(config.topics, topic)) {
                 note_broker_state(topic, msg.get_payload_str());
                 return;
             }
@@ -695,12 +668,14 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             note_receipt(msg.get_payload_str());
             return;
         }
-        if (audit == Audit::Collecting && msg.is_retained() && is_our_state_topic(topic)) {
+        if (audit == Audit::Collecting && msg.is_retained() &&
+            is_our_state_topic(config.topics, topic)) {
             note_broker_state(topic, msg.get_payload_str());
             return;
         }
         if (audit == Audit::Collecting && topic == config.topics.bridge_audit()) {
             if (msg.get_payload_str() == audit_nonce) { // every retained message is in
+                readback.echoed();
                 audit_timer.cancel();
                 finish_discovery_audit();
             }
@@ -754,24 +729,6 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         return std::nullopt;
     }
 
-    bool is_our_state_topic(const std::string& topic) const {
-        return topic.ends_with("/state") && topic.starts_with(config.topics.base + "/") &&
-               topic != config.topics.bridge_state();
-    }
-
-    // The receipt and the retained states: what the broker holds of ours.
-    std::vector<std::string> check_filters() const {
-        return {config.topics.bridge_delivered(), config.topics.bridge_audit(),
-                config.topics.base + "/+/state", config.topics.base + "/+/+/state"};
-    }
-
-    // The same, and our device configs.
-    std::vector<std::string> audit_filters() const {
-        auto filters = check_filters();
-        filters.push_back(config.topics.discovery_prefix + "/device/+/config");
-        return filters;
-    }
-
     void note_broker_state(const std::string& topic, std::string payload) {
         if (broker_states.size() < kMaxAuditedStates)
             broker_states[topic] = std::move(payload);
@@ -786,9 +743,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         audit = Audit::Collecting;
         audit_nonce = std::to_string(reinterpret_cast<std::uintptr_t>(this)) + "-" +
                       std::to_string(Steady::now().time_since_epoch().count());
+        readback_heard = false;
         try {
-            for (const auto& filter : audit_filters())
-                client->subscribe(filter, kQos);
+            for (const auto& filter : Readback::audit_filters(config.topics))
+                client->subscribe(filter, kQos, nullptr, subscribe_listener);
             client->publish(config.topics.bridge_audit(), audit_nonce.data(), audit_nonce.size(),
                             kQos, false);
         } catch (const mqtt::exception& e) {
@@ -796,8 +754,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         }
         audit_timer.expires_after(config.discovery_audit_wait);
         audit_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-            if (auto self = weak.lock(); self && !ec)
+            if (auto self = weak.lock(); self && !ec) {
+                self->readback.timed_out(self->readback_heard);
                 self->finish_discovery_audit();
+            }
         });
     }
 
@@ -807,7 +767,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         audit = Audit::Done;
         try {
             if (is_connected)
-                for (const auto& filter : audit_filters())
+                for (const auto& filter : Readback::audit_filters(config.topics))
                     client->unsubscribe(filter);
         } catch (const mqtt::exception& e) {
             log.debug("mqtt_unsubscribe_failed", {{"error", e.what()}});
@@ -827,8 +787,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         for (const auto& [topic, components] : retained_devices)
             if (!wanted.contains(topic))
                 unwanted.push_back(topic);
-        for (const auto& topic : unwanted)
+        WriteBatch write; // the read-back adds to what the store names
+        for (const auto& topic : unwanted) {
             clear_retained(topic);
+            announced.clear(topic, "", last_sequence, write);
+        }
+        persist_logged(std::move(write), "recording clears");
         const auto cleared = unwanted.size();
         if (cleared > 0)
             log.info("discovery_cleared",
@@ -865,9 +829,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         retained_check_nonce =
             "retained-" + std::to_string(Steady::now().time_since_epoch().count());
         outbox.hold_readings(true);
+        if (!readback.worth_trying()) // nothing would come back: decided on nothing read
+            return finish_retained_check();
+        readback_heard = false;
         try {
-            for (const auto& filter : check_filters())
-                client->subscribe(filter, kQos);
+            for (const auto& filter : Readback::check_filters(config.topics))
+                client->subscribe(filter, kQos, nullptr, subscribe_listener);
             client->publish(config.topics.bridge_audit(), retained_check_nonce.data(),
                             retained_check_nonce.size(), kQos, false);
         } catch (const mqtt::exception& e) {
@@ -882,6 +849,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 // No echo in time: decided on what came. With no receipt, giving the states back
                 // costs a repeat at worst; leaving them out would cost missing values.
                 if (auto self = weak.lock(); self && !ec) {
+                    self->readback.timed_out(self->readback_heard);
                     self->log.warn("mqtt_broker_slow",
                                    {{"url", self->config.url},
                                     {"waited_ms", std::to_string(wait.count())},
@@ -891,6 +859,17 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             });
     }
 
+    // The broker refused a read-back subscription (its ACL lets us write, not read): no echo
+    // will come, so nothing waits for one, now or after later reconnects.
+    void readback_refused(const std::string& filter) {
+        readback.refused(filter);
+        if (audit == Audit::Collecting) {
+            audit_timer.cancel();
+            finish_discovery_audit();
+        }
+        finish_retained_check();
+    }
+
     // Decides on what arrived: at the echo, or when the wait ran out.
     void finish_retained_check() {
         if (!checking_retained)
@@ -898,7 +877,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         checking_retained = false;
         retained_check_timer.cancel();
         try {
-            for (const auto& filter : check_filters())
+            for (const auto& filter : Readback::check_filters(config.topics))
                 client->unsubscribe(filter);
         } catch (const mqtt::exception& e) {
             log.debug("mqtt_unsubscribe_failed", {{"error", e.what()}});
@@ -947,11 +926,24 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         retained_devices.erase(topic);
     }
 
-    // An inverter's device config, state and availability.
-    void clear_inverter(const std::string& ecu_id, const std::string& uid) {
-        clear_retained(device_discovery_topic(config.topics, uid));
-        clear_retained(config.topics.inverter_state(ecu_id, uid));
-        clear_retained(config.topics.inverter_availability(ecu_id, uid));
+    // A device's config, state and availability; `write` keeps the clears until the broker
+    // has them, so that a restart before then still clears them.
+    void clear_device(const AnnouncedDevice& device, WriteBatch& write) {
+        for (const auto& topic : announced.forget(device, last_sequence, write))
+            clear_retained(topic);
+    }
+
+    // Clears the broker has, with no stored reading left that names their topics, leave the
+    // store.
+    void settle_clears() {
+        for (const auto& topic : outbox.take_cleared_at_broker())
+            announced.clear_acknowledged(topic);
+        if (announced.pending_clears() == 0)
+            return;
+        WriteBatch write;
+        announced.settle(pending.empty() ? std::nullopt : std::optional(pending.front().sequence),
+                         write);
+        persist_logged(std::move(write), "removing clears the broker has");
     }
 
     // Publishes while the window has room. A refused publish goes back to the outbox and is
@@ -1012,6 +1004,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         }
         ++published;
         acknowledge(id);
+        settle_clears();
         refill();
         pump();
     }
@@ -1057,13 +1050,18 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     }
 
     void publish_discovery(const std::string& ecu_id, const EcuEntry& entry) {
-        if (!config.discovery)
-            return;
         const auto& state = entry.ledger.state();
         // No upload of it is committed yet (its first is being written, or could not be): there
         // is nothing to describe, and a device without a model would show briefly in Home
         // Assistant. The first commit announces it.
         if (state.ecu_model.empty())
+            return;
+        WriteBatch write; // what is announced is recorded, to be cleared once forgotten
+        announced.announce(announced.ecu(ecu_id, config.discovery), write);
+        for (const auto& [uid, inv] : state.inverters)
+            announced.announce(announced.inverter(ecu_id, uid, config.discovery), write);
+        persist_logged(std::move(write), "recording announced devices");
+        if (!config.discovery)
             return;
         publish_device(ecu_discovery(config.topics, ecu_id, state.ecu_model, config.sw_version));
         for (const auto& [uid, inv] : state.inverters)
@@ -1124,14 +1122,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         const auto it = ecus.find(id);
         if (it == ecus.end())
             return;
+        WriteBatch drop;
         for (const auto& [uid, inv] : it->second.ledger.state().inverters)
-            clear_inverter(id, uid);
-        clear_retained(device_discovery_topic(config.topics, id));
-        clear_retained(config.topics.ecu_state(id));
-        clear_retained(config.topics.ecu_availability(id));
+            clear_device(announced.inverter(id, uid, true), drop);
+        clear_device(announced.ecu(id, true), drop);
         auto waiting = std::move(it->second.waiting);
         ecus.erase(it);
-        WriteBatch drop;
         drop.drop_ecu_state(id);
         persist(std::move(drop), [weak = weak_from_this(), id](const std::string& error) {
             if (auto self = weak.lock(); self && !error.empty())
@@ -1443,8 +1439,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                     {{"ecu", id}, {"silent_for_s", std::to_string(config.ecu_timeout.count())}});
                 set_online(id, entry, false);
             }
+            WriteBatch clears; // with the ledger's change, in one transaction
             for (const auto& uid : t.forgotten_inverters) {
-                clear_inverter(id, uid);
+                clear_device(announced.inverter(id, uid, true), clears);
                 log.info("inverter_forgotten",
                          {{"ecu", id},
                           {"inverter", uid},
@@ -1458,8 +1455,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 }
             }
             // A gap opened while the disk was full lives only in memory until this succeeds.
-            if (entry.ledger.state().revision != before || entry.unsaved)
-                save(id, entry);
+            if (entry.ledger.state().revision != before || entry.unsaved || !clears.empty())
+                save(id, entry, std::move(clears));
         }
         prune_history(now);
         // An ECU silent as long as an inverter is forgotten after goes too (a replaced ECU, or
@@ -1492,17 +1489,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             add_seconds(clock.local(now), -std::int64_t(config.history_days) * 86400);
         WriteBatch prune;
         prune.prune_history(format_iso(date_of(first_kept)));
-        persist(std::move(prune), [weak = weak_from_this()](const std::string& error) {
-            if (auto self = weak.lock(); self && !error.empty())
-                self->log.warn("store_write_failed",
-                               {{"error", error}, {"what", "pruning the history"}});
-        });
+        persist_logged(std::move(prune), "pruning the history");
     }
 
-    void save(const std::string& id, EcuEntry& entry) {
+    void save(const std::string& id, EcuEntry& entry, WriteBatch write = {}) {
         if (!store)
             return;
-        WriteBatch write;
         write.put_ecu_state(id, state_record(id, entry.ledger.state(), entry.live_state));
         persist(std::move(write), [weak = weak_from_this(), id](const std::string& error) {
             if (auto self = weak.lock())

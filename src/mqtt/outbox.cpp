@@ -248,6 +248,8 @@ std::vector<std::uint64_t> Outbox::acknowledged(std::uint64_t id) {
                 latest_due_.push_back(flight->topic);
             } else {
                 end_restore(slot->second);
+                if (slot->second.message.payload.empty())
+                    cleared_at_broker_.push_back(flight->topic);
                 if (!slot->second.keep)
                     latest_.erase(slot);
             }

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <limits>
 #include <random>
 #include <sqlite3.h>
 #include <sys/file.h>
@@ -12,7 +13,8 @@
 namespace ecu2mqtt {
 namespace {
 
-// Version 1. A later version adds its steps after these and raises kSchemaVersion.
+// Version 1. A later version adds its steps after these and raises kSchemaVersion; each step
+// leaves what is there alone, so that every version's file opens.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
@@ -64,6 +66,24 @@ CREATE TABLE IF NOT EXISTS daily_energy (
   peak_power_w        REAL NOT NULL,
   readings            INTEGER NOT NULL,
   PRIMARY KEY (ecu_id, day)
+) WITHOUT ROWID;
+)sql";
+
+// Version 2: what was announced to Home Assistant, and the clears of it not yet at the broker,
+// so that cleaning up needs no read-back. A version 1 file gains them empty: the devices still
+// known are recorded as they are announced again at start.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE IF NOT EXISTS announced_devices (
+  device_id           TEXT PRIMARY KEY,
+  ecu_id              TEXT NOT NULL,
+  config_topic        TEXT NOT NULL,
+  state_topic         TEXT NOT NULL,
+  availability_topic  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending_clears (
+  topic           TEXT PRIMARY KEY,
+  ecu_id          TEXT NOT NULL,
+  readings_up_to  INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql";
 
@@ -120,6 +140,7 @@ void migrate(Database& db, const std::filesystem::path& file, std::chrono::milli
     db.exec("BEGIN IMMEDIATE");
     try {
         db.exec(kSchema);
+        db.exec(kSchemaV2);
         auto insert = db.prepare("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)");
         insert.bind(1, std::string_view("database_id")).bind(2, random_id()).run();
         db.exec("PRAGMA user_version = " + std::to_string(Store::kSchemaVersion));
@@ -189,7 +210,6 @@ void WriteBatch::add_power_point(PowerPoint point) {
 void WriteBatch::prune_history(std::string first_day_kept) {
     ops_.emplace_back(PruneHistory{std::move(first_day_kept)});
 }
-
 // The store thread's connection and statements.
 class Store::Writer {
   public:
@@ -287,6 +307,29 @@ class Store::Writer {
         prune_days_.bind(1, op.first_day_kept).run();
     }
 
+    void apply(const AnnouncedDevice& op) {
+        put_announced_.bind(1, op.device_id)
+            .bind(2, op.ecu_id)
+            .bind(3, op.config_topic)
+            .bind(4, op.state_topic)
+            .bind(5, op.availability_topic)
+            .run();
+        for (const auto* topic : {&op.config_topic, &op.state_topic, &op.availability_topic})
+            drop_clear_.bind(1, *topic).bind(2, std::numeric_limits<std::int64_t>::max()).run();
+    }
+    void apply(const WriteBatch::DropAnnounced& op) { drop_announced_.bind(1, op.device_id).run(); }
+    void apply(const WriteBatch::ClearTopic& op) {
+        put_clear_.bind(1, op.clear.topic)
+            .bind(2, op.clear.ecu_id)
+            .bind(3, static_cast<std::int64_t>(op.clear.readings_up_to))
+            .run();
+    }
+    void apply(const WriteBatch::DropClear& op) {
+        drop_clear_.bind(1, op.clear.topic)
+            .bind(2, static_cast<std::int64_t>(op.clear.readings_up_to))
+            .run();
+    }
+
     void trim_raw() {
         while (raw_count_ > 0 &&
                (raw_count_ > limits_.raw_max_messages || raw_bytes_ > limits_.raw_max_bytes)) {
@@ -333,6 +376,18 @@ class Store::Writer {
     Statement prune_points_ =
         db_.prepare("DELETE FROM power_points WHERE substr(ecu_time, 1, 10) < ?");
     Statement prune_days_ = db_.prepare("DELETE FROM daily_energy WHERE day < ?");
+    Statement put_announced_ = db_.prepare("INSERT OR REPLACE INTO announced_devices(device_id, "
+                                           "ecu_id, config_topic, state_topic, "
+                                           "availability_topic) VALUES (?, ?, ?, ?, ?)");
+    Statement drop_announced_ = db_.prepare("DELETE FROM announced_devices WHERE device_id = ?");
+    // A clear of the topic already pending keeps the higher bound: readings up to either
+    // leave the topic out.
+    Statement put_clear_ =
+        db_.prepare("INSERT INTO pending_clears(topic, ecu_id, readings_up_to) VALUES (?, ?, ?) ON "
+                    "CONFLICT(topic) DO UPDATE SET readings_up_to = max(readings_up_to, "
+                    "excluded.readings_up_to)");
+    Statement drop_clear_ =
+        db_.prepare("DELETE FROM pending_clears WHERE topic = ? AND readings_up_to <= ?");
     std::size_t raw_count_ = 0;
     std::uintmax_t raw_bytes_ = 0;
 };

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace ecu2mqtt {
@@ -48,6 +49,10 @@ class Outbox {
     // may name too: their messages of it are older than the clear and are left out, also of
     // readings queued later, so the topic stays cleared (a forgotten inverter's state).
     void clear_topic(const std::string& topic, std::uint64_t readings_up_to);
+    // Topics whose clear the broker acknowledged since the last call.
+    std::vector<std::string> take_cleared_at_broker() {
+        return std::exchange(cleared_at_broker_, {});
+    }
     bool has_latest(const std::string& topic) const { return latest_.contains(topic); }
     const std::string* latest_payload(const std::string& topic) const;
     void put_reading(std::uint64_t sequence, std::vector<OutgoingMessage> messages);
@@ -156,6 +161,7 @@ class Outbox {
     std::unordered_map<std::string, Delivered> delivered_;
     // Topic -> the newest reading older than its clear. Grows only by topics ever cleared.
     std::unordered_map<std::string, std::uint64_t> cleared_;
+    std::vector<std::string> cleared_at_broker_;
     bool readings_held_ = false;
     std::size_t restoring_ = 0; // latest values with `restore` set
 };

@@ -1,6 +1,7 @@
 // Everything the service keeps across restarts, in one SQLite database in the state directory:
 // readings the broker has not acknowledged yet, each ECU's ledger, raw messages kept for a later
-// version to decode, and the history (power every five minutes, energy per day).
+// version to decode, the history (power every five minutes, energy per day), and the devices
+// announced to Home Assistant with the clears of them the broker has not acknowledged yet.
 //
 // WAL journal, synchronous=FULL: a transaction that returned is on disk. Writes run on the
 // store's own thread and are grouped: whatever is submitted while a transaction is being written
@@ -52,6 +53,25 @@ struct PendingSummary {
     std::int64_t kept_at_s = 0;
 };
 
+// A device the service announced to Home Assistant (an ECU, or an inverter of it), with the
+// retained topics it published for it, as they were named then.
+struct AnnouncedDevice {
+    std::string device_id; // ECU id or inverter UID
+    std::string ecu_id;
+    std::string config_topic;
+    std::string state_topic;
+    std::string availability_topic;
+    bool operator==(const AnnouncedDevice&) const = default;
+};
+
+// A retained topic to clear (an empty retained message), kept until the broker acknowledged
+// it and no stored reading up to `readings_up_to`, which may still name the topic, is left.
+struct PendingClear {
+    std::string topic;
+    std::string ecu_id;
+    std::uint64_t readings_up_to = 0;
+};
+
 // What one transaction does; built on the io thread, applied on the store's thread.
 class WriteBatch {
   public:
@@ -70,6 +90,14 @@ class WriteBatch {
     void add_power_point(PowerPoint point);
     // Forgets power points and daily totals of days before `first_day_kept` ("YYYY-MM-DD").
     void prune_history(std::string first_day_kept);
+    // The device is announced (again): recorded, and any clear of its topics is dropped.
+    void announce_device(AnnouncedDevice device);
+    // The device is no longer announced (its topics are cleared with clear_topic).
+    void drop_announced(std::string device_id);
+    void clear_topic(PendingClear clear);
+    // The clear is at the broker: dropped, unless a later one (higher `readings_up_to`) took its
+    // place.
+    void drop_clear(PendingClear clear);
 
     bool empty() const { return ops_.empty(); }
     // What the batch holds in text and blobs, roughly its size in memory.
@@ -109,8 +137,18 @@ class WriteBatch {
     struct PruneHistory {
         std::string first_day_kept;
     };
+    struct DropAnnounced {
+        std::string device_id;
+    };
+    struct ClearTopic {
+        PendingClear clear;
+    };
+    struct DropClear {
+        PendingClear clear;
+    };
     using Op = std::variant<PutReading, DropReading, PutState, DropState, RememberKept, KeepRaw,
-                            PowerPoint, PruneHistory>;
+                            PowerPoint, PruneHistory, AnnouncedDevice, DropAnnounced, ClearTopic,
+                            DropClear>;
     std::vector<Op> ops_;
 };
 
@@ -138,7 +176,7 @@ struct StoreStats {
 
 class Store {
   public:
-    static constexpr int kSchemaVersion = 1;
+    static constexpr int kSchemaVersion = 2;
     static std::filesystem::path file_in(const std::filesystem::path& state_dir) {
         return state_dir / "ecu2mqtt.db";
     }
@@ -173,6 +211,8 @@ class Store {
     // The highest sequence ever given to a reading (0 for none), even if it is gone since.
     std::uint64_t last_sequence();
     std::size_t raw_messages();
+    std::vector<AnnouncedDevice> announced_devices();
+    std::vector<PendingClear> pending_clears();
 
     StoreStats stats() const;
 
