@@ -1,5 +1,7 @@
 #include "ecu2mqtt/app/addon.hpp"
 
+#include "ecu2mqtt/net/host_port.hpp"
+
 #include <algorithm>
 
 namespace ecu2mqtt {
@@ -75,6 +77,12 @@ SupervisorMqtt parse_supervisor_mqtt(std::string_view body) {
     }
 }
 
+namespace {
+bool is_link_local(const std::string& canonical) {
+    return canonical.starts_with("fe80:") || canonical.starts_with("169.254.");
+}
+} // namespace
+
 std::vector<std::string> parse_supervisor_network(std::string_view body) {
     try {
         const auto j = nlohmann::json::parse(body);
@@ -87,13 +95,13 @@ std::vector<std::string> parse_supervisor_network(std::string_view body) {
                     continue;
                 for (const auto& entry :
                      interface[family].value("address", nlohmann::json::array())) {
-                    auto address = entry.get<std::string>();
-                    address = address.substr(0, address.find('/')); // "192.168.1.10/24"
-                    const bool link_local =
-                        address.starts_with("fe80:") || address.starts_with("169.254.");
-                    if (!address.empty() && !link_local &&
-                        std::find(addresses.begin(), addresses.end(), address) == addresses.end())
-                        addresses.push_back(std::move(address));
+                    const auto text = entry.get<std::string>();
+                    // "192.168.1.10/24"; one an ECU cannot use (link-local, with a scope id)
+                    // is left out rather than stopping the add-on.
+                    const auto address = canonical_unicast_address(text.substr(0, text.find('/')));
+                    if (address && !is_link_local(*address) &&
+                        std::find(addresses.begin(), addresses.end(), *address) == addresses.end())
+                        addresses.push_back(*address);
                 }
             }
         }

@@ -124,6 +124,8 @@ std::optional<ForwarderConfig> forward_target(const Options& options, std::strin
     }
     forward.resolver = options.ema_resolver;
     forward.timeout = options.ema_timeout;
+    forward.listen_address = options.listen_address;
+    forward.listen_ports = options.ports;
     const auto loop = check_self_forwarding(forward, options.ports, options.listen_address);
     if (!loop.refusal.empty())
         throw OptionError("--forward-to-ema: " + loop.refusal);

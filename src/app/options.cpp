@@ -5,7 +5,10 @@
 #include "ecu2mqtt/protocol/local_time.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -234,7 +237,16 @@ const std::vector<OptionSpec>& option_specs() {
          [](Options& o, const std::string& v) { o.mqtt_client_id = parse_non_empty(v); }},
         {"--mqtt-ca-file", "ECU2MQTT_MQTT_CA_FILE", "mqtt_ca_file", "FILE",
          "CA certificate(s) to verify an mqtts:// broker (default: the system's)",
-         [](Options& o, const std::string& v) { o.mqtt_ca_file = parse_non_empty(v); }},
+         [](Options& o, const std::string& v) {
+             o.mqtt_ca_file = parse_non_empty(v);
+             // Read at every connection attempt: a wrong path would only show as a failed
+             // connection, again and again.
+             std::error_code ec;
+             if (std::filesystem::is_directory(o.mqtt_ca_file, ec))
+                 throw OptionError("\"" + v + "\" is a folder, not a CA file");
+             if (!std::ifstream(o.mqtt_ca_file))
+                 throw OptionError("cannot read \"" + v + "\": " + std::strerror(errno));
+         }},
         {"--base-topic", "ECU2MQTT_BASE_TOPIC", "base_topic", "TOPIC",
          "prefix of every state topic (default ecu2mqtt)",
          [](Options& o, const std::string& v) { o.base_topic = parse_topic(v); }},
@@ -376,10 +388,14 @@ const std::vector<OptionSpec>& option_specs() {
          "the addresses ECUs reach this service at, for the DNS check (default: this host's "
          "own; in a container give the host's LAN address; the add-on asks the Supervisor)",
          [](Options& o, const std::string& v) {
-             o.advertised_addresses = parse_list(v);
-             for (const auto& address : o.advertised_addresses)
-                 if (!is_ip_literal(address))
-                     throw OptionError("expected IP addresses, got \"" + address + "\"");
+             o.advertised_addresses.clear();
+             for (const auto& item : parse_list(v)) {
+                 const auto address = canonical_unicast_address(item);
+                 if (!address)
+                     throw OptionError("expected IP addresses an ECU can connect to, got \"" +
+                                       item + "\"");
+                 o.advertised_addresses.push_back(*address);
+             }
          }},
     };
     return specs;

@@ -65,8 +65,9 @@ DnsCheckSnapshot judge_dns(const DnsCheckInput& in) {
         check.verdict = "unknown";
         check.message = in.name + " resolves to " + joined(in.resolved) +
                         ". Cannot tell from inside a container whether that is the host running "
-                        "it: if it is, all is well. Give --advertised-address with the host's "
-                        "LAN address to check it.";
+                        "it: if it is, all is well. Give the host's LAN address with "
+                        "--advertised-address (in the app: Home Assistant's address) to check "
+                        "it.";
     } else if (in.resolved.empty()) {
         check.verdict = "wrong";
         check.message = in.name + " does not resolve from here (" +

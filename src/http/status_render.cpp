@@ -304,12 +304,16 @@ std::string prometheus_metrics(const StatusSnapshot& s) {
     }
 
     m.family("ecu2mqtt_ecu_power_watts", "gauge", "Power the ECU reported in its last upload.");
+    // An ECU with no trustworthy reading yet (its uploads so far clock-suspect) has no value to
+    // show, and 0 would read as a real counter.
     for (const auto& ecu : s.ecus)
-        m.sample({{"ecu", ecu.id}}, ecu.power_w);
+        if (ecu.received_unix)
+            m.sample({{"ecu", ecu.id}}, ecu.power_w);
     m.family("ecu2mqtt_ecu_lifetime_energy_joules", "gauge",
              "Lifetime energy as the state topic shows it, the checked counter (kWh times 3.6e6).");
     for (const auto& ecu : s.ecus)
-        m.sample({{"ecu", ecu.id}}, ecu.lifetime_energy_kwh * kJoulesPerKwh);
+        if (ecu.received_unix)
+            m.sample({{"ecu", ecu.id}}, ecu.lifetime_energy_kwh * kJoulesPerKwh);
     m.family("ecu2mqtt_ecu_today_energy_joules", "gauge", "Energy produced today.");
     for (const auto& ecu : s.ecus)
         if (ecu.today_energy_kwh)

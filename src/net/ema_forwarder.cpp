@@ -1,9 +1,11 @@
 #include "ecu2mqtt/net/ema_forwarder.hpp"
 
 #include "ecu2mqtt/net/host_port.hpp"
+#include "ecu2mqtt/net/self_forwarding.hpp"
 #include "ecu2mqtt/protocol/dns_message.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
+#include <algorithm>
 #include <random>
 
 namespace ecu2mqtt {
@@ -157,6 +159,14 @@ asio::awaitable<UpstreamReply> EmaForwarder::exchange(std::uint16_t local_port,
         address = co_await resolve_with_system(port, deadline, why);
     if (!address)
         co_return UpstreamReply{std::nullopt, why};
+    if (std::find(config_.listen_ports.begin(), config_.listen_ports.end(), port) !=
+            config_.listen_ports.end() &&
+        reaches_listener(*address, config_.listen_address))
+        co_return UpstreamReply{
+            std::nullopt, "loop: " + config_.host + " now resolves to " + address->to_string() +
+                              ", this service itself (the local DNS points it here); not "
+                              "forwarded. Give --ema-resolver (a DNS server that does not "
+                              "rewrite it) or EMA's address"};
 
     // 2. The conversation: send the message, collect the reply until EMA closes or goes quiet.
     auto socket = std::make_shared<tcp::socket>(executor_);

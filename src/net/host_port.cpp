@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <arpa/inet.h>
+#include <boost/asio/ip/address.hpp>
 #include <cctype>
 #include <charconv>
 #include <stdexcept>
@@ -45,6 +46,18 @@ std::string checked_host(std::string host, std::string_view whole) {
 }
 
 } // namespace
+
+std::optional<std::string> canonical_unicast_address(std::string_view text) {
+    if (text.find('%') != std::string_view::npos)
+        return std::nullopt; // a scope id names a link of this host, not an address to reach
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(std::string(text), ec);
+    if (ec || address.is_unspecified() || address.is_multicast())
+        return std::nullopt;
+    if (address.is_v6() && address.to_v6().is_v4_mapped())
+        address = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6());
+    return address.to_string();
+}
 
 bool is_ip_literal(std::string_view text) {
     const std::string copy(text);

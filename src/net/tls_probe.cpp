@@ -4,6 +4,9 @@
 #include "ecu2mqtt/net/host_port.hpp"
 
 #include <boost/asio/ssl.hpp>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <memory>
 #include <openssl/x509_vfy.h>
 
@@ -51,9 +54,12 @@ struct Probe : std::enable_shared_from_this<Probe> {
             context.set_default_verify_paths(ec);
         else
             context.load_verify_file(target.ca_file, ec);
+        if (ec && !target.ca_file.empty() && !std::ifstream(target.ca_file))
+            return finish("cannot read the CA file " + target.ca_file + ": " +
+                          std::strerror(errno));
         if (ec)
-            return finish("cannot read the CA certificates (" + trusted_cas(target) +
-                          "): " + ec.message());
+            return finish("cannot use the CA certificates in " + trusted_cas(target) + ": " +
+                          ec.message() + " (expected PEM certificates)");
         context.set_verify_mode(asio::ssl::verify_peer);
         stream.emplace(resolver.get_executor(), context);
         // The callback runs inside the handshake, which this probe outlives.
@@ -85,13 +91,14 @@ struct Probe : std::enable_shared_from_this<Probe> {
             target.host, std::to_string(target.port),
             [self = shared_from_this()](boost::system::error_code e,
                                         const tcp::resolver::results_type& results) {
+                // Not reaching the broker at all is no TLS problem: the client's own failure
+                // says enough.
                 if (e)
-                    return self->finish("cannot resolve " + self->target.host + ": " + e.message());
+                    return self->finish("");
                 asio::async_connect(self->stream->next_layer(), results,
                                     [self](boost::system::error_code c, const tcp::endpoint&) {
                                         if (c)
-                                            return self->finish("cannot reach " + self->where() +
-                                                                ": " + c.message());
+                                            return self->finish("");
                                         self->handshake();
                                     });
             });
@@ -112,8 +119,12 @@ struct Probe : std::enable_shared_from_this<Probe> {
         if (verify_error != X509_V_OK)
             return finish(verify_failure(verify_error, target));
         std::string reason = "TLS handshake with " + where() + " failed: " + e.message();
-        if (e.message().find("wrong version number") != std::string::npos)
-            reason += " (does the broker speak TLS on this port?)";
+        // A broker without TLS on this port takes the handshake for a bad MQTT packet and
+        // hangs up; a web server or the like answers in plain text.
+        if (e == asio::error::connection_reset || e == asio::error::eof ||
+            e == asio::ssl::error::stream_truncated ||
+            e.message().find("wrong version number") != std::string::npos)
+            reason += ". Does the broker speak TLS on this port? For plain MQTT use mqtt://";
         finish(reason);
     }
 

@@ -205,6 +205,16 @@ const std::vector<BadValue>& bad_values() {
         {"--dns-check-name", "ECU2MQTT_DNS_CHECK_NAME", "dns_check_name", "", "\"\""},
         {"--dns-check-name", "ECU2MQTT_DNS_CHECK_NAME", "dns_check_name", "ecu apsystemsema",
          "ecu apsystemsema"},
+        {"--advertised-address", "ECU2MQTT_ADVERTISED_ADDRESS", "advertised_address", "ecu.local",
+         "ecu.local"},
+        {"--advertised-address", "ECU2MQTT_ADVERTISED_ADDRESS", "advertised_address",
+         "192.168.1.10,300.1.1.1", "300.1.1.1"},
+        {"--advertised-address", "ECU2MQTT_ADVERTISED_ADDRESS", "advertised_address", "0.0.0.0",
+         "0.0.0.0"},
+        {"--advertised-address", "ECU2MQTT_ADVERTISED_ADDRESS", "advertised_address", "224.0.0.1",
+         "224.0.0.1"},
+        {"--mqtt-ca-file", "ECU2MQTT_MQTT_CA_FILE", "mqtt_ca_file", "/nonexistent/ca.pem",
+         "/nonexistent/ca.pem"},
     };
     return rows;
 }

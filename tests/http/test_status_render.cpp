@@ -148,6 +148,19 @@ TEST_CASE("metrics: Prometheus names, labels and the upload's values") {
     CHECK_THAT(m, Contains("# TYPE ecu2mqtt_replies_total counter"));
 }
 
+TEST_CASE("metrics: an ECU with no trustworthy reading yet shows no power or lifetime") {
+    // Its only upload was clock-suspect: the ledger knows of it, but of no counter to show.
+    Telemetry telemetry("9.9.9", kStart);
+    telemetry.set_availability("216000064136", true);
+    const auto snapshot = telemetry.snapshot(kStart + std::chrono::seconds(90));
+    const auto m = prometheus_metrics(snapshot);
+    CHECK(metric_line(m, "ecu2mqtt_ecu_online{ecu=\"216000064136\"}").ends_with(" 1"));
+    CHECK(m.find("ecu2mqtt_ecu_lifetime_energy_joules{") == std::string::npos);
+    CHECK(m.find("ecu2mqtt_ecu_power_watts{") == std::string::npos);
+    CHECK(m.find("ecu2mqtt_ecu_last_upload_age_seconds{") == std::string::npos);
+    CHECK(status_json(snapshot)["ecus"][0]["last_upload_age_s"].is_null());
+}
+
 TEST_CASE("a database that cannot be written: the JSON and the metrics say so") {
     auto s = after_captured_upload();
     s.store = {"/data/ecu2mqtt.db", 12, 3, false, "disk I/O error: database or disk is full"};

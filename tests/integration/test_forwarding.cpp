@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <thread>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <tuple>
@@ -208,4 +209,24 @@ TEST_CASE("a reading that could not be kept gets our re-send reply, not EMA's ac
     CHECK(ema.received().find("20240206112214") != std::string::npos); // EMA still got it
     CHECK(proxy.service->process().wait_for_output("event=ema_reply_replaced", 2s));
     CHECK_THAT(proxy.service->log(), Catch::Contains("sent=10120240206111714"));
+}
+
+TEST_CASE("EMA's name resolving to this service after the start is not forwarded to: no loop") {
+    // The resolver passes the start-up check (it is not the local DNS), then answers with our
+    // own address, as a DNS rewrite made after the start would: forwarding on the ECU's port
+    // would send every message back to us, and each copy again, without end.
+    FakeDns dns;
+    Proxy proxy("ecu.apsystemsema.com",
+                {"--ema-resolver", "127.0.0.1:" + std::to_string(dns.port())});
+    CHECK(test::upload(proxy.service->port(), test::captured_upload()) == kFakeReply);
+    CHECK(proxy.service->process().wait_for_output("event=ema_no_reply", 2s));
+    std::this_thread::sleep_for(1s); // a loop would have made thousands of uploads by now
+    const auto log = proxy.service->log();
+    CHECK_THAT(log,
+               Catch::Contains("reason=\"loop: ecu.apsystemsema.com now resolves to 127.0.0.1"));
+    std::size_t uploads = 0;
+    for (auto at = log.find("event=upload "); at != std::string::npos;
+         at = log.find("event=upload ", at + 1))
+        ++uploads;
+    CHECK(uploads == 1);
 }

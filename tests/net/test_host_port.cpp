@@ -107,3 +107,17 @@ TEST_CASE("the TLS target of a broker URL") {
     CHECK_FALSE(tls_target_of("mqtt://broker.lan:1883", ""));
     CHECK_FALSE(tls_target_of("mqtts://", ""));
 }
+
+TEST_CASE("addresses an ECU can connect to, written one way") {
+    CHECK(canonical_unicast_address("2001:DB8::5") == "2001:db8::5");
+    CHECK(canonical_unicast_address("2001:db8:0:0:0:0:0:5") == "2001:db8::5");
+    CHECK(canonical_unicast_address("::ffff:192.0.2.7") == "192.0.2.7");
+    CHECK(canonical_unicast_address("192.168.1.10") == "192.168.1.10");
+    CHECK(canonical_unicast_address("127.0.0.1") == "127.0.0.1"); // a simulator on this host
+    CHECK_FALSE(canonical_unicast_address("0.0.0.0"));
+    CHECK_FALSE(canonical_unicast_address("::"));
+    CHECK_FALSE(canonical_unicast_address("224.0.0.1"));
+    CHECK_FALSE(canonical_unicast_address("fe80::1%eth0"));
+    CHECK_FALSE(canonical_unicast_address("ecu.local"));
+    CHECK_FALSE(canonical_unicast_address(""));
+}

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ecu2mqtt {
 
@@ -21,6 +22,11 @@ struct ForwarderConfig {
     std::chrono::milliseconds timeout{5000};
     // After EMA's first bytes, the reply counts as complete once EMA is quiet this long.
     std::chrono::milliseconds quiet{150};
+    // Where this service itself listens: a resolved address that reaches it on one of these
+    // ports (the local DNS rewrite points EMA's name at us) is never forwarded to, even when
+    // the DNS changed after the start-up check.
+    std::string listen_address = "0.0.0.0";
+    std::vector<std::uint16_t> listen_ports;
 };
 
 struct UpstreamReply {

@@ -25,6 +25,11 @@ std::string host_port_text(const HostPort& value);
 
 bool is_ip_literal(std::string_view text);
 
+// The address as the resolver writes it (lower case, IPv6 shortened, an IPv4-mapped IPv6
+// address as IPv4), so that spellings of one address compare equal; nullopt when `text` is no
+// address a host can be reached at (not an address, unspecified, multicast, with a scope id).
+std::optional<std::string> canonical_unicast_address(std::string_view text);
+
 // Letters, digits and hyphens in dot-separated labels of 1-63 characters, 253 at most, the last
 // label not all digits (that would be a mistyped IPv4 address).
 bool is_dns_name(std::string_view text);
