@@ -5,21 +5,43 @@
 
 namespace ecu2mqtt {
 
+namespace {
+
+// On a full disk the new file cannot be made; the old one's block is still there to write over.
+// Padded with spaces to its old length, so that nothing of a longer old text is left after it.
+bool overwrite_in_place(const std::filesystem::path& file, std::string text) {
+    std::error_code ec;
+    const auto old_size = std::filesystem::file_size(file, ec);
+    if (ec)
+        return false;
+    if (text.size() < old_size)
+        text.append(old_size - text.size(), ' ');
+    std::fstream out(file, std::ios::in | std::ios::out | std::ios::binary);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    out.close();
+    return static_cast<bool>(out);
+}
+
+} // namespace
+
 std::string write_heartbeat(const std::filesystem::path& file, const Heartbeat& beat) {
     std::error_code ec;
     std::filesystem::create_directories(file.parent_path(), ec);
+    const auto text = nlohmann::json{{"time", beat.unix_time},
+                                     {"mqtt_connected", beat.mqtt_connected},
+                                     {"spooled", beat.spooled},
+                                     {"dropped", beat.dropped}}
+                          .dump() +
+                      '\n';
     const auto temp = file.string() + ".tmp";
     {
         std::ofstream out(temp, std::ios::trunc);
-        out << nlohmann::json{{"time", beat.unix_time},
-                              {"mqtt_connected", beat.mqtt_connected},
-                              {"spooled", beat.spooled},
-                              {"dropped", beat.dropped}}
-                   .dump()
-            << '\n';
-        out.close(); // a full disk shows here, not before: the old heartbeat then stays
+        out << text;
+        out.close(); // a full disk shows here, not before
         if (!out) {
             std::filesystem::remove(temp, ec);
+            if (overwrite_in_place(file, text))
+                return {};
             return "cannot write " + temp;
         }
     }

@@ -255,7 +255,8 @@ int run_service(const Options& options) {
                 telemetry.set_publish_totals(spool.published, spool.publish_failures);
                 const auto written = store->stats();
                 telemetry.set_store({store->file().string(), written.transactions,
-                                     written.failed_batches, !written.failing, written.last_error});
+                                     written.failed_batches, !written.failing, written.last_error,
+                                     store->free_bytes(), store->limits().low_space_bytes});
                 for (const auto& ecu : publisher.ecus()) {
                     if (ecu.today_kwh)
                         telemetry.set_today_energy(ecu.ecu_id, *ecu.today_kwh);

@@ -232,7 +232,10 @@ json status_json(const StatusSnapshot& s) {
               {"commits", s.store.commits},
               {"failed_writes", s.store.failed_writes},
               {"writable", s.store.writable},
-              {"last_error", s.store.last_error}}},
+              {"last_error", s.store.last_error},
+              {"free_bytes", s.store.free_bytes ? json(*s.store.free_bytes) : json(nullptr)},
+              {"low_space_bytes", s.store.low_space_bytes},
+              {"low_space", s.store.low_space()}}},
             {"counters", counters},
             {"dns",
              {{"name", s.dns.name},
@@ -296,6 +299,15 @@ std::string prometheus_metrics(const StatusSnapshot& s) {
     m.family("ecu2mqtt_store_writable", "gauge",
              "1 while the database takes writes; 0 while they fail (a full disk, say).");
     m.sample({}, s.store.writable ? 1 : 0);
+    if (s.store.free_bytes) {
+        m.family("ecu2mqtt_store_free_bytes", "gauge",
+                 "Free space on the state directory's file system; the status page warns below "
+                 "ecu2mqtt_store_low_space_bytes.");
+        m.sample({}, static_cast<double>(*s.store.free_bytes));
+        m.family("ecu2mqtt_store_low_space_bytes", "gauge",
+                 "Free space below which the database is kept compact and a warning shows.");
+        m.sample({}, static_cast<double>(s.store.low_space_bytes));
+    }
     m.family("ecu2mqtt_spool_entries", "gauge", "Readings waiting in the spool for the broker.");
     m.sample({}, static_cast<double>(s.mqtt.spooled));
     if (s.mqtt.spool_bytes) {
@@ -394,6 +406,7 @@ h3{margin:14px 0 6px;font-size:14px;color:var(--muted);font-weight:600}
 .check.bad{background:var(--badbg);color:var(--bad)}
 .check.warn{background:#fff4d6;color:var(--warn)}
 .check.wait{background:var(--line);color:var(--muted)}
+.check.low{background:#fff4d6;color:var(--warn)}
 .check small{display:block;font-weight:400;color:var(--fg);margin-top:2px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:8px 16px}
 .fact .k{color:var(--muted);font-size:12px}
@@ -552,7 +565,17 @@ The same data: <a href="api/status">api/status</a> (JSON), <a href="metrics">met
   }
 
   function storeCheck(d) {
-    if (d.writable) return null;
+    if (d.writable && !d.low_space) return null;
+    if (d.writable) {
+      var low = el('div', 'check low');
+      low.id = 'store-check';
+      low.appendChild(document.createTextNode('\u26a0 Little space left for ' + d.file + ': ' +
+          fmt(d.free_bytes / 1048576, 1, 'MiB') + ' free. Readings are still saved; once the ' +
+          'disk is full they are not. Free disk space there.'));
+      low.appendChild(el('small', null, 'warning below ' +
+          fmt(d.low_space_bytes / 1048576, 0, 'MiB') + ' free'));
+      return low;
+    }
     var box = el('div', 'check bad');
     box.id = 'store-check';
     box.appendChild(document.createTextNode('\u2718 Readings cannot be saved to ' + d.file +

@@ -84,13 +84,19 @@ struct ClockStep {
     bool adopted = false; // this upload completed a run agreeing on a new offset
 };
 
-// Feeds one trustworthy-enough sample to the clock model of `s`.
-ClockStep learn_offset(EcuLedgerState& s, std::int64_t sample, bool ahead, const LedgerConfig& c,
-                       std::vector<LedgerEvent>& events) {
+void forget_candidate(EcuLedgerState& s) {
+    s.candidate_offset.clear();
+    s.candidate_readings.clear();
+}
+
+// Feeds one trustworthy-enough sample, of the reading with fingerprint `fp`, to the clock model
+// of `s`.
+ClockStep learn_offset(EcuLedgerState& s, std::int64_t sample, std::uint64_t fp, bool ahead,
+                       const LedgerConfig& c, std::vector<LedgerEvent>& events) {
     ClockStep step{ahead, false};
     const bool plausible = std::llabs(sample) <= kPlausibleOffsetS;
     if (!plausible) {
-        s.candidate_offset.clear();
+        forget_candidate(s);
         events.push_back(event(EventLevel::Warn, "ecu_clock_implausible",
                                {{"offset_s", std::to_string(sample)},
                                 {"action", "reading not used to learn the ECU clock"}}));
@@ -107,7 +113,7 @@ ClockStep learn_offset(EcuLedgerState& s, std::int64_t sample, bool ahead, const
         return step;
     }
     if (std::llabs(sample - *s.offset_s) <= kAgreementS) {
-        s.candidate_offset.clear();
+        forget_candidate(s);
         s.offset_samples.push_back(sample);
         if (s.offset_samples.size() > kOffsetSamples)
             s.offset_samples.erase(s.offset_samples.begin());
@@ -116,14 +122,15 @@ ClockStep learn_offset(EcuLedgerState& s, std::int64_t sample, bool ahead, const
     }
     if (!s.candidate_offset.empty() &&
         std::llabs(sample - median(s.candidate_offset)) > kAgreementS)
-        s.candidate_offset.clear();
+        forget_candidate(s);
     s.candidate_offset.push_back(sample);
+    s.candidate_readings.push_back(fp);
     if (static_cast<int>(s.candidate_offset.size()) < c.adopt_after)
         return step;
     const std::int64_t before = *s.offset_s;
     s.offset_samples = s.candidate_offset;
     s.offset_s = median(s.candidate_offset);
-    s.candidate_offset.clear();
+    forget_candidate(s);
     step.adopted = true;
     events.push_back(
         event(std::llabs(*s.offset_s) > kWarnOffsetS ? EventLevel::Warn : EventLevel::Info,
@@ -140,19 +147,53 @@ void remember_kept(EcuLedgerState& s, KeptReading kept) {
         s.kept.erase(s.kept.begin(), s.kept.end() - static_cast<std::ptrdiff_t>(kKeptMemory));
 }
 
+void sort_gaps(EcuLedgerState& s) {
+    std::sort(s.gaps.begin(), s.gaps.end(),
+              [](const LedgerGap& a, const LedgerGap& b) { return a.after < b.after; });
+}
+
+// Moves the start of `gap` to `t`, kept inside it. A reading lost before `t` that the ECU skipped
+// in its re-sends is taken as one it no longer has, and given up; one it did send again, and that
+// was lost again, is still there to ask for: it stays missing, in a gap of its own ending at `t`.
+std::optional<LedgerGap> advance(LedgerGap& gap, const LocalDateTime& t) {
+    std::optional<LedgerGap> earlier;
+    for (auto m = gap.missing.begin(); m != gap.missing.end() && *m < t; ++m) {
+        if (!gap.lost_again.contains(*m))
+            continue;
+        if (!earlier) {
+            earlier.emplace();
+            earlier->after = gap.after;
+            earlier->before = t;
+            earlier->opened_at_s = gap.opened_at_s;
+        }
+        earlier->missing.insert(*m);
+        earlier->lost_again.insert(*m);
+    }
+    gap.after = t;
+    gap.missing.erase(gap.missing.begin(), gap.missing.upper_bound(t));
+    gap.lost_again.erase(gap.lost_again.begin(), gap.lost_again.upper_bound(t));
+    return earlier;
+}
+
 // A kept reading fills the gap it falls in: re-sends come oldest first, so the hole now starts
-// after it; a live reading after an open hole is where the hole ends.
+// after it. That holds for a live one too: readings lost while the store failed are all newer
+// than the last kept live reading, so their re-sends come back live. Only a live reading past
+// everything known lost is where an open hole ends.
 void fill_gaps(EcuLedgerState& s, const LocalDateTime& t, bool live,
                std::vector<LedgerEvent>& events) {
+    std::vector<LedgerGap> split_off;
     for (auto it = s.gaps.begin(); it != s.gaps.end();) {
         LedgerGap& gap = *it;
         if (inside(gap, t)) {
-            if (live) {
+            const bool past_losses = gap.missing.empty() || *gap.missing.rbegin() < t;
+            if (live && past_losses) {
                 if (!gap.before)
                     gap.before = t;
             } else {
-                gap.after = t;
-                gap.missing.erase(gap.missing.begin(), gap.missing.upper_bound(t));
+                if (auto earlier = advance(gap, t))
+                    split_off.push_back(std::move(*earlier));
+                if (live && gap.missing.empty())
+                    gap.before = t; // the last reading lost is back, and nothing kept is newer
                 events.push_back(event(EventLevel::Info, "gap_advanced",
                                        {{"after", format_iso(gap.after)},
                                         {"missing", std::to_string(gap.missing.size())}}));
@@ -167,6 +208,10 @@ void fill_gaps(EcuLedgerState& s, const LocalDateTime& t, bool live,
             ++it;
         }
     }
+    if (split_off.empty())
+        return;
+    s.gaps.insert(s.gaps.end(), split_off.begin(), split_off.end());
+    sort_gaps(s);
 }
 
 // A live reading lost leaves a hole open at its end until the next live one is kept; a late one
@@ -175,7 +220,8 @@ void open_gap(EcuLedgerState& s, const LocalDateTime& t, bool live, std::int64_t
               std::vector<LedgerEvent>& events) {
     for (auto& gap : s.gaps)
         if (inside(gap, t)) {
-            gap.missing.insert(t);
+            if (!gap.missing.insert(t).second)
+                gap.lost_again.insert(t); // sent again when asked: the ECU still has it
             return;
         }
     LedgerGap gap;
@@ -195,8 +241,7 @@ void open_gap(EcuLedgerState& s, const LocalDateTime& t, bool live, std::int64_t
     events.push_back(event(EventLevel::Warn, "gap_opened",
                            {{"after", format_iso(gap.after)}, {"lost", format_iso(t)}}));
     s.gaps.push_back(std::move(gap));
-    std::sort(s.gaps.begin(), s.gaps.end(),
-              [](const LedgerGap& a, const LedgerGap& b) { return a.after < b.after; });
+    sort_gaps(s);
 }
 
 // What the counter model says of a reading the clock model would keep.
@@ -367,10 +412,22 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
         judge_counter(state_, upload, newer, now_s, config_.adopt_after, counter_run);
     const bool clock_went_back = !newer && !in_gap && state_.live && !counter.suspect &&
                                  upload.lifetime_energy_kwh >= state_.live->lifetime_kwh;
+    // Only a reading kept teaches the clock, and only once: identical re-sends of one that could
+    // not be kept (a full disk) would each count as another agreeing sample and walk the offset.
+    // A reading known lost and now sent again is old on purpose, like any re-send.
+    const bool resent = std::any_of(state_.gaps.begin(), state_.gaps.end(),
+                                    [&](const LedgerGap& g) { return g.missing.contains(t); });
+    const bool counted =
+        std::find(state_.candidate_readings.begin(), state_.candidate_readings.end(), fp) !=
+        state_.candidate_readings.end();
+    auto kept = std::make_shared<EcuLedgerState>(base);
+    auto lost = std::make_shared<EcuLedgerState>(base);
 
     ClockStep step{ahead, false};
-    if (!repeat && !too_old && !counter.suspect && (newer || ahead || clock_went_back))
-        step = learn_offset(base, sample, ahead, config_, d.events);
+    std::vector<LedgerEvent> clock_events;
+    if (!repeat && !counted && !resent && !too_old && !counter.suspect &&
+        (newer || ahead || clock_went_back))
+        step = learn_offset(*kept, sample, fp, ahead, config_, clock_events);
 
     if (repeat)
         d.verdict = UploadVerdict::Repeat;
@@ -404,9 +461,8 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
         d.events.push_back(
             event(EventLevel::Info, "upload_already_kept", {{"timestamp", format_iso(t)}}));
 
-    d.events_if_not_kept = d.events; // what the clock and the verdict said holds either way
-    auto kept = std::make_shared<EcuLedgerState>(base);
-    auto lost = std::make_shared<EcuLedgerState>(base);
+    d.events_if_not_kept = d.events; // what the verdict said holds either way
+    d.events.insert(d.events.begin(), clock_events.begin(), clock_events.end()); // once kept
     const bool keeps_reading = d.verdict == UploadVerdict::Live || d.verdict == UploadVerdict::Late;
     if (keeps_reading) {
         keep_reading(*kept, upload, d.verdict == UploadVerdict::Live, fp, now_s, config_, counter,

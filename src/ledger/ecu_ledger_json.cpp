@@ -1,6 +1,7 @@
 // The ledger's saved form: what survives a restart, in the state directory's JSON.
 #include "ecu2mqtt/ledger/ecu_ledger.hpp"
 
+#include <algorithm>
 #include <string>
 
 namespace ecu2mqtt {
@@ -18,6 +19,41 @@ LocalDateTime timestamp_from(const nlohmann::json& j) {
     return *parsed;
 }
 
+// Before a live re-send could advance a gap, the first one to come back ended it instead: its
+// `before` came to lie before readings it still names as missing, those came back live and were
+// kept without filling it, and every reply asked for the same re-send until the gap expired.
+// Readings kept since are no longer missing; the rest is asked for from the last kept reading
+// before it, up to the first kept after it.
+void mend_gaps(EcuLedgerState& s) {
+    const auto kept = [&s](const LocalDateTime& t) {
+        return std::binary_search(
+            s.kept.begin(), s.kept.end(), KeptReading{t, 0},
+            [](const KeptReading& a, const KeptReading& b) { return a.timestamp < b.timestamp; });
+    };
+    for (auto it = s.gaps.begin(); it != s.gaps.end();) {
+        LedgerGap& gap = *it;
+        if (!gap.before || gap.missing.empty() || *gap.missing.rbegin() < *gap.before) {
+            ++it;
+            continue;
+        }
+        std::erase_if(gap.missing, kept);
+        if (gap.missing.empty()) {
+            it = s.gaps.erase(it);
+            continue;
+        }
+        gap.before.reset();
+        for (const auto& k : s.kept) {
+            if (k.timestamp < *gap.missing.begin() && k.timestamp > gap.after)
+                gap.after = k.timestamp;
+            if (k.timestamp > *gap.missing.rbegin()) {
+                gap.before = k.timestamp;
+                break;
+            }
+        }
+        ++it;
+    }
+}
+
 } // namespace
 
 nlohmann::json EcuLedger::to_json() const {
@@ -31,7 +67,8 @@ nlohmann::json EcuLedger::to_json(const std::string& ecu_id, const EcuLedgerStat
                      {"daily", s.daily.to_json()},
                      {"online", s.online},
                      {"offset_samples", s.offset_samples},
-                     {"candidate_offset", s.candidate_offset}};
+                     {"candidate_offset", s.candidate_offset},
+                     {"candidate_readings", s.candidate_readings}};
     if (s.live)
         j["live"] = {{"timestamp", format_compact(s.live->timestamp)},
                      {"power_w", s.live->power_w},
@@ -59,6 +96,12 @@ nlohmann::json EcuLedger::to_json(const std::string& ecu_id, const EcuLedgerStat
         for (const auto& t : g.missing)
             missing.push_back(format_compact(t));
         gap["missing"] = std::move(missing);
+        if (!g.lost_again.empty()) {
+            auto lost_again = nlohmann::json::array();
+            for (const auto& t : g.lost_again)
+                lost_again.push_back(format_compact(t));
+            gap["lost_again"] = std::move(lost_again);
+        }
         gaps.push_back(std::move(gap));
     }
     j["gaps"] = std::move(gaps);
@@ -82,6 +125,7 @@ EcuLedger EcuLedger::from_json(const nlohmann::json& j, LedgerConfig config, Tim
     s.last_heard_s = seconds_of(loaded_at); // silent since the restart, as far as we know
     s.offset_samples = j.value("offset_samples", std::vector<std::int64_t>{});
     s.candidate_offset = j.value("candidate_offset", std::vector<std::int64_t>{});
+    s.candidate_readings = j.value("candidate_readings", std::vector<std::uint64_t>{});
     if (j.contains("live")) {
         const auto& l = j.at("live");
         s.live =
@@ -106,9 +150,12 @@ EcuLedger EcuLedger::from_json(const nlohmann::json& j, LedgerConfig config, Tim
             gap.before = timestamp_from(g.at("before"));
         for (const auto& t : g.at("missing"))
             gap.missing.insert(timestamp_from(t));
+        for (const auto& t : g.value("lost_again", none))
+            gap.lost_again.insert(timestamp_from(t));
         gap.opened_at_s = g.at("opened_at_s").get<std::int64_t>();
         s.gaps.push_back(std::move(gap));
     }
+    mend_gaps(s);
     for (const auto& inv : j.value("inverters", none)) {
         LedgerInverter known{inv.at("uid").get<std::string>(),
                              inv.at("model_code").get<std::string>(),

@@ -1,5 +1,6 @@
 #include "ecu2mqtt/store/database.hpp"
 
+#include <cerrno>
 #include <sqlite3.h>
 #include <utility>
 
@@ -10,7 +11,8 @@ namespace {
     std::string message(what);
     message += ": ";
     message += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    throw DatabaseError(message, db ? sqlite3_extended_errcode(db) : rc);
+    throw DatabaseError(message, db ? sqlite3_extended_errcode(db) : rc,
+                        db ? sqlite3_system_errno(db) : 0);
 }
 
 int length_of(std::string_view bytes) {
@@ -22,6 +24,12 @@ int length_of(std::string_view bytes) {
 bool DatabaseError::held_elsewhere() const {
     const int primary = code_ & 0xff;
     return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+}
+
+bool DatabaseError::out_of_space() const {
+    const int primary = code_ & 0xff;
+    return primary == SQLITE_FULL ||
+           (primary == SQLITE_IOERR && (system_errno_ == ENOSPC || system_errno_ == EDQUOT));
 }
 
 Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
@@ -153,7 +161,7 @@ void Database::exec(std::string_view sql) {
     if (rc != SQLITE_OK) {
         const std::string message = "\"" + text + "\" failed: " + (error ? error : "?");
         sqlite3_free(error);
-        throw DatabaseError(message, sqlite3_extended_errcode(db_));
+        throw DatabaseError(message, sqlite3_extended_errcode(db_), sqlite3_system_errno(db_));
     }
 }
 

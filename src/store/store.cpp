@@ -8,6 +8,7 @@
 #include <random>
 #include <sqlite3.h>
 #include <sys/file.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 namespace ecu2mqtt {
@@ -151,6 +152,17 @@ void migrate(Database& db, const std::filesystem::path& file, std::chrono::milli
     }
 }
 
+std::optional<std::uintmax_t> free_space_at(const std::filesystem::path& directory) {
+    struct statvfs fs {};
+    if (::statvfs(directory.c_str(), &fs) != 0)
+        return std::nullopt;
+    return static_cast<std::uintmax_t>(fs.f_bavail) * fs.f_frsize;
+}
+
+std::filesystem::path directory_of(const std::filesystem::path& file) {
+    return file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+}
+
 std::string text_of(Statement& statement, int column) {
     return std::string(statement.column_text(column));
 }
@@ -225,7 +237,28 @@ class Store::Writer {
 
     // One transaction for all of them; each batch in a savepoint of its own, so that one bad
     // batch does not sink the others. Returns each batch's error (empty: committed).
+    //
+    // SQLite folds its write-ahead log into the database only once the log reaches ~4 MB, and the
+    // log does not shrink by itself: on a small or nearly full disk it would hold the last free
+    // space, and then every write (and that checkpoint itself) fails until a restart. So when a
+    // round fails for lack of space the log is checkpointed and emptied, and the round tried
+    // again once; and while space is low, that is done after every round.
     std::vector<std::string> commit(std::deque<Submission>& submissions) {
+        bool out_of_space = false;
+        auto errors = commit_once(submissions, out_of_space);
+        if (out_of_space) {
+            if (empty_log(limits_.busy_timeout))
+                errors = commit_once(submissions, out_of_space);
+        } else if (const auto free = free_space_at(directory_of(db_.path()));
+                   free && *free < limits_.low_space_bytes) {
+            empty_log(std::chrono::milliseconds(0)); // never waits for a reader: next round
+        }
+        return errors;
+    }
+
+  private:
+    std::vector<std::string> commit_once(std::deque<Submission>& submissions, bool& out_of_space) {
+        out_of_space = false;
         std::vector<std::string> errors(submissions.size());
         const auto raw_count = raw_count_;
         const auto raw_bytes = raw_bytes_;
@@ -259,11 +292,28 @@ class Store::Writer {
             raw_bytes_ = raw_bytes;
             for (auto& error : errors)
                 error = e.what();
+            const auto* database_error = dynamic_cast<const DatabaseError*>(&e);
+            out_of_space = database_error && database_error->out_of_space();
         }
         return errors;
     }
 
-  private:
+    // Copies the log into the database and truncates it to nothing. False when that could not be
+    // done in full (a reader holds an old snapshot, or there is no room even for that).
+    bool empty_log(std::chrono::milliseconds wait_for_readers) {
+        sqlite3_busy_timeout(db_.handle(), static_cast<int>(wait_for_readers.count()));
+        bool emptied = false;
+        try {
+            checkpoint_.step();
+            emptied = checkpoint_.column_int(0) == 0;
+            checkpoint_.reset();
+        } catch (const DatabaseError&) {
+            // Not even the checkpoint has room: the next round tries again.
+        }
+        sqlite3_busy_timeout(db_.handle(), static_cast<int>(limits_.busy_timeout.count()));
+        return emptied;
+    }
+
     void apply(const WriteBatch::PutReading& op) {
         put_reading_.bind(1, static_cast<std::int64_t>(op.sequence))
             .bind(2, op.ecu_id)
@@ -388,6 +438,7 @@ class Store::Writer {
                     "excluded.readings_up_to)");
     Statement drop_clear_ =
         db_.prepare("DELETE FROM pending_clears WHERE topic = ? AND readings_up_to <= ?");
+    Statement checkpoint_ = db_.prepare("PRAGMA wal_checkpoint(TRUNCATE)");
     std::size_t raw_count_ = 0;
     std::uintmax_t raw_bytes_ = 0;
 };
@@ -564,6 +615,10 @@ std::size_t Store::raw_messages() {
     auto query = reader_.prepare("SELECT count(*) FROM raw_messages");
     query.step();
     return static_cast<std::size_t>(query.column_int(0));
+}
+
+std::optional<std::uintmax_t> Store::free_bytes() const {
+    return free_space_at(directory_of(file_));
 }
 
 StoreStats Store::stats() const {

@@ -163,7 +163,8 @@ TEST_CASE("metrics: an ECU with no trustworthy reading yet shows no power or lif
 
 TEST_CASE("a database that cannot be written: the JSON and the metrics say so") {
     auto s = after_captured_upload();
-    s.store = {"/data/ecu2mqtt.db", 12, 3, false, "disk I/O error: database or disk is full"};
+    s.store = {
+        "/data/ecu2mqtt.db", 12, 3, false, "disk I/O error: database or disk is full", {}, 0};
     const auto j = status_json(s);
     CHECK(j["store"]["file"] == "/data/ecu2mqtt.db");
     CHECK(j["store"]["writable"] == false);
@@ -177,6 +178,27 @@ TEST_CASE("a database that cannot be written: the JSON and the metrics say so") 
     s.store.writable = true;
     CHECK(metric_line(prometheus_metrics(s), "ecu2mqtt_store_writable") ==
           "ecu2mqtt_store_writable 1");
+}
+
+TEST_CASE("little free space where the database is: the JSON and the metrics say so") {
+    auto s = after_captured_upload();
+    s.store.low_space_bytes = 64 << 20;
+    CHECK(status_json(s)["store"]["free_bytes"].is_null()); // not known: no warning
+    CHECK(status_json(s)["store"]["low_space"] == false);
+    CHECK(prometheus_metrics(s).find("ecu2mqtt_store_free_bytes") == std::string::npos);
+
+    s.store.free_bytes = 10 << 20;
+    const auto j = status_json(s);
+    CHECK(j["store"]["free_bytes"] == 10 << 20);
+    CHECK(j["store"]["low_space_bytes"] == 64 << 20);
+    CHECK(j["store"]["low_space"] == true);
+    CHECK(j["store"]["writable"] == true);
+    const auto m = prometheus_metrics(s);
+    CHECK(metric_line(m, "ecu2mqtt_store_free_bytes") == "ecu2mqtt_store_free_bytes 10485760");
+    CHECK(metric_line(m, "ecu2mqtt_store_low_space_bytes") ==
+          "ecu2mqtt_store_low_space_bytes 67108864");
+    s.store.free_bytes = 65 << 20;
+    CHECK(status_json(s)["store"]["low_space"] == false);
 }
 
 TEST_CASE("no password reaches the JSON or the page, even one written into the broker URL") {

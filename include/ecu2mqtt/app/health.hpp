@@ -18,7 +18,8 @@ inline std::filesystem::path heartbeat_path(const std::string& state_dir) {
     return std::filesystem::path(state_dir) / "heartbeat.json";
 }
 
-// Replaced every few seconds: renamed into place but not fsynced, to spare SD cards.
+// Replaced every few seconds: renamed into place but not fsynced, to spare SD cards. On a full
+// disk, where no new file can be made, the old one is written over in place.
 std::string write_heartbeat(const std::filesystem::path& file, const Heartbeat& beat);
 
 struct HealthVerdict {

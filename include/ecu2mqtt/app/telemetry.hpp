@@ -77,6 +77,9 @@ struct StoreSnapshot {
     std::uint64_t failed_writes = 0;
     bool writable = true; // false while writes fail: uploads are answered "send again"
     std::string last_error;
+    std::optional<std::uintmax_t> free_bytes; // on the state directory's file system
+    std::uintmax_t low_space_bytes = 0;       // below this free, the status page warns
+    bool low_space() const { return free_bytes && *free_bytes < low_space_bytes; }
 };
 
 struct BridgeCounters {

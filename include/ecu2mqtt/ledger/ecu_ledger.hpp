@@ -71,6 +71,9 @@ struct LedgerGap {
     std::optional<LocalDateTime> before; // the first kept reading after it
     std::set<LocalDateTime> missing;     // readings known to have been lost in it
     std::int64_t opened_at_s = 0;        // host time the first loss was seen
+    // Missing readings the ECU sent again and that were lost again: it has them, so a later
+    // re-send kept does not give them up.
+    std::set<LocalDateTime> lost_again;
 };
 
 // The newest trustworthy reading, as the live state shows it.
@@ -99,10 +102,11 @@ struct EcuLedgerState {
     std::vector<KeptReading> kept;
     std::vector<LedgerGap> gaps; // oldest `after` first
     std::map<std::string, LedgerInverter> inverters;
-    std::vector<std::int64_t> offset_samples;     // recent agreeing ECU-minus-host samples (s)
-    std::vector<std::int64_t> candidate_offset;   // uploads in a row agreeing on another offset
-    std::optional<std::int64_t> offset_s;         // the learned ECU-minus-host offset
-    std::vector<CounterSample> candidate_counter; // uploads in a row off the trusted counter
+    std::vector<std::int64_t> offset_samples;      // recent agreeing ECU-minus-host samples (s)
+    std::vector<std::int64_t> candidate_offset;    // uploads in a row agreeing on another offset
+    std::vector<std::uint64_t> candidate_readings; // their fingerprints: each counts once
+    std::optional<std::int64_t> offset_s;          // the learned ECU-minus-host offset
+    std::vector<CounterSample> candidate_counter;  // uploads in a row off the trusted counter
     bool online = false;
     std::int64_t last_heard_s = 0;
     std::uint64_t revision = 0; // counts changes, to tell when a decision was made on older state

@@ -15,14 +15,18 @@ namespace ecu2mqtt {
 
 class DatabaseError : public std::runtime_error {
   public:
-    DatabaseError(const std::string& what, int code) : std::runtime_error(what), code_(code) {}
+    DatabaseError(const std::string& what, int code, int system_errno = 0)
+        : std::runtime_error(what), code_(code), system_errno_(system_errno) {}
     // SQLite's extended result code (SQLITE_FULL, SQLITE_BUSY, …).
     int code() const { return code_; }
     // The file is locked by another connection or program (SQLITE_BUSY, SQLITE_LOCKED).
     bool held_elsewhere() const;
+    // The disk (or the user's quota) is full: SQLITE_FULL, or an I/O error with ENOSPC.
+    bool out_of_space() const;
 
   private:
     int code_;
+    int system_errno_; // the OS error behind an I/O failure, 0 when none or unknown
 };
 
 class Statement {

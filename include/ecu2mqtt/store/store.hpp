@@ -162,6 +162,10 @@ struct StoreLimits {
     // Bytes submitted and not yet written, at most: past it a batch fails at once ("the store
     // is behind"), so that a flood or a slow disk cannot fill memory.
     std::size_t max_queued_bytes = 16 << 20;
+    // Below this much free space where the database is, the write-ahead log is folded into the
+    // database and emptied after every write (so that it never holds space a later write or
+    // checkpoint needs), and the status page warns.
+    std::uintmax_t low_space_bytes = 64 << 20;
 };
 
 struct StoreStats {
@@ -213,6 +217,9 @@ class Store {
     std::size_t raw_messages();
     std::vector<AnnouncedDevice> announced_devices();
     std::vector<PendingClear> pending_clears();
+    // Free space (for an unprivileged writer) on the database's file system; none when unknown.
+    std::optional<std::uintmax_t> free_bytes() const;
+    const StoreLimits& limits() const { return limits_; }
 
     StoreStats stats() const;
 
