@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs the service on its defaults. Arguments are passed to
-# ecu2mqtt. When no broker URL is given and nothing listens on localhost:1883, a local Mosquitto
-# is started for the session, so `mosquitto_sub -t 'ecu2mqtt/#' -v` shows the data.
+# ecu2mqtt. When no broker URL is given, the broker is the one on 127.0.0.1:1883, and when
+# nothing listens there a local Mosquitto is started for the session, so
+# `mosquitto_sub -t 'ecu2mqtt/#' -v` shows the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh run
@@ -14,11 +15,15 @@ fi
 cmake --build build --parallel "$(nproc)" --target ecu2mqtt
 
 broker_pid=""
+conf=""
 # shellcheck disable=SC2317 # called by the EXIT trap
 stop_broker() {
     if [ -n "$broker_pid" ]; then
         kill "$broker_pid" 2>/dev/null || true
         wait "$broker_pid" 2>/dev/null || true
+    fi
+    if [ -n "$conf" ]; then
+        rm -f "$conf"
     fi
 }
 trap stop_broker EXIT
@@ -31,6 +36,11 @@ if [ -n "${ECU2MQTT_MQTT_URL:-}" ] || [ -n "${ECU2MQTT_CONFIG:-}" ]; then
     broker_given=true
 fi
 
+if [ "$broker_given" = false ]; then
+    # The broker looked for (and started) below is on 127.0.0.1: the service uses the same
+    # address rather than the name localhost, which a bare system may not resolve.
+    export ECU2MQTT_MQTT_URL=mqtt://127.0.0.1:1883
+fi
 if [ "$broker_given" = false ] && ! (: </dev/tcp/127.0.0.1/1883) 2>/dev/null; then
     mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
     conf=$(mktemp)
