@@ -1,5 +1,6 @@
 // Cleanup that needs no read-back, and a broker that lets the service write but not read, with
 // a clock the test moves, against a real Mosquitto.
+#include "support/eventually.hpp"
 #include "support/fixed_clock.hpp"
 #include "support/mosquitto_broker.hpp"
 #include "support/mqtt_probe.hpp"
@@ -42,15 +43,7 @@ std::map<std::string, std::string> retained_now(const std::string& url) {
     return retained;
 }
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition())
-            return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return condition();
-}
+using test::eventually;
 
 std::size_t occurrences(const std::string& text, const std::string& what) {
     std::size_t n = 0;

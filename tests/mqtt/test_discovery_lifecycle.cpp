@@ -2,6 +2,7 @@
 // cleared at start, when discovery is turned off, and when an inverter is replaced.
 #include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
 #include "ecu2mqtt/protocol/decoder.hpp"
+#include "support/eventually.hpp"
 #include "support/fixed_clock.hpp"
 #include "support/mosquitto_broker.hpp"
 #include "support/mqtt_probe.hpp"
@@ -42,15 +43,7 @@ std::map<std::string, std::string> retained_now(const test::MosquittoBroker& bro
     return retained;
 }
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 5s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition())
-            return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return condition();
-}
+using test::eventually;
 
 } // namespace
 

@@ -19,6 +19,25 @@ inline std::string mosquitto_binary() {
     return "mosquitto";
 }
 
+// Starts Mosquitto with `dir`/mosquitto.conf, its log in `dir`/mosquitto.log, and returns once
+// it accepts connections on `port`; throws with its output when it does not within 5 s.
+inline std::unique_ptr<ChildProcess> start_mosquitto(const std::filesystem::path& dir,
+                                                     std::uint16_t port) {
+    auto process = std::make_unique<ChildProcess>(
+        std::vector<std::string>{mosquitto_binary(), "-c", (dir / "mosquitto.conf").string()},
+        (dir / "mosquitto.log").string());
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < end) {
+        try {
+            TcpClient probe(port);
+            return process;
+        } catch (const std::runtime_error&) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+    throw std::runtime_error("mosquitto did not start: " + process->output());
+}
+
 class MosquittoBroker {
   public:
     // With `user`, anonymous clients are refused and only user/password may connect. With
@@ -57,21 +76,7 @@ class MosquittoBroker {
         std::filesystem::remove_all(dir_, ec);
     }
 
-    void start() {
-        process_ = std::make_unique<ChildProcess>(
-            std::vector<std::string>{mosquitto_binary(), "-c", (dir_ / "mosquitto.conf").string()},
-            (dir_ / "mosquitto.log").string());
-        const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        while (std::chrono::steady_clock::now() < end) {
-            try {
-                TcpClient probe(port_);
-                return;
-            } catch (const std::runtime_error&) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            }
-        }
-        throw std::runtime_error("mosquitto did not start: " + process_->output());
-    }
+    void start() { process_ = start_mosquitto(dir_, port_); }
     void stop() {
         if (process_) {
             process_->signal(SIGTERM);

@@ -31,19 +31,7 @@ class TlsBroker {
              << "allow_anonymous true\npersistence false\n"
              << "user " << (me ? me->pw_name : "mosquitto") << "\n";
         conf.close();
-        process_ = std::make_unique<ChildProcess>(
-            std::vector<std::string>{mosquitto_binary(), "-c", (dir_ / "mosquitto.conf").string()},
-            (dir_ / "mosquitto.log").string());
-        const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        while (std::chrono::steady_clock::now() < end) {
-            try {
-                TcpClient probe(port_);
-                return;
-            } catch (const std::runtime_error&) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            }
-        }
-        throw std::runtime_error("mosquitto did not start: " + process_->output());
+        process_ = start_mosquitto(dir_, port_);
     }
     ~TlsBroker() {
         process_->signal(SIGTERM);
