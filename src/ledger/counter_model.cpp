@@ -8,8 +8,7 @@ namespace ecu2mqtt::counter_model {
 
 namespace {
 
-// Four channels per inverter the ECU counts online: the most any model has. It covers inverters
-// whose blocks did not decode.
+// Four channels for an inverter block that did not decode: the most any model has.
 constexpr int kMostChannelsPerInverter = 4;
 
 std::int64_t elapsed_s(const CounterSample& from, const CounterSample& to) {
@@ -28,7 +27,9 @@ double ceiling_kw(const std::map<std::string, LedgerInverter>& known,
     for (const auto& reading : upload.inverters)
         if (!known.contains(reading.uid))
             channels += static_cast<int>(reading.channels.size());
-    channels = std::max(channels, upload.inverters_online * kMostChannelsPerInverter);
+    // What the message itself holds, not its header's count of inverters online: that is a
+    // number a forger chooses (up to 999), and it would buy a ceiling no plant has.
+    channels += static_cast<int>(upload.skipped_blocks.size()) * kMostChannelsPerInverter;
     return std::max(channels, kMinimumChannels) * kChannelCeilingW * kMargin / 1000.0;
 }
 

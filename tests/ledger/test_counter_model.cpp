@@ -73,11 +73,16 @@ TEST_CASE("counter: the plant's ceiling comes from the channels known or uploade
     known[upload.inverters[0].uid] = {upload.inverters[0].uid, "408", "YC600", 2, 0};
     // 4 + 4 + 2 known, 2 more in the upload: 12 channels at 2 kW.
     CHECK(counter_model::ceiling_kw(known, upload) == Approx(12 * 2.0));
-    // Nothing known: 8 channels; 5 inverters online whose blocks did not decode: 20.
+    // Nothing known: 8 channels; 5 inverter blocks that did not decode: 20.
     RealtimeUpload undecoded;
     CHECK(counter_model::ceiling_kw({}, undecoded) == Approx(8 * 2.0));
-    undecoded.inverters_online = 5;
+    undecoded.skipped_blocks.resize(5);
     CHECK(counter_model::ceiling_kw({}, undecoded) == Approx(20 * 2.0));
+    // The header's count of inverters online is the sender's to choose: it buys nothing.
+    RealtimeUpload boasting;
+    boasting.inverters_online = 999;
+    CHECK(counter_model::ceiling_kw({}, boasting) == Approx(8 * 2.0));
+    CHECK(counter_model::ceiling_kw(known, boasting) == Approx(10 * 2.0));
 
     const CounterSample from{kNoon, kHost, 100.0};
     const CounterSample five_min{add_seconds(kNoon, 300), kHost + 300, 0};
@@ -92,6 +97,23 @@ TEST_CASE("counter: the plant's ceiling comes from the channels known or uploade
     CHECK(counter_model::fit_after(from, next, 8.0) == counter_model::Fit::Agrees);
     next.lifetime_kwh = 99.4;
     CHECK(counter_model::fit_after(from, next, 8.0) == counter_model::Fit::Dip);
+}
+
+TEST_CASE("counter: a forged header claiming 999 inverters online buys no larger ceiling") {
+    // The forger also stamps the upload 83 minutes ahead, short of clock-suspect: 2 YC600 (4
+    // channels, at least 8 counted: 16 kW) make at most about 22 kWh in that time, not 11,000.
+    EcuLedger ledger(kEcu, {});
+    deliver(ledger, 0, 1234.5);
+    deliver(ledger, 5, 1234.6);
+    auto forged_upload = upload_after(5000, 12234.6);
+    forged_upload.inverters_online = 999;
+    const auto forged = ledger.decide(forged_upload, host(5 * 60 + 30));
+    CHECK(forged.verdict == UploadVerdict::CounterSuspect);
+    ledger.commit(forged);
+    CHECK(ledger.state().live->lifetime_kwh == Approx(1234.6));
+    const auto real = deliver(ledger, 10, 1234.7); // the real ECU is not the suspect one
+    CHECK(real.verdict == UploadVerdict::Live);
+    CHECK(real.state_lifetime_kwh == Approx(1234.7));
 }
 
 TEST_CASE("counter: one forged 999999.9 kWh upload poisons nothing, also after a restart") {
