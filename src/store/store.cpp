@@ -544,14 +544,29 @@ void Store::run_writer() {
                 queued_bytes_ -= std::min(submission.bytes, queued_bytes_);
             ++stats_.transactions;
             stats_.batches += round.size();
-            stats_.failing = false;
-            for (const auto& error : errors) {
-                if (error.empty())
+            // "Writable" means readings can be kept: a small state write that still fits on a
+            // full disk does not say so while the readings themselves fail.
+            bool failed = false, reading_kept = false;
+            for (std::size_t i = 0; i < round.size(); ++i) {
+                const bool holds_reading = std::any_of(
+                    round[i].batch.ops_.begin(), round[i].batch.ops_.end(), [](const auto& op) {
+                        return std::holds_alternative<WriteBatch::PutReading>(op);
+                    });
+                if (errors[i].empty()) {
+                    reading_kept = reading_kept || holds_reading;
                     continue;
+                }
                 ++stats_.failed_batches;
-                if (!stats_.failing)
-                    stats_.last_error = error;
+                if (!failed)
+                    stats_.last_error = errors[i];
+                failed = true;
+                reading_failed_ = reading_failed_ || holds_reading;
+            }
+            if (failed) {
                 stats_.failing = true;
+            } else if (reading_kept || !reading_failed_) {
+                stats_.failing = false;
+                reading_failed_ = false;
             }
         }
         for (std::size_t i = 0; i < round.size(); ++i)

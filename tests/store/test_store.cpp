@@ -168,6 +168,31 @@ TEST_CASE("a lock held past the busy timeout fails every batch of that round, an
     CHECK(store.pending_summary().size() == 1);
 }
 
+TEST_CASE("the store counts as failing until a reading is kept again, not a small state write") {
+    // On a full disk a small state write may still fit while every reading fails.
+    TempDir dir;
+    const auto file = Store::file_in(dir.path);
+    Completions done;
+    StoreLimits limits;
+    limits.busy_timeout = 100ms;
+    Store store(file, limits, done.io.get_executor());
+    {
+        test::DatabaseWriteLock lock(file);
+        store.submit(reading(1), done.collect());
+        REQUIRE(done.wait_for(1));
+    }
+    REQUIRE(store.stats().failing);
+    WriteBatch state_only;
+    state_only.put_ecu_state("216000000001", "{}");
+    store.submit(std::move(state_only), done.collect());
+    REQUIRE(done.wait_for(2));
+    CHECK(done.errors[1].empty());
+    CHECK(store.stats().failing); // readings have not been kept since
+    store.submit(reading(2), done.collect());
+    REQUIRE(done.wait_for(3));
+    CHECK_FALSE(store.stats().failing);
+}
+
 TEST_CASE("a database of a newer schema is refused, naming both versions") {
     TempDir dir;
     const auto file = Store::file_in(dir.path);

@@ -256,6 +256,7 @@ class Store {
     std::size_t queued_bytes_ = 0;
     bool stopping_ = false;
     StoreStats stats_;
+    bool reading_failed_ = false; // the last failure was of a batch keeping a reading
     std::unique_ptr<Writer> writer_connection_;
     std::thread writer_;
 };
