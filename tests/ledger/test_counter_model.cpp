@@ -165,6 +165,26 @@ TEST_CASE("counter: a burst of forged uploads agreeing with each other is not ad
     CHECK(deliver(ledger, 5, 1000.1).verdict == UploadVerdict::Live);
 }
 
+TEST_CASE("counter: three forged uploads between two real ones, two minutes apart, are not "
+          "adopted") {
+    // A real ECU uploads every five minutes; a forger fits three uploads in between.
+    EcuLedger ledger(kEcu, {});
+    deliver(ledger, 0, 9000.1);
+    deliver(ledger, 5, 9000.2);
+    for (int i = 0; i < 3; ++i) {
+        const std::int64_t at = 5 * 60 + 20 + 121 * i;
+        const auto d = ledger.decide(upload_after(at, 999999.9), host(at + 17));
+        CHECK(d.verdict == UploadVerdict::CounterSuspect);
+        CHECK_FALSE(has_event(d, "lifetime_energy_level_adopted"));
+        ledger.commit(d);
+    }
+    CHECK(ledger.state().live->lifetime_kwh == Approx(9000.2));
+    const auto real = deliver(ledger, 10, 9000.3);
+    CHECK(real.verdict == UploadVerdict::Live);
+    CHECK(real.state_lifetime_kwh == Approx(9000.3));
+    CHECK_FALSE(has_event(real, "lifetime_energy_went_down"));
+}
+
 TEST_CASE("counter: a forged late upload touches neither today nor the history") {
     EcuLedger ledger(kEcu, {});
     for (int m = 0; m <= 20; m += 5)

@@ -33,12 +33,13 @@ inline constexpr int kMinimumChannels = 8;
 // The counter has 0.1 kWh steps: a few steps either way are rounding, not production.
 inline constexpr double kRoundingKwh = 0.5;
 // Uploads agreeing on a new level must be spread over this much host time per upload after the
-// first: a burst sent within seconds is not an ECU that uploads every five minutes.
-inline constexpr std::int64_t kRunSpacingS = 120;
+// first (an ECU uploads every five minutes; a little jitter allowed): three of them then span
+// nine minutes, in which the real ECU, if it is there, uploads and breaks a forger's run.
+inline constexpr std::int64_t kRunSpacingS = 270;
 
 // The most the plant can make, in kW with the margin: every channel of the inverters known or in
-// this upload at kChannelCeilingW; at least four per inverter the ECU counts online, and at least
-// kMinimumChannels.
+// this upload at kChannelCeilingW, four for each inverter block that did not decode, and at
+// least kMinimumChannels.
 double ceiling_kw(const std::map<std::string, LedgerInverter>& known, const RealtimeUpload& upload);
 
 // The most the counter can rise from `from` to `to`: the ceiling over the longer of the ECU's and
