@@ -152,6 +152,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     std::map<std::string, EcuEntry> ecus;
     // Refusals beyond max_ecus: a flood of made-up ids must not flood the log too.
     WarningBudget refusal_warnings{10, std::chrono::minutes(1)};
+    WarningBudget held_inverter_warnings{10, std::chrono::minutes(1)};
     // Discovery lifecycle: our retained device configs as the broker has them (component ids),
     // collected at start; and whether the start-up audit is done.
     std::map<std::string, std::set<std::string>> retained_devices;
@@ -1270,9 +1271,47 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
 
     // Decides, then commits the reading, the ledger's new state and the history in one batch;
     // the ECU's answer waits for that commit.
-    void decide_and_keep(const std::string& id, EcuEntry& entry, const RealtimeUpload& upload,
+    // Inverters of this upload that another, established ECU reported within the last day: a
+    // made-up id sending a real inverter's serial number must not take over its device. An
+    // inverter paired to another ECU moves once its old ECU has not reported it for a day. An
+    // inverter numbered like a tracked ECU would take over that ECU's device: never.
+    std::set<std::string> held_elsewhere(const std::string& id, const RealtimeUpload& upload,
+                                         std::int64_t now_s) const {
+        std::set<std::string> held;
+        for (const auto& reading : upload.inverters)
+            if (reading.uid == id || ecus.contains(reading.uid))
+                held.insert(reading.uid);
+        for (const auto& [other_id, other] : ecus) {
+            const auto& state = other.ledger.state();
+            if (other_id == id || !established(state.kept.size()))
+                continue;
+            for (const auto& reading : upload.inverters)
+                if (const auto it = state.inverters.find(reading.uid);
+                    it != state.inverters.end() && now_s - it->second.last_seen_s < 86400)
+                    held.insert(reading.uid);
+        }
+        return held;
+    }
+
+    void decide_and_keep(const std::string& id, EcuEntry& entry, const RealtimeUpload& sent,
                          std::chrono::system_clock::time_point received,
                          ReadingSink::HandlingDone done) {
+        const auto held = held_elsewhere(id, sent, unix_seconds(received));
+        RealtimeUpload without_held;
+        if (!held.empty()) {
+            without_held = sent;
+            std::erase_if(without_held.inverters, [&](const InverterReading& reading) {
+                return held.contains(reading.uid);
+            });
+            if (const auto left_out = held_inverter_warnings.allow(clock.now()))
+                log.warn("inverter_held_by_another_ecu",
+                         {{"ecu", id},
+                          {"inverters", std::to_string(held.size())},
+                          {"first", *held.begin()},
+                          {"warnings_not_logged", std::to_string(*left_out)},
+                          {"action", "left out: another ECU reported it within the last day"}});
+        }
+        const RealtimeUpload& upload = held.empty() ? sent : without_held;
         UploadDecision decision = entry.ledger.decide(upload, received);
         if (!decision.refused_inverters.empty())
             log.warn("inverter_limit_reached",

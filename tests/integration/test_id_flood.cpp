@@ -126,3 +126,56 @@ TEST_CASE("a flood of made-up ids does not evict a real ECU that is offline; it 
               state_dir, "SELECT count(*) FROM kept_readings WHERE ecu_id = '" + kRealEcu + "'",
               5) == 5);
 }
+
+TEST_CASE("a made-up id reporting a real ECU's inverter does not take over its device") {
+    test::MosquittoBroker broker;
+    test::TempDir dir("ecu2mqtt-claim");
+    test::MqttProbe probe(broker.url(), "#");
+    test::ServiceProcess service(broker.url(), dir.path / "state");
+    for (int minute = 0; minute < 4; ++minute)
+        REQUIRE(test::upload(service.port(), test::upload_at_minute(minute)) ==
+                test::reply_for_minute(minute));
+    const std::string real_qs1 = "806000011223"; // in the captured upload
+    const std::string config = "homeassistant/device/ecu2mqtt_" + real_qs1 + "/config";
+    const auto owned_by_real_ecu = [](const std::string& p) {
+        return p.find("\"via_device\":\"ecu2mqtt_" + kRealEcu + "\"") != std::string::npos;
+    };
+    REQUIRE(probe.wait_for_payload(config, owned_by_real_ecu));
+
+    // A new id from the LAN with the real QS1's serial number.
+    const std::string forger = "216000999999";
+    test::UploadSpec spec;
+    spec.ecu_id = forger;
+    spec.timestamp = test::stamp_at_minute(5);
+    spec.inverters = {test::inverter_with(real_qs1, 4, 123)};
+    spec.centiwatts = 49200;
+    spec.decikwh = 100;
+    REQUIRE(test::upload(service.port(), test::build_upload(spec)).starts_with("101"));
+    CHECK(
+        service.process().wait_for_output("event=inverter_held_by_another_ecu ecu=" + forger, 5s));
+    REQUIRE(probe.wait_for_topic("ecu2mqtt/" + forger + "/state")); // the forger's own reading
+
+    std::string newest_config;
+    for (const auto& m : probe.messages())
+        if (m.topic == config)
+            newest_config = m.payload;
+    CHECK(owned_by_real_ecu(newest_config));
+    CHECK(probe.count([&](const test::Received& m) {
+        return m.topic.starts_with("ecu2mqtt/" + forger + "/" + real_qs1);
+    }) == 0);
+
+    // An "inverter" numbered like the real ECU would turn the ECU's device, with its energy
+    // sensors, into an inverter's.
+    spec.ecu_id = "216000999998";
+    spec.inverters = {test::inverter_with(kRealEcu, 4, 123)};
+    REQUIRE(test::upload(service.port(), test::build_upload(spec)).starts_with("101"));
+    CHECK(service.process().wait_for_output("event=inverter_held_by_another_ecu ecu=216000999998",
+                                            5s));
+    REQUIRE(probe.wait_for_topic("ecu2mqtt/216000999998/state"));
+    std::string ecu_config;
+    for (const auto& m : probe.messages())
+        if (m.topic == "homeassistant/device/ecu2mqtt_" + kRealEcu + "/config")
+            ecu_config = m.payload;
+    CHECK_THAT(ecu_config, Catch::Contains("lifetime_energy"));
+    CHECK(ecu_config.find("216000999998") == std::string::npos);
+}
