@@ -126,14 +126,14 @@ HistoryReader::HistoryReader(const std::filesystem::path& database_file)
     }
 }
 
-std::vector<DailyEnergy> HistoryReader::daily_energy(const HistorySelection& selection) {
+std::vector<EnergyDay> HistoryReader::daily_energy(const HistorySelection& selection) {
     ReadTransaction snapshot(db_);
-    std::vector<DailyEnergy> days;
+    std::vector<EnergyDay> days;
     auto query = db_.prepare(kDaysSql);
     bind_selection(query, selection);
     auto reading_before = db_.prepare(kReadingBeforeSql);
     while (query.step()) {
-        DailyEnergy d;
+        EnergyDay d;
         d.ecu_id = std::string(query.column_text(0));
         d.day = std::string(query.column_text(1));
         d.first_lifetime_kwh = query.column_double(2);
@@ -210,7 +210,7 @@ std::string csv_field(std::string_view text) {
     return quoted;
 }
 
-void write_daily_energy_csv(std::ostream& out, const std::vector<DailyEnergy>& days) {
+void write_daily_energy_csv(std::ostream& out, const std::vector<EnergyDay>& days) {
     out << "ecu_id,date,energy_kwh,peak_power_w,readings,first_lifetime_kwh,last_lifetime_kwh,"
            "energy_basis"
         << kLineEnd;

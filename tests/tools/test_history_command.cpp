@@ -36,8 +36,8 @@ void keep(const std::filesystem::path& state_dir, const std::vector<PowerPoint>&
     REQUIRE(error == std::string());
 }
 
-std::vector<DailyEnergy> days_of(const std::filesystem::path& state_dir,
-                                 const HistorySelection& selection = {}) {
+std::vector<EnergyDay> days_of(const std::filesystem::path& state_dir,
+                               const HistorySelection& selection = {}) {
     HistoryReader reader(Store::file_in(state_dir));
     return reader.daily_energy(selection);
 }
@@ -237,7 +237,7 @@ TEST_CASE("the CSV has a header, fixed decimals, CRLF line ends, and quotes only
     CHECK(csv_field("") == "");
 
     std::ostringstream odd;
-    DailyEnergy day;
+    EnergyDay day;
     day.ecu_id = "id,with comma";
     day.day = "2024-06-02";
     day.energy_kwh = -1e-12; // rounding noise prints as zero, not as -0.000

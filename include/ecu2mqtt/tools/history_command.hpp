@@ -28,7 +28,7 @@ enum class EnergyBasis {
 
 std::string_view energy_basis_name(EnergyBasis basis);
 
-struct DailyEnergy {
+struct EnergyDay {
     std::string ecu_id;
     std::string day; // YYYY-MM-DD, the ECU's own calendar day
     double energy_kwh = 0;
@@ -47,7 +47,7 @@ class HistoryReader {
 
     // Ordered by ECU, then day. A day's energy counts from the previous day with data even when
     // that day is before `selection.from`.
-    std::vector<DailyEnergy> daily_energy(const HistorySelection& selection);
+    std::vector<EnergyDay> daily_energy(const HistorySelection& selection);
     // The store's power points, ordered by ECU, then time; streamed, as a year of them is some
     // 100,000 rows per ECU.
     void power_curve(const HistorySelection& selection,
@@ -64,7 +64,7 @@ std::string csv_field(std::string_view text);
 
 // Header and rows, each line ended by CRLF as RFC 4180 has it; energy in kWh with 3 decimals,
 // power in W with 1.
-void write_daily_energy_csv(std::ostream& out, const std::vector<DailyEnergy>& days);
+void write_daily_energy_csv(std::ostream& out, const std::vector<EnergyDay>& days);
 void write_curve_csv_header(std::ostream& out);
 void write_curve_csv_row(std::ostream& out, const PowerPoint& point);
 
