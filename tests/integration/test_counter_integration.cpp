@@ -102,7 +102,13 @@ TEST_CASE("counter: one forged 999999.9 kWh upload: state, metrics and history k
     const auto state = probe.wait_for_payload(
         kState, [&](const std::string& p) { return json::parse(p)["timestamp"] == last_iso; });
     REQUIRE(state);
-    CHECK(state->retained);
+    // A subscriber arriving now gets it retained (the probe above may have been there first and
+    // got it live).
+    test::MqttProbe late(broker.url(), kState, "late");
+    const auto retained = late.wait_for_payload(
+        kState, [&](const std::string& p) { return json::parse(p)["timestamp"] == last_iso; });
+    REQUIRE(retained);
+    CHECK(retained->retained);
     const auto payload = json::parse(state->payload);
     CHECK(payload["lifetime_energy_kwh"] == Approx(1000.9));
     const bool one_day = stamps(50 * 60).first.substr(0, 8) == last_stamp.substr(0, 8);
