@@ -34,11 +34,7 @@ double ceiling_kw(const std::map<std::string, LedgerInverter>& known,
 }
 
 double plausible_rise_kwh(const CounterSample& from, const CounterSample& to, double ceiling_kw) {
-    // The rounding allowance comes with the time of one upload interval: granted whole to every
-    // upload, uploads sent every second would each add it, a ramp of 1,800 kWh an hour.
-    const auto elapsed = static_cast<double>(elapsed_s(from, to));
-    return ceiling_kw * elapsed / 3600.0 +
-           kRoundingKwh * std::min(1.0, elapsed / static_cast<double>(kUploadIntervalS));
+    return ceiling_kw * static_cast<double>(elapsed_s(from, to)) / 3600.0 + kRoundingKwh;
 }
 
 Fit fit_after(const CounterSample& from, const CounterSample& next, double ceiling_kw) {

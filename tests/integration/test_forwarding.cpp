@@ -10,9 +10,9 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
-#include <thread>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <thread>
 #include <tuple>
 
 using namespace std::chrono_literals;

@@ -30,11 +30,8 @@ inline constexpr double kChannelCeilingW = 1000.0;
 inline constexpr double kMargin = 2.0;
 // Channels assumed at least, for an ECU whose inverters are not known (yet): 16 kW.
 inline constexpr int kMinimumChannels = 8;
-// The counter has 0.1 kWh steps: a few steps either way are rounding, not production. The
-// allowance for a rise grows with the time since the reading compared with, to the whole of it
-// after one upload interval of the ECU.
+// The counter has 0.1 kWh steps: a few steps either way are rounding, not production.
 inline constexpr double kRoundingKwh = 0.5;
-inline constexpr std::int64_t kUploadIntervalS = 300;
 // Uploads agreeing on a new level must be spread over this much host time per upload after the
 // first (an ECU uploads every five minutes; a little jitter allowed): three of them then span
 // nine minutes, in which the real ECU, if it is there, uploads and breaks a forger's run.
