@@ -36,6 +36,15 @@ root=${ECU2MQTT_CHECK_ROOT:-$(mktemp -d /var/tmp/ecu2mqtt-check-install.XXXXXX)}
 # gets installed is still decided by apt inside the bare chroot.
 cache=/var/cache/ecu2mqtt-check-install
 mkdir -p "$cache/debootstrap" "$cache/apt/partial"
+# Packages this machine's own apt already fetched from the same mirror (the test list installed
+# just before) are not fetched again. Safe: debootstrap and the chroot's apt check every file
+# against the chroot's own index before use.
+for dir in "$cache/debootstrap" "$cache/apt"; do
+    find /var/cache/apt/archives -maxdepth 1 -name '*.deb' -print0 2>/dev/null |
+        xargs -0 -r cp -n --link -t "$dir" 2>/dev/null ||
+        find /var/cache/apt/archives -maxdepth 1 -name '*.deb' -print0 2>/dev/null |
+        xargs -0 -r cp -n -t "$dir" || true
+done
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     umount "$root/var/cache/apt/archives" 2>/dev/null || true

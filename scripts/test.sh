@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, then runs all of them:
 #   1. the install lists on a bare Debian 12 (scripts/check-install.sh: a minbase chroot, as
-#      root, from the Debian mirror; configure only);
+#      root, from the Debian mirror; configure only), in the background beside steps 2 and 3;
 #   2. a bounded libFuzzer run of the decoder and the framer (clang, ASan + UBSan);
 #   3. the whole test suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
 #   4. the whole test suite in the normal build (its CTest summary comes last).
@@ -11,9 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 fuzz_seconds="${ECU2MQTT_FUZZ_SECONDS:-30}"
+suites_failed=0
 
 if [ "${ECU2MQTT_QUICK:-0}" != 1 ]; then
-    scripts/check-install.sh
+    # Mostly download and dpkg: it runs beside the builds and reports before the last suite.
+    install_log=$(mktemp)
+    scripts/check-install.sh >"$install_log" 2>&1 &
+    install_check=$!
 
     echo "== Fuzzing, ${fuzz_seconds} s per target"
     cmake --preset fuzz >/dev/null
@@ -32,10 +36,19 @@ if [ "${ECU2MQTT_QUICK:-0}" != 1 ]; then
     echo "== Test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
     cmake --preset sanitize >/dev/null
     cmake --build --preset sanitize --parallel "$(nproc)"
-    ctest --preset sanitize --timeout 180 "$@"
+    ctest --preset sanitize --timeout 180 "$@" || suites_failed=1
+
+    install_failed=0
+    wait "$install_check" || install_failed=1
+    cat "$install_log"
+    rm -f "$install_log"
 fi
 
 echo "== Test suite"
 scripts/build.sh
 cd build
-ctest --output-on-failure --timeout 120 "$@"
+ctest --output-on-failure --timeout 120 "$@" || suites_failed=1
+if [ "${install_failed:-0}" != 0 ]; then
+    echo "FAILED: the clean-machine check of the install lists (see above)" >&2
+fi
+exit $((suites_failed | ${install_failed:-0}))
