@@ -1,9 +1,11 @@
 // The delivery contract (docs/delivery.md) on every broker of the matrix: Mosquitto, Aedes and
 // RabbitMQ's MQTT plugin, each started on a free loopback port. Subscribers use exact topic
 // filters wherever a retained copy matters: RabbitMQ hands retained messages to nothing else.
+#include "support/cutting_proxy.hpp"
 #include "support/eventually.hpp"
 #include "support/minute_uploads.hpp"
 #include "support/mqtt_probe.hpp"
+#include "support/restricted_broker.hpp"
 #include "support/service_process.hpp"
 #include "support/test_broker.hpp"
 #include "support/upload_builder.hpp"
@@ -191,7 +193,69 @@ void service_kills(BrokerKind kind) {
     CHECK(state_timestamp(*retained) == answered.back());
 }
 
+// Acknowledgements lost with the connection: the broker took readings 1..3, the service never
+// heard so. After the reconnect, whatever the broker answers (Aedes its receipt late, RabbitMQ
+// no states on wildcards), a subscriber that stayed connected never sees the state go back,
+// and every answered reading reaches it on the state or the history topic.
+struct Credentials {
+    std::string service_user, reader_user, password;
+};
+
+void lost_acknowledgements(const std::string& broker_url, const Credentials& credentials = {}) {
+    test::TempDir dir;
+    const auto broker_port =
+        static_cast<std::uint16_t>(std::stoi(broker_url.substr(broker_url.rfind(':') + 1)));
+    test::CuttingProxy network(broker_port);
+    test::MqttProbe live(broker_url, test::kCapturedEcuState, "probe", "", credentials.reader_user,
+                         credentials.password);
+    live.subscribe("ecu2mqtt/216000064136/history");
+    std::vector<std::string> args;
+    if (!credentials.service_user.empty())
+        args = {"--mqtt-user", credentials.service_user, "--mqtt-password", credentials.password};
+    test::ServiceProcess service(network.url(), dir.path / "state", args);
+    REQUIRE(service.process().wait_for_output("event=mqtt_connected", 10s));
+    REQUIRE(test::upload(service.port(), test::upload_at_minute(0)).starts_with("101"));
+    REQUIRE(live.wait_for_count(test::is_live_state, 1, 10s));
+    std::this_thread::sleep_for(500ms); // its acknowledgements are back
+
+    network.drop_from_broker(true);
+    for (int m = 1; m <= 3; ++m)
+        REQUIRE(test::upload(service.port(), test::upload_at_minute(m)).starts_with("101"));
+    REQUIRE(live.wait_for_count(test::is_live_state, 4, 10s));
+    network.cut();
+    network.drop_from_broker(false);
+    REQUIRE(test::upload(service.port(), test::upload_at_minute(4)).starts_with("101"));
+    INFO(service.log());
+    REQUIRE(live.wait_for_payload(
+        test::kCapturedEcuState,
+        [](const std::string& p) { return p.find(test::iso_at_minute(4)) != p.npos; }, 30s));
+    check_never_backwards(live, test::kCapturedEcuState);
+    for (int m = 0; m <= 4; ++m)
+        CHECK(live.count([&](const test::Received& r) {
+            return !r.payload.empty() && state_timestamp(r) == test::iso_at_minute(m);
+        }) > 0);
+}
+
 } // namespace
+
+TEST_CASE("broker matrix, mosquitto: acknowledgements lost with the connection never make the "
+          "state go back",
+          "[broker-matrix][mosquitto]") {
+    const auto broker = test::make_broker(BrokerKind::Mosquitto);
+    lost_acknowledgements(broker->url());
+}
+TEST_CASE("broker matrix, aedes: acknowledgements lost with the connection never make the state "
+          "go back",
+          "[broker-matrix][aedes]") {
+    const auto broker = test::make_broker(BrokerKind::Aedes);
+    lost_acknowledgements(broker->url());
+}
+TEST_CASE("broker matrix, rabbitmq: acknowledgements lost with the connection never make the "
+          "state go back",
+          "[broker-matrix][rabbitmq]") {
+    const auto broker = test::make_broker(BrokerKind::RabbitMq);
+    lost_acknowledgements(broker->url());
+}
 
 TEST_CASE("broker matrix, mosquitto: a device removed for good leaves no config retained",
           "[broker-matrix][mosquitto]") {
@@ -233,4 +297,16 @@ TEST_CASE("broker matrix, aedes: service kills lose nothing and never go back",
 TEST_CASE("broker matrix, rabbitmq: service kills lose nothing and never go back",
           "[broker-matrix][rabbitmq]") {
     service_kills(BrokerKind::RabbitMq);
+}
+
+// A broker that never hands our own retained messages back (its ACL lets the service write its
+// topics, not read them: Mosquitto's acl_file delivers nothing, silently), as RabbitMQ does for
+// wildcard subscriptions: nothing read back may be needed to keep the state from going back.
+TEST_CASE("broker matrix, mosquitto denying read-back: acknowledgements lost with the "
+          "connection never make the state go back",
+          "[broker-matrix][mosquitto]") {
+    test::RestrictedBroker broker(test::RestrictedBroker::Denial::Silent);
+    lost_acknowledgements(broker.url(),
+                          {test::RestrictedBroker::kServiceUser,
+                           test::RestrictedBroker::kReaderUser, test::RestrictedBroker::kPassword});
 }
