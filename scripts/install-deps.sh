@@ -3,7 +3,8 @@
 # Dockerfile all call this one script, so their package lists cannot drift apart.
 #
 #   scripts/install-deps.sh build   compiler, CMake and the libraries
-#   scripts/install-deps.sh test      build + Catch2, Mosquitto and the checkers the tests run
+#   scripts/install-deps.sh test      build + Catch2, the brokers (Mosquitto, RabbitMQ; Aedes from
+#                                     npm into build/test-brokers) and the checkers the tests run
 #   scripts/install-deps.sh run       build + Mosquitto (started when no broker is running)
 #   scripts/install-deps.sh package   build + what cpack needs for the Debian package
 #   scripts/install-deps.sh runtime   only the shared libraries the binary needs
@@ -26,7 +27,9 @@ case "${1:-build}" in
 build) wanted=("${build_packages[@]}") ;;
 test) wanted=("${build_packages[@]}" catch2 mosquitto mosquitto-clients clang libclang-rt-14-dev
     python3-jsonschema python3-yaml shellcheck clang-format "${package_packages[@]}" lintian systemd
-    apparmor prometheus chromium openssl debootstrap) ;;
+    apparmor prometheus chromium openssl debootstrap nodejs rabbitmq-server)
+    # Debian's nodejs comes without npm; NodeSource's bundles it and conflicts with Debian's.
+    command -v npm >/dev/null || wanted+=(npm) ;;
 run) wanted=("${build_packages[@]}" mosquitto mosquitto-clients ca-certificates) ;;
 package) wanted=("${build_packages[@]}" "${package_packages[@]}") ;;
 runtime) wanted=("${runtime_packages[@]}") ;;
@@ -38,6 +41,18 @@ artwork) wanted=(librsvg2-bin) ;;
     ;;
 esac
 
+# The delivery tests' Aedes broker comes from npm, into the build area, for the tests only: the
+# product's build never fetches anything.
+install_aedes() {
+    local dir
+    dir="$(cd "$(dirname "$0")/.." && pwd)/build/test-brokers"
+    if [ -f "$dir/node_modules/aedes/package.json" ]; then
+        return 0
+    fi
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "aedes@~1.2.0" >&2
+}
+
 missing=()
 for package in "${wanted[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
@@ -45,6 +60,9 @@ for package in "${wanted[@]}"; do
     fi
 done
 if [ "${#missing[@]}" -eq 0 ]; then
+    if [ "${1:-build}" = test ]; then
+        install_aedes
+    fi
     exit 0
 fi
 
@@ -55,3 +73,6 @@ fi
 echo "Installing: ${missing[*]}" >&2
 "${sudo[@]}" apt-get update
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+if [ "${1:-build}" = test ]; then
+    install_aedes
+fi

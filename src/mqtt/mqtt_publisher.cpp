@@ -7,6 +7,7 @@
 #include "ecu2mqtt/mqtt/outbox.hpp"
 #include "ecu2mqtt/mqtt/readback.hpp"
 #include "ecu2mqtt/mqtt/reading_codec.hpp"
+#include "ecu2mqtt/mqtt/superseded_readings.hpp"
 #include "ecu2mqtt/net/tls_probe.hpp"
 #include "ecu2mqtt/store/store.hpp"
 #include "paho_glue.hpp"
@@ -908,6 +909,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         }
         broker_states.clear();
         if (!broker_current) {
+            // Unknown what the broker took on the lost connection: an older state it may hold
+            // behind a newer one goes to the history topic instead (docs/delivery.md).
+            if (const auto moved = outbox.supersede_unconfirmed(
+                    [&](const auto& old) { return history_of_superseded(config.topics, old); });
+                moved > 0)
+                log.info("superseded_states_to_history", {{"messages", std::to_string(moved)}});
             const auto restored = outbox.restore_delivered();
             log.warn("broker_lost_retained_messages",
                      {{"url", config.url},

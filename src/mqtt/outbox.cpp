@@ -309,6 +309,48 @@ void Outbox::refused(std::uint64_t id) {
     }
 }
 
+std::size_t Outbox::supersede_unconfirmed(
+    const std::function<std::vector<OutgoingMessage>(const std::vector<OutgoingMessage>&)>&
+        replace) {
+    for (const auto& [id, flight] : in_flight_)
+        if (flight.is_reading)
+            return 0; // indexes of messages on the wire must stay as they are
+    std::unordered_set<std::string> named_later;
+    std::vector<std::vector<std::size_t>> superseded(readings_.size());
+    for (std::size_t r = readings_.size(); r-- > 0;) {
+        const auto& reading = readings_[r];
+        for (std::size_t i = 0; i < reading.messages.size(); ++i)
+            if (reading.states[i] == State::Unconfirmed && reading.messages[i].retain &&
+                named_later.contains(reading.messages[i].topic))
+                superseded[r].push_back(i);
+        for (std::size_t i = 0; i < reading.messages.size(); ++i)
+            if (reading.states[i] != State::Unsent && reading.messages[i].retain)
+                named_later.insert(reading.messages[i].topic); // the broker may hold it
+    }
+    std::size_t left = 0;
+    for (std::size_t r = 0; r < readings_.size(); ++r) {
+        if (superseded[r].empty())
+            continue;
+        auto& reading = readings_[r];
+        std::vector<OutgoingMessage> old;
+        for (const auto i : superseded[r]) {
+            old.push_back(std::move(reading.messages[i]));
+            reading.states[i] = State::Acked;
+            --reading.unacked;
+        }
+        left += old.size();
+        auto instead = replace(old);
+        const auto first = superseded[r].front();
+        if (!instead.empty()) { // one slot is all a reading's history message needs
+            reading.messages[first] = std::move(instead.front());
+            reading.states[first] = State::Unsent;
+            ++reading.unacked;
+        }
+        first_pending_ = std::min(first_pending_, r);
+    }
+    return left;
+}
+
 void Outbox::connection_reset() {
     in_flight_.clear();
     for (auto& reading : readings_) {

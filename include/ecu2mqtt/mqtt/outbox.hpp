@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -85,6 +86,15 @@ class Outbox {
     // readings now complete, oldest first.
     std::vector<std::uint64_t> complete_up_to(std::uint64_t sequence);
     std::size_t delivered_topics() const { return delivered_.size(); }
+    // After a reconnect, with no reading message in flight: a retained message sent on the lost
+    // connection, unacknowledged, whose topic a later reading also sent on it names, may be at
+    // the broker behind that later one already; sent again it would step the topic back. Such
+    // messages of each reading are handed to `replace` (oldest reading first) and leave it; what
+    // `replace` returns (their history message) takes the first one's place, unsent, so the
+    // reading completes only once that is acknowledged. Returns how many messages left.
+    std::size_t supersede_unconfirmed(
+        const std::function<std::vector<OutgoingMessage>(const std::vector<OutgoingMessage>&)>&
+            replace);
     // After complete_up_to: of the first reading still incomplete, the messages sent on the
     // lost connection up to the last one whose retained copy the broker holds (`broker_copies`:
     // topic -> payload) are there too, as messages reach it in order: they complete without

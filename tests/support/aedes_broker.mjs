@@ -1,0 +1,17 @@
+// An Aedes MQTT broker (npm `aedes`, default in-memory persistence) for the integration tests:
+// node aedes_broker.mjs <node_modules dir> <port>. Listens on 127.0.0.1 only; stops on SIGTERM.
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const [modules, port] = process.argv.slice(2);
+const require = createRequire(path.join(path.resolve(modules), 'noop.js'));
+const { Aedes } = await import(pathToFileURL(require.resolve('aedes')).href);
+
+const broker = await Aedes.createBroker();
+const server = net.createServer(broker.handle);
+server.listen(Number(port), '127.0.0.1', () => console.log(`aedes listening on ${port}`));
+const stop = () => server.close(() => broker.close(() => process.exit(0)));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
