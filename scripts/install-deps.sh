@@ -50,7 +50,12 @@ install_aedes() {
         return 0
     fi
     mkdir -p "$dir"
-    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "aedes@~1.2.0" >&2
+    # Aedes 1.2 needs Node.js 20; Debian 12's own Node.js is 18, where 0.51 is the newest that runs.
+    local version="~1.2.0"
+    if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+        version="~0.51.3"
+    fi
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "aedes@$version" >&2
 }
 
 missing=()

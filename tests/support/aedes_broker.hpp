@@ -1,6 +1,7 @@
-// A real Aedes broker (npm `aedes` 1.x on Node.js, in-memory persistence) on a free loopback
-// port: it hands the retained messages of a new subscription out asynchronously, after later
-// publishes. Its npm package is installed by `scripts/install-deps.sh test`.
+// A real Aedes broker (npm `aedes` 1.2, or 0.51 on Debian 12's Node.js 18; in-memory
+// persistence) on a free loopback port: it hands the retained messages of a new subscription
+// out asynchronously, after later publishes. Its npm package is installed by
+// `scripts/install-deps.sh test`.
 #pragma once
 
 #include "child_process.hpp"
