@@ -1,5 +1,8 @@
 #include "ecu2mqtt/app/options.hpp"
 
+#include "ecu2mqtt/app/option_values.hpp"
+#include "subcommand_options.hpp"
+
 #include "ecu2mqtt/http/http_server.hpp"
 #include "ecu2mqtt/net/host_port.hpp"
 #include "ecu2mqtt/protocol/local_time.hpp"
@@ -31,149 +34,6 @@ std::string describe_source(const OptionSpec& spec, std::string_view source) {
     if (source == "config")
         return "\"" + std::string(spec.json) + "\" in the config file";
     return std::string(spec.flag);
-}
-
-long long parse_integer(const std::string& text, long long min, long long max) {
-    long long value = 0;
-    const auto* end = text.data() + text.size();
-    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (ec != std::errc{} || ptr != end || value < min || value > max)
-        throw OptionError("expected a whole number from " + std::to_string(min) + " to " +
-                          std::to_string(max) + ", got \"" + text + "\"");
-    return value;
-}
-
-bool parse_bool(const std::string& text) {
-    if (text == "1" || text == "true" || text == "yes" || text == "on")
-        return true;
-    if (text == "0" || text == "false" || text == "no" || text == "off")
-        return false;
-    throw OptionError("expected true or false, got \"" + text + "\"");
-}
-
-std::string trimmed(std::string_view text) {
-    const auto first = text.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos)
-        return {};
-    const auto last = text.find_last_not_of(" \t\r\n");
-    return std::string(text.substr(first, last - first + 1));
-}
-
-// Comma-separated, each item trimmed ("a, b" is a and b); an empty text is an empty list, an
-// empty item ("a,,b", "a,") a mistake.
-std::vector<std::string> parse_list(const std::string& text) {
-    std::vector<std::string> items;
-    if (trimmed(text).empty())
-        return items;
-    std::size_t start = 0;
-    for (;;) {
-        const auto comma = std::min(text.find(',', start), text.size());
-        items.push_back(trimmed(std::string_view(text).substr(start, comma - start)));
-        if (items.back().empty())
-            throw OptionError("empty item in the list \"" + text + "\"");
-        if (comma == text.size())
-            return items;
-        start = comma + 1;
-    }
-}
-
-std::vector<std::uint16_t> parse_ports(const std::string& text) {
-    std::vector<std::uint16_t> ports;
-    for (const auto& item : parse_list(text)) {
-        const auto port = static_cast<std::uint16_t>(parse_integer(item, 0, 65535));
-        // 0 asks for any free port, so it may appear more than once.
-        if (port != 0 && std::find(ports.begin(), ports.end(), port) != ports.end())
-            throw OptionError("port " + item + " appears twice in \"" + text + "\"");
-        ports.push_back(port);
-    }
-    if (ports.empty())
-        throw OptionError("expected a comma-separated list of ports, got \"" + text + "\"");
-    return ports;
-}
-
-std::vector<std::string> parse_peer_list(const std::string& text) {
-    auto items = parse_list(text);
-    for (const auto& item : items) {
-        try {
-            check_cidr(item);
-        } catch (const std::invalid_argument& e) {
-            throw OptionError(e.what());
-        }
-    }
-    return items;
-}
-
-std::vector<std::string> parse_ecu_ids(const std::string& text) {
-    auto items = parse_list(text);
-    for (const auto& item : items)
-        if (item.size() != 12 || item.find_first_not_of("0123456789") != std::string::npos)
-            throw OptionError("expected ECU ids of exactly 12 digits, got \"" + item + "\"");
-    return items;
-}
-
-std::string parse_ip_address(const std::string& text) {
-    if (!is_ip_literal(text))
-        throw OptionError("expected an IP address (0.0.0.0, ::, 192.168.1.10), got \"" + text +
-                          "\"");
-    return text;
-}
-
-// mqtt[s]://HOST[:PORT], with an optional trailing slash, as the publisher reads it.
-std::string parse_mqtt_url(const std::string& text) {
-    const auto scheme_end = text.find("://");
-    const auto scheme = text.substr(0, scheme_end);
-    if (scheme_end == std::string::npos || (scheme != "mqtt" && scheme != "mqtts"))
-        throw OptionError("expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got \"" + text +
-                          "\"");
-    std::string rest = text.substr(scheme_end + 3);
-    if (!rest.empty() && rest.back() == '/')
-        rest.pop_back();
-    try {
-        if (rest.find('/') != std::string::npos)
-            throw std::invalid_argument("a path is not supported");
-        const auto target = parse_host_port(rest);
-        if (target.port == std::nullopt && target.host.find(':') != std::string::npos &&
-            rest.front() != '[')
-            throw std::invalid_argument("an IPv6 broker address goes in brackets: [::1]:1883");
-    } catch (const std::invalid_argument& e) {
-        throw OptionError("expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got \"" + text +
-                          "\": " + e.what());
-    }
-    return text;
-}
-
-// EMA as HOST[:PORT]; kept in the normalised form (no trailing dot).
-std::string parse_ema_target(const std::string& text) {
-    try {
-        return host_port_text(parse_host_port(text));
-    } catch (const std::invalid_argument& e) {
-        throw OptionError("expected HOST[:PORT], got \"" + text + "\": " + e.what());
-    }
-}
-
-std::string parse_resolver(const std::string& text) {
-    HostPort resolver;
-    try {
-        resolver = parse_host_port(text);
-    } catch (const std::invalid_argument& e) {
-        throw OptionError("expected IP[:PORT], got \"" + text + "\": " + e.what());
-    }
-    if (!is_ip_literal(resolver.host))
-        throw OptionError("expected IP[:PORT] (the DNS server's address, not its name), got \"" +
-                          text + "\"");
-    return host_port_text(resolver);
-}
-
-std::string parse_topic(const std::string& text) {
-    if (text.empty() || text.find_first_of("+#") != std::string::npos)
-        throw OptionError("expected a topic without wildcards, got \"" + text + "\"");
-    return text;
-}
-
-std::string parse_non_empty(const std::string& text) {
-    if (trimmed(text).empty())
-        throw OptionError("expected a value, got \"" + text + "\"");
-    return text;
 }
 
 const std::vector<OptionSpec>& option_specs() {
@@ -465,73 +325,6 @@ void apply_config_file(const std::string& path, Options& options) {
     }
 }
 
-// `ecu2mqtt history [--state-dir DIR] [--ecu ID] [--from DATE] [--to DATE] [--curve]`. The
-// state directory is found as the service finds it (flag, then environment, then default), so
-// that the export reads the database the service writes.
-CommandLine parse_history(const std::vector<std::string>& args,
-                          const std::map<std::string, std::string>& environment) {
-    CommandLine result;
-    result.command = Command::History;
-    auto& selection = result.history.selection;
-    std::optional<std::string> state_dir;
-    const auto date = [](const std::string& flag, const std::string& text) {
-        if (!parse_iso_date(text))
-            throw OptionError("history: " + flag + ": expected a date YYYY-MM-DD, got \"" + text +
-                              "\"");
-        return text;
-    };
-    for (std::size_t k = 1; k < args.size(); ++k) {
-        std::string name = args[k];
-        std::optional<std::string> inline_value;
-        if (const auto eq = name.find('='); name.starts_with("--") && eq != std::string::npos) {
-            inline_value = name.substr(eq + 1);
-            name.resize(eq);
-        }
-        const auto value = [&]() -> std::string {
-            if (inline_value)
-                return *inline_value;
-            if (k + 1 >= args.size())
-                throw OptionError("history: " + name + " needs a value");
-            return args[++k];
-        };
-        if (name == "--help" || name == "-h") {
-            result.command = Command::Help;
-            return result;
-        } else if (name == "--state-dir") {
-            state_dir = value();
-            if (trimmed(*state_dir).empty())
-                throw OptionError("history: --state-dir: expected a directory, got \"\"");
-        } else if (name == "--ecu") {
-            const auto id = value();
-            if (id.size() != 12 || id.find_first_not_of("0123456789") != std::string::npos)
-                throw OptionError("history: --ecu: expected an ECU id of 12 digits, got \"" + id +
-                                  "\"");
-            selection.ecu_id = id;
-        } else if (name == "--from") {
-            selection.from = date(name, value());
-        } else if (name == "--to") {
-            selection.to = date(name, value());
-        } else if (name == "--curve") {
-            if (inline_value)
-                throw OptionError("history: --curve takes no value, got \"" + *inline_value + "\"");
-            result.history.curve = true;
-        } else if (name.starts_with("-")) {
-            throw OptionError("history: unknown option \"" + args[k] + "\" (see --help)");
-        } else {
-            throw OptionError("history: unexpected argument \"" + args[k] + "\" (see --help)");
-        }
-    }
-    // ISO dates compare as text.
-    if (!selection.from.empty() && !selection.to.empty() && selection.from > selection.to)
-        throw OptionError("history: --from " + selection.from + " is after --to " + selection.to);
-    if (!state_dir)
-        if (const auto it = environment.find("ECU2MQTT_STATE_DIR");
-            it != environment.end() && !trimmed(it->second).empty())
-            state_dir = it->second;
-    result.options.state_dir = state_dir ? *state_dir : default_state_dir(environment);
-    return result;
-}
-
 } // namespace
 
 std::string default_state_dir(const std::map<std::string, std::string>& environment) {
@@ -550,70 +343,12 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
         result.command = Command::Addon; // everything else comes from the add-on's options
         return result;
     }
-    if (!args.empty() && args[0] == "replay") {
-        result.command = Command::Replay;
-        for (std::size_t k = 1; k < args.size(); ++k) {
-            std::string a = args[k];
-            std::optional<std::string> inline_value;
-            if (const auto eq = a.find('='); a.starts_with("--") && eq != std::string::npos) {
-                inline_value = a.substr(eq + 1);
-                a.resize(eq);
-            }
-            const auto value = [&]() -> std::string {
-                if (inline_value)
-                    return *inline_value;
-                if (k + 1 >= args.size())
-                    throw OptionError("replay: " + a + " needs a value");
-                return args[++k];
-            };
-            if (a == "--help" || a == "-h") {
-                result.command = Command::Help;
-            } else if (a == "--to") {
-                const auto host = value();
-                if (!is_ip_literal(host) && !is_dns_name(host))
-                    throw OptionError(
-                        "replay: --to: expected an IP address or a host name, got \"" + host +
-                        "\"");
-                result.replay.host = host;
-            } else if (a == "--port") {
-                try {
-                    result.replay.port =
-                        static_cast<std::uint16_t>(parse_integer(value(), 1, 65535));
-                } catch (const OptionError& e) {
-                    throw OptionError(std::string("replay: --port: ") + e.what());
-                }
-            } else if (a == "--speed") {
-                const std::string v = value();
-                try {
-                    std::size_t used = 0;
-                    result.replay.speed = std::stod(v, &used);
-                    if (used != v.size())
-                        result.replay.speed = -1;
-                } catch (const std::exception&) {
-                    result.replay.speed = -1;
-                }
-                if (result.replay.speed < 0)
-                    throw OptionError("replay: --speed expects a number >= 0, got \"" + v + "\"");
-            } else if (a.starts_with("--")) {
-                throw OptionError("replay: unknown option \"" + a + "\"");
-            } else {
-                result.files.push_back(a);
-            }
-        }
-        if (result.files.empty() && result.command == Command::Replay)
-            throw OptionError("replay: which recording? (ecu2mqtt replay FILE...)");
-        return result;
-    }
+    if (!args.empty() && args[0] == "replay")
+        return parse_replay(args);
     if (!args.empty() && args[0] == "history")
         return parse_history(args, environment);
-    if (!args.empty() && args[0] == "decode") {
-        result.command = Command::Decode;
-        result.files.assign(args.begin() + 1, args.end());
-        for (const auto& f : result.files)
-            if (f == "--help" || f == "-h")
-                result.command = Command::Help;
-        return result;
-    }
+    if (!args.empty() && args[0] == "decode")
+        return parse_decode(args);
 
     // Read the whole command line first: it names the config file, which, like the environment,
     // is applied before the command line so that the command line wins.
@@ -625,8 +360,9 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
     std::optional<std::string> config_path;
     if (const auto it = environment.find("ECU2MQTT_CONFIG"); it != environment.end())
         config_path = it->second;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& arg = args[i];
+    ArgumentCursor cursor(args, "");
+    while (cursor.next()) {
+        const std::string& arg = cursor.argument();
         if (arg == "--help" || arg == "-h") {
             result.command = Command::Help;
             return result;
@@ -639,21 +375,9 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
             result.command = Command::Healthcheck;
             continue; // the state directory may still follow
         }
-        std::string name = arg;
-        std::optional<std::string> inline_value;
-        if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
-            name = arg.substr(0, eq);
-            inline_value = arg.substr(eq + 1);
-        }
-        const auto value_of = [&](std::string_view value_name) {
-            if (inline_value)
-                return *inline_value;
-            if (i + 1 >= args.size())
-                throw OptionError(name + " needs a value (" + std::string(value_name) + ")");
-            return args[++i];
-        };
+        const std::string& name = cursor.name();
         if (name == "--config") {
-            config_path = value_of("FILE");
+            config_path = cursor.value("FILE");
             if (config_path->empty())
                 throw OptionError("--config: expected a file name, got \"\"");
             continue;
@@ -663,13 +387,13 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
         if (match == option_specs().end())
             throw OptionError("unknown option \"" + arg + "\" (see --help)");
         if (match->value_name.empty()) {
-            if (inline_value)
+            if (cursor.has_inline_value())
                 throw OptionError(std::string(match->flag) + " takes no value, got \"" +
-                                  *inline_value + "\"");
+                                  cursor.inline_value() + "\"");
             given.push_back({&*match, flag_value(*match)});
             continue;
         }
-        given.push_back({&*match, value_of(match->value_name)});
+        given.push_back({&*match, cursor.value(match->value_name)});
     }
 
     if (config_path && !config_path->empty())

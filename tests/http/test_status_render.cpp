@@ -1,5 +1,5 @@
 // Telemetry and the three renderers (page, metrics, JSON), from hand-built and decoded uploads.
-#include "ecu2mqtt/app/telemetry.hpp"
+#include "ecu2mqtt/core/telemetry.hpp"
 #include "ecu2mqtt/http/dns_check.hpp"
 #include "ecu2mqtt/http/http_server.hpp"
 #include "ecu2mqtt/http/status_render.hpp"

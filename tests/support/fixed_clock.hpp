@@ -1,7 +1,7 @@
 // A clock that says what the test wants it to say, and can be moved while in use.
 #pragma once
 
-#include "ecu2mqtt/app/clock.hpp"
+#include "ecu2mqtt/core/clock.hpp"
 
 #include <atomic>
 

@@ -1,7 +1,7 @@
 // Every user-facing setting, read from defaults < JSON config file < environment < command line.
 #pragma once
 
-#include "ecu2mqtt/app/logger.hpp"
+#include "ecu2mqtt/core/logger.hpp"
 
 #include <chrono>
 #include <cstdint>

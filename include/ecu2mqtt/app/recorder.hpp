@@ -2,8 +2,8 @@
 // per day, in a form `ecu2mqtt replay` reads back.
 #pragma once
 
-#include "ecu2mqtt/app/clock.hpp"
-#include "ecu2mqtt/app/logger.hpp"
+#include "ecu2mqtt/core/clock.hpp"
+#include "ecu2mqtt/core/logger.hpp"
 #include "ecu2mqtt/net/listener.hpp"
 
 #include <filesystem>

@@ -1,10 +1,11 @@
 // Turns each framed ECU message into the fake EMA reply, a log line and a reading for the sink.
 #pragma once
 
-#include "ecu2mqtt/app/clock.hpp"
-#include "ecu2mqtt/app/logger.hpp"
 #include "ecu2mqtt/app/recorder.hpp"
-#include "ecu2mqtt/app/telemetry.hpp"
+#include "ecu2mqtt/core/clock.hpp"
+#include "ecu2mqtt/core/logger.hpp"
+#include "ecu2mqtt/core/reading_sink.hpp"
+#include "ecu2mqtt/core/telemetry.hpp"
 #include "ecu2mqtt/net/listener.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
 
@@ -17,33 +18,7 @@
 
 namespace ecu2mqtt {
 
-// What became of an upload handed to the sink.
-struct UploadHandling {
-    bool handled = true;    // durably kept (committed), or a repeat of one already kept
-    bool duplicate = false; // an upload already kept: not published again
-    // Set while this ECU has a gap (an upload that could not be kept): the last upload kept
-    // before it. The reply names it so that the ECU sends what follows again.
-    std::optional<LocalDateTime> resend_from;
-    bool clock_suspect = false;   // stamped too far ahead: answered, used for nothing
-    bool counter_suspect = false; // a lifetime no plant could reach: answered, used for nothing
-    bool live = false;            // the newest reading: it is what the state now shows
-    bool untracked = false;       // beyond --max-ecus: answered, kept raw, not published
-};
-
 class Store;
-
-// Where decoded readings go (the MQTT publisher). Called on the io thread; must not block.
-class ReadingSink {
-  public:
-    using HandlingDone = std::function<void(UploadHandling)>;
-    virtual ~ReadingSink() = default;
-    // `done` runs exactly once, on the io thread, when the upload is durably kept (or could not
-    // be): the ECU is answered only then.
-    virtual void on_realtime(const RealtimeUpload& upload,
-                             std::chrono::system_clock::time_point received, HandlingDone done) = 0;
-    // Every message as received, whatever its kind, with the ECU id when one is known.
-    virtual void on_raw(const std::string& ecu_id, std::string_view raw) = 0;
-};
 
 struct ServiceCounters {
     std::uint64_t realtime = 0;

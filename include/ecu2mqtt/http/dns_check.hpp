@@ -1,7 +1,7 @@
 // Checks that the name the ECU uploads to resolves to this host, as the status page shows it.
 #pragma once
 
-#include "ecu2mqtt/app/telemetry.hpp"
+#include "ecu2mqtt/core/telemetry.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>

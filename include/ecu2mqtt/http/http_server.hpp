@@ -1,8 +1,8 @@
 // The read-only web server: status page, /metrics and /api/status, on the service's io_context.
 #pragma once
 
-#include "ecu2mqtt/app/logger.hpp"
-#include "ecu2mqtt/app/telemetry.hpp"
+#include "ecu2mqtt/core/logger.hpp"
+#include "ecu2mqtt/core/telemetry.hpp"
 
 #include <chrono>
 #include <cstdint>

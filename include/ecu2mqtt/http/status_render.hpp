@@ -1,7 +1,7 @@
 // The status page, the Prometheus metrics and the JSON status, each rendered from a snapshot.
 #pragma once
 
-#include "ecu2mqtt/app/telemetry.hpp"
+#include "ecu2mqtt/core/telemetry.hpp"
 
 #include <nlohmann/json.hpp>
 #include <string>

@@ -1,9 +1,9 @@
 // Publishes decoded readings to an MQTT broker, with Home Assistant discovery and availability.
 #pragma once
 
-#include "ecu2mqtt/app/clock.hpp"
-#include "ecu2mqtt/app/logger.hpp"
-#include "ecu2mqtt/app/service.hpp"
+#include "ecu2mqtt/core/clock.hpp"
+#include "ecu2mqtt/core/logger.hpp"
+#include "ecu2mqtt/core/reading_sink.hpp"
 #include "ecu2mqtt/mqtt/mqtt_payloads.hpp"
 
 #include <chrono>

@@ -1,7 +1,7 @@
 // Whether the broker lets the service read its own retained topics back, as learned on this run.
 #pragma once
 
-#include "ecu2mqtt/app/logger.hpp"
+#include "ecu2mqtt/core/logger.hpp"
 #include "ecu2mqtt/mqtt/mqtt_payloads.hpp"
 
 #include <string>

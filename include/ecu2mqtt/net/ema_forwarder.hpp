@@ -2,7 +2,7 @@
 // within a time limit, so the ECU never waits longer than that.
 #pragma once
 
-#include "ecu2mqtt/app/logger.hpp"
+#include "ecu2mqtt/core/logger.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
 #include <chrono>

@@ -1,7 +1,7 @@
 // Accepts ECU connections on the upload ports, frames messages and writes back the replies.
 #pragma once
 
-#include "ecu2mqtt/app/logger.hpp"
+#include "ecu2mqtt/core/logger.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
 
 #include <chrono>

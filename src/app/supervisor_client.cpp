@@ -1,4 +1,4 @@
-#include "ecu2mqtt/net/supervisor_client.hpp"
+#include "ecu2mqtt/app/supervisor_client.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
 

@@ -1,4 +1,4 @@
-#include "ecu2mqtt/app/telemetry.hpp"
+#include "ecu2mqtt/core/telemetry.hpp"
 
 #include <algorithm>
 

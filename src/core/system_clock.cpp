@@ -1,4 +1,4 @@
-#include "ecu2mqtt/app/clock.hpp"
+#include "ecu2mqtt/core/clock.hpp"
 
 #include <cstdio>
 #include <cstdlib>

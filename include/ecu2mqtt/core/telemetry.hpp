@@ -1,7 +1,7 @@
 // What the service has seen and done, kept in memory for the status page and the metrics.
 #pragma once
 
-#include "ecu2mqtt/app/logger.hpp"
+#include "ecu2mqtt/core/logger.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
 
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "ecu2mqtt/app/logger.hpp"
+#include "ecu2mqtt/core/logger.hpp"
 
 #include <chrono>
 #include <cstdio>

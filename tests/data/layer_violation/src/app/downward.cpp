@@ -1,0 +1,2 @@
+// Reaching down is allowed.
+#include "ecu2mqtt/protocol/decoder.hpp"
