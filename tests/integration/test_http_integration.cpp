@@ -73,7 +73,7 @@ void check_type(const json& object, const std::string& key, json::value_t type) 
         CHECK(object[key].type() == type);
 }
 
-// The schema the README documents for /api/status.
+// The schema docs/status-page.md documents for /api/status.
 void check_status_schema(const json& s) {
     using t = json::value_t;
     for (const auto& [key, type] :
