@@ -30,6 +30,10 @@ struct UploadHandling {
     bool untracked = false;       // beyond --max-ecus: answered, kept raw, not published
 };
 
+// What became of an upload, as ecu2mqtt_uploads_total's `verdict` label names it. Uploads
+// beyond --max-ecus (kept raw only) count as `not_kept`.
+std::string upload_verdict_label(const UploadHandling& handling);
+
 class Store;
 
 // Where decoded readings go (the MQTT publisher). Called on the io thread; must not block.
