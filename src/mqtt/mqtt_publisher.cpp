@@ -1475,7 +1475,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
 
     // The weak-panel hint of one ECU (see WeakPanelWatch), with its Home Assistant entity.
     void publish_weak_panels(const std::string& id) {
-        if (config.discovery) {
+        if (config.discovery && weak_panels.ready(id)) {
             const auto entity = weak_panel_discovery(config.topics, id, config.sw_version);
             outbox.put_latest({entity.topic, entity.payload.dump(), true});
         }

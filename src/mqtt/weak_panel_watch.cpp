@@ -14,6 +14,19 @@ bool same_channels(const std::vector<WeakChannel>& a, const std::vector<WeakChan
                       [](const WeakChannel& x, const WeakChannel& y) { return x.id == y.id; });
 }
 
+// Moments the rules count as sunny.
+std::size_t sunny_moments(const std::deque<ChannelMoment>& moments, const WeakPanelRules& rules) {
+    std::size_t sunny = 0;
+    for (const auto& m : moments) {
+        std::vector<double> powers;
+        for (const auto& [id, w] : m.power_w)
+            powers.push_back(w);
+        sunny += powers.size() >= rules.min_channels &&
+                 median_of(std::move(powers)) >= rules.sunny_median_w;
+    }
+    return sunny;
+}
+
 } // namespace
 
 bool WeakPanelWatch::observe(const RealtimeUpload& upload) {
@@ -26,7 +39,10 @@ bool WeakPanelWatch::observe(const RealtimeUpload& upload) {
     while (ecu.moments.size() > kMaxMoments)
         ecu.moments.pop_front();
     auto weak = weak_channels({ecu.moments.begin(), ecu.moments.end()}, rules_);
-    const bool changed = !ecu.published || !same_channels(weak, ecu.weak);
+    const bool became_ready =
+        !ecu.ready && sunny_moments(ecu.moments, rules_) >= rules_.min_sunny_moments;
+    ecu.ready = ecu.ready || became_ready;
+    const bool changed = !ecu.published || became_ready || !same_channels(weak, ecu.weak);
     ecu.weak = std::move(weak);
     ecu.published = true;
     return changed;
@@ -35,6 +51,11 @@ bool WeakPanelWatch::observe(const RealtimeUpload& upload) {
 std::vector<WeakChannel> WeakPanelWatch::weak(const std::string& ecu_id) const {
     const auto it = ecus_.find(ecu_id);
     return it == ecus_.end() ? std::vector<WeakChannel>{} : it->second.weak;
+}
+
+bool WeakPanelWatch::ready(const std::string& ecu_id) const {
+    const auto it = ecus_.find(ecu_id);
+    return it != ecus_.end() && it->second.ready;
 }
 
 std::string weak_panels_topic(const TopicScheme& topics, const std::string& ecu_id) {

@@ -24,6 +24,9 @@ class WeakPanelWatch {
     // first upload, and whenever they change.
     bool observe(const RealtimeUpload& upload);
     std::vector<WeakChannel> weak(const std::string& ecu_id) const;
+    // Whether the ECU has had a whole sunny stretch (rules.min_sunny_moments) since the start:
+    // from then on the hint means something, and its Home Assistant entity is announced.
+    bool ready(const std::string& ecu_id) const;
     void forget(const std::string& ecu_id) { ecus_.erase(ecu_id); }
 
   private:
@@ -31,6 +34,7 @@ class WeakPanelWatch {
         std::deque<ChannelMoment> moments;
         std::vector<WeakChannel> weak;
         bool published = false;
+        bool ready = false;
     };
     WeakPanelRules rules_;
     std::map<std::string, PerEcu> ecus_;
