@@ -1135,6 +1135,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         auto waiting = std::move(it->second.waiting);
         ecus.erase(it);
         weak_panels.forget(id);
+        // Cleared whether sent in this run or an earlier one; sent once, not kept.
+        outbox.put_latest({weak_panels_topic(config.topics, id), "", true}, false);
+        outbox.put_latest(
+            {weak_panel_discovery(config.topics, id, config.sw_version).topic, "", true}, false);
         drop.drop_ecu_state(id);
         persist(std::move(drop), [weak = weak_from_this(), id](const std::string& error) {
             if (auto self = weak.lock(); self && !error.empty())
