@@ -1,5 +1,6 @@
 // Entry point: parses options and wires listener, service and publisher together.
 #include "ecu2mqtt/app/addon.hpp"
+#include "ecu2mqtt/app/bridge_facts.hpp"
 #include "ecu2mqtt/app/health.hpp"
 #include "ecu2mqtt/app/options.hpp"
 #include "ecu2mqtt/app/recorder.hpp"
@@ -264,6 +265,7 @@ int run_service(const Options& options) {
                         telemetry.set_clock_offset(ecu.ecu_id,
                                                    static_cast<double>(*ecu.clock_offset_s));
                     telemetry.set_availability(ecu.ecu_id, ecu.online);
+                    telemetry.set_weak_channels(ecu.ecu_id, ecu.weak_channels);
                     if (ecu.live)
                         telemetry.set_live_reading(ecu.ecu_id, ecu.model, ecu.live->ecu_timestamp,
                                                    ecu.live->received_unix, ecu.live->power_w,
@@ -288,6 +290,9 @@ int run_service(const Options& options) {
         log.error("startup_failed", {{"error", e.what()}});
         return 1;
     }
+    publisher.set_bridge_facts(bridge_facts(
+        options, ECU2MQTT_VERSION,
+        http_server ? std::optional<std::uint16_t>(http_server->bound_port()) : std::nullopt));
     asio::steady_timer heartbeat_timer(io);
     beat(heartbeat_timer, options.state_dir, publisher, clock, log);
     asio::signal_set hangup(io, SIGHUP);

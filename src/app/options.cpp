@@ -456,7 +456,7 @@ std::string help_text() {
             text += std::string(kIndent, ' ') + "env " + std::string(env) + "\n";
     };
     add_row("--config FILE",
-            "JSON object of options, keys as listed in the README (also --config=FILE)",
+            "JSON object of options, keys as listed in docs/options.md (also --config=FILE)",
             "ECU2MQTT_CONFIG");
     for (const auto& spec : option_specs()) {
         std::string left(spec.flag);

@@ -41,6 +41,18 @@ const DecodeResult& decoded_once(const InboundMessage& message) {
 
 } // namespace
 
+std::string upload_verdict_label(const UploadHandling& handling) {
+    if (!handling.handled || handling.untracked)
+        return "not_kept";
+    if (handling.duplicate)
+        return "repeat";
+    if (handling.clock_suspect)
+        return "clock_suspect";
+    if (handling.counter_suspect)
+        return "counter_suspect";
+    return handling.live ? "live" : "late";
+}
+
 bool Service::allowed(const std::string& ecu_id) const {
     if (options_.allowed_ecus.empty())
         return true;
@@ -261,6 +273,8 @@ std::optional<std::string> Service::finish_upload(const InboundMessage& message,
     // The status page shows the newest trustworthy reading, as the state topic does.
     if (telemetry_ && (handling.live || !sink_))
         telemetry_->on_upload(upload, message.peer, message.local_port, clock_.now());
+    else if (telemetry_)
+        telemetry_->on_upload_set_aside(ecu_id, message.local_port, upload_verdict_label(handling));
     if (handling.duplicate)
         ++counters_.duplicates;
     if (handling.clock_suspect) // the ledger used nothing of it: its bytes stay here

@@ -53,8 +53,7 @@ void Telemetry::on_upload(const RealtimeUpload& upload, const std::string& peer,
                           std::uint16_t local_port,
                           std::chrono::system_clock::time_point received) {
     EcuSnapshot* ecu = find_or_add(upload.ecu_id);
-    // Past kMaxEcus, made-up ids share one counter instead of growing the map.
-    ++counters_.uploads[{ecu ? upload.ecu_id : std::string(kOtherEcus), local_port}];
+    ++counters_.uploads[{counted_id(upload.ecu_id), local_port, "live"}];
     if (!ecu)
         return;
     std::tie(ecu->peer_address, ecu->peer_port) = split_peer(peer);
@@ -93,6 +92,21 @@ void Telemetry::on_upload(const RealtimeUpload& upload, const std::string& peer,
     }
 }
 
+std::string Telemetry::counted_id(const std::string& ecu_id) {
+    // Past kMaxEcus, made-up ids share one counter instead of growing the map.
+    if (counted_ids_.contains(ecu_id))
+        return ecu_id;
+    if (counted_ids_.size() >= kMaxEcus)
+        return std::string(kOtherEcus);
+    counted_ids_.insert(ecu_id);
+    return ecu_id;
+}
+
+void Telemetry::on_upload_set_aside(const std::string& ecu_id, std::uint16_t local_port,
+                                    const std::string& verdict) {
+    ++counters_.uploads[{counted_id(ecu_id), local_port, verdict}];
+}
+
 void Telemetry::on_reply(const std::string& ecu_id, const std::string& rule,
                          const std::string& bytes) {
     ++counters_.replies[rule];
@@ -124,6 +138,11 @@ void Telemetry::set_clock_offset(const std::string& ecu_id, double seconds) {
 void Telemetry::set_availability(const std::string& ecu_id, bool online) {
     if (auto* ecu = find_or_add(ecu_id))
         ecu->availability = online ? "online" : "offline";
+}
+
+void Telemetry::set_weak_channels(const std::string& ecu_id, std::vector<WeakChannel> weak) {
+    if (auto* ecu = find_or_add(ecu_id))
+        ecu->weak_channels = std::move(weak);
 }
 
 void Telemetry::set_live_reading(const std::string& ecu_id, const std::string& model,

@@ -3,11 +3,13 @@
 #include "ecu2mqtt/ledger/ecu_admission.hpp"
 #include "ecu2mqtt/ledger/ecu_ledger.hpp"
 #include "ecu2mqtt/mqtt/announced_devices.hpp"
+#include "ecu2mqtt/mqtt/bridge_info.hpp"
 #include "ecu2mqtt/mqtt/ha_discovery.hpp"
 #include "ecu2mqtt/mqtt/outbox.hpp"
 #include "ecu2mqtt/mqtt/readback.hpp"
 #include "ecu2mqtt/mqtt/reading_codec.hpp"
 #include "ecu2mqtt/mqtt/superseded_readings.hpp"
+#include "ecu2mqtt/mqtt/weak_panel_watch.hpp"
 #include "ecu2mqtt/net/tls_probe.hpp"
 #include "ecu2mqtt/store/store.hpp"
 #include "paho_glue.hpp"
@@ -151,6 +153,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     std::uint64_t publish_failures = 0;
     std::string last_error;
     std::map<std::string, EcuEntry> ecus;
+    nlohmann::json bridge_facts; // null until told: no bridge/info
+    WeakPanelWatch weak_panels;
+    std::string bridge_info_sent;
     // Refusals beyond max_ecus: a flood of made-up ids must not flood the log too.
     WarningBudget refusal_warnings{10, std::chrono::minutes(1)};
     WarningBudget held_inverter_warnings{10, std::chrono::minutes(1)};
@@ -1136,6 +1141,11 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         clear_device(announced.ecu(id, true), drop);
         auto waiting = std::move(it->second.waiting);
         ecus.erase(it);
+        weak_panels.forget(id);
+        // Cleared whether sent in this run or an earlier one; sent once, not kept.
+        outbox.put_latest({weak_panels_topic(config.topics, id), "", true}, false);
+        outbox.put_latest(
+            {weak_panel_discovery(config.topics, id, config.sw_version).topic, "", true}, false);
         drop.drop_ecu_state(id);
         persist(std::move(drop), [weak = weak_from_this(), id](const std::string& error) {
             if (auto self = weak.lock(); self && !error.empty())
@@ -1426,9 +1436,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             log_events(id, decision.events);
             if (decision.verdict == UploadVerdict::Live)
                 entry.live_state = std::move(kept.state);
+            if (decision.verdict == UploadVerdict::Live && weak_panels.observe(*decision.upload))
+                publish_weak_panels(id);
             if (decided_on_older) // a tick came in between: the stored state lacks its change
                 save(id, entry);
             set_online(id, entry, true);
+            refresh_bridge_info();
             pump();
             handling.resend_from = decision.resend_from;
             // Discovery after the commit: it describes what the ledger now knows. Configs are
@@ -1469,6 +1482,30 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             {config.topics.raw(ecu_id.empty() ? "unknown" : ecu_id), std::string(raw), false},
             false);
         pump();
+    }
+
+    // The weak-panel hint of one ECU (see WeakPanelWatch), with its Home Assistant entity.
+    void publish_weak_panels(const std::string& id) {
+        if (config.discovery && weak_panels.ready(id)) {
+            const auto entity = weak_panel_discovery(config.topics, id, config.sw_version);
+            outbox.put_latest({entity.topic, entity.payload.dump(), true});
+        }
+        outbox.put_latest({weak_panels_topic(config.topics, id),
+                           weak_panels_json(weak_panels.weak(id)).dump(), true});
+    }
+
+    // Retained like the bridge state, and queued again only when its text changes.
+    void refresh_bridge_info() {
+        if (bridge_facts.is_null())
+            return;
+        std::map<std::string, std::size_t> tracked;
+        for (const auto& [id, entry] : ecus)
+            tracked[id] = entry.ledger.state().inverters.size();
+        auto payload = bridge_info_payload(bridge_facts, tracked);
+        if (payload == bridge_info_sent)
+            return;
+        bridge_info_sent = payload;
+        outbox.put_latest({config.topics.bridge_info(), std::move(payload), true});
     }
 
     // Periodic, per ECU: its midnight resets today's energy; silence makes it offline; inverters
@@ -1517,6 +1554,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             forget_ecu(id, "silent for " +
                                std::to_string(config.forget_inverter_after.count() / 86400) +
                                " days");
+        refresh_bridge_info();
         pump();
         tick_timer.expires_after(std::clamp<Steady::duration>(
             config.ecu_timeout / 4, std::chrono::milliseconds(250), std::chrono::seconds(10)));
@@ -1641,6 +1679,11 @@ void MqttPublisher::on_realtime(const RealtimeUpload& upload,
 void MqttPublisher::on_raw(const std::string& ecu_id, std::string_view raw) {
     impl_->on_raw(ecu_id, raw);
 }
+void MqttPublisher::set_bridge_facts(nlohmann::json facts) {
+    impl_->bridge_facts = std::move(facts);
+    impl_->refresh_bridge_info();
+    impl_->pump();
+}
 bool MqttPublisher::connected() const {
     return impl_->is_connected;
 }
@@ -1665,7 +1708,8 @@ std::vector<EcuView> MqttPublisher::ecus() const {
             live = EcuView::Live{format_iso(state.live->timestamp), state.live->received_s,
                                  state.live->power_w, state.live->lifetime_kwh};
         views.push_back({id, state.daily.today_kwh(), impl_->offset_seconds(entry),
-                         entry.ledger.online(), state.ecu_model, std::move(live)});
+                         entry.ledger.online(), state.ecu_model, std::move(live),
+                         impl_->weak_panels.weak(id)});
     }
     return views;
 }

@@ -6,7 +6,7 @@
 namespace ecu2mqtt {
 namespace {
 
-// Source: the public Python proxies for the ECU-R (see README "Protocol"). Channel counts agree
+// Source: the public Python proxies for the ECU-R (see docs/protocol.md). Channel counts agree
 // with the block sizes of the real capture for 408 (2 channels) and 806 (4 channels).
 constexpr std::array kFamilies{
     InverterFamily{"403", "YC500", 2},  InverterFamily{"404", "YC500", 2},

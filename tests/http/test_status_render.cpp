@@ -1,4 +1,5 @@
 // Telemetry and the three renderers (page, metrics, JSON), from hand-built and decoded uploads.
+#include "ecu2mqtt/app/service.hpp"
 #include "ecu2mqtt/core/telemetry.hpp"
 #include "ecu2mqtt/http/dns_check.hpp"
 #include "ecu2mqtt/http/http_server.hpp"
@@ -97,6 +98,52 @@ TEST_CASE("telemetry: ECUs beyond the limit are counted together, not kept") {
     CHECK(s.counters.uploads.at({"other", 8995}) == 5);
 }
 
+TEST_CASE("telemetry: uploads set aside are counted under their verdict, not shown") {
+    Telemetry telemetry("1", kStart);
+    telemetry.on_upload(decoded(test::captured_upload()), "10.0.0.2:1000", 8995, kStart);
+    for (const char* verdict :
+         {"late", "repeat", "clock_suspect", "counter_suspect", "not_kept", "clock_suspect"})
+        telemetry.on_upload_set_aside("216000064136", 8995, verdict);
+    telemetry.on_upload_set_aside("216000099999", 8996, "clock_suspect");
+    const auto s = telemetry.snapshot(kStart);
+    CHECK(s.ecus.size() == 1); // an ECU with nothing but set-aside uploads has nothing to show
+    CHECK(s.counters.uploads.at({"216000064136", 8995, "live"}) == 1);
+    CHECK(s.counters.uploads.at({"216000064136", 8995, "late"}) == 1);
+    CHECK(s.counters.uploads.at({"216000064136", 8995, "clock_suspect"}) == 2);
+    CHECK(s.counters.uploads.at({"216000064136", 8995, "not_kept"}) == 1);
+    CHECK(s.counters.uploads.at({"216000099999", 8996, "clock_suspect"}) == 1);
+    std::uint64_t total = 0;
+    for (const auto& [key, count] : s.counters.uploads)
+        total += count;
+    CHECK(total == 8);
+    const auto m = prometheus_metrics(s);
+    CHECK(metric_line(m, "ecu2mqtt_uploads_total{ecu=\"216000064136\",port=\"8995\",verdict="
+                         "\"clock_suspect\"}")
+              .ends_with(" 2"));
+}
+
+TEST_CASE("the verdict label of an upload's handling") {
+    UploadHandling h;
+    h.live = true;
+    CHECK(upload_verdict_label(h) == "live");
+    h.live = false;
+    CHECK(upload_verdict_label(h) == "late");
+    h.duplicate = true;
+    CHECK(upload_verdict_label(h) == "repeat");
+    h = {};
+    h.clock_suspect = true;
+    CHECK(upload_verdict_label(h) == "clock_suspect");
+    h = {};
+    h.counter_suspect = true;
+    CHECK(upload_verdict_label(h) == "counter_suspect");
+    h = {};
+    h.handled = false;
+    CHECK(upload_verdict_label(h) == "not_kept");
+    h = {};
+    h.untracked = true;
+    CHECK(upload_verdict_label(h) == "not_kept");
+}
+
 TEST_CASE("telemetry: keeps the last 50 warnings and errors, not info") {
     Telemetry telemetry("1", kStart);
     telemetry.on_log(LogLevel::Info, "level=info event=upload\n");
@@ -125,14 +172,16 @@ TEST_CASE("JSON status: the documented keys with the upload's values") {
     CHECK(ecu["inverters"][0]["unknown"].contains("bytes_28_48"));
     CHECK(ecu["power_curve"][0][1] == 190);
     CHECK(j["counters"]["uploads"][0]["port"] == 8995);
+    CHECK(j["counters"]["uploads"][0]["verdict"] == "live");
     CHECK(j["mqtt"]["connected"] == false);
     CHECK(j["dns"]["checked"] == false);
 }
 
 TEST_CASE("metrics: Prometheus names, labels and the upload's values") {
     const auto m = prometheus_metrics(after_captured_upload());
-    CHECK(metric_line(m, "ecu2mqtt_uploads_total{ecu=\"216000064136\",port=\"8995\"}") ==
-          "ecu2mqtt_uploads_total{ecu=\"216000064136\",port=\"8995\"} 1");
+    CHECK(metric_line(
+              m, "ecu2mqtt_uploads_total{ecu=\"216000064136\",port=\"8995\",verdict=\"live\"}") ==
+          "ecu2mqtt_uploads_total{ecu=\"216000064136\",port=\"8995\",verdict=\"live\"} 1");
     CHECK(metric_line(m, "ecu2mqtt_ecu_power_watts{ecu=\"216000064136\"}").ends_with(" 190"));
     CHECK(metric_line(m, "ecu2mqtt_ecu_lifetime_energy_joules{ecu=\"216000064136\"}")
               .ends_with(" 7660440000"));

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -73,7 +74,7 @@ void check_type(const json& object, const std::string& key, json::value_t type) 
         CHECK(object[key].type() == type);
 }
 
-// The schema the README documents for /api/status.
+// The schema docs/status-page.md documents for /api/status.
 void check_status_schema(const json& s) {
     using t = json::value_t;
     for (const auto& [key, type] :
@@ -141,7 +142,8 @@ void check_status_schema(const json& s) {
 
 // Headless Chromium on the bench's page doing `what` (--dump-dom, --screenshot=FILE); returns
 // what it printed (the DOM for --dump-dom), its console messages included.
-std::string browse(const WebBench& bench, const std::string& what) {
+std::string browse(const WebBench& bench, const std::string& what,
+                   const std::string& window = "1280,1240") {
     const auto output = bench.dir / "browser.txt";
     const std::vector<std::string> argv{CHROMIUM,
                                         "--headless",
@@ -156,7 +158,7 @@ std::string browse(const WebBench& bench, const std::string& what) {
                                         "--enable-logging=stderr",
                                         "--v=0",
                                         "--user-data-dir=" + (bench.dir / "profile").string(),
-                                        "--window-size=1280,1240",
+                                        "--window-size=" + window,
                                         "--virtual-time-budget=4000",
                                         what,
                                         "http://127.0.0.1:" + std::to_string(bench.http_port) +
@@ -194,7 +196,8 @@ TEST_CASE("http: after the captured upload, status, metrics and page show it") {
     CHECK(metric_value(metrics, "ecu2mqtt_ecu_lifetime_energy_joules" + ecu_label) ==
           "7660440000"); // 2127.9 kWh
     CHECK(metric_value(metrics, "ecu2mqtt_uploads_total{ecu=\"216000064136\",port=\"" +
-                                    std::to_string(bench.service->port()) + "\"}") == "1");
+                                    std::to_string(bench.service->port()) +
+                                    "\",verdict=\"live\"}") == "1");
     CHECK(metric_value(metrics, "ecu2mqtt_channel_current_amperes{ecu=\"216000064136\",inverter="
                                 "\"806000011223\",channel=\"3\"}") == "1.4");
     CHECK(metric_value(metrics, "ecu2mqtt_inverter_frequency_hertz{ecu=\"216000064136\","
@@ -432,4 +435,65 @@ TEST_CASE("http: a real browser renders the page after an hour of simulated uplo
     const auto png = test::read_file(screenshot.string());
     CHECK(png.starts_with("\x89PNG"));
     CHECK(png.size() > 20'000);
+}
+
+namespace {
+
+// The sum of one numeric attribute over every element of the DOM that has it.
+long sum_of_attribute(const std::string& dom, const std::string& attribute) {
+    long sum = 0;
+    const std::string key = " " + attribute + "=\"";
+    for (auto at = dom.find(key); at != std::string::npos; at = dom.find(key, at + 1))
+        sum += std::stol(dom.substr(at + key.size()));
+    return sum;
+}
+
+} // namespace
+
+TEST_CASE("http: 3 ECUs x 25 mixed inverters fit two screens at 1280 px, every channel on the "
+          "map, no console error") {
+    WebBench bench;
+    const auto sim_out = bench.dir / "sim.json";
+    const auto today = test::today_utc();
+    REQUIRE(
+        run({ECU2MQTT_SIM_BINARY, "--ports", std::to_string(bench.service->port()), "--ecus", "3",
+             "--inverters", "25", "--models", "806,408,501", "--start",
+             today.substr(0, 4) + "-" + today.substr(4, 2) + "-" + today.substr(6, 2) + "T11:00:00",
+             "--hours", "1"},
+            sim_out, 120s) == 0);
+    CHECK_THAT(test::read_file(sim_out.string()), Contains("\"unanswered\":0"));
+    const auto status = json::parse(test::http_get(bench.http_port, "/api/status").body);
+    REQUIRE(status["ecus"].size() == 3);
+    long inverters = 0, channels = 0;
+    std::set<std::string> models;
+    for (const auto& ecu : status["ecus"])
+        for (const auto& inverter : ecu["inverters"]) {
+            ++inverters;
+            channels += static_cast<long>(inverter["channels"].size());
+            models.insert(inverter["model"].get<std::string>());
+        }
+    CHECK(inverters == 75);
+    CHECK(models == std::set<std::string>{"QS1", "YC600", "YC1000"});
+
+    // 800 px is a laptop's screen; the page's folds are closed as it first shows.
+    const auto dom = browse(bench, "--dump-dom", "1280,800");
+    CHECK_THAT(dom, Contains("data-rendered="));
+    CHECK(dom.find("data-script-errors=\"yes\"") == std::string::npos);
+    CHECK(dom.find(":CONSOLE") == std::string::npos);
+    CHECK(dom.find(" open=\"\"") == std::string::npos);
+    const auto height = sum_of_attribute(dom, "data-height");
+    INFO("document height " << height);
+    CHECK(height > 800);
+    CHECK(height < 2 * 800);
+    CHECK(sum_of_attribute(dom, "data-inverters") == 75);
+    CHECK(sum_of_attribute(dom, "data-tiles") == channels);
+
+    // The README's screenshot: docs/status-page.png is copied from it.
+    const auto screenshot =
+        std::filesystem::path(SCREENSHOT_FILE).parent_path() / "status-page-3x25.png";
+    std::filesystem::remove(screenshot);
+    browse(bench, "--screenshot=" + screenshot.string(), "1280," + std::to_string(height));
+    const auto png = test::read_file(screenshot.string());
+    CHECK(png.starts_with("\x89PNG"));
+    CHECK(png.size() > 50'000);
 }

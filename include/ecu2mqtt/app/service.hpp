@@ -18,6 +18,10 @@
 
 namespace ecu2mqtt {
 
+// What became of an upload, as ecu2mqtt_uploads_total's `verdict` label names it. Uploads
+// beyond --max-ecus (kept raw only) count as `not_kept`.
+std::string upload_verdict_label(const UploadHandling& handling);
+
 class Store;
 
 struct ServiceCounters {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ecu2mqtt/core/logger.hpp"
+#include "ecu2mqtt/ledger/weak_panels.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
 
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,6 +59,7 @@ struct EcuSnapshot {
     std::vector<CurvePoint> power_curve; // today's points, in time order
     std::vector<InverterSnapshot> inverters;
     UnknownFields unknown;
+    std::vector<WeakChannel> weak_channels; // the weak-panel hint
 };
 
 struct MqttSnapshot {
@@ -82,9 +85,18 @@ struct StoreSnapshot {
     bool low_space() const { return free_bytes && *free_bytes < low_space_bytes; }
 };
 
+// Every upload received counts once, by ECU, port and what became of it: `live`, `late`,
+// `repeat`, `clock_suspect`, `counter_suspect` or `not_kept`.
+struct UploadKey {
+    std::string ecu;
+    std::uint16_t port = 0;
+    std::string verdict = "live";
+    auto operator<=>(const UploadKey&) const = default;
+};
+
 struct BridgeCounters {
-    std::map<std::pair<std::string, std::uint16_t>, std::uint64_t> uploads; // by ECU and port
-    std::map<std::string, std::uint64_t> replies;                           // by rule
+    std::map<UploadKey, std::uint64_t> uploads;
+    std::map<std::string, std::uint64_t> replies; // by rule
     std::uint64_t decode_errors = 0;
     std::uint64_t publishes = 0;
     std::uint64_t publish_failures = 0;
@@ -135,9 +147,13 @@ class Telemetry {
     Telemetry(std::string version, std::chrono::system_clock::time_point started)
         : version_(std::move(version)), started_(started) {}
 
-    // A decoded real-time upload, from `peer` ("address:port") on `local_port`.
+    // A decoded real-time upload, from `peer` ("address:port") on `local_port`: the newest
+    // reading, shown and counted as `live`.
     void on_upload(const RealtimeUpload& upload, const std::string& peer, std::uint16_t local_port,
                    std::chrono::system_clock::time_point received);
+    // An upload that is not the newest reading: only counted, under its verdict.
+    void on_upload_set_aside(const std::string& ecu_id, std::uint16_t local_port,
+                             const std::string& verdict);
     // The reply sent to a message of `ecu_id` (may be empty), by rule name.
     void on_reply(const std::string& ecu_id, const std::string& rule, const std::string& bytes);
     void on_decode_error() { ++counters_.decode_errors; }
@@ -159,6 +175,7 @@ class Telemetry {
     void set_today_energy(const std::string& ecu_id, double kwh);
     void set_clock_offset(const std::string& ecu_id, double seconds);
     void set_availability(const std::string& ecu_id, bool online);
+    void set_weak_channels(const std::string& ecu_id, std::vector<WeakChannel> weak);
     // The ledger's newest trustworthy reading: its lifetime is the one the state topic shows
     // (an upload's own counter may be set aside), and after a restart it stands in for the
     // upload not yet received.
@@ -172,6 +189,8 @@ class Telemetry {
 
   private:
     EcuSnapshot* find_or_add(const std::string& ecu_id);
+    // The id an upload is counted under: its own for the first kMaxEcus ids, else kOtherEcus.
+    std::string counted_id(const std::string& ecu_id);
 
     std::string version_;
     std::chrono::system_clock::time_point started_;
@@ -180,6 +199,7 @@ class Telemetry {
     StoreSnapshot store_;
     DnsCheckSnapshot dns_;
     std::map<std::string, EcuSnapshot> ecus_;
+    std::set<std::string> counted_ids_;
     mutable std::mutex problems_mutex_;
     std::deque<LogEntry> problems_;
 };

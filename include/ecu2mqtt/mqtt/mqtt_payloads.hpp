@@ -18,6 +18,8 @@ struct TopicScheme {
     std::string bridge_state() const { return base + "/bridge/state"; }
     // Retained: the newest reading the broker has whole (see MqttPublisher).
     std::string bridge_delivered() const { return base + "/bridge/delivered"; }
+    // Retained: version, ports, broker, what is tracked and the options in force (no secret).
+    std::string bridge_info() const { return base + "/bridge/info"; }
     // Our own echo at start, to tell when the broker has sent every retained message we asked for.
     std::string bridge_audit() const { return base + "/bridge/audit"; }
     std::string ecu_state(const std::string& ecu) const { return base + "/" + ecu + "/state"; }

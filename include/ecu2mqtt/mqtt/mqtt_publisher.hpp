@@ -4,10 +4,12 @@
 #include "ecu2mqtt/core/clock.hpp"
 #include "ecu2mqtt/core/logger.hpp"
 #include "ecu2mqtt/core/reading_sink.hpp"
+#include "ecu2mqtt/ledger/weak_panels.hpp"
 #include "ecu2mqtt/mqtt/mqtt_payloads.hpp"
 
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -82,6 +84,7 @@ struct EcuView {
         double lifetime_kwh = 0;
     };
     std::optional<Live> live;
+    std::vector<WeakChannel> weak_channels; // the weak-panel hint over its recent uploads
 };
 
 // Never blocks the caller on the broker. Every reading (the state messages of one upload) is
@@ -110,6 +113,10 @@ class MqttPublisher final : public ReadingSink {
     void on_realtime(const RealtimeUpload& upload, std::chrono::system_clock::time_point received,
                      HandlingDone done) override;
     void on_raw(const std::string& ecu_id, std::string_view raw) override;
+
+    // The bridge's facts (see bridge_facts): from now on `<base>/bridge/info` is kept retained,
+    // with the ECUs and inverters tracked, and published again whenever any of it changes.
+    void set_bridge_facts(nlohmann::json facts);
 
     bool connected() const;
     PublisherStatus status() const;

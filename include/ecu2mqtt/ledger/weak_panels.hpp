@@ -1,0 +1,56 @@
+// The weak-panel hint: a channel that produces clearly less than its ECU's median channel at the
+// same moments, over a whole sunny stretch. Pure: the moments come in, the verdict goes out.
+#pragma once
+
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ecu2mqtt {
+
+struct ChannelId {
+    std::string inverter;
+    int channel = 0;
+    auto operator<=>(const ChannelId&) const = default;
+};
+
+// One upload of one ECU: the DC power of each channel it reported, at the ECU's time.
+struct ChannelMoment {
+    std::int64_t at_s = 0;
+    std::map<ChannelId, double> power_w;
+};
+
+// The thresholds, documented in docs/weak-panels.md.
+struct WeakPanelRules {
+    // A moment counts as sunny when the ECU's median channel gives at least this much: dawn,
+    // dusk, night and heavy cloud stay below it and say nothing.
+    double sunny_median_w = 50;
+    // At a sunny moment a channel is low when it gives less than this share of the median.
+    double low_ratio = 0.6;
+    // A channel is weak when it was low at this share of the sunny moments it was reported at...
+    double low_share = 0.9;
+    // ...and there were at least this many of them: two hours of five-minute uploads, a whole
+    // sunny stretch rather than one cloud or one shadow.
+    std::size_t min_sunny_moments = 24;
+    // Fewer channels than this at a moment make no median to compare with.
+    std::size_t min_channels = 4;
+};
+
+struct WeakChannel {
+    ChannelId id;
+    double median_ratio = 0; // its power over the ECU's median, the median of the sunny moments
+    std::size_t sunny_moments = 0;
+    std::size_t low_moments = 0;
+};
+
+// The median of the values (0 for none).
+double median_of(std::vector<double> values);
+
+// The channels the rules mark weak over `moments` (any order), by id.
+std::vector<WeakChannel> weak_channels(const std::vector<ChannelMoment>& moments,
+                                       const WeakPanelRules& rules = {});
+
+} // namespace ecu2mqtt

@@ -1,0 +1,102 @@
+#include "ecu2mqtt/mqtt/weak_panel_watch.hpp"
+
+#include "ecu2mqtt/mqtt/ha_discovery.hpp"
+#include "ecu2mqtt/protocol/local_time.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ecu2mqtt {
+namespace {
+
+bool same_channels(const std::vector<WeakChannel>& a, const std::vector<WeakChannel>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](const WeakChannel& x, const WeakChannel& y) { return x.id == y.id; });
+}
+
+// Moments the rules count as sunny.
+std::size_t sunny_moments(const std::deque<ChannelMoment>& moments, const WeakPanelRules& rules) {
+    std::size_t sunny = 0;
+    for (const auto& m : moments) {
+        std::vector<double> powers;
+        for (const auto& [id, w] : m.power_w)
+            powers.push_back(w);
+        sunny += powers.size() >= rules.min_channels &&
+                 median_of(std::move(powers)) >= rules.sunny_median_w;
+    }
+    return sunny;
+}
+
+} // namespace
+
+bool WeakPanelWatch::observe(const RealtimeUpload& upload) {
+    auto& ecu = ecus_[upload.ecu_id];
+    ChannelMoment moment{to_epoch_seconds(upload.timestamp), {}};
+    for (const auto& inverter : upload.inverters)
+        for (const auto& c : inverter.channels)
+            moment.power_w[{inverter.uid, c.channel}] = c.power_w;
+    ecu.moments.push_back(std::move(moment));
+    while (ecu.moments.size() > kMaxMoments)
+        ecu.moments.pop_front();
+    auto weak = weak_channels({ecu.moments.begin(), ecu.moments.end()}, rules_);
+    const bool became_ready =
+        !ecu.ready && sunny_moments(ecu.moments, rules_) >= rules_.min_sunny_moments;
+    ecu.ready = ecu.ready || became_ready;
+    const bool changed = !ecu.published || became_ready || !same_channels(weak, ecu.weak);
+    ecu.weak = std::move(weak);
+    ecu.published = true;
+    return changed;
+}
+
+std::vector<WeakChannel> WeakPanelWatch::weak(const std::string& ecu_id) const {
+    const auto it = ecus_.find(ecu_id);
+    return it == ecus_.end() ? std::vector<WeakChannel>{} : it->second.weak;
+}
+
+bool WeakPanelWatch::ready(const std::string& ecu_id) const {
+    const auto it = ecus_.find(ecu_id);
+    return it != ecus_.end() && it->second.ready;
+}
+
+std::string weak_panels_topic(const TopicScheme& topics, const std::string& ecu_id) {
+    return topics.base + "/" + ecu_id + "/weak_panels";
+}
+
+nlohmann::json weak_panels_json(const std::vector<WeakChannel>& weak) {
+    nlohmann::json channels = nlohmann::json::array();
+    for (const auto& w : weak)
+        channels.push_back({{"inverter", w.id.inverter},
+                            {"channel", w.id.channel},
+                            {"ratio", std::round(w.median_ratio * 100) / 100},
+                            {"sunny_moments", w.sunny_moments}});
+    return {{"problem", weak.empty() ? "OFF" : "ON"}, {"channels", std::move(channels)}};
+}
+
+EntityDiscovery weak_panel_discovery(const TopicScheme& topics, const std::string& ecu_id,
+                                     const std::string& sw_version) {
+    const std::string node = discovery_node_id(ecu_id);
+    const std::string unique_id = node + "_weak_panel";
+    const std::string state_topic = weak_panels_topic(topics, ecu_id);
+    nlohmann::json payload{
+        {"name", "Weak panel"},
+        {"unique_id", unique_id},
+        {"default_entity_id", "binary_sensor." + unique_id},
+        {"device_class", "problem"},
+        {"entity_category", "diagnostic"},
+        {"state_topic", state_topic},
+        {"value_template", "{{ value_json.problem }}"},
+        {"json_attributes_topic", state_topic},
+        {"json_attributes_template", "{{ {'channels': value_json.channels} | tojson }}"},
+        {"device", {{"identifiers", {node}}}},
+        {"origin",
+         {{"name", "ecu2mqtt"}, {"sw_version", sw_version}, {"support_url", kSupportUrl}}},
+        {"availability",
+         {{{"topic", topics.bridge_state()}}, {{"topic", topics.ecu_availability(ecu_id)}}}},
+        {"availability_mode", "all"},
+        {"qos", 1},
+    };
+    return {topics.discovery_prefix + "/binary_sensor/" + node + "/weak_panel/config",
+            std::move(payload)};
+}
+
+} // namespace ecu2mqtt

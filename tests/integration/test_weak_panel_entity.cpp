@@ -1,0 +1,106 @@
+// The weak-panel hint from the real binary to a real Mosquitto: the retained state and the Home
+// Assistant diagnostic binary_sensor, and the line in /api/status.
+#include "support/http_client.hpp"
+#include "support/mosquitto_broker.hpp"
+#include "support/mqtt_probe.hpp"
+#include "support/net.hpp"
+#include "support/service_process.hpp"
+#include "support/test_paths.hpp"
+#include "support/upload_builder.hpp"
+
+#include <catch2/catch.hpp>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+const std::string kEcu = "216000064136";
+
+// `seconds_ago` before now on whole minutes, UTC (the service runs with TZ=UTC), compact.
+std::string stamp(std::int64_t seconds_ago) {
+    std::time_t t = std::time(nullptr) - seconds_ago;
+    t -= t % 60;
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char compact[16];
+    std::strftime(compact, sizeof compact, "%Y%m%d%H%M%S", &tm);
+    return compact;
+}
+
+// Two QS1 with every channel at 250 W but the second inverter's channel 3 at 100 W.
+std::string sunny_upload(std::int64_t seconds_ago, long long decikwh) {
+    test::UploadSpec spec;
+    spec.ecu_id = kEcu;
+    spec.timestamp = stamp(seconds_ago);
+    spec.decikwh = decikwh;
+    spec.centiwatts = 190000;
+    auto weak = test::inverter_with("806000000002", 4, 250);
+    weak.channels[2] = test::inverter_with("x", 1, 100).channels[0];
+    spec.inverters = {test::inverter_with("806000000001", 4, 250), weak};
+    return test::build_upload(spec);
+}
+
+} // namespace
+
+TEST_CASE("weak panel: a channel at 40 % of its neighbours for two sunny hours reaches Home "
+          "Assistant as a diagnostic problem binary_sensor, retained, and /api/status") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-weak-panel");
+    const auto http_port = test::free_port();
+    test::ServiceProcess service(broker.url(), dir / "state",
+                                 {"--http-listen", "127.0.0.1:" + std::to_string(http_port)});
+    const std::string state_topic = "ecu2mqtt/" + kEcu + "/weak_panels";
+    const std::string config_topic =
+        "homeassistant/binary_sensor/ecu2mqtt_" + kEcu + "/weak_panel/config";
+
+    // 26 five-minute uploads, the last five minutes ago.
+    constexpr int kUploads = 26;
+    for (int n = 0; n < kUploads; ++n) {
+        REQUIRE(
+            test::upload(service.port(), sunny_upload((kUploads - n) * 300, 10000 + n)).size() ==
+            17);
+        if (n == 0) { // one upload says nothing yet: published, and OK
+            test::MqttProbe first(broker.url(), state_topic, "first");
+            const auto ok = first.wait_for_payload(state_topic, [](const std::string& p) {
+                return json::parse(p)["problem"] == "OFF";
+            });
+            CHECK(ok);
+        }
+    }
+
+    test::MqttProbe probe(broker.url(), "#", "after");
+    const auto state = probe.wait_for_payload(
+        state_topic, [](const std::string& p) { return json::parse(p)["problem"] == "ON"; }, 10s);
+    REQUIRE(state);
+    CHECK(state->retained);
+    const auto channels = json::parse(state->payload)["channels"];
+    REQUIRE(channels.size() == 1);
+    CHECK(channels[0]["inverter"] == "806000000002");
+    CHECK(channels[0]["channel"] == 3);
+    CHECK(channels[0]["ratio"].get<double>() == Approx(0.4).margin(0.01));
+    CHECK(channels[0]["sunny_moments"].get<int>() >= 24);
+
+    const auto config =
+        probe.wait_for_payload(config_topic, [](const std::string& p) { return !p.empty(); });
+    REQUIRE(config);
+    CHECK(config->retained);
+    const auto entity = json::parse(config->payload);
+    CHECK(entity["device_class"] == "problem");
+    CHECK(entity["entity_category"] == "diagnostic");
+    CHECK(entity["state_topic"] == state_topic);
+    CHECK(entity["value_template"] == "{{ value_json.problem }}");
+    CHECK(entity["unique_id"] == "ecu2mqtt_" + kEcu + "_weak_panel");
+    CHECK(entity["device"]["identifiers"][0] == "ecu2mqtt_" + kEcu);
+    CHECK_FALSE(entity.contains("object_id"));
+
+    const auto status = json::parse(test::http_get(http_port, "/api/status").body);
+    const auto weak = status["ecus"][0]["weak_panels"];
+    REQUIRE(weak.size() == 1);
+    CHECK(weak[0]["channel"] == 3);
+    CHECK_THAT(weak[0]["line"].get<std::string>(),
+               Catch::Contains("inverter 806000000002 channel 3 gives 40 %"));
+    std::filesystem::remove_all(dir);
+}
