@@ -1,5 +1,7 @@
 #include "ecu2mqtt/http/status_render.hpp"
 
+#include "ecu2mqtt/http/pvoutput_status.hpp"
+
 #include <charconv>
 #include <cmath>
 
@@ -245,6 +247,7 @@ json status_json(const StatusSnapshot& s) {
               {"addresses", s.dns.addresses},
               {"host_addresses", s.dns.host_addresses},
               {"message", s.dns.message}}},
+            {"pvoutput", pvoutput_status_json(s.pvoutput)},
             {"ecus", ecus},
             {"recent_problems", problems}};
 }
@@ -372,7 +375,7 @@ std::string prometheus_metrics(const StatusSnapshot& s) {
                 [](const ChannelSnapshot& c) { return c.voltage_v; });
     per_channel("ecu2mqtt_channel_current_amperes", "Current of one inverter channel.",
                 [](const ChannelSnapshot& c) { return c.current_a; });
-    return m.take();
+    return m.take() + pvoutput_metrics(s.pvoutput);
 }
 
 std::string status_page(const StatusSnapshot& status, std::string_view base_path,
@@ -664,12 +667,13 @@ The same data: <a href="api/status">api/status</a> (JSON), <a href="metrics">met
     return add(sec, ul);
   }
 
+@PVOUTPUT@
   function render(s) {
     document.getElementById('summary').textContent =
       'version ' + s.version + ' \u00b7 up ' + duration(s.uptime_s) + ' \u00b7 ' +
       s.ecus.length + (s.ecus.length === 1 ? ' ECU' : ' ECUs');
     var app = document.getElementById('app');
-    var parts = [storeCheck(s.store), dns(s.dns), bridge(s)].filter(Boolean);
+    var parts = [storeCheck(s.store), dns(s.dns), pvoutput(s.pvoutput), bridge(s)].filter(Boolean);
     if (!s.ecus.length)
       parts.push(add(el('section'), el('h2', null, 'No ECU yet'),
                      el('div', 'muted', 'No upload has arrived since the start. ECUs upload every ' +
@@ -700,6 +704,7 @@ The same data: <a href="api/status">api/status</a> (JSON), <a href="metrics">met
     replace("@BASE@", base_path.empty() ? std::string()
                                         : "<base href=\"" + html_escape(base_path) + "/\">\n");
     replace("@NONCE@", html_escape(nonce));
+    replace("@PVOUTPUT@", pvoutput_page_script());
     replace("@DATA@", script_safe_json(status_json(status)));
     return page;
 }
