@@ -2,10 +2,12 @@
 // slot wins, several ECUs sum only when all reported, and rows are marked from the reply.
 #include "ecu2mqtt/store/pvoutput_queue.hpp"
 #include "ecu2mqtt/store/store.hpp"
+#include "ecu2mqtt/tools/history_command.hpp"
 #include "support/temp_dir.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
 #include <catch2/catch.hpp>
+#include <sstream>
 
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
@@ -133,4 +135,31 @@ TEST_CASE("rows past the age limit are expired, not dropped; an ended day closes
     q.point("216000064136", "2026-05-01T12:01:00", 950, 5.01); // too late: stays expired
     CHECK(queue.counts().expired == 2);
     CHECK_FALSE(queue.day_to_close("12345", "2026-05-06"));
+}
+
+TEST_CASE("history --pvoutput lists every status, how far it got, and the days sent",
+          "[pvoutput]") {
+    QueueStore q(one_system());
+    q.point("216000064136", "2026-06-01T10:00:00", 100, 1.0);
+    q.point("216000064136", "2026-06-01T10:05:00", 200, 1.1);
+    q.point("216000064136", "2026-06-01T10:10:00", 300, 1.2);
+    PvoutputQueue queue(q.file);
+    WriteBatch marks;
+    PvoutputQueue::mark_sent(marks, queue.pending("12345", 2), {true, false}, 1780000000,
+                             "not added by PVOutput");
+    PvoutputQueue::mark_output_sent(marks,
+                                    {"12345", "2026-05-31", 15000, 2500, "12:45", 1780000001});
+    q.commit(std::move(marks));
+    HistoryOptions options;
+    options.pvoutput = true;
+    std::ostringstream out, err;
+    CHECK(run_history(q.dir.path, options, out, err) == 0);
+    CHECK(err.str().empty());
+    CHECK(out.str() ==
+          "kind,system_id,date,time,power_w,energy_wh,state,sent_at,reason\r\n"
+          "status,12345,2026-06-01,10:00,100,1000,sent,2026-05-28T20:26:40Z,\r\n"
+          "status,12345,2026-06-01,10:05,200,1100,rejected,2026-05-28T20:26:40Z,not added by "
+          "PVOutput\r\n"
+          "status,12345,2026-06-01,10:10,300,1200,pending,,\r\n"
+          "output,12345,2026-05-31,12:45,2500,15000,sent,2026-05-28T20:26:41Z,\r\n");
 }
