@@ -3,6 +3,7 @@
 #include "ecu2mqtt/app/bridge_facts.hpp"
 #include "ecu2mqtt/app/health.hpp"
 #include "ecu2mqtt/app/options.hpp"
+#include "ecu2mqtt/app/pvoutput_options.hpp"
 #include "ecu2mqtt/app/recorder.hpp"
 #include "ecu2mqtt/app/service.hpp"
 #include "ecu2mqtt/app/supervisor_client.hpp"
@@ -13,6 +14,7 @@
 #include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
 #include "ecu2mqtt/net/ema_forwarder.hpp"
 #include "ecu2mqtt/net/listener.hpp"
+#include "ecu2mqtt/net/pvoutput_client.hpp"
 #include "ecu2mqtt/net/self_forwarding.hpp"
 #include "ecu2mqtt/store/store.hpp"
 #include "ecu2mqtt/tools/decode_command.hpp"
@@ -187,6 +189,22 @@ int run_service(const Options& options) {
                                   : "check --state-dir: it must be a writable local directory"}});
         return 1;
     }
+    std::unique_ptr<PvoutputClient> pvoutput;
+    if (pvoutput_enabled(options)) {
+        // Before anything is kept: every power point from now on has its status queued.
+        const auto mapping = pvoutput_mapping(options);
+        store->set_power_point_hook([mapping](Database& db, const PowerPoint& point) {
+            queue_pvoutput_point(db, mapping, point);
+        });
+        PvoutputClientConfig pvoutput_config;
+        pvoutput_config.api_key = options.pvoutput_api_key;
+        pvoutput_config.mapping = mapping;
+        pvoutput_config.url = options.pvoutput_url;
+        pvoutput_config.donor = options.pvoutput_donor;
+        pvoutput_config.user_agent = "ecu2mqtt/" ECU2MQTT_VERSION;
+        pvoutput = std::make_unique<PvoutputClient>(io.get_executor(), std::move(pvoutput_config),
+                                                    *store, clock, log);
+    }
     MqttPublisher publisher(io, publisher_config, clock, log, store.get());
     std::unique_ptr<FileRecorder> recorder;
     if (!options.record_dir.empty())
@@ -254,6 +272,8 @@ int run_service(const Options& options) {
                 mqtt.oldest_pending_unix = spool.oldest_pending_unix;
                 telemetry.set_mqtt(std::move(mqtt));
                 telemetry.set_publish_totals(spool.published, spool.publish_failures);
+                if (pvoutput)
+                    telemetry.set_pvoutput(pvoutput->snapshot());
                 const auto written = store->stats();
                 telemetry.set_store({store->file().string(), written.transactions,
                                      written.failed_batches, !written.failing, written.last_error,
@@ -280,6 +300,8 @@ int run_service(const Options& options) {
     try {
         listener.start();
         publisher.start();
+        if (pvoutput)
+            pvoutput->start();
         if (http_server) {
             http_server->start();
             dns_check.refresh();
@@ -305,6 +327,8 @@ int run_service(const Options& options) {
             return;
         log.info("shutting_down", {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"}});
         listener.stop();
+        if (pvoutput)
+            pvoutput->stop();
         if (http_server)
             http_server->stop();
         hangup.cancel();

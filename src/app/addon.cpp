@@ -54,6 +54,10 @@ constexpr AddonOption kAddonOptions[] = {
     {"mqtt_user", AddonOption::Kind::Text, "--mqtt-user"},
     {"mqtt_password", AddonOption::Kind::Text, "--mqtt-password"},
     {"advertised_address", AddonOption::Kind::List, "--advertised-address"},
+    {"pvoutput_api_key", AddonOption::Kind::Text, "--pvoutput-api-key"},
+    {"pvoutput_system_id", AddonOption::Kind::Text, "--pvoutput-system-id"},
+    {"pvoutput_interval", AddonOption::Kind::Text, "--pvoutput-interval"},
+    {"pvoutput_donor", AddonOption::Kind::FlagWhenTrue, "--pvoutput-donor"},
 };
 
 } // namespace

@@ -2,7 +2,7 @@
 
 #include "ecu2mqtt/app/option_values.hpp"
 #include "subcommand_options.hpp"
-
+#include "ecu2mqtt/app/pvoutput_options.hpp"
 #include "ecu2mqtt/http/http_server.hpp"
 #include "ecu2mqtt/net/host_port.hpp"
 #include "ecu2mqtt/protocol/local_time.hpp"
@@ -257,6 +257,28 @@ const std::vector<OptionSpec>& option_specs() {
                  o.advertised_addresses.push_back(*address);
              }
          }},
+        {"--pvoutput-api-key", "ECU2MQTT_PVOUTPUT_API_KEY", "pvoutput_api_key", "KEY",
+         "upload to PVOutput with this API key (prefer the environment; never logged or shown)",
+         [](Options& o, const std::string& v) { o.pvoutput_api_key = parse_pvoutput_api_key(v); }},
+        {"--pvoutput-system-id", "ECU2MQTT_PVOUTPUT_SYSTEM_ID", "pvoutput_system_id", "ID",
+         "the PVOutput system every ECU feeds (several ECUs: their sum)",
+         [](Options& o, const std::string& v) {
+             o.pvoutput_system_id = parse_pvoutput_system_id(v);
+         }},
+        {"--pvoutput-systems", "ECU2MQTT_PVOUTPUT_SYSTEMS", "pvoutput_systems", "ECU=ID,...",
+         "the PVOutput system of each ECU (takes precedence over --pvoutput-system-id)",
+         [](Options& o, const std::string& v) { o.pvoutput_systems = parse_pvoutput_systems(v); }},
+        {"--pvoutput-interval", "ECU2MQTT_PVOUTPUT_INTERVAL", "pvoutput_interval", "MINUTES",
+         "the systems' status interval on PVOutput: 5, 10 or 15 (default 5)",
+         [](Options& o, const std::string& v) {
+             o.pvoutput_interval = parse_pvoutput_interval(v);
+         }},
+        {"--pvoutput-url", "ECU2MQTT_PVOUTPUT_URL", "pvoutput_url", "URL",
+         "PVOutput or a compatible server (default https://pvoutput.org)",
+         [](Options& o, const std::string& v) { o.pvoutput_url = parse_pvoutput_url_option(v); }},
+        {"--pvoutput-donor", "ECU2MQTT_PVOUTPUT_DONOR", "pvoutput_donor", "",
+         "the key is in PVOutput's donation mode: 100 statuses a batch, 90 days back",
+         [](Options& o, const std::string& v) { o.pvoutput_donor = parse_bool(v); }},
     };
     return specs;
 }
@@ -403,6 +425,7 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
             apply(spec, result.options, it->second, "env");
     for (const auto& [spec, value] : given)
         apply(*spec, result.options, value, "cli");
+    check_pvoutput_options(result.options);
     if (result.options.state_dir.empty())
         result.options.state_dir = default_state_dir(environment);
     return result;
@@ -420,7 +443,8 @@ std::string help_text() {
         "       ecu2mqtt history [--state-dir DIR] [--ecu ID] [--from DATE] [--to DATE] [--curve]\n"
         "                                     the kept history as CSV on stdout: energy per ECU "
         "day,\n"
-        "                                     or the five-minute power curve (options below)\n"
+        "                                     or the five-minute power curve (options below);\n"
+        "                                     --pvoutput: the PVOutput queue and what was sent\n"
         "\n"
         "Stands in for the APsystems EMA cloud: answers the ECU on its upload ports, decodes\n"
         "every upload and publishes it over MQTT with Home Assistant discovery.\n"
@@ -491,6 +515,10 @@ std::string help_text() {
     add_row("--curve",
             "the power curve instead: one row per kept upload, "
             "ecu_id,time,power_w,lifetime_kwh",
+            "");
+    add_row("--pvoutput",
+            "the PVOutput queue instead: every status, whether it was sent, rejected or "
+            "expired, and the days sent",
             "");
     text += "\nBy default one row per ECU day: "
             "ecu_id,date,energy_kwh,peak_power_w,readings,first_lifetime_kwh,\n"

@@ -103,6 +103,8 @@ CommandLine parse_history(const std::vector<std::string>& args,
                 throw OptionError("history: --curve takes no value, got \"" +
                                   cursor.inline_value() + "\"");
             result.history.curve = true;
+        } else if (name == "--pvoutput" && !cursor.has_inline_value()) {
+            result.history.pvoutput = true;
         } else if (name.starts_with("-")) {
             throw OptionError("history: unknown option \"" + cursor.argument() + "\" (see --help)");
         } else {

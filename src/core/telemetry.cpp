@@ -180,6 +180,7 @@ StatusSnapshot Telemetry::snapshot(std::chrono::system_clock::time_point now) co
     s.store = store_;
     s.counters = counters_;
     s.dns = dns_;
+    s.pvoutput = pvoutput_;
     for (const auto& [id, ecu] : ecus_)
         s.ecus.push_back(ecu);
     std::lock_guard lock(problems_mutex_);

@@ -1,5 +1,6 @@
 #include "ecu2mqtt/http/status_render.hpp"
 
+#include "ecu2mqtt/http/pvoutput_status.hpp"
 #include "ecu2mqtt/status_page_asset.hpp" // generated from src/http/status_page.html
 
 #include <charconv>
@@ -261,6 +262,7 @@ json status_json(const StatusSnapshot& s) {
               {"host_addresses", s.dns.host_addresses},
               {"message", s.dns.message}}},
             {"ecus", ecus},
+            {"pvoutput", pvoutput_status_json(s.pvoutput)},
             {"recent_problems", problems}};
 }
 
@@ -388,7 +390,7 @@ std::string prometheus_metrics(const StatusSnapshot& s) {
                 [](const ChannelSnapshot& c) { return c.voltage_v; });
     per_channel("ecu2mqtt_channel_current_amperes", "Current of one inverter channel.",
                 [](const ChannelSnapshot& c) { return c.current_a; });
-    return m.take();
+    return m.take() + pvoutput_metrics(s.pvoutput);
 }
 
 std::string status_page(const StatusSnapshot& status, std::string_view base_path,
@@ -400,6 +402,7 @@ std::string status_page(const StatusSnapshot& status, std::string_view base_path
     replace("@BASE@", base_path.empty() ? std::string()
                                         : "<base href=\"" + html_escape(base_path) + "/\">\n");
     replace("@NONCE@", html_escape(nonce));
+    replace("@PVOUTPUT@", pvoutput_page_script());
     replace("@DATA@", script_safe_json(status_json(status)));
     return page;
 }

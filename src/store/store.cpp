@@ -1,5 +1,7 @@
 #include "ecu2mqtt/store/store.hpp"
 
+#include "ecu2mqtt/store/pvoutput_queue.hpp"
+
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
@@ -142,6 +144,7 @@ void migrate(Database& db, const std::filesystem::path& file, std::chrono::milli
     try {
         db.exec(kSchema);
         db.exec(kSchemaV2);
+        db.exec(pvoutput_schema());
         auto insert = db.prepare("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)");
         insert.bind(1, std::string_view("database_id")).bind(2, random_id()).run();
         db.exec("PRAGMA user_version = " + std::to_string(Store::kSchemaVersion));
@@ -222,11 +225,14 @@ void WriteBatch::add_power_point(PowerPoint point) {
 void WriteBatch::prune_history(std::string first_day_kept) {
     ops_.emplace_back(PruneHistory{std::move(first_day_kept)});
 }
+void WriteBatch::run(std::function<void(Database&)> step) {
+    ops_.emplace_back(Run{std::move(step)});
+}
 // The store thread's connection and statements.
 class Store::Writer {
   public:
-    Writer(const std::filesystem::path& file, const StoreLimits& limits)
-        : limits_(limits), db_(file, Database::Mode::ReadWrite) {
+    Writer(const std::filesystem::path& file, const StoreLimits& limits, const PointHook& hook)
+        : limits_(limits), point_hook_(hook), db_(file, Database::Mode::ReadWrite) {
         configure(db_, limits.busy_timeout);
         auto totals = db_.prepare("SELECT count(*), coalesce(sum(length(line)), 0) FROM "
                                   "raw_messages");
@@ -351,7 +357,10 @@ class Store::Writer {
             return; // that reading is in already: the day's totals have it
         const std::string_view day = std::string_view(op.ecu_time).substr(0, 10);
         put_day_.bind(1, op.ecu_id).bind(2, day).bind(3, op.lifetime_kwh).bind(4, op.power_w).run();
+        if (point_hook_)
+            point_hook_(db_, op);
     }
+    void apply(const WriteBatch::Run& op) { op.step(db_); }
     void apply(const WriteBatch::PruneHistory& op) {
         prune_points_.bind(1, op.first_day_kept).run();
         prune_days_.bind(1, op.first_day_kept).run();
@@ -393,6 +402,7 @@ class Store::Writer {
     }
 
     StoreLimits limits_;
+    const PointHook& point_hook_;
     Database db_;
     Statement put_reading_ =
         db_.prepare("INSERT INTO pending_readings(sequence, ecu_id, kept_at, messages) "
@@ -488,7 +498,7 @@ Store::Store(const std::filesystem::path& file, StoreLimits limits,
         database_id_ = text_of(id, 0);
     // Opened here, so that a file the writer cannot use fails the start, not the first upload;
     // from now on only the store's thread uses it.
-    writer_connection_ = std::make_unique<Writer>(file_, limits_);
+    writer_connection_ = std::make_unique<Writer>(file_, limits_, point_hook_);
     writer_ = std::thread([this] { run_writer(); });
 }
 

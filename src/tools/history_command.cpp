@@ -1,6 +1,7 @@
 #include "ecu2mqtt/tools/history_command.hpp"
 
 #include "ecu2mqtt/store/store.hpp"
+#include "ecu2mqtt/tools/pvoutput_history.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -234,7 +235,9 @@ int run_history(const std::filesystem::path& state_dir, const HistoryOptions& op
                 std::ostream& out, std::ostream& err) {
     try {
         HistoryReader reader(Store::file_in(state_dir));
-        if (options.curve) {
+        if (options.pvoutput) {
+            write_pvoutput_csv(out, Store::file_in(state_dir));
+        } else if (options.curve) {
             write_curve_csv_header(out);
             reader.power_curve(options.selection, [&out](const PowerPoint& point) {
                 write_curve_csv_row(out, point);

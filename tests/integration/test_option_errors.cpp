@@ -47,6 +47,9 @@ TEST_CASE("the binary exits 2 on a bad value from the command line, environment 
         {"--ports", "ECU2MQTT_PORTS", "ports", "8995,8995"},
         {"--mqtt-url", "ECU2MQTT_MQTT_URL", "mqtt_url", "mqtt://broker:99999"},
         {"--listen", "ECU2MQTT_LISTEN", "listen", "my-host"},
+        {"--pvoutput-interval", "ECU2MQTT_PVOUTPUT_INTERVAL", "pvoutput_interval", "20"},
+        {"--pvoutput-systems", "ECU2MQTT_PVOUTPUT_SYSTEMS", "pvoutput_systems", "216000064136"},
+        {"--pvoutput-url", "ECU2MQTT_PVOUTPUT_URL", "pvoutput_url", "pvoutput.org"},
     };
     for (const auto& row : rows) {
         INFO(row.flag << " " << row.value);
@@ -126,4 +129,12 @@ TEST_CASE("full proxy with a resolver that never answers: the fake reply within 
     }
     ::close(silent);
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a PVOutput key without a system exits 2 naming both options, never the key") {
+    const auto r = run({"--pvoutput-api-key", "topsecret0123456789"});
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Catch::Contains("ecu2mqtt: --pvoutput-api-key: ") &&
+                             Catch::Contains("--pvoutput-system-id"));
+    CHECK_THAT(r.output, !Catch::Contains("topsecret0123456789"));
 }

@@ -105,7 +105,7 @@ TEST_CASE("a database of schema version 1 opens, keeps its data and gains the an
     }
     boost::asio::io_context io;
     Store store(file, {}, io.get_executor());
-    CHECK(single_number(file, "PRAGMA user_version") == 2);
+    CHECK(single_number(file, "PRAGMA user_version") == Store::kSchemaVersion);
     CHECK(store.ecu_states().size() == 1);
     CHECK(store.announced_devices().empty());
     const AnnouncedDevices names{TopicScheme{}};

@@ -64,6 +64,14 @@ struct Options {
     std::string dns_check_name = "ecu.apsystemsema.com";
     std::vector<std::string>
         advertised_addresses; // empty: this host's own (or unknown in a container)
+
+    // PVOutput uploads (off without a key; see docs/pvoutput.md).
+    std::string pvoutput_api_key;                        // never logged, never shown
+    std::string pvoutput_system_id;                      // every ECU not named below
+    std::map<std::string, std::string> pvoutput_systems; // ECU id -> system id
+    int pvoutput_interval = 5;
+    std::string pvoutput_url = "https://pvoutput.org";
+    bool pvoutput_donor = false;
 };
 
 struct ReplayOptions {
@@ -82,7 +90,8 @@ struct HistorySelection {
 
 struct HistoryOptions {
     HistorySelection selection;
-    bool curve = false; // the power curve instead of energy per day
+    bool curve = false;    // the power curve instead of energy per day
+    bool pvoutput = false; // the PVOutput queue and what was sent instead
 };
 
 enum class Command { Run, Decode, Replay, History, Help, Version, Healthcheck, Addon };

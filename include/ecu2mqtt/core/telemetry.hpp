@@ -85,6 +85,23 @@ struct StoreSnapshot {
     bool low_space() const { return free_bytes && *free_bytes < low_space_bytes; }
 };
 
+// The PVOutput uploader (net/pvoutput_client): what the status page, /api/status and /metrics show.
+struct PvoutputSnapshot {
+    bool enabled = false;
+    std::string state = "off"; // current, sending backlog, rate-limited, backing off, stopped
+    bool stopped = false;      // refused by PVOutput (401/403): a red line
+    std::size_t backlog = 0;
+    std::size_t sent = 0;
+    std::size_t rejected = 0;
+    std::size_t expired = 0;
+    std::int64_t last_upload_unix = 0; // 0: none yet
+    std::optional<int> requests_left;
+    std::optional<int> request_limit;
+    std::int64_t waiting_until_unix = 0; // rate limit or backoff; 0: not waiting
+    std::string last_error;
+    std::uint64_t requests = 0;
+};
+
 // Every upload received counts once, by ECU, port and what became of it: `live`, `late`,
 // `repeat`, `clock_suspect`, `counter_suspect` or `not_kept`.
 struct UploadKey {
@@ -130,6 +147,7 @@ struct StatusSnapshot {
     StoreSnapshot store;
     BridgeCounters counters;
     DnsCheckSnapshot dns;
+    PvoutputSnapshot pvoutput;
     std::vector<EcuSnapshot> ecus;         // by id
     std::vector<LogEntry> recent_problems; // oldest first
 };
@@ -171,6 +189,7 @@ class Telemetry {
     void set_mqtt(MqttSnapshot mqtt) { mqtt_ = std::move(mqtt); }
     void set_store(StoreSnapshot store) { store_ = std::move(store); }
     void set_dns(DnsCheckSnapshot dns) { dns_ = std::move(dns); }
+    void set_pvoutput(PvoutputSnapshot pvoutput) { pvoutput_ = std::move(pvoutput); }
     // From later bookkeeping: today's energy, the ECU's clock offset, availability.
     void set_today_energy(const std::string& ecu_id, double kwh);
     void set_clock_offset(const std::string& ecu_id, double seconds);
@@ -198,6 +217,7 @@ class Telemetry {
     MqttSnapshot mqtt_;
     StoreSnapshot store_;
     DnsCheckSnapshot dns_;
+    PvoutputSnapshot pvoutput_;
     std::map<std::string, EcuSnapshot> ecus_;
     std::set<std::string> counted_ids_;
     mutable std::mutex problems_mutex_;

@@ -98,6 +98,8 @@ class WriteBatch {
     // The clear is at the broker: dropped, unless a later one (higher `readings_up_to`) took its
     // place.
     void drop_clear(PendingClear clear);
+    // A step of another module's tables (the PVOutput queue), in this batch's transaction.
+    void run(std::function<void(Database&)> step);
 
     bool empty() const { return ops_.empty(); }
     // What the batch holds in text and blobs, roughly its size in memory.
@@ -146,9 +148,12 @@ class WriteBatch {
     struct DropClear {
         PendingClear clear;
     };
+    struct Run {
+        std::function<void(Database&)> step;
+    };
     using Op = std::variant<PutReading, DropReading, PutState, DropState, RememberKept, KeepRaw,
                             PowerPoint, PruneHistory, AnnouncedDevice, DropAnnounced, ClearTopic,
-                            DropClear>;
+                            DropClear, Run>;
     std::vector<Op> ops_;
 };
 
@@ -180,7 +185,7 @@ struct StoreStats {
 
 class Store {
   public:
-    static constexpr int kSchemaVersion = 2;
+    static constexpr int kSchemaVersion = 3;
     static std::filesystem::path file_in(const std::filesystem::path& state_dir) {
         return state_dir / "ecu2mqtt.db";
     }
@@ -200,6 +205,10 @@ class Store {
     // executor given to the constructor, in submission order.
     using Done = std::function<void(const std::string& error)>;
     void submit(WriteBatch batch, Done done = {});
+    // Runs on the store's thread after each new power point, in its transaction (the PVOutput
+    // queue). Set before the first submit.
+    using PointHook = std::function<void(Database&, const PowerPoint&)>;
+    void set_power_point_hook(PointHook hook) { point_hook_ = std::move(hook); }
 
     // Reads (caller's thread).
     // A random id made with the database: tells this database from one made later in its place.
@@ -257,6 +266,7 @@ class Store {
     bool stopping_ = false;
     StoreStats stats_;
     bool reading_failed_ = false; // the last failure was of a batch keeping a reading
+    PointHook point_hook_;
     std::unique_ptr<Writer> writer_connection_;
     std::thread writer_;
 };

@@ -1,0 +1,98 @@
+// Uploads the PVOutput queue (store/pvoutput_queue) to PVOutput over HTTPS, on the service's
+// io_context but never in an ECU's way: one request at a time, batches while there is a backlog,
+// addstatus when current, addoutput once a day has ended. It honours the rate-limit headers,
+// backs off exponentially on network errors and 5xx, and stops on 401/403.
+#pragma once
+
+#include "ecu2mqtt/core/clock.hpp"
+#include "ecu2mqtt/core/logger.hpp"
+#include "ecu2mqtt/core/telemetry.hpp"
+#include "ecu2mqtt/protocol/pvoutput_api.hpp"
+#include "ecu2mqtt/store/pvoutput_queue.hpp"
+#include "ecu2mqtt/store/store.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace ecu2mqtt {
+
+// Where to send: "https://HOST[:PORT][/PREFIX]" or "http://…" (a compatible server, a test).
+struct PvoutputEndpoint {
+    bool tls = true;
+    std::string host;
+    std::uint16_t port = 443;
+    std::string prefix; // without a trailing '/'
+};
+// Throws std::invalid_argument saying what is wrong.
+PvoutputEndpoint parse_pvoutput_url(const std::string& url);
+
+struct PvoutputClientConfig {
+    std::string api_key; // never logged, never shown
+    PvoutputMapping mapping;
+    std::string url = "https://pvoutput.org";
+    bool donor = false;
+    std::chrono::milliseconds poll{5000}; // how often an idle uploader looks at the queue
+    std::chrono::seconds first_backoff{30};
+    std::chrono::seconds max_backoff{3600};
+    std::chrono::seconds request_timeout{30};
+    std::string user_agent = "ecu2mqtt";
+};
+
+class PvoutputClient {
+  public:
+    PvoutputClient(boost::asio::any_io_executor executor, PvoutputClientConfig config, Store& store,
+                   const Clock& clock, Logger& log);
+    ~PvoutputClient();
+    PvoutputClient(const PvoutputClient&) = delete;
+    PvoutputClient& operator=(const PvoutputClient&) = delete;
+
+    void start();
+    // Cancels the timer and any request in flight (a shutdown); what was not acknowledged stays
+    // pending and goes after the next start.
+    void stop();
+    PvoutputSnapshot snapshot();
+
+  private:
+    struct Exchange;
+    struct Answer;
+    enum class Kind { Status, Batch, Output };
+
+    void schedule(std::chrono::milliseconds after);
+    void tick();
+    bool expire_old();
+    void send(Kind kind, std::string system_id, std::string body,
+              std::vector<PvoutputStatus> statuses, std::optional<PvoutputDayOutput> output);
+    void answered(Kind kind, std::vector<PvoutputStatus> statuses,
+                  std::optional<PvoutputDayOutput> output, Answer answer);
+    void mark_then_continue(WriteBatch batch);
+    void back_off(const std::string& error);
+    std::int64_t now_s() const;
+    std::string oldest_allowed_slot() const;
+
+    boost::asio::any_io_executor executor_;
+    PvoutputClientConfig config_;
+    PvoutputEndpoint endpoint_;
+    PvoutputLimits limits_;
+    Store& store_;
+    const Clock& clock_;
+    Logger& log_;
+    std::unique_ptr<PvoutputQueue> queue_;
+    boost::asio::steady_timer timer_;
+    std::shared_ptr<Exchange> in_flight_;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+    bool running_ = false;
+    bool busy_ = false;          // a request or its marks are on their way
+    std::size_t send_alone_ = 0; // after a 400 on a batch: statuses to send one by one
+    std::chrono::seconds backoff_{0};
+    std::int64_t not_before_s_ = 0;
+    std::int64_t expiry_warned_day_ = -1;
+    std::size_t next_system_ = 0;
+    PvoutputSnapshot snapshot_;
+};
+
+} // namespace ecu2mqtt
