@@ -54,6 +54,8 @@ constexpr AddonOption kAddonOptions[] = {
     {"mqtt_user", AddonOption::Kind::Text, "--mqtt-user"},
     {"mqtt_password", AddonOption::Kind::Text, "--mqtt-password"},
     {"advertised_address", AddonOption::Kind::List, "--advertised-address"},
+    {"poll_ecus", AddonOption::Kind::Text, "--poll-ecus"},
+    {"poll_interval", AddonOption::Kind::Text, "--poll-interval"},
 };
 
 } // namespace

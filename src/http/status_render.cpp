@@ -198,6 +198,8 @@ json status_json(const StatusSnapshot& s) {
                          ecu.received_unix ? json(s.now_unix - ecu.received_unix) : json(nullptr)},
                         {"ecu_timestamp", ecu.ecu_timestamp},
                         {"clock_offset_s", optional_number(ecu.clock_offset_s)},
+                        {"ecu_day_rule", ecu.ecu_day_rule},
+                        {"poll_state", ecu.poll_state},
                         {"reply_rule", ecu.reply_rule},
                         {"reply", ecu.reply},
                         {"power_w", ecu.power_w},
@@ -613,6 +615,7 @@ The same data: <a href="api/status">api/status</a> (JSON), <a href="metrics">met
          when(e.received) + ' (' + duration(e.last_upload_age_s) + ' ago)');
     fact(g, 'ECU timestamp', e.ecu_timestamp);
     fact(g, 'ECU clock offset', e.clock_offset_s === null ? 'unknown' : fmt(e.clock_offset_s, 0, 's'));
+    fact(g, 'ECU day by', e.ecu_day_rule + (e.poll_state ? '; ' + e.poll_state : ''));
     fact(g, 'Reply sent', e.reply ? e.reply + ' (' + e.reply_rule + ')' : (e.reply_rule || 'none'));
     sec.appendChild(g);
     add(sec, el('h3', null, 'Power today'), curve(e.power_curve));

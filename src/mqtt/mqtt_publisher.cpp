@@ -5,6 +5,7 @@
 #include "ecu2mqtt/mqtt/announced_devices.hpp"
 #include "ecu2mqtt/mqtt/ha_discovery.hpp"
 #include "ecu2mqtt/mqtt/outbox.hpp"
+#include "ecu2mqtt/mqtt/polled_facts.hpp"
 #include "ecu2mqtt/mqtt/readback.hpp"
 #include "ecu2mqtt/mqtt/reading_codec.hpp"
 #include "ecu2mqtt/net/tls_probe.hpp"
@@ -50,6 +51,7 @@ struct EcuEntry {
     // the one before left; the others wait here, in order.
     bool committing = false;
     std::deque<WaitingUpload> waiting;
+    PolledEcuFacts polled; // from its port 8899, when polled: added to what it publishes
 
     // An upload of it is being decided or written: it must not be forgotten meanwhile, or the
     // commit would land after its state was dropped (and a first upload has no state yet).
@@ -1064,10 +1066,17 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         persist_logged(std::move(write), "recording announced devices");
         if (!config.discovery)
             return;
-        publish_device(ecu_discovery(config.topics, ecu_id, state.ecu_model, config.sw_version));
-        for (const auto& [uid, inv] : state.inverters)
-            publish_device(
-                inverter_discovery(config.topics, ecu_id, known_from(inv), config.sw_version));
+        auto ecu_config = ecu_discovery(config.topics, ecu_id, state.ecu_model, config.sw_version);
+        add_polled_ecu_discovery(ecu_config, entry.polled);
+        publish_device(std::move(ecu_config));
+        for (const auto& [uid, inv] : state.inverters) {
+            auto inverter_config =
+                inverter_discovery(config.topics, ecu_id, known_from(inv), config.sw_version);
+            if (const auto it = entry.polled.inverters.find(uid);
+                it != entry.polled.inverters.end())
+                add_polled_inverter_discovery(inverter_config, uid, it->second);
+            publish_device(std::move(inverter_config));
+        }
     }
 
     void set_online(const std::string& ecu_id, const EcuEntry& entry, bool online) {
@@ -1178,6 +1187,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         state["today_energy_kwh"] = today ? nlohmann::json(*today) : nlohmann::json(nullptr);
         const auto offset = offset_seconds(entry);
         state["clock_offset_s"] = offset ? nlohmann::json(*offset) : nlohmann::json(nullptr);
+        add_polled_ecu_keys(state, entry.polled);
         return state;
     }
 
@@ -1187,6 +1197,13 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                                             nlohmann::json& state) const {
         std::vector<OutgoingMessage> batch;
         const auto& known = decision.if_kept->inverters;
+        static const PolledEcuFacts kNotPolled;
+        const auto ecu = ecus.find(id);
+        const auto& polled = ecu == ecus.end() ? kNotPolled : ecu->second.polled;
+        const auto add_polled = [&polled](std::string& payload, const std::string& uid) {
+            if (const auto it = polled.inverters.find(uid); it != polled.inverters.end())
+                append_polled_inverter_keys(payload, it->second);
+        };
         const std::set<std::string> refused(decision.refused_inverters.begin(),
                                             decision.refused_inverters.end());
         // Written as text straight away: the same bytes as the documents' dump(), without
@@ -1195,6 +1212,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             if (!refused.contains(inv.uid)) {
                 std::string payload;
                 append_inverter_state_payload(payload, inv, upload.timestamp);
+                add_polled(payload, inv.uid);
                 batch.push_back(
                     {config.topics.inverter_state(id, inv.uid), std::move(payload), true});
             }
@@ -1202,6 +1220,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             if (const auto it = known.find(uid); it != known.end()) {
                 std::string payload;
                 append_absent_inverter_payload(payload, known_from(it->second), upload.timestamp);
+                add_polled(payload, uid);
                 batch.push_back({config.topics.inverter_state(id, uid), std::move(payload), true});
             }
         state = ecu_state_payload(upload, decision.state_lifetime_kwh, decision.today_kwh,
@@ -1209,6 +1228,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         state["clock_offset_s"] = decision.clock_offset
                                       ? nlohmann::json(decision.clock_offset->count())
                                       : nlohmann::json(nullptr);
+        add_polled_ecu_keys(state, polled);
         batch.push_back({config.topics.ecu_state(id), state.dump(), true});
         return batch;
     }
@@ -1464,6 +1484,28 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         pump();
     }
 
+    // New facts from an ECU's port 8899: its time zone gives its day from now on; its state and
+    // discovery are published again when they add something. A failed poll never gets here.
+    void on_polled(const std::string& id, const PolledEcuFacts& facts,
+                   std::shared_ptr<const TimeZone> zone) {
+        const auto it = ecus.find(id);
+        if (it == ecus.end())
+            return; // known only from its uploads: polled facts wait for its first
+        auto& entry = it->second;
+        if (zone)
+            entry.ledger.set_time_zone(std::move(zone));
+        if (facts == entry.polled)
+            return;
+        entry.polled = facts;
+        publish_discovery(id, entry);
+        auto state = live_state_payload(id, entry);
+        if (!state.is_null()) {
+            entry.live_state = state;
+            keep_reading(id, {{config.topics.ecu_state(id), state.dump(), true}});
+        }
+        pump();
+    }
+
     // Periodic, per ECU: its midnight resets today's energy; silence makes it offline; inverters
     // unseen for long are forgotten (their device and topics cleared); old gaps expire.
     void tick() {
@@ -1634,6 +1676,10 @@ void MqttPublisher::on_realtime(const RealtimeUpload& upload,
 void MqttPublisher::on_raw(const std::string& ecu_id, std::string_view raw) {
     impl_->on_raw(ecu_id, raw);
 }
+void MqttPublisher::on_polled(const std::string& ecu_id, const PolledEcuFacts& facts,
+                              std::shared_ptr<const TimeZone> zone) {
+    impl_->on_polled(ecu_id, facts, std::move(zone));
+}
 bool MqttPublisher::connected() const {
     return impl_->is_connected;
 }
@@ -1658,7 +1704,8 @@ std::vector<EcuView> MqttPublisher::ecus() const {
             live = EcuView::Live{format_iso(state.live->timestamp), state.live->received_s,
                                  state.live->power_w, state.live->lifetime_kwh};
         views.push_back({id, state.daily.today_kwh(), impl_->offset_seconds(entry),
-                         entry.ledger.online(), state.ecu_model, std::move(live)});
+                         entry.ledger.online(), state.ecu_model, std::move(live),
+                         entry.ledger.time_zone() ? entry.ledger.time_zone()->name() : ""});
     }
     return views;
 }

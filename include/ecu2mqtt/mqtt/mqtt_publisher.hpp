@@ -4,7 +4,9 @@
 #include "ecu2mqtt/app/clock.hpp"
 #include "ecu2mqtt/app/logger.hpp"
 #include "ecu2mqtt/app/service.hpp"
+#include "ecu2mqtt/ledger/time_zone.hpp"
 #include "ecu2mqtt/mqtt/mqtt_payloads.hpp"
+#include "ecu2mqtt/mqtt/polled_facts.hpp"
 
 #include <chrono>
 #include <memory>
@@ -82,6 +84,8 @@ struct EcuView {
         double lifetime_kwh = 0;
     };
     std::optional<Live> live;
+    // The time zone that gives its day (from polling it); empty: the learned clock offset.
+    std::string time_zone;
 };
 
 // Never blocks the caller on the broker. Every reading (the state messages of one upload) is
@@ -110,6 +114,10 @@ class MqttPublisher final : public ReadingSink {
     void on_realtime(const RealtimeUpload& upload, std::chrono::system_clock::time_point received,
                      HandlingDone done) override;
     void on_raw(const std::string& ecu_id, std::string_view raw) override;
+    // What a poll of the ECU's port 8899 found (see net/ecu_poller): the whole of what is known,
+    // and its time zone when the host has it. Call on the io_context's thread.
+    void on_polled(const std::string& ecu_id, const PolledEcuFacts& facts,
+                   std::shared_ptr<const TimeZone> zone);
 
     bool connected() const;
     PublisherStatus status() const;
