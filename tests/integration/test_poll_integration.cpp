@@ -56,13 +56,17 @@ std::vector<std::string> sim_args(std::uint16_t service_port, const std::string&
 TEST_CASE("poll auto: the simulated ECU is found from its uploads, and firmware, time zone and "
           "signal levels reach Mosquitto and the discovery configs",
           "[poll_integration]") {
+    // Also when the firmware drops the trailing END\n: the reply is read to the ECU's close.
+    const auto ending = GENERATE(std::vector<std::string>{},
+                                 std::vector<std::string>{"--local-api-fault", "no-end"});
     test::TempDir dir("ecu2mqtt-poll");
     test::MosquittoBroker broker;
     test::MqttProbe probe(broker.url(), "#");
     test::ServiceProcess service(broker.url(), dir.path / "state",
                                  {"--log-level", "info", "--poll-ecus", "auto"});
     const auto address = own_loopback_address();
-    test::ChildProcess sim(sim_args(service.port(), address), (dir.path / "sim.json").string());
+    test::ChildProcess sim(sim_args(service.port(), address, ending),
+                           (dir.path / "sim.json").string());
 
     CHECK(service.process().wait_for_output("event=poll_ecu_found", 5s));
     CHECK_THAT(service.log(), Catch::Contains(address));
@@ -103,6 +107,7 @@ TEST_CASE("poll auto: the simulated ECU is found from its uploads, and firmware,
     const auto summary = json::parse(sim.output());
     CHECK(summary["answered"] == summary["uploads"]);
     CHECK(summary["local_api_requests"] == 3); // one poll: the three read-only requests
+    CHECK_THAT(service.log(), !Catch::Contains("event=poll_failed"));
 }
 
 TEST_CASE("poll auto, port 8899 misbehaving: a logged poll failure and backoff, while every "
