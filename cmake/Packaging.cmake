@@ -70,6 +70,8 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/ecu2mqtt/ecu2mqtt")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# Not a library: the zone files that give a polled ECU's day by its own time zone.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "tzdata")
 # The settings stay as the admin edited them across upgrades.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${PROJECT_SOURCE_DIR}/packaging/conffiles

@@ -21,7 +21,8 @@ build_packages=(g++ cmake make libboost-dev libpaho-mqttpp-dev libpaho-mqtt-dev 
     nlohmann-json3-dev libsqlite3-dev)
 package_packages=(dpkg-dev file help2man)
 # ca-certificates: mqtts:// without --mqtt-ca-file trusts the system CAs, which a slim image lacks.
-runtime_packages=(libpaho-mqttpp3-1 libpaho-mqtt1.3 libsqlite3-0 libssl3 ca-certificates)
+# tzdata: the zone files that turn a polled ECU's time zone name into its day.
+runtime_packages=(libpaho-mqttpp3-1 libpaho-mqtt1.3 libsqlite3-0 libssl3 ca-certificates tzdata)
 
 case "${1:-build}" in
 build) wanted=("${build_packages[@]}") ;;
@@ -30,7 +31,7 @@ test) wanted=("${build_packages[@]}" catch2 mosquitto mosquitto-clients clang li
     apparmor prometheus chromium openssl debootstrap nodejs rabbitmq-server)
     # Debian's nodejs comes without npm; NodeSource's bundles it and conflicts with Debian's.
     command -v npm >/dev/null || wanted+=(npm) ;;
-run) wanted=("${build_packages[@]}" mosquitto mosquitto-clients ca-certificates) ;;
+run) wanted=("${build_packages[@]}" mosquitto mosquitto-clients ca-certificates tzdata) ;;
 package) wanted=("${build_packages[@]}" "${package_packages[@]}") ;;
 runtime) wanted=("${runtime_packages[@]}") ;;
 container) wanted=("${runtime_packages[@]}" tini) ;;

@@ -25,7 +25,7 @@ if [ "${ECU2MQTT_QUICK:-0}" != 1 ]; then
     cmake --build --preset fuzz --parallel "$(nproc)"
     scratch=$(mktemp -d)
     trap 'rm -rf "$scratch"' EXIT
-    for target in fuzz_decoder fuzz_framer; do
+    for target in fuzz_decoder fuzz_framer fuzz_local_api; do
         mkdir -p "$scratch/$target"
         # New inputs go to the scratch folder; the committed seeds stay as they are.
         (cd "$scratch" && "$OLDPWD/build-fuzz/$target" -max_total_time="$fuzz_seconds" \

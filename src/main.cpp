@@ -12,6 +12,7 @@
 #include "ecu2mqtt/http/dns_check.hpp"
 #include "ecu2mqtt/http/http_server.hpp"
 #include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
+#include "ecu2mqtt/net/ecu_poller.hpp"
 #include "ecu2mqtt/net/ema_forwarder.hpp"
 #include "ecu2mqtt/net/listener.hpp"
 #include "ecu2mqtt/net/pvoutput_client.hpp"
@@ -35,6 +36,27 @@ namespace {
 
 using namespace ecu2mqtt;
 namespace asio = boost::asio;
+
+// The status page's line on polling an ECU; empty when it is not polled.
+std::string poll_state(const EcuPoller* poller, const std::string& ecu_id, const Clock& clock) {
+    if (!poller)
+        return "";
+    const auto at = [&clock](std::int64_t unix) {
+        return clock.iso_with_offset(
+            std::chrono::system_clock::time_point(std::chrono::seconds(unix)));
+    };
+    for (const auto& s : poller->status()) {
+        if (s.ecu_id != ecu_id)
+            continue;
+        if (s.failing_since_unix)
+            return "port 8899 at " + s.address + " not answering since " +
+                   at(*s.failing_since_unix) + " (" + s.last_failure + ")";
+        if (s.last_success_unix)
+            return "port 8899 at " + s.address + " answered " + at(s.last_success_unix);
+        return "port 8899 at " + s.address + " not polled yet";
+    }
+    return "port 8899 not polled yet";
+}
 
 constexpr std::chrono::milliseconds kShutdownGrace{500};
 constexpr std::chrono::milliseconds kMqttShutdownBudget{300};
@@ -241,6 +263,26 @@ int run_service(const Options& options) {
     listener_config.shutdown_grace = kShutdownGrace;
     Listener listener(io, listener_config, service, log, forwarder.get());
 
+    std::unique_ptr<EcuPoller> poller;
+    if (!options.poll_ecus.empty()) {
+        auto poll_config = parse_poll_ecus(options.poll_ecus); // checked with the options
+        poll_config.interval = options.poll_interval;
+        poll_config.timeout = options.poll_timeout;
+        poller = std::make_unique<EcuPoller>(
+            io, std::move(poll_config), log,
+            [&publisher](const std::string& id, const PolledEcuFacts& facts,
+                         std::shared_ptr<const TimeZone> zone) {
+                publisher.on_polled(id, facts, std::move(zone));
+            },
+            [&listener](const std::string& address) { return listener.connected_from(address); });
+        service.set_upload_observer([&poller](const std::string& id, const std::string& peer) {
+            poller->on_upload(id, peer);
+        });
+        log.info("polling_ecus", {{"ecus", options.poll_ecus},
+                                  {"interval_s", std::to_string(options.poll_interval.count())},
+                                  {"timeout_s", std::to_string(options.poll_timeout.count())}});
+    }
+
     DnsSelfCheck dns_check(
         io.get_executor(),
         DnsCheckConfig{options.dns_check_name, options.listen_address, options.advertised_addresses,
@@ -286,6 +328,10 @@ int run_service(const Options& options) {
                                                    static_cast<double>(*ecu.clock_offset_s));
                     telemetry.set_availability(ecu.ecu_id, ecu.online);
                     telemetry.set_weak_channels(ecu.ecu_id, ecu.weak_channels);
+                    telemetry.set_polling(ecu.ecu_id,
+                                          ecu.time_zone.empty() ? "learned clock offset"
+                                                                : "time zone " + ecu.time_zone,
+                                          poll_state(poller.get(), ecu.ecu_id, clock));
                     if (ecu.live)
                         telemetry.set_live_reading(ecu.ecu_id, ecu.model, ecu.live->ecu_timestamp,
                                                    ecu.live->received_unix, ecu.live->power_w,
@@ -302,6 +348,8 @@ int run_service(const Options& options) {
         publisher.start();
         if (pvoutput)
             pvoutput->start();
+        if (poller)
+            poller->start();
         if (http_server) {
             http_server->start();
             dns_check.refresh();
@@ -329,6 +377,8 @@ int run_service(const Options& options) {
         listener.stop();
         if (pvoutput)
             pvoutput->stop();
+        if (poller)
+            poller->stop();
         if (http_server)
             http_server->stop();
         hangup.cancel();

@@ -58,6 +58,8 @@ constexpr AddonOption kAddonOptions[] = {
     {"pvoutput_system_id", AddonOption::Kind::Text, "--pvoutput-system-id"},
     {"pvoutput_interval", AddonOption::Kind::Text, "--pvoutput-interval"},
     {"pvoutput_donor", AddonOption::Kind::FlagWhenTrue, "--pvoutput-donor"},
+    {"poll_ecus", AddonOption::Kind::Text, "--poll-ecus"},
+    {"poll_interval", AddonOption::Kind::Text, "--poll-interval"},
 };
 
 } // namespace

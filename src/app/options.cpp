@@ -3,6 +3,8 @@
 #include "ecu2mqtt/app/option_values.hpp"
 #include "subcommand_options.hpp"
 #include "ecu2mqtt/app/pvoutput_options.hpp"
+#include "ecu2mqtt/app/poll_options.hpp"
+
 #include "ecu2mqtt/http/http_server.hpp"
 #include "ecu2mqtt/net/host_port.hpp"
 #include "ecu2mqtt/protocol/local_time.hpp"
@@ -190,6 +192,21 @@ const std::vector<OptionSpec>& option_specs() {
          "full proxy: never relay an EMA reply other than the plain acknowledgement (how an update "
          "would arrive); send the fake reply instead. Such replies are always logged",
          [](Options& o, const std::string& v) { o.block_firmware = parse_bool(v); }},
+        {"--poll-ecus", "ECU2MQTT_POLL_ECUS", "poll_ecus", "LIST",
+         "also ask the ECUs on their local port 8899 for signal levels, firmware and time zone "
+         "(read-only): auto (the address each ECU uploads from) or ADDR[:PORT],... (default port "
+         "8899); off by default",
+         [](Options& o, const std::string& v) { o.poll_ecus = parse_poll_ecus_option(v); }},
+        {"--poll-interval", "ECU2MQTT_POLL_INTERVAL", "poll_interval", "SECONDS",
+         "seconds between polls of one ECU (default 300, at least 60)",
+         [](Options& o, const std::string& v) {
+             o.poll_interval = std::chrono::seconds(parse_integer(v, 60, 86400));
+         }},
+        {"--poll-timeout", "ECU2MQTT_POLL_TIMEOUT", "poll_timeout", "SECONDS",
+         "longest wait for each step of a poll: connecting, sending, the whole reply (default 10)",
+         [](Options& o, const std::string& v) {
+             o.poll_timeout = std::chrono::seconds(parse_integer(v, 1, 60));
+         }},
         {"--gap-expiry", "ECU2MQTT_GAP_EXPIRY", "gap_expiry", "HOURS",
          "stop asking the ECU to re-send a reading that could not be kept after this long (default "
          "48)",

@@ -244,6 +244,8 @@ void Service::handle(const InboundMessage& message, ReplyDone done) {
         if (!upload->skipped_blocks.empty())
             keep_raw(message, ecu_id,
                      std::to_string(upload->skipped_blocks.size()) + " inverter block(s) left out");
+        if (upload_observer_)
+            upload_observer_(ecu_id, message.peer);
         // Kept first, answered second: the reply must not claim data that could still be lost.
         if (!sink_)
             return done(finish_upload(message, ecu_id, *upload, UploadHandling{}));

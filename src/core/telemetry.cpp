@@ -135,6 +135,14 @@ void Telemetry::set_clock_offset(const std::string& ecu_id, double seconds) {
         ecu->clock_offset_s = seconds;
 }
 
+void Telemetry::set_polling(const std::string& ecu_id, std::string ecu_day_rule,
+                            std::string poll_state) {
+    if (auto* ecu = find_or_add(ecu_id)) {
+        ecu->ecu_day_rule = std::move(ecu_day_rule);
+        ecu->poll_state = std::move(poll_state);
+    }
+}
+
 void Telemetry::set_availability(const std::string& ecu_id, bool online) {
     if (auto* ecu = find_or_add(ecu_id))
         ecu->availability = online ? "online" : "offline";

@@ -213,6 +213,8 @@ json status_json(const StatusSnapshot& s) {
                          ecu.received_unix ? json(s.now_unix - ecu.received_unix) : json(nullptr)},
                         {"ecu_timestamp", ecu.ecu_timestamp},
                         {"clock_offset_s", optional_number(ecu.clock_offset_s)},
+                        {"ecu_day_rule", ecu.ecu_day_rule},
+                        {"poll_state", ecu.poll_state},
                         {"reply_rule", ecu.reply_rule},
                         {"reply", ecu.reply},
                         {"power_w", ecu.power_w},

@@ -518,8 +518,9 @@ EcuLedger::Tick EcuLedger::tick(TimePoint now) {
                                       {{"silent_for_s", std::to_string(now_s - s.last_heard_s)}}));
         changed = true;
     }
-    if (s.offset_s && s.daily.day()) {
-        const LocalDate ecu_today = date_of(from_epoch_seconds(now_s + *s.offset_s));
+    const auto ecu_now_s = ecu_wall_clock_s(now_s, time_zone_.get(), s.offset_s);
+    if (ecu_now_s && s.daily.day()) {
+        const LocalDate ecu_today = date_of(from_epoch_seconds(*ecu_now_s));
         if (ecu_today > *s.daily.day()) {
             const auto before = s.daily.today_kwh();
             s.daily.roll_to(ecu_today);

@@ -6,6 +6,7 @@
 #include "ecu2mqtt/mqtt/bridge_info.hpp"
 #include "ecu2mqtt/mqtt/ha_discovery.hpp"
 #include "ecu2mqtt/mqtt/outbox.hpp"
+#include "ecu2mqtt/mqtt/polled_facts.hpp"
 #include "ecu2mqtt/mqtt/readback.hpp"
 #include "ecu2mqtt/mqtt/reading_codec.hpp"
 #include "ecu2mqtt/mqtt/superseded_readings.hpp"
@@ -53,6 +54,7 @@ struct EcuEntry {
     // the one before left; the others wait here, in order.
     bool committing = false;
     std::deque<WaitingUpload> waiting;
+    PolledEcuFacts polled; // from its port 8899, when polled: added to what it publishes
 
     // An upload of it is being decided or written: it must not be forgotten meanwhile, or the
     // commit would land after its state was dropped (and a first upload has no state yet).
@@ -1076,10 +1078,17 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         persist_logged(std::move(write), "recording announced devices");
         if (!config.discovery)
             return;
-        publish_device(ecu_discovery(config.topics, ecu_id, state.ecu_model, config.sw_version));
-        for (const auto& [uid, inv] : state.inverters)
-            publish_device(
-                inverter_discovery(config.topics, ecu_id, known_from(inv), config.sw_version));
+        auto ecu_config = ecu_discovery(config.topics, ecu_id, state.ecu_model, config.sw_version);
+        add_polled_ecu_discovery(ecu_config, entry.polled);
+        publish_device(std::move(ecu_config));
+        for (const auto& [uid, inv] : state.inverters) {
+            auto inverter_config =
+                inverter_discovery(config.topics, ecu_id, known_from(inv), config.sw_version);
+            if (const auto it = entry.polled.inverters.find(uid);
+                it != entry.polled.inverters.end())
+                add_polled_inverter_discovery(inverter_config, uid, it->second);
+            publish_device(std::move(inverter_config));
+        }
     }
 
     void set_online(const std::string& ecu_id, const EcuEntry& entry, bool online) {
@@ -1195,6 +1204,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         state["today_energy_kwh"] = today ? nlohmann::json(*today) : nlohmann::json(nullptr);
         const auto offset = offset_seconds(entry);
         state["clock_offset_s"] = offset ? nlohmann::json(*offset) : nlohmann::json(nullptr);
+        add_polled_ecu_keys(state, entry.polled);
         return state;
     }
 
@@ -1204,6 +1214,13 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                                             nlohmann::json& state) const {
         std::vector<OutgoingMessage> batch;
         const auto& known = decision.if_kept->inverters;
+        static const PolledEcuFacts kNotPolled;
+        const auto ecu = ecus.find(id);
+        const auto& polled = ecu == ecus.end() ? kNotPolled : ecu->second.polled;
+        const auto add_polled = [&polled](std::string& payload, const std::string& uid) {
+            if (const auto it = polled.inverters.find(uid); it != polled.inverters.end())
+                append_polled_inverter_keys(payload, it->second);
+        };
         const std::set<std::string> refused(decision.refused_inverters.begin(),
                                             decision.refused_inverters.end());
         // Written as text straight away: the same bytes as the documents' dump(), without
@@ -1212,6 +1229,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             if (!refused.contains(inv.uid)) {
                 std::string payload;
                 append_inverter_state_payload(payload, inv, upload.timestamp);
+                add_polled(payload, inv.uid);
                 batch.push_back(
                     {config.topics.inverter_state(id, inv.uid), std::move(payload), true});
             }
@@ -1219,6 +1237,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             if (const auto it = known.find(uid); it != known.end()) {
                 std::string payload;
                 append_absent_inverter_payload(payload, known_from(it->second), upload.timestamp);
+                add_polled(payload, uid);
                 batch.push_back({config.topics.inverter_state(id, uid), std::move(payload), true});
             }
         state = ecu_state_payload(upload, decision.state_lifetime_kwh, decision.today_kwh,
@@ -1226,6 +1245,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         state["clock_offset_s"] = decision.clock_offset
                                       ? nlohmann::json(decision.clock_offset->count())
                                       : nlohmann::json(nullptr);
+        add_polled_ecu_keys(state, polled);
         batch.push_back({config.topics.ecu_state(id), state.dump(), true});
         return batch;
     }
@@ -1508,6 +1528,28 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         outbox.put_latest({config.topics.bridge_info(), std::move(payload), true});
     }
 
+    // New facts from an ECU's port 8899: its time zone gives its day from now on; its state and
+    // discovery are published again when they add something. A failed poll never gets here.
+    void on_polled(const std::string& id, const PolledEcuFacts& facts,
+                   std::shared_ptr<const TimeZone> zone) {
+        const auto it = ecus.find(id);
+        if (it == ecus.end())
+            return; // known only from its uploads: polled facts wait for its first
+        auto& entry = it->second;
+        if (zone)
+            entry.ledger.set_time_zone(std::move(zone));
+        if (facts == entry.polled)
+            return;
+        entry.polled = facts;
+        publish_discovery(id, entry);
+        auto state = live_state_payload(id, entry);
+        if (!state.is_null()) {
+            entry.live_state = state;
+            keep_reading(id, {{config.topics.ecu_state(id), state.dump(), true}});
+        }
+        pump();
+    }
+
     // Periodic, per ECU: its midnight resets today's energy; silence makes it offline; inverters
     // unseen for long are forgotten (their device and topics cleared); old gaps expire.
     void tick() {
@@ -1684,6 +1726,10 @@ void MqttPublisher::set_bridge_facts(nlohmann::json facts) {
     impl_->refresh_bridge_info();
     impl_->pump();
 }
+void MqttPublisher::on_polled(const std::string& ecu_id, const PolledEcuFacts& facts,
+                              std::shared_ptr<const TimeZone> zone) {
+    impl_->on_polled(ecu_id, facts, std::move(zone));
+}
 bool MqttPublisher::connected() const {
     return impl_->is_connected;
 }
@@ -1709,7 +1755,8 @@ std::vector<EcuView> MqttPublisher::ecus() const {
                                  state.live->power_w, state.live->lifetime_kwh};
         views.push_back({id, state.daily.today_kwh(), impl_->offset_seconds(entry),
                          entry.ledger.online(), state.ecu_model, std::move(live),
-                         impl_->weak_panels.weak(id)});
+                         impl_->weak_panels.weak(id),
+                         entry.ledger.time_zone() ? entry.ledger.time_zone()->name() : ""});
     }
     return views;
 }

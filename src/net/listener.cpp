@@ -465,6 +465,14 @@ std::vector<std::uint16_t> Listener::bound_ports() const {
 std::size_t Listener::open_connections() const {
     return impl_->connections.size();
 }
+bool Listener::connected_from(const std::string& address) const {
+    const auto from = [&](const std::string& peer) {
+        const auto bracketed = "[" + address + "]:";
+        return peer.starts_with(address + ":") || peer.starts_with(bracketed);
+    };
+    return std::any_of(impl_->connections.begin(), impl_->connections.end(),
+                       [&](const auto& c) { return from(c->peer); });
+}
 ListenerCounters Listener::counters() const {
     return impl_->counters;
 }

@@ -29,6 +29,20 @@ TEST_CASE("defaults match the documented ones") {
     CHECK_FALSE(o.publish_raw);
     CHECK(o.ecu_timeout == std::chrono::minutes(15));
     CHECK(o.state_dir == "/home/pv/.local/state/ecu2mqtt");
+    CHECK(o.poll_ecus.empty()); // polling is off
+    CHECK(o.poll_interval == std::chrono::seconds(300));
+    CHECK(o.poll_timeout == std::chrono::seconds(10));
+}
+
+TEST_CASE("polling options: auto or addresses, interval and timeout") {
+    const auto o =
+        parse({"--poll-ecus", "auto", "--poll-interval", "60", "--poll-timeout", "5"}).options;
+    CHECK(o.poll_ecus == "auto");
+    CHECK(o.poll_interval == std::chrono::seconds(60));
+    CHECK(o.poll_timeout == std::chrono::seconds(5));
+    CHECK(parse({}, {{"ECU2MQTT_POLL_ECUS", "192.168.1.20,192.168.1.21:8899"}}).options.poll_ecus ==
+          "192.168.1.20,192.168.1.21:8899");
+    CHECK(parse({"--poll-ecus", "off"}).options.poll_ecus.empty());
 }
 
 TEST_CASE("command line beats environment beats config file") {
@@ -160,6 +174,10 @@ const std::vector<BadValue>& bad_values() {
         {"--base-topic", "ECU2MQTT_BASE_TOPIC", "base_topic", "solar/#", "solar/#"},
         {"--discovery-prefix", "ECU2MQTT_DISCOVERY_PREFIX", "discovery_prefix", "home+", "home+"},
         {"--ecu-timeout", "ECU2MQTT_ECU_TIMEOUT", "ecu_timeout", "0", "0"},
+        {"--poll-ecus", "ECU2MQTT_POLL_ECUS", "poll_ecus", "ecu.local", "ecu.local"},
+        {"--poll-ecus", "ECU2MQTT_POLL_ECUS", "poll_ecus", "192.168.1.20:0", "192.168.1.20:0"},
+        {"--poll-interval", "ECU2MQTT_POLL_INTERVAL", "poll_interval", "59", "59"},
+        {"--poll-timeout", "ECU2MQTT_POLL_TIMEOUT", "poll_timeout", "0", "0"},
         {"--spool-max-mb", "ECU2MQTT_SPOOL_MAX_MB", "spool_max_mb", "0", "0"},
         {"--history-days", "ECU2MQTT_HISTORY_DAYS", "history_days", "0", "0"},
         {"--history-days", "ECU2MQTT_HISTORY_DAYS", "history_days", "4OO", "4OO"},

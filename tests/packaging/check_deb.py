@@ -55,13 +55,13 @@ for path, mode in EXPECTED.items():
 for path in found.keys() - EXPECTED.keys():
     problems.append(f"unexpected {path}")
 
-# --- control fields: project()'s version, dependencies found by dpkg-shlibdeps.
+# --- control fields: project()'s version, dependencies found by dpkg-shlibdeps, and tzdata.
 fields = dict(re.findall(r"^ (\S+): (.*)$", dpkg_deb("--info"), re.M))
 if fields.get("Version") != version:
     problems.append(f"Version {fields.get('Version')!r}, project() says {version!r}")
 if not deb.name.startswith(f"ecu2mqtt_{version}_"):
     problems.append(f"file name {deb.name} does not carry version {version}")
-for library in ("libpaho-mqttpp3-1", "libpaho-mqtt1.3", "libsqlite3-0", "libstdc++6"):
+for library in ("libpaho-mqttpp3-1", "libpaho-mqtt1.3", "libsqlite3-0", "libstdc++6", "tzdata"):
     if library not in fields.get("Depends", ""):
         problems.append(f"Depends lacks {library}: {fields.get('Depends')!r}")
 

@@ -54,6 +54,8 @@ for path, package in sorted(linked_packages().items()):
         problems.append(f"{path} comes from {package}, which `runtime` does not install")
 if "ca-certificates" not in listed:
     problems.append("`runtime` lacks ca-certificates: mqtts:// with the system CAs would fail")
+if "tzdata" not in listed:
+    problems.append("`runtime` lacks tzdata: a polled ECU's time zone could not give its day")
 for problem in problems:
     print(problem)
 sys.exit(1 if problems else 0)

@@ -73,6 +73,17 @@ class RunningPublisher {
         return done.get_future().get();
     }
 
+    // What a poll of the ECU's port 8899 found, handed over as the poller does, on the io thread.
+    void polled(const std::string& ecu_id, const ecu2mqtt::PolledEcuFacts& facts,
+                std::shared_ptr<const ecu2mqtt::TimeZone> zone = nullptr) {
+        std::promise<void> done;
+        boost::asio::post(io_, [&] {
+            publisher_->on_polled(ecu_id, facts, zone);
+            done.set_value();
+        });
+        done.get_future().get();
+    }
+
     std::string log() const { return log_text_.str(); }
 
   private:

@@ -55,6 +55,11 @@ struct Options {
     std::string record_dir;
     std::size_t record_max_mb = 512;
 
+    // Local polling of the ECUs' port 8899 (see docs/polling.md)
+    std::string poll_ecus; // "auto" or "ADDR[:PORT],…"; empty: off
+    std::chrono::seconds poll_interval{300};
+    std::chrono::seconds poll_timeout{10};
+
     // Status page, /metrics and /api/status
     bool http = true;
     std::string http_address = "127.0.0.1";

@@ -65,6 +65,9 @@ class Service final : public MessageHandler {
     // Messages not fully used (undecodable, inverter blocks left out, clock-suspect) are kept
     // there; without a store they are logged whole.
     void set_store(Store* store) { store_ = store; }
+    // Told of every real-time upload with its peer ("address:port"), e.g. for polling with auto.
+    using UploadObserver = std::function<void(const std::string& ecu_id, const std::string& peer)>;
+    void set_upload_observer(UploadObserver observer) { upload_observer_ = std::move(observer); }
 
   private:
     void handle(const InboundMessage& message, ReplyDone done);
@@ -95,6 +98,7 @@ class Service final : public MessageHandler {
     ServiceCounters counters_;
     std::map<std::string, LocalDateTime> last_acknowledged_; // per ECU id
     Telemetry* telemetry_ = nullptr;
+    UploadObserver upload_observer_;
     Store* store_ = nullptr;
     // The reply chosen while handling the current message (rule and ECU id), for telemetry.
     std::string reply_rule_;

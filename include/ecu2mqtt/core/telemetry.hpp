@@ -50,6 +50,10 @@ struct EcuSnapshot {
     std::int64_t received_unix = 0; // host clock
     std::string ecu_timestamp;      // the ECU's own clock, ISO local time
     std::optional<double> clock_offset_s;
+    // What gives the ECU day: "time zone Asia/Shanghai" or "learned clock offset".
+    std::string ecu_day_rule = "learned clock offset";
+    // With polling on: "answering" or "port 8899 not answering since …"; empty when off.
+    std::string poll_state;
     std::string reply_rule; // the reply sent to the last message, by rule
     std::string reply;      // its bytes
     double power_w = 0;
@@ -193,6 +197,7 @@ class Telemetry {
     // From later bookkeeping: today's energy, the ECU's clock offset, availability.
     void set_today_energy(const std::string& ecu_id, double kwh);
     void set_clock_offset(const std::string& ecu_id, double seconds);
+    void set_polling(const std::string& ecu_id, std::string ecu_day_rule, std::string poll_state);
     void set_availability(const std::string& ecu_id, bool online);
     void set_weak_channels(const std::string& ecu_id, std::vector<WeakChannel> weak);
     // The ledger's newest trustworthy reading: its lifetime is the one the state topic shows

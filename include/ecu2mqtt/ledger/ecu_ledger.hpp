@@ -4,6 +4,7 @@
 
 #include "ecu2mqtt/ledger/counter_model.hpp"
 #include "ecu2mqtt/ledger/daily_energy.hpp"
+#include "ecu2mqtt/ledger/time_zone.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
 #include "ecu2mqtt/protocol/local_time.hpp"
 
@@ -164,7 +165,8 @@ class EcuLedger {
         std::vector<std::string> forgotten_inverters;
         std::vector<LedgerEvent> events;
     };
-    // ECU midnight (host time + learned offset), offline deadline, inverter and gap expiry.
+    // ECU midnight (by its time zone when known, else host time + learned offset), offline
+    // deadline, inverter and gap expiry.
     Tick tick(TimePoint now);
 
     nlohmann::json to_json() const;
@@ -181,11 +183,15 @@ class EcuLedger {
     bool online() const { return state_.online; }
     std::optional<std::chrono::seconds> clock_offset() const;
     std::optional<LocalDateTime> resend_from() const;
+    // The ECU's own time zone (from polling it) gives its day instead of the learned offset.
+    void set_time_zone(std::shared_ptr<const TimeZone> zone) { time_zone_ = std::move(zone); }
+    const TimeZone* time_zone() const { return time_zone_.get(); }
 
   private:
     std::string ecu_id_;
     LedgerConfig config_;
     EcuLedgerState state_;
+    std::shared_ptr<const TimeZone> time_zone_;
 };
 
 } // namespace ecu2mqtt

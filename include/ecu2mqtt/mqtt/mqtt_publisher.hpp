@@ -5,7 +5,9 @@
 #include "ecu2mqtt/core/logger.hpp"
 #include "ecu2mqtt/core/reading_sink.hpp"
 #include "ecu2mqtt/ledger/weak_panels.hpp"
+#include "ecu2mqtt/ledger/time_zone.hpp"
 #include "ecu2mqtt/mqtt/mqtt_payloads.hpp"
+#include "ecu2mqtt/mqtt/polled_facts.hpp"
 
 #include <chrono>
 #include <memory>
@@ -85,6 +87,8 @@ struct EcuView {
     };
     std::optional<Live> live;
     std::vector<WeakChannel> weak_channels; // the weak-panel hint over its recent uploads
+    // The time zone that gives its day (from polling it); empty: the learned clock offset.
+    std::string time_zone;
 };
 
 // Never blocks the caller on the broker. Every reading (the state messages of one upload) is
@@ -113,6 +117,10 @@ class MqttPublisher final : public ReadingSink {
     void on_realtime(const RealtimeUpload& upload, std::chrono::system_clock::time_point received,
                      HandlingDone done) override;
     void on_raw(const std::string& ecu_id, std::string_view raw) override;
+    // What a poll of the ECU's port 8899 found (see net/ecu_poller): the whole of what is known,
+    // and its time zone when the host has it. Call on the io_context's thread.
+    void on_polled(const std::string& ecu_id, const PolledEcuFacts& facts,
+                   std::shared_ptr<const TimeZone> zone);
 
     // The bridge's facts (see bridge_facts): from now on `<base>/bridge/info` is kept retained,
     // with the ECUs and inverters tracked, and published again whenever any of it changes.

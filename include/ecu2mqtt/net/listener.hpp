@@ -94,6 +94,8 @@ class Listener {
 
     std::vector<std::uint16_t> bound_ports() const;
     std::size_t open_connections() const;
+    // Whether a connection from this address (as the resolver writes it) is open now.
+    bool connected_from(const std::string& address) const;
     ListenerCounters counters() const;
 
   private:

@@ -1,0 +1,148 @@
+// Polling port 8899 through the real binaries: ecu2mqtt --poll-ecus auto against ecu2mqtt-sim's
+// simulated ECU (uploads and port 8899 from one loopback address), with a real Mosquitto.
+#include "support/mqtt_probe.hpp"
+#include "support/service_process.hpp"
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <random>
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+const std::string kEcu = "216000000001";
+
+// A loopback address of its own per run (127.0.0.0/8 is all loopback), so that port 8899 there
+// is free even while other tests run side by side.
+std::string own_loopback_address() {
+    std::random_device random;
+    std::uniform_int_distribution<int> byte(2, 254);
+    return "127." + std::to_string(byte(random)) + "." + std::to_string(byte(random)) + "." +
+           std::to_string(byte(random));
+}
+
+// One upload per real second for 12 s (simulated minutes, dated today), from `address`, with
+// port 8899 served there.
+std::vector<std::string> sim_args(std::uint16_t service_port, const std::string& address,
+                                  std::vector<std::string> fault = {}) {
+    const auto today = test::today_utc();
+    std::vector<std::string> args{ECU2MQTT_SIM_BINARY,
+                                  "--ports",
+                                  std::to_string(service_port),
+                                  "--from",
+                                  address,
+                                  "--local-api",
+                                  address,
+                                  "--models",
+                                  "806,501",
+                                  "--start",
+                                  today.substr(0, 4) + "-" + today.substr(4, 2) + "-" +
+                                      today.substr(6, 2) + "T10:00:00",
+                                  "--interval",
+                                  "60",
+                                  "--speed",
+                                  "60",
+                                  "--hours",
+                                  "0.2"};
+    args.insert(args.end(), fault.begin(), fault.end());
+    return args;
+}
+
+} // namespace
+
+TEST_CASE("poll auto: the simulated ECU is found from its uploads, and firmware, time zone and "
+          "signal levels reach Mosquitto and the discovery configs",
+          "[poll_integration]") {
+    // Also when the firmware drops the trailing END\n: the reply is read to the ECU's close.
+    const auto ending = GENERATE(std::vector<std::string>{},
+                                 std::vector<std::string>{"--local-api-fault", "no-end"});
+    test::TempDir dir("ecu2mqtt-poll");
+    test::MosquittoBroker broker;
+    test::MqttProbe probe(broker.url(), "#");
+    test::ServiceProcess service(broker.url(), dir.path / "state",
+                                 {"--log-level", "info", "--poll-ecus", "auto"});
+    const auto address = own_loopback_address();
+    test::ChildProcess sim(sim_args(service.port(), address, ending),
+                           (dir.path / "sim.json").string());
+
+    CHECK(service.process().wait_for_output("event=poll_ecu_found", 5s));
+    CHECK_THAT(service.log(), Catch::Contains(address));
+    const auto ecu_state = probe.wait_for_payload(
+        "ecu2mqtt/" + kEcu + "/state",
+        [](const std::string& p) { return json::parse(p).contains("firmware"); }, 15s);
+    REQUIRE(ecu_state);
+    const auto state = json::parse(ecu_state->payload);
+    CHECK(state["firmware"] == "ECU_R_1.3.6C");
+    CHECK(state["time_zone"] == "Europe/Amsterdam");
+    CHECK(state["inverters_registered"] == 2);
+    // The inverter keys come with the next upload.
+    const auto inverter_state = probe.wait_for(
+        [](const test::Received& m) {
+            return m.topic.starts_with("ecu2mqtt/" + kEcu + "/") && m.topic.ends_with("/state") &&
+                   m.topic != "ecu2mqtt/" + kEcu + "/state" &&
+                   json::parse(m.payload).contains("signal_level");
+        },
+        10s);
+    REQUIRE(inverter_state);
+    const auto level = json::parse(inverter_state->payload)["signal_level"];
+    CHECK(level.get<int>() >= 0);
+    CHECK(level.get<int>() <= 255);
+    CHECK(probe.wait_for(
+        [](const test::Received& m) {
+            return m.topic.starts_with("homeassistant/") &&
+                   m.payload.find("\"sw_version\":\"ECU_R_1.3.6C\"") != std::string::npos;
+        },
+        5s));
+    CHECK(probe.wait_for(
+        [](const test::Received& m) {
+            return m.topic.starts_with("homeassistant/") &&
+                   m.payload.find("\"Signal level\"") != std::string::npos;
+        },
+        5s));
+
+    REQUIRE(sim.wait_for(30s) == 0);
+    const auto summary = json::parse(sim.output());
+    CHECK(summary["answered"] == summary["uploads"]);
+    CHECK(summary["local_api_requests"] == 3); // one poll: the three read-only requests
+    CHECK_THAT(service.log(), !Catch::Contains("event=poll_failed"));
+}
+
+TEST_CASE("poll auto, port 8899 misbehaving: a logged poll failure and backoff, while every "
+          "upload is answered at once and published",
+          "[poll_integration]") {
+    const auto fault = GENERATE(std::vector<std::string>{"--local-api-fault", "refuse"},
+                                std::vector<std::string>{"--local-api-fault", "silent"},
+                                std::vector<std::string>{"--local-api-fault", "truncate"},
+                                std::vector<std::string>{"--local-api-wedge-after", "0"});
+    INFO("sim " << fault[0] << " " << fault[1]);
+    test::TempDir dir("ecu2mqtt-poll");
+    test::MosquittoBroker broker;
+    test::MqttProbe probe(broker.url(), "ecu2mqtt/" + kEcu + "/state");
+    test::ServiceProcess service(
+        broker.url(), dir.path / "state",
+        {"--log-level", "info", "--poll-ecus", "auto", "--poll-timeout", "3"});
+    test::ChildProcess sim(sim_args(service.port(), own_loopback_address(), fault),
+                           (dir.path / "sim.json").string());
+
+    // The first poll comes 5 s after the first upload; a silent ECU holds it for the 3 s timeout,
+    // while the simulator goes on uploading once a second.
+    CHECK(service.process().wait_for_output("event=poll_failed", 12s));
+    CHECK(service.process().wait_for_output("event=poll_backoff", 1s));
+    REQUIRE(sim.wait_for(30s) == 0);
+    const auto summary = json::parse(sim.output());
+    CHECK(summary["uploads"] == 13);
+    CHECK(summary["answered"] == summary["uploads"]);
+    // Answered as without polling: far below the 3 s that the silent poll is held open.
+    CHECK(summary["slowest_reply_ms"].get<int>() < 1000);
+    const auto last = probe.wait_for_payload(
+        "ecu2mqtt/" + kEcu + "/state",
+        [](const std::string& p) {
+            return json::parse(p)["timestamp"].get<std::string>().ends_with("T10:12:00");
+        },
+        5s);
+    REQUIRE(last);
+    CHECK_FALSE(json::parse(last->payload).contains("firmware")); // a failed poll adds nothing
+}

@@ -1,0 +1,114 @@
+#include "ecu2mqtt/mqtt/polled_facts.hpp"
+#include "ecu2mqtt/net/ecu_poller.hpp"
+#include "support/port8899_fixtures.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace ecu2mqtt;
+
+namespace {
+
+PolledEcuFacts facts_of_the_qt2_plant() {
+    PolledEcuFacts facts;
+    const auto info = decode_local_ecu_info(test::port8899_reply("ksh210_ecu-r2160_qt2_0001.hex"));
+    const auto realtime =
+        decode_local_realtime(test::port8899_reply("ksh210_ecu-r2160_qt2_0002.hex"));
+    const auto signals =
+        decode_local_signal_levels(test::port8899_reply("ksh210_ecu-r2160_qt2_0030.hex"));
+    REQUIRE(local_reply(info));
+    REQUIRE(local_reply(realtime));
+    REQUIRE(local_reply(signals));
+    merge_ecu_info(facts, *local_reply(info));
+    merge_realtime(facts, *local_reply(realtime));
+    merge_signal_levels(facts, *local_reply(signals));
+    return facts;
+}
+
+} // namespace
+
+TEST_CASE("polled ECU facts add firmware, time zone and registered inverters", "[polled]") {
+    const auto facts = facts_of_the_qt2_plant();
+    nlohmann::json state{{"id", "216000000001"}, {"power_w", 398.0}};
+    add_polled_ecu_keys(state, facts);
+    CHECK(state["firmware"] == "ECU_R_1.3.6C");
+    CHECK(state["time_zone"] == "Etc/GMT-8");
+    CHECK(state["inverters_registered"] == 6);
+    CHECK(state["power_w"] == 398.0);
+
+    nlohmann::json untouched{{"id", "216000000001"}};
+    add_polled_ecu_keys(untouched, PolledEcuFacts{});
+    CHECK(untouched.size() == 1); // polling off: nothing added
+}
+
+TEST_CASE("polled inverter keys are spliced into the state text as valid JSON", "[polled]") {
+    const auto facts = facts_of_the_qt2_plant();
+    REQUIRE(facts.inverters.size() == 6);
+    const auto& qt2 = facts.inverters.at("901000000001");
+    std::string payload = R"({"uid":"901000000001","power_w":79.0})";
+    append_polled_inverter_keys(payload, qt2);
+    const auto parsed = nlohmann::json::parse(payload);
+    CHECK(parsed["signal_level"] == 170);
+    CHECK(parsed["ac_voltage_l1_v"] == 389.0);
+    CHECK(parsed["ac_voltage_l2_v"] == 394.0);
+    CHECK(parsed["ac_voltage_l3_v"] == 393.0);
+    CHECK_FALSE(parsed.contains("ac_voltage_v"));
+    CHECK(parsed["power_w"] == 79.0);
+
+    PolledInverterFacts single{std::nullopt, {std::nullopt}}; // offline: voltage unknown
+    std::string dark = R"({"uid":"409000000039"})";
+    append_polled_inverter_keys(dark, single);
+    const auto dark_json = nlohmann::json::parse(dark);
+    CHECK(dark_json["ac_voltage_v"].is_null());
+    CHECK_FALSE(dark_json.contains("signal_level"));
+
+    std::string unchanged = R"({"uid":"1"})";
+    append_polled_inverter_keys(unchanged, PolledInverterFacts{});
+    CHECK(unchanged == R"({"uid":"1"})");
+}
+
+TEST_CASE("discovery: firmware as sw_version, diagnostic sensors for the polled keys", "[polled]") {
+    const auto facts = facts_of_the_qt2_plant();
+    const TopicScheme topics;
+    auto ecu = ecu_discovery(topics, "216000000001", "ECU-R", "0.1.0");
+    add_polled_ecu_discovery(ecu, facts);
+    CHECK(ecu.payload["device"]["sw_version"] == "ECU_R_1.3.6C");
+    CHECK(ecu.payload["origin"]["sw_version"] == "0.1.0");
+    for (const char* key : {"firmware", "time_zone", "inverters_registered"}) {
+        INFO(key);
+        REQUIRE(ecu.payload["cmps"].contains(key));
+        CHECK(ecu.payload["cmps"][key]["entity_category"] == "diagnostic");
+        CHECK(ecu.payload["cmps"][key]["value_template"] ==
+              std::string("{{ value_json.") + key + " }}");
+    }
+
+    KnownInverter qt2{"901000000001", "901", "QT2", 4};
+    auto inverter = inverter_discovery(topics, "216000000001", qt2, "0.1.0");
+    add_polled_inverter_discovery(inverter, qt2.uid, facts.inverters.at(qt2.uid));
+    const auto& cmps = inverter.payload["cmps"];
+    REQUIRE(cmps.contains("signal_level"));
+    CHECK(cmps["signal_level"]["unique_id"] == "ecu2mqtt_901000000001_signal_level");
+    CHECK(cmps["signal_level"]["entity_category"] == "diagnostic");
+    REQUIRE(cmps.contains("ac_voltage_l3"));
+    CHECK(cmps["ac_voltage_l3"]["value_template"] == "{{ value_json.ac_voltage_l3_v }}");
+    CHECK(cmps["ac_voltage_l3"]["unit_of_measurement"] == "V");
+
+    auto plain = ecu_discovery(topics, "216000000001", "ECU-R", "0.1.0");
+    const auto before = plain.payload;
+    add_polled_ecu_discovery(plain, PolledEcuFacts{});
+    CHECK(plain.payload == before); // polling off: the discovery is as it was
+}
+
+TEST_CASE("--poll-ecus: off, auto, or IP addresses with port 8899 by default", "[polled]") {
+    CHECK(parse_poll_ecus("").targets.empty());
+    CHECK_FALSE(parse_poll_ecus("off").from_uploads);
+    CHECK(parse_poll_ecus("auto").from_uploads);
+    const auto two = parse_poll_ecus("192.168.1.20,[fd00::5]:9000");
+    REQUIRE(two.targets.size() == 2);
+    CHECK(two.targets[0].host == "192.168.1.20");
+    CHECK(two.targets[0].port == 8899);
+    CHECK(two.targets[1].host == "fd00::5");
+    CHECK(two.targets[1].port == 9000);
+    CHECK_THROWS_AS(parse_poll_ecus("ecu.local"), std::invalid_argument);
+    CHECK_THROWS_AS(parse_poll_ecus("192.168.1.20:0"), std::invalid_argument);
+    CHECK_THROWS_AS(parse_poll_ecus("192.168.1.20,"), std::invalid_argument);
+}

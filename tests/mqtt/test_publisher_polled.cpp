@@ -1,0 +1,95 @@
+// What polling adds to what Home Assistant sees: the publisher with a real Mosquitto.
+#include "support/mosquitto_broker.hpp"
+#include "support/mqtt_probe.hpp"
+#include "support/running_publisher.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+using namespace ecu2mqtt;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+const std::string kEcu = "216000064136";
+const std::string kUid = "806000000001";
+const std::string kState = "ecu2mqtt/" + kEcu + "/state";
+const std::string kInverterState = "ecu2mqtt/" + kEcu + "/" + kUid + "/state";
+const std::string kEcuConfig = "homeassistant/device/ecu2mqtt_" + kEcu + "/config";
+const std::string kInverterConfig = "homeassistant/device/ecu2mqtt_" + kUid + "/config";
+
+test::UploadSpec reading(const std::string& stamp, long long decikwh) {
+    test::UploadSpec spec;
+    spec.timestamp = stamp;
+    spec.decikwh = decikwh;
+    spec.centiwatts = 10000;
+    spec.inverters = {test::inverter_with(kUid, 4, 25)};
+    return spec;
+}
+
+PolledEcuFacts polled_facts() {
+    PolledEcuFacts facts;
+    facts.firmware = "ECU_R_1.3.6C";
+    facts.time_zone = "Etc/GMT-8";
+    facts.inverters_registered = 6;
+    facts.inverters[kUid] = {170, {231.0}};
+    return facts;
+}
+
+} // namespace
+
+TEST_CASE("polled keys reach the broker and the discovery configs, absent before any poll",
+          "[polled]") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-polled");
+    test::MqttProbe probe(broker.url(), "#");
+    test::FixedClock clock({2024, 6, 21, 10, 0, 5});
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock);
+
+    publisher.upload(reading("20240621100000", 30000));
+    const auto plain = probe.wait_for_payload(kState, [](const std::string&) { return true; });
+    REQUIRE(plain);
+    CHECK_FALSE(json::parse(plain->payload).contains("firmware")); // polling off: nothing new
+    const auto plain_inverter =
+        probe.wait_for_payload(kInverterState, [](const std::string&) { return true; });
+    REQUIRE(plain_inverter);
+    CHECK_FALSE(json::parse(plain_inverter->payload).contains("signal_level"));
+
+    // A poll's facts: the ECU state is published again at once, with its discovery.
+    publisher.polled(kEcu, polled_facts());
+    const auto state = probe.wait_for_payload(
+        kState, [](const std::string& p) { return json::parse(p).contains("firmware"); });
+    REQUIRE(state);
+    const auto ecu_state = json::parse(state->payload);
+    CHECK(ecu_state["firmware"] == "ECU_R_1.3.6C");
+    CHECK(ecu_state["time_zone"] == "Etc/GMT-8");
+    CHECK(ecu_state["inverters_registered"] == 6);
+    CHECK(ecu_state["power_w"] == 100.0); // the upload's values are as they were
+    const auto ecu_config = probe.wait_for_payload(kEcuConfig, [](const std::string& p) {
+        return !p.empty() && json::parse(p)["device"].contains("sw_version");
+    });
+    REQUIRE(ecu_config);
+    const auto config = json::parse(ecu_config->payload);
+    CHECK(config["device"]["sw_version"] == "ECU_R_1.3.6C");
+    CHECK(config["cmps"]["firmware"]["entity_category"] == "diagnostic");
+    CHECK(config["cmps"].contains("inverters_registered"));
+    const auto inverter_config = probe.wait_for_payload(kInverterConfig, [](const std::string& p) {
+        return !p.empty() && json::parse(p)["cmps"].contains("signal_level");
+    });
+    REQUIRE(inverter_config);
+    CHECK(json::parse(inverter_config->payload)["cmps"].contains("ac_voltage"));
+
+    // The next upload carries the inverter's polled keys.
+    clock.set({2024, 6, 21, 10, 5, 5});
+    publisher.upload(reading("20240621100500", 30001));
+    const auto inverter = probe.wait_for_payload(kInverterState, [](const std::string& p) {
+        return json::parse(p).contains("signal_level");
+    });
+    REQUIRE(inverter);
+    const auto inverter_state = json::parse(inverter->payload);
+    CHECK(inverter_state["signal_level"] == 170);
+    CHECK(inverter_state["ac_voltage_v"] == 231.0);
+    CHECK(inverter_state["timestamp"] == "2024-06-21T10:05:00");
+    std::filesystem::remove_all(dir);
+}

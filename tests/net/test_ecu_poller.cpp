@@ -1,0 +1,174 @@
+#include "ecu2mqtt/net/ecu_poller.hpp"
+#include "support/local_api_server.hpp"
+
+#include <catch2/catch.hpp>
+#include <sstream>
+
+using namespace ecu2mqtt;
+namespace asio = boost::asio;
+
+namespace {
+
+// Runs the loop until `condition` holds, at most `limit`; whether it holds.
+bool run_until(asio::io_context& io, const std::function<bool()>& condition,
+               std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!condition() && std::chrono::steady_clock::now() < deadline) {
+        io.restart();
+        io.run_for(std::chrono::milliseconds(20));
+    }
+    return condition();
+}
+
+struct PollerRig {
+    asio::io_context io;
+    test::LocalApiServer ecu{io};
+    std::ostringstream log_text;
+    Logger log{log_text, LogLevel::Debug};
+    std::vector<PolledEcuFacts> polled;
+    std::vector<std::string> polled_ids;
+    std::vector<std::string> zones;
+    bool uploading = false;
+    std::unique_ptr<EcuPoller> poller;
+
+    explicit PollerRig(bool from_uploads = false) {
+        PollerConfig config;
+        if (from_uploads)
+            config.from_uploads = true;
+        else
+            config.targets = {{"127.0.0.1", ecu.port()}};
+        config.interval = std::chrono::milliseconds(150);
+        config.timeout = std::chrono::milliseconds(300);
+        config.first_poll = std::chrono::milliseconds(0);
+        config.max_backoff = std::chrono::milliseconds(600);
+        config.zoneinfo_dir = test::data_path("zoneinfo");
+        poller = std::make_unique<EcuPoller>(
+            io, config, log,
+            [this](const std::string& id, const PolledEcuFacts& facts,
+                   std::shared_ptr<const TimeZone> zone) {
+                polled_ids.push_back(id);
+                polled.push_back(facts);
+                zones.push_back(zone ? zone->name() : "");
+            },
+            [this](const std::string&) { return uploading; });
+    }
+
+    std::size_t count(const std::string& text) const {
+        const auto all = log_text.str();
+        std::size_t n = 0;
+        for (auto at = all.find(text); at != std::string::npos; at = all.find(text, at + 1))
+            ++n;
+        return n;
+    }
+    int failures() const {
+        const auto s = poller->status();
+        return s.empty() ? 0 : s.front().consecutive_failures;
+    }
+};
+
+bool only_the_three_requests(const std::vector<std::string>& requests) {
+    for (const auto& r : requests)
+        if (r != "APS1100160001END\n" && r != "APS1100280002216000000001END\n" &&
+            r != "APS1100280030216000000001END\n")
+            return false;
+    return !requests.empty();
+}
+
+} // namespace
+
+TEST_CASE("a poll asks the three questions and hands on what the ECU said", "[poller]") {
+    PollerRig rig;
+    rig.poller->start();
+    REQUIRE(run_until(rig.io, [&] { return !rig.polled.empty(); }));
+    CHECK(rig.polled_ids.front() == "216000000001");
+    const auto& facts = rig.polled.front();
+    CHECK(facts.firmware == "ECU_R_1.3.6C");
+    CHECK(facts.time_zone == "Etc/GMT-8");
+    CHECK(facts.inverters_registered == 6);
+    CHECK(facts.inverters.size() == 6);
+    CHECK(facts.inverters.at("901000000001").signal_level == 170);
+    CHECK(rig.zones.front() == "Etc/GMT-8");
+    CHECK(only_the_three_requests(rig.ecu.requests()));
+    CHECK(rig.count("poll_failed") == 0);
+    const auto status = rig.poller->status();
+    REQUIRE(status.size() == 1);
+    CHECK(status.front().last_success_unix > 0);
+    CHECK_FALSE(status.front().failing_since_unix);
+}
+
+TEST_CASE("a reply without END is read to the ECU's close and decoded", "[poller]") {
+    PollerRig rig;
+    rig.ecu.set_behaviour(test::LocalApiBehaviour::NoEnd);
+    rig.poller->start();
+    REQUIRE(run_until(rig.io, [&] { return !rig.polled.empty(); }));
+    CHECK(rig.polled.front().inverters.size() == 6);
+    CHECK(rig.count("poll_failed") == 0);
+}
+
+TEST_CASE("each misbehaviour: a logged failure, backoff, and recovery", "[poller]") {
+    using test::LocalApiBehaviour;
+    const auto misbehave = GENERATE(as<std::string>{}, "refuse", "silent", "truncate", "wedge");
+    INFO(misbehave);
+    PollerRig rig;
+    if (misbehave == "refuse")
+        rig.ecu.refuse();
+    else if (misbehave == "silent")
+        rig.ecu.set_behaviour(LocalApiBehaviour::Silent);
+    else if (misbehave == "truncate")
+        rig.ecu.set_behaviour(LocalApiBehaviour::Truncate);
+    else
+        rig.ecu.wedge_after(1);
+    rig.poller->start();
+    // Three failures in a row, each waiting twice as long as the one before (up to the cap).
+    REQUIRE(run_until(rig.io, [&] { return rig.failures() >= 3; }));
+    CHECK(rig.count("poll_failed") >= 3);
+    CHECK(rig.count("next_in_ms=150") >= 1);
+    CHECK(rig.count("next_in_ms=300") >= 1);
+    CHECK(rig.count("next_in_ms=600") >= 1);
+    const auto status = rig.poller->status().front();
+    CHECK(status.failing_since_unix);
+    CHECK_FALSE(status.last_failure.empty());
+    if (misbehave == "truncate")
+        CHECK(rig.count("raw") >= 1); // the bytes that did not decode are in the log
+    const auto answered_before = rig.polled.size();
+    // The ECU answers again (power-cycled): the next poll recovers.
+    test::LocalApiServer* ecu = &rig.ecu;
+    if (misbehave == "refuse")
+        ecu->answer_again();
+    ecu->set_behaviour(LocalApiBehaviour::Answer);
+    ecu->wedge_after(-1);
+    REQUIRE(run_until(rig.io,
+                      [&] { return rig.failures() == 0 && rig.polled.size() > answered_before; }));
+    CHECK(rig.count("poll_recovered") == 1);
+    CHECK_FALSE(rig.poller->status().front().failing_since_unix);
+    CHECK((rig.ecu.requests().empty() || only_the_three_requests(rig.ecu.requests())));
+}
+
+TEST_CASE("no poll while the ECU is in an upload exchange", "[poller]") {
+    PollerRig rig;
+    rig.uploading = true;
+    rig.poller->start();
+    run_until(
+        rig.io, [] { return false; }, std::chrono::milliseconds(400));
+    CHECK(rig.ecu.requests().empty());
+    rig.uploading = false;
+    REQUIRE(run_until(rig.io, [&] { return !rig.polled.empty(); }));
+}
+
+TEST_CASE("auto finds the ECU at the address of its uploads", "[poller]") {
+    PollerRig rig(true);
+    rig.poller->start();
+    run_until(
+        rig.io, [] { return false; }, std::chrono::milliseconds(200));
+    CHECK(rig.ecu.requests().empty()); // nothing known yet
+    // The simulated ECU listens on an ephemeral port, not 8899: auto polls port 8899 at the
+    // upload's address, so this checks the address it found and that it tries there.
+    rig.poller->on_upload("216000000001", "127.0.0.1:40123");
+    const auto status = rig.poller->status();
+    REQUIRE(status.size() == 1);
+    CHECK(status.front().address == "127.0.0.1");
+    CHECK(status.front().ecu_id == "216000000001");
+    rig.poller->on_upload("216000000001", "127.0.0.1:40124"); // the same ECU: no second target
+    CHECK(rig.poller->status().size() == 1);
+    REQUIRE(run_until(rig.io, [&] { return rig.failures() >= 1 || !rig.polled.empty(); }));
+}
