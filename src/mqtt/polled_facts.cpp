@@ -25,24 +25,6 @@ nlohmann::json diagnostic_sensor(const std::string& node, const std::string& obj
 
 } // namespace
 
-void merge_ecu_info(PolledEcuFacts& facts, const LocalEcuInfo& info) {
-    facts.firmware = info.firmware;
-    if (!info.time_zone.empty())
-        facts.time_zone = info.time_zone;
-    facts.inverters_registered = info.inverters_registered;
-}
-
-void merge_realtime(PolledEcuFacts& facts, const LocalRealtime& realtime) {
-    for (const auto& inverter : realtime.inverters)
-        if (!inverter.ac_voltage_v.empty()) // type 00 (never heard) has no grid to measure
-            facts.inverters[inverter.uid].ac_voltage_v = inverter.ac_voltage_v;
-}
-
-void merge_signal_levels(PolledEcuFacts& facts, const LocalSignalLevels& signals) {
-    for (const auto& level : signals.levels)
-        facts.inverters[level.uid].signal_level = level.level;
-}
-
 void add_polled_ecu_keys(nlohmann::json& ecu_state, const PolledEcuFacts& facts) {
     if (facts.firmware)
         ecu_state["firmware"] = *facts.firmware;

@@ -1,6 +1,6 @@
 #include "ecu2mqtt/net/ecu_poller.hpp"
 
-#include "ecu2mqtt/app/zoneinfo.hpp"
+#include "ecu2mqtt/core/zoneinfo.hpp"
 #include "ecu2mqtt/net/host_port.hpp"
 #include "ecu2mqtt/protocol/printable.hpp"
 

@@ -1,4 +1,4 @@
-#include "ecu2mqtt/app/zoneinfo.hpp"
+#include "ecu2mqtt/core/zoneinfo.hpp"
 #include "ecu2mqtt/ledger/ecu_ledger.hpp"
 #include "ecu2mqtt/ledger/time_zone.hpp"
 #include "support/test_paths.hpp"

@@ -4,8 +4,8 @@
 
 #include "ecu2mqtt/core/logger.hpp"
 #include "ecu2mqtt/ledger/time_zone.hpp"
-#include "ecu2mqtt/mqtt/polled_facts.hpp"
 #include "ecu2mqtt/net/asio.hpp"
+#include "ecu2mqtt/protocol/local_api_facts.hpp"
 
 #include <chrono>
 #include <cstdint>

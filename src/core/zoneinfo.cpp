@@ -1,4 +1,4 @@
-#include "ecu2mqtt/app/zoneinfo.hpp"
+#include "ecu2mqtt/core/zoneinfo.hpp"
 
 #include <fstream>
 #include <iterator>
