@@ -99,6 +99,12 @@ std::string parse_mqtt_url(const std::string& text) {
         throw OptionError("expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got \"" + text +
                           "\"");
     std::string rest = text.substr(scheme_end + 3);
+    // The broker's user and password have options of their own; one written into the URL must
+    // not be repeated in the error, which goes to the log.
+    if (const auto at = rest.find('@'); at != std::string::npos)
+        throw OptionError("expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got \"" + scheme +
+                          "://***@" + rest.substr(at + 1) +
+                          "\": give the user and password with --mqtt-user and --mqtt-password");
     if (!rest.empty() && rest.back() == '/')
         rest.pop_back();
     try {

@@ -60,6 +60,19 @@ TEST_CASE("command line beats environment beats config file") {
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("a broker password written into --mqtt-url is refused without being repeated") {
+    try {
+        parse({"--mqtt-url", "mqtt://alice:s3cret@broker:1883"});
+        FAIL("accepted");
+    } catch (const OptionError& e) {
+        const std::string message = e.what();
+        CHECK(message.find("s3cret") == std::string::npos);
+        CHECK(message.find("alice") == std::string::npos);
+        CHECK(message.find("--mqtt-password") != std::string::npos);
+        CHECK(message.find("mqtt://***@broker:1883") != std::string::npos);
+    }
+}
+
 TEST_CASE("flags and --name=value forms") {
     const auto o =
         parse({"--no-discovery", "--publish-raw", "--ports=9000,9001", "--listen", "::"}).options;
