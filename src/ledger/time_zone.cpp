@@ -258,6 +258,16 @@ bool plausible_zone_name(std::string_view name) {
     });
 }
 
+bool zone_agrees_with_uploads(const TimeZone& zone, std::int64_t utc_s,
+                              std::optional<std::int64_t> learned_offset_s) {
+    constexpr std::int64_t kTolerance_s = 3600;
+    if (!learned_offset_s)
+        return true;
+    const auto difference =
+        static_cast<std::int64_t>(zone.utc_offset_at(utc_s)) - *learned_offset_s;
+    return difference <= kTolerance_s && difference >= -kTolerance_s;
+}
+
 std::optional<std::int64_t> ecu_wall_clock_s(std::int64_t utc_s, const TimeZone* zone,
                                              std::optional<std::int64_t> learned_offset_s) {
     if (zone)

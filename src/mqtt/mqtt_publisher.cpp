@@ -157,6 +157,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     std::map<std::string, EcuEntry> ecus;
     nlohmann::json bridge_facts; // null until told: no bridge/info
     WeakPanelWatch weak_panels;
+    // Per ECU, the last polled zone refused for disagreeing with its uploads (warned once).
+    std::map<std::string, std::string> zones_refused;
     std::string bridge_info_sent;
     // Refusals beyond max_ecus: a flood of made-up ids must not flood the log too.
     WarningBudget refusal_warnings{10, std::chrono::minutes(1)};
@@ -1536,8 +1538,21 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         if (it == ecus.end())
             return; // known only from its uploads: polled facts wait for its first
         auto& entry = it->second;
-        if (zone)
-            entry.ledger.set_time_zone(std::move(zone));
+        if (zone) {
+            const auto now_s = unix_seconds(clock.now());
+            if (zone_agrees_with_uploads(*zone, now_s, offset_seconds(entry))) {
+                entry.ledger.set_time_zone(std::move(zone));
+            } else if (zones_refused[id] != zone->name()) {
+                zones_refused[id] = zone->name();
+                log.warn("time_zone_disagrees",
+                         {{"ecu", id},
+                          {"time_zone", zone->name()},
+                          {"zone_offset_s", std::to_string(zone->utc_offset_at(now_s))},
+                          {"learned_offset_s", std::to_string(*offset_seconds(entry))},
+                          {"kept", entry.ledger.time_zone() ? entry.ledger.time_zone()->name()
+                                                            : "learned clock offset"}});
+            }
+        }
         if (facts == entry.polled)
             return;
         entry.polled = facts;

@@ -61,12 +61,23 @@ PollerConfig parse_poll_ecus(const std::string& text) {
     std::size_t start = 0;
     while (start <= text.size()) {
         const auto comma = std::min(text.find(',', start), text.size());
-        const auto item = text.substr(start, comma - start);
+        auto item = text.substr(start, comma - start);
+        // Items are trimmed, as in every other list option ("a, b").
+        item.erase(0, item.find_first_not_of(" \t"));
+        item.erase(item.find_last_not_of(" \t") + 1);
         const auto parsed = parse_host_port(item); // throws std::invalid_argument
         if (!is_ip_literal(parsed.host))
             throw std::invalid_argument("'" + item + "' is not an IP address: give the ECU's " +
                                         "LAN address, or auto");
-        config.targets.push_back({parsed.host, parsed.port.value_or(kLocalApiPort)});
+        const auto address = canonical_unicast_address(parsed.host);
+        if (!address)
+            throw std::invalid_argument("'" + item + "' is no address of one ECU (unspecified, " +
+                                        "multicast or with a scope)");
+        const PollTarget target{*address, parsed.port.value_or(kLocalApiPort)};
+        for (const auto& known : config.targets)
+            if (known.host == target.host && known.port == target.port)
+                throw std::invalid_argument("'" + item + "' is given twice");
+        config.targets.push_back(target);
         start = comma + 1;
     }
     return config;
@@ -318,8 +329,10 @@ void EcuPoller::on_upload(const std::string& ecu_id, const std::string& peer) {
     std::string peer_address = peer.substr(0, peer.rfind(':'));
     if (peer_address.starts_with('[') && peer_address.ends_with(']'))
         peer_address = peer_address.substr(1, peer_address.size() - 2);
-    if (peer_address.empty() || !is_ip_literal(peer_address))
+    const auto canonical = canonical_unicast_address(peer_address);
+    if (!canonical)
         return;
+    peer_address = *canonical; // an IPv4 ECU on a dual-stack listener shows as ::ffff:a.b.c.d
     for (auto& [key, target] : impl_->targets) {
         if (target.ecu_id == ecu_id) {
             // The ECU moved (a new DHCP lease): polled at its new address from now on.

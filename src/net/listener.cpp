@@ -1,5 +1,7 @@
 #include "ecu2mqtt/net/listener.hpp"
 
+#include "ecu2mqtt/net/host_port.hpp"
+
 #include "ecu2mqtt/net/ema_forwarder.hpp"
 #include "ecu2mqtt/protocol/decoder.hpp"
 #include "ecu2mqtt/protocol/ema_reply.hpp"
@@ -466,9 +468,13 @@ std::size_t Listener::open_connections() const {
     return impl_->connections.size();
 }
 bool Listener::connected_from(const std::string& address) const {
+    // One spelling for both sides: on a dual-stack listener an IPv4 ECU shows as ::ffff:a.b.c.d.
+    const auto wanted = canonical_unicast_address(address).value_or(address);
     const auto from = [&](const std::string& peer) {
-        const auto bracketed = "[" + address + "]:";
-        return peer.starts_with(address + ":") || peer.starts_with(bracketed);
+        auto host = peer.substr(0, peer.rfind(':'));
+        if (host.starts_with('[') && host.ends_with(']'))
+            host = host.substr(1, host.size() - 2);
+        return canonical_unicast_address(host).value_or(host) == wanted;
     };
     return std::any_of(impl_->connections.begin(), impl_->connections.end(),
                        [&](const auto& c) { return from(c->peer); });

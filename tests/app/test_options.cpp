@@ -1,4 +1,5 @@
 #include "ecu2mqtt/app/options.hpp"
+#include "ecu2mqtt/net/ecu_poller.hpp"
 #include "support/mosquitto_broker.hpp"
 #include "support/test_paths.hpp"
 
@@ -43,6 +44,19 @@ TEST_CASE("polling options: auto or addresses, interval and timeout") {
     CHECK(parse({}, {{"ECU2MQTT_POLL_ECUS", "192.168.1.20,192.168.1.21:8899"}}).options.poll_ecus ==
           "192.168.1.20,192.168.1.21:8899");
     CHECK(parse({"--poll-ecus", "off"}).options.poll_ecus.empty());
+}
+
+TEST_CASE("polled ECU addresses: items trimmed, one spelling, no duplicates or group addresses") {
+    const auto config = parse_poll_ecus("192.168.1.20, ::ffff:192.168.1.21 ,[2001:DB8::5]:9000");
+    REQUIRE(config.targets.size() == 3);
+    CHECK(config.targets[0].host == "192.168.1.20");
+    CHECK(config.targets[1].host == "192.168.1.21");
+    CHECK(config.targets[2].host == "2001:db8::5");
+    CHECK(config.targets[2].port == 9000);
+    CHECK_THROWS_WITH(parse({"--poll-ecus", "192.168.1.20,192.168.1.20:8899"}),
+                      Catch::Contains("twice"));
+    for (const auto* address : {"0.0.0.0", "224.0.0.1", "::"})
+        CHECK_THROWS_WITH(parse({"--poll-ecus", address}), Catch::Contains("--poll-ecus"));
 }
 
 TEST_CASE("command line beats environment beats config file") {

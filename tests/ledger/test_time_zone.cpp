@@ -68,6 +68,19 @@ TEST_CASE("Europe/Amsterdam changes at 01:00 UTC on the last Sundays of March an
     CHECK(amsterdam.utc_offset_at(utc(2051, 3, 26, 1)) == 7200);
 }
 
+TEST_CASE("a polled zone is used only when it agrees with the offset the uploads show", "[tz]") {
+    const auto shanghai = zone("Asia/Shanghai");
+    const auto now = utc(2026, 12, 7, 6);
+    CHECK(zone_agrees_with_uploads(shanghai, now, std::nullopt));
+    CHECK(zone_agrees_with_uploads(shanghai, now, 8 * 3600));
+    CHECK(zone_agrees_with_uploads(shanghai, now, 8 * 3600 - 50 * 60)); // a slow ECU clock
+    CHECK(zone_agrees_with_uploads(shanghai, now, 8 * 3600 + 3600));
+    // Answers that would move the ECU's day: another zone, or an ECU clock two years behind.
+    CHECK_FALSE(zone_agrees_with_uploads(shanghai, now, -11 * 3600));
+    CHECK_FALSE(zone_agrees_with_uploads(shanghai, now, 8 * 3600 + 3601));
+    CHECK_FALSE(zone_agrees_with_uploads(shanghai, now, -2LL * 365 * 24 * 3600));
+}
+
 TEST_CASE("Etc/GMT-8 is UTC+8 and Sydney's summer is in January", "[tz]") {
     CHECK(zone("Etc/GMT-8").utc_offset_at(utc(2026, 7, 1, 0)) == 8 * 3600);
     const auto sydney = zone("Australia/Sydney");

@@ -112,3 +112,30 @@ TEST_CASE("--poll-ecus: off, auto, or IP addresses with port 8899 by default", "
     CHECK_THROWS_AS(parse_poll_ecus("192.168.1.20:0"), std::invalid_argument);
     CHECK_THROWS_AS(parse_poll_ecus("192.168.1.20,"), std::invalid_argument);
 }
+
+TEST_CASE("what a port 8899 answer may add is bounded: no junk names, no endless inverters",
+          "[polled]") {
+    PolledEcuFacts facts;
+    LocalEcuInfo info;
+    info.firmware = "ECU_R_1.3.6C";
+    info.time_zone = "Europe/Amsterdam";
+    merge_ecu_info(facts, info);
+    CHECK(facts.firmware == "ECU_R_1.3.6C");
+    CHECK(facts.time_zone == "Europe/Amsterdam");
+
+    // Later answers that would publish a path, a control byte or a text Home Assistant refuses
+    // leave the last good values.
+    for (const auto* zone : {"../../etc/passwd", "/etc/localtime", "Europe/Am\nsterdam"}) {
+        info.time_zone = zone;
+        info.firmware = std::string(300, 'x');
+        merge_ecu_info(facts, info);
+        CHECK(facts.time_zone == "Europe/Amsterdam");
+        CHECK(facts.firmware == "ECU_R_1.3.6C");
+    }
+
+    LocalSignalLevels flood;
+    for (int i = 0; i < 5000; ++i)
+        flood.levels.push_back({std::to_string(100000000000LL + i), 100});
+    merge_signal_levels(facts, flood);
+    CHECK(facts.inverters.size() == 256);
+}

@@ -50,6 +50,12 @@ class TimeZone {
 // zoneinfo folder: no `..`, no leading `/`, only letters, digits and `/_-+`.
 bool plausible_zone_name(std::string_view name);
 
+// Whether a polled zone can be the ECU's: its offset now is within an hour of the offset learned
+// from the ECU's uploads (when one is). A zone that disagrees (a spoofed or changed answer, or an
+// ECU whose clock is far off) would move the ECU's day, and reset today's energy mid-day.
+bool zone_agrees_with_uploads(const TimeZone& zone, std::int64_t utc_s,
+                              std::optional<std::int64_t> learned_offset_s);
+
 // The ECU's wall clock at `utc_s`: its time zone's when known, else host time + the offset
 // learned from its uploads, else unknown.
 std::optional<std::int64_t> ecu_wall_clock_s(std::int64_t utc_s, const TimeZone* zone,
