@@ -9,8 +9,9 @@
 namespace ecu2mqtt {
 namespace {
 
-// Version 3. Parts: each ECU's last reading in a slot; statuses: what a system's slot sends, and
-// how far it got; outputs: the ended days sent with addoutput.
+// Version 3. Parts: each ECU's last reading in a slot; members: the ECUs of a system, each with
+// its lifetime when it joined; statuses: what a system's slot sends, and how far it got; outputs:
+// the ended days sent with addoutput.
 constexpr const char* kSchemaV3 = R"sql(
 CREATE TABLE IF NOT EXISTS pvoutput_parts (
   system_id    TEXT NOT NULL,
@@ -20,6 +21,12 @@ CREATE TABLE IF NOT EXISTS pvoutput_parts (
   power_w      REAL NOT NULL,
   lifetime_wh  REAL NOT NULL,
   PRIMARY KEY (system_id, slot, ecu_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pvoutput_members (
+  system_id    TEXT NOT NULL,
+  ecu_id       TEXT NOT NULL,
+  base_wh      REAL NOT NULL,
+  PRIMARY KEY (system_id, ecu_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pvoutput_statuses (
   system_id    TEXT NOT NULL,
@@ -148,6 +155,28 @@ void queue_pvoutput_point(Database& db, const PvoutputMapping& mapping, const Po
         while (seen.step())
             needed.emplace_back(seen.column_text(0));
     }
+    // The system's counter (sent with c1=2, so PVOutput takes each day as its difference): the
+    // first ECU's lifetime, plus what every later ECU made since it joined, each at its newest
+    // reading up to this slot. An ECU that joins adds nothing at once (a sum of lifetimes would
+    // book its whole lifetime as today's energy), and one that falls silent, or drops out of the
+    // "needed" set below, freezes its part instead of taking it away.
+    db.prepare("INSERT OR IGNORE INTO pvoutput_members(system_id, ecu_id, base_wh) SELECT ?1, ?2, "
+               "CASE WHEN EXISTS (SELECT 1 FROM pvoutput_members WHERE system_id = ?1) THEN ?3 "
+               "ELSE 0 END")
+        .bind(1, *system)
+        .bind(2, point.ecu_id)
+        .bind(3, point.lifetime_kwh * 1000.0)
+        .run();
+    double counter_wh = 0;
+    auto members = db.prepare(
+        "SELECT m.base_wh, (SELECT p.lifetime_wh FROM pvoutput_parts p WHERE p.system_id = "
+        "m.system_id AND p.ecu_id = m.ecu_id AND p.slot <= ?2 ORDER BY p.slot DESC LIMIT 1) FROM "
+        "pvoutput_members m WHERE m.system_id = ?1");
+    members.bind(1, *system).bind(2, *slot);
+    while (members.step())
+        if (!members.column_is_null(1))
+            counter_wh += std::max(0.0, members.column_double(1) - members.column_double(0));
+
     std::map<std::string, std::pair<double, double>> parts;
     auto in_slot = db.prepare("SELECT ecu_id, power_w, lifetime_wh FROM pvoutput_parts WHERE "
                               "system_id = ? AND slot = ?");
@@ -155,14 +184,14 @@ void queue_pvoutput_point(Database& db, const PvoutputMapping& mapping, const Po
     while (in_slot.step())
         parts[std::string(in_slot.column_text(0))] = {in_slot.column_double(1),
                                                       in_slot.column_double(2)};
-    double power_w = 0, lifetime_wh = 0;
+    double power_w = 0;
     for (const auto& ecu : needed) {
         const auto it = parts.find(ecu);
         if (it == parts.end())
             return; // not every ECU of the system has a trustworthy value here yet
         power_w += it->second.first;
-        lifetime_wh += it->second.second;
     }
+    const double lifetime_wh = counter_wh;
     // A changed slot goes again (PVOutput overwrites it); an expired one stays expired.
     db.prepare("INSERT INTO pvoutput_statuses(system_id, slot, power_w, lifetime_wh, state) "
                "VALUES (?, ?, ?, ?, 'pending') ON CONFLICT(system_id, slot) DO UPDATE SET "

@@ -7,6 +7,7 @@
 
 #include "ecu2mqtt/net/asio.hpp"
 #include <catch2/catch.hpp>
+#include <map>
 #include <sstream>
 
 using namespace ecu2mqtt;
@@ -91,7 +92,37 @@ TEST_CASE("ECUs of one system sum only in slots where every one of them reported
     REQUIRE(pending.size() == 1);
     CHECK(pending[0].slot == "2026-06-01T10:00");
     CHECK(pending[0].power_w == 500);
-    CHECK(pending[0].lifetime_wh == Approx(30000));
+    // The system's counter is the first ECU's lifetime plus what the others made since they
+    // joined: the second ECU's own 20 kWh of lifetime are no energy of this day.
+    CHECK(pending[0].lifetime_wh == Approx(10000));
+}
+
+TEST_CASE("an ECU that joins a shared system, or falls silent, never makes its counter jump or "
+          "drop",
+          "[pvoutput]") {
+    QueueStore q(one_system()); // --pvoutput-system-id: every ECU feeds system 12345
+    q.point("216000000001", "2026-06-01T10:00:00", 300, 1000.0);
+    q.point("216000000001", "2026-06-01T10:05:00", 300, 1000.025);
+    // A second ECU with 2,000 kWh of its own appears, and makes 10 Wh in each slot.
+    q.point("216000000002", "2026-06-01T10:10:00", 100, 2000.0);
+    q.point("216000000001", "2026-06-01T10:10:00", 300, 1000.05);
+    q.point("216000000002", "2026-06-01T10:15:00", 100, 2000.01);
+    q.point("216000000001", "2026-06-01T10:15:00", 300, 1000.075);
+    PvoutputQueue queue(q.file);
+    std::map<std::string, double> counter;
+    for (const auto& status : queue.pending("12345", 100))
+        counter[status.slot] = status.lifetime_wh;
+    CHECK(counter["2026-06-01T10:00"] == Approx(1000000));
+    CHECK(counter["2026-06-01T10:05"] == Approx(1000025));
+    CHECK(counter["2026-06-01T10:10"] == Approx(1000050));
+    CHECK(counter["2026-06-01T10:15"] == Approx(1000085));
+
+    // The second ECU is silent for two days; the first goes on alone. Its part stays, frozen.
+    q.point("216000000001", "2026-06-03T10:00:00", 300, 1010.0);
+    counter.clear();
+    for (const auto& status : queue.pending("12345", 100))
+        counter[status.slot] = status.lifetime_wh;
+    CHECK(counter["2026-06-03T10:00"] == Approx(1010000 + 10));
 }
 
 TEST_CASE("rows are marked from the per-status reply; a changed slot goes again", "[pvoutput]") {
