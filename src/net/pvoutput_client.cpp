@@ -3,6 +3,7 @@
 #include "ecu2mqtt/net/asio.hpp"
 #include "ecu2mqtt/net/host_port.hpp"
 
+#include <algorithm>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -18,6 +19,12 @@ namespace http = boost::beast::http;
 using asio::ip::tcp;
 
 namespace {
+
+// PVOutput's limit is per hour: a reset time in the past, or further away than an hour (a wrong
+// clock on either side), would make the uploader hammer it or park for days.
+std::int64_t rate_limit_end(std::optional<std::int64_t> reset_unix, std::int64_t now_s) {
+    return std::clamp(reset_unix.value_or(now_s + 3600), now_s + 60, now_s + 3600);
+}
 
 // Why PVOutput's certificate was refused, named as the TLS probe names a broker's.
 std::string certificate_failure(int error, const std::string& host) {
@@ -406,10 +413,20 @@ void PvoutputClient::answered(Kind kind, std::vector<PvoutputStatus> statuses,
             const auto results = parse_batch_reply(answer.body);
             if (!results)
                 return back_off("unreadable addbatchstatus reply: " + reply.reason);
-            std::set<std::string> taken;
-            for (const auto& result : *results)
+            std::set<std::string> taken, listed;
+            for (const auto& result : *results) {
+                listed.insert(result.slot);
                 if (result.added)
                     taken.insert(result.slot);
+            }
+            // A status the reply does not name was neither taken nor refused: it stays pending.
+            const auto unnamed = std::erase_if(
+                statuses, [&](const PvoutputStatus& s) { return !listed.contains(s.slot); });
+            if (unnamed)
+                log_.warn("pvoutput_reply_incomplete",
+                          {{"statuses_not_named", std::to_string(unnamed)},
+                           {"action", "kept pending, to go again"}});
+            added.assign(statuses.size(), false);
             std::size_t refused = 0;
             for (std::size_t i = 0; i < statuses.size(); ++i) {
                 added[i] = taken.contains(statuses[i].slot);
@@ -458,7 +475,7 @@ void PvoutputClient::answered(Kind kind, std::vector<PvoutputStatus> statuses,
         PvoutputQueue::mark_sent(marks, std::move(statuses), {false}, now, reply.reason);
         break;
     case PvoutputReplyKind::RateLimited:
-        not_before_s_ = answer.rate.reset_unix.value_or(now + 3600);
+        not_before_s_ = rate_limit_end(answer.rate.reset_unix, now);
         snapshot_.waiting_until_unix = not_before_s_;
         snapshot_.requests_left = 0;
         snapshot_.state = "rate-limited";
@@ -486,7 +503,7 @@ void PvoutputClient::answered(Kind kind, std::vector<PvoutputStatus> statuses,
     }
     backoff_ = std::chrono::seconds(0);
     if (answer.rate.remaining && *answer.rate.remaining <= 0 && answer.rate.reset_unix) {
-        not_before_s_ = *answer.rate.reset_unix;
+        not_before_s_ = rate_limit_end(answer.rate.reset_unix, now);
         snapshot_.waiting_until_unix = not_before_s_;
         snapshot_.state = "rate-limited";
     }

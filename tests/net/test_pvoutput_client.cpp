@@ -200,6 +200,22 @@ TEST_CASE("a 403 rate limit with X-Rate-Limit-Reset: nothing is sent before that
     CHECK(up.log_text.str().find("pvoutput_rate_limited") != std::string::npos);
 }
 
+TEST_CASE("a rate-limit reset in the past or days ahead waits a minute, or an hour at most",
+          "[pvoutput]") {
+    const auto now = to_epoch_seconds({2026, 6, 2, 10, 20, 0});
+    for (const auto& [reset, expected] :
+         {std::pair{now - 600, now + 60}, std::pair{now + 3 * 86400, now + 3600}}) {
+        test::FakePvoutput pvoutput(kKey);
+        Uploader up(pvoutput.url());
+        pvoutput.set_rate_limited_until(reset);
+        up.clock.set({2026, 6, 2, 10, 20, 0});
+        up.point("2026-06-02T10:00:00", 500, 10.0);
+        up.point("2026-06-02T10:05:00", 600, 10.1);
+        REQUIRE(up.run_until([&] { return up.client->snapshot().state == "rate-limited"; }));
+        CHECK(up.client->snapshot().waiting_until_unix == expected);
+    }
+}
+
 TEST_CASE("a reply that refuses one status of a batch: that row alone is kept as rejected",
           "[pvoutput]") {
     test::FakePvoutput pvoutput(kKey);
@@ -222,6 +238,22 @@ TEST_CASE("a reply that refuses one status of a batch: that row alone is kept as
     REQUIRE(refused != rows.end());
     CHECK(refused->state == PvoutputRowState::Rejected);
     CHECK(up.log_text.str().find("pvoutput_status_not_added") != std::string::npos);
+}
+
+TEST_CASE("a batch reply that does not name a status keeps it pending; it goes again",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    pvoutput.set_down(true);
+    Uploader up(pvoutput.url());
+    for (int minute = 600; minute <= 620; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0);
+    pvoutput.leave_out_of_reply("20260602", "10:10");
+    pvoutput.set_down(false);
+    up.clock.set({2026, 6, 2, 12, 0, 0});
+    REQUIRE(up.run_until([&] { return up.client->snapshot().sent == 4; }));
+    CHECK(up.client->snapshot().rejected == 0);
+    CHECK(pvoutput.statuses().size() == 4); // 10:10 too, in a later request
+    CHECK(up.log_text.str().find("pvoutput_reply_incomplete") != std::string::npos);
 }
 
 TEST_CASE("stopped in the middle of a batch: nothing is lost, the batch goes again", "[pvoutput]") {

@@ -90,6 +90,10 @@ class FakePvoutput {
     void refuse_status(std::string date, std::string time) {
         with_lock([&] { refused_.insert(date + " " + time); });
     }
+    // The batch reply leaves this status out, as neither added nor refused.
+    void leave_out_of_reply(std::string date, std::string time) {
+        with_lock([&] { unnamed_.insert(date + " " + time); });
+    }
 
     std::map<std::string, Status> statuses() { // by "system yyyymmdd hh:mm"
         std::lock_guard lock(mutex_);
@@ -257,6 +261,8 @@ class FakePvoutput {
             }
             for (const auto& status : batch) {
                 const auto slot = status.date + " " + status.time;
+                if (unnamed_.erase(slot))
+                    continue;
                 const bool added = !refused_.contains(slot);
                 if (added)
                     statuses_[system + " " + slot] = status;
@@ -289,6 +295,7 @@ class FakePvoutput {
     std::size_t hung_ = 0;
     long long rate_limited_until_ = 0;
     std::set<std::string> refused_;
+    std::set<std::string> unnamed_;
     std::map<std::string, Status> statuses_;
     std::vector<Request> requests_;
     std::vector<std::string> outputs_;
