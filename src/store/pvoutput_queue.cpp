@@ -105,6 +105,11 @@ std::optional<std::string> PvoutputMapping::system_for(const std::string& ecu_id
 
 std::vector<std::string> PvoutputMapping::ecus_named_for(const std::string& system_id) const {
     std::vector<std::string> ecus;
+    // The default system also takes every ECU not named: naming one ECU for it as well must not
+    // narrow it to that one.
+    if (const auto every = system_of.find("*");
+        every != system_of.end() && every->second == system_id)
+        return ecus;
     for (const auto& [ecu, system] : system_of)
         if (system == system_id && ecu != "*")
             ecus.push_back(ecu);

@@ -125,6 +125,22 @@ TEST_CASE("an ECU that joins a shared system, or falls silent, never makes its c
     CHECK(counter["2026-06-03T10:00"] == Approx(1010000 + 10));
 }
 
+TEST_CASE("an ECU named for the default system as well does not narrow it to that ECU",
+          "[pvoutput]") {
+    PvoutputMapping mapping = one_system();      // --pvoutput-system-id 12345
+    mapping.system_of["216000000002"] = "12345"; // and --pvoutput-systems 216000000002=12345
+    CHECK(mapping.ecus_named_for("12345").empty());
+    QueueStore q(mapping);
+    q.point("216000000001", "2026-06-01T10:00:00", 300, 10.0);
+    q.point("216000000002", "2026-06-01T10:01:00", 200, 20.0);
+    q.point("216000000001", "2026-06-01T10:05:00", 310, 10.01);
+    q.point("216000000002", "2026-06-01T10:06:00", 210, 20.01);
+    PvoutputQueue queue(q.file);
+    const auto pending = queue.pending("12345", 100);
+    REQUIRE(pending.size() == 2);
+    CHECK(pending[1].power_w == 520); // both ECUs, not the named one alone
+}
+
 TEST_CASE("rows are marked from the per-status reply; a changed slot goes again", "[pvoutput]") {
     QueueStore q(one_system());
     q.point("216000064136", "2026-06-01T10:00:00", 100, 1.0);

@@ -29,7 +29,7 @@ struct PvoutputMapping {
     int interval_min = 5;
 
     std::optional<std::string> system_for(const std::string& ecu_id) const;
-    // The ECUs named for the system; empty when the system takes every ECU ("*").
+    // The ECUs named for the system; empty when it takes every ECU not named (it is "*"'s).
     std::vector<std::string> ecus_named_for(const std::string& system_id) const;
     bool empty() const { return system_of.empty(); }
 };
