@@ -98,7 +98,8 @@ TEST_CASE("discovery: firmware as sw_version, diagnostic sensors for the polled 
     CHECK(plain.payload == before); // polling off: the discovery is as it was
 }
 
-TEST_CASE("--poll-ecus: off, auto, or IP addresses with port 8899 by default", "[polled]") {
+TEST_CASE("the --poll-ecus value: off, auto, or IP addresses with port 8899 by default",
+          "[polled]") {
     CHECK(parse_poll_ecus("").targets.empty());
     CHECK_FALSE(parse_poll_ecus("off").from_uploads);
     CHECK(parse_poll_ecus("auto").from_uploads);
