@@ -1,9 +1,9 @@
 #include "ecu2mqtt/app/options.hpp"
 
 #include "ecu2mqtt/app/option_values.hpp"
-#include "subcommand_options.hpp"
-#include "ecu2mqtt/app/pvoutput_options.hpp"
 #include "ecu2mqtt/app/poll_options.hpp"
+#include "ecu2mqtt/app/pvoutput_options.hpp"
+#include "subcommand_options.hpp"
 
 #include "ecu2mqtt/http/http_server.hpp"
 #include "ecu2mqtt/net/host_port.hpp"

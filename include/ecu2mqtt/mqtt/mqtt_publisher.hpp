@@ -4,8 +4,8 @@
 #include "ecu2mqtt/core/clock.hpp"
 #include "ecu2mqtt/core/logger.hpp"
 #include "ecu2mqtt/core/reading_sink.hpp"
-#include "ecu2mqtt/ledger/weak_panels.hpp"
 #include "ecu2mqtt/ledger/time_zone.hpp"
+#include "ecu2mqtt/ledger/weak_panels.hpp"
 #include "ecu2mqtt/mqtt/mqtt_payloads.hpp"
 #include "ecu2mqtt/mqtt/polled_facts.hpp"
 
