@@ -67,6 +67,14 @@ echo "check-install: bare Debian 12 ready ($((SECONDS - started)) s)"
 mount -t proc proc "$root/proc"
 mount --bind "$cache/apt" "$root/var/cache/apt/archives"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+# Certificate authorities this host adds for its own network (a proxy that inspects TLS, say) are
+# trusted in the chroot too: the check is about the package lists, not about this network. The
+# chroot's ca-certificates, once a list installs it, folds them into the system bundle.
+local_cas=/usr/local/share/ca-certificates
+if [ -d "$local_cas" ] && [ -n "$(ls -A "$local_cas")" ]; then
+    mkdir -p "$root$local_cas"
+    cp -r "$local_cas/." "$root$local_cas/"
+fi
 
 # The files git tracks (and new ones not ignored), as they are in the work tree.
 mkdir -p "$root/src"
@@ -74,7 +82,8 @@ git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | t
 
 in_chroot() {
     chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-        DEBIAN_FRONTEND=noninteractive /bin/bash -c "$1"
+        DEBIAN_FRONTEND=noninteractive \
+        NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt /bin/bash -c "$1"
 }
 
 # Each list is a superset of `build`, so installing them one after another in this order proves
