@@ -8,8 +8,10 @@
 #include "fixed_clock.hpp"
 #include "upload_builder.hpp"
 
+#include <cstdlib>
 #include <functional>
 #include <future>
+#include <iostream>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -42,11 +44,24 @@ class RunningPublisher {
         publisher_ =
             std::make_unique<ecu2mqtt::MqttPublisher>(io_, config, clock_, log_, store_.get());
         publisher_->start();
-        runner_ = std::thread([this] { io_.run(); });
+        std::promise<void> stopped;
+        stopped_ = stopped.get_future();
+        runner_ = std::thread([this, stopped = std::move(stopped)]() mutable {
+            io_.run();
+            stopped.set_value();
+        });
     }
+    // A publisher that does not stop ends the test run with its log, rather than hanging until
+    // CTest's time limit kills it without a word.
     ~RunningPublisher() {
         boost::asio::post(io_, [this] { publisher_->shutdown(300ms); });
         work_.reset();
+        if (stopped_.wait_for(kHandOffLimit) != std::future_status::ready) {
+            std::cerr << "RunningPublisher: the publisher did not stop within "
+                      << kHandOffLimit.count() << " s after shutdown; its log:\n"
+                      << log() << std::endl;
+            std::abort();
+        }
         runner_.join();
     }
 
@@ -64,29 +79,42 @@ class RunningPublisher {
     ecu2mqtt::UploadHandling upload(const std::string& message) {
         const auto decoded = std::get<ecu2mqtt::RealtimeUpload>(
             *ecu2mqtt::decoded_message(ecu2mqtt::decode_message(message)));
-        std::promise<ecu2mqtt::UploadHandling> done;
-        boost::asio::post(io_, [&] {
-            publisher_->on_realtime(decoded, clock_.now(), [&](ecu2mqtt::UploadHandling handling) {
-                done.set_value(handling);
+        auto done = std::make_shared<std::promise<ecu2mqtt::UploadHandling>>();
+        auto handled = done->get_future();
+        boost::asio::post(io_, [this, decoded, done] {
+            publisher_->on_realtime(decoded, clock_.now(), [done](ecu2mqtt::UploadHandling handling) {
+                done->set_value(handling);
             });
         });
-        return done.get_future().get();
+        return awaited(std::move(handled), "handle an upload");
     }
 
     // What a poll of the ECU's port 8899 found, handed over as the poller does, on the io thread.
     void polled(const std::string& ecu_id, const ecu2mqtt::PolledEcuFacts& facts,
                 std::shared_ptr<const ecu2mqtt::TimeZone> zone = nullptr) {
-        std::promise<void> done;
-        boost::asio::post(io_, [&] {
+        auto done = std::make_shared<std::promise<void>>();
+        auto handed = done->get_future();
+        boost::asio::post(io_, [this, ecu_id, facts, zone, done] {
             publisher_->on_polled(ecu_id, facts, zone);
-            done.set_value();
+            done->set_value();
         });
-        done.get_future().get();
+        awaited(std::move(handed), "take a poll's facts");
     }
 
     std::string log() const { return log_text_.str(); }
 
   private:
+    static constexpr std::chrono::seconds kHandOffLimit{60};
+
+    // The hand-off's result, or a failure that says what did not happen, with the log.
+    template <typename T> T awaited(std::future<T> result, const std::string& what) {
+        if (result.wait_for(kHandOffLimit) != std::future_status::ready)
+            throw std::runtime_error("the publisher did not " + what + " within " +
+                                     std::to_string(kHandOffLimit.count()) + " s; its log:\n" +
+                                     log());
+        return result.get();
+    }
+
     static int& instances() {
         static int n = 0;
         return n;
@@ -99,6 +127,7 @@ class RunningPublisher {
         boost::asio::make_work_guard(io_);
     std::unique_ptr<ecu2mqtt::Store> store_;
     std::unique_ptr<ecu2mqtt::MqttPublisher> publisher_;
+    std::future<void> stopped_;
     std::thread runner_;
 };
 
