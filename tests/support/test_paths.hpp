@@ -8,7 +8,10 @@
 namespace test {
 
 inline std::string data_path(const std::string& name) {
-    return std::string(TEST_DATA_DIR) + "/" + name;
+    std::string path = TEST_DATA_DIR;
+    path += '/';
+    path += name;
+    return path;
 }
 
 inline std::string read_file(const std::string& path) {
