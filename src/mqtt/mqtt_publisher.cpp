@@ -1219,9 +1219,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         static const PolledEcuFacts kNotPolled;
         const auto ecu = ecus.find(id);
         const auto& polled = ecu == ecus.end() ? kNotPolled : ecu->second.polled;
-        const auto add_polled = [&polled](std::string& payload, const std::string& uid) {
+        const auto fresh_since =
+            unix_seconds(clock.now()) - kPolledFreshIntervals * config.poll_interval.count();
+        const auto add_polled = [&polled, fresh_since](std::string& payload,
+                                                       const std::string& uid) {
             if (const auto it = polled.inverters.find(uid); it != polled.inverters.end())
-                append_polled_inverter_keys(payload, it->second);
+                append_polled_inverter_keys(payload, it->second, fresh_since);
         };
         const std::set<std::string> refused(decision.refused_inverters.begin(),
                                             decision.refused_inverters.end());
@@ -1553,9 +1556,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                                                             : "learned clock offset"}});
             }
         }
-        if (facts == entry.polled)
-            return;
+        // Every answer refreshes when the values were polled; what shows is published again
+        // only when it changed.
+        const bool shown_alike = same_values(facts, entry.polled);
         entry.polled = facts;
+        if (shown_alike)
+            return;
         publish_discovery(id, entry);
         auto state = live_state_payload(id, entry);
         if (!state.is_null()) {

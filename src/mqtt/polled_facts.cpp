@@ -34,7 +34,8 @@ void add_polled_ecu_keys(nlohmann::json& ecu_state, const PolledEcuFacts& facts)
         ecu_state["inverters_registered"] = *facts.inverters_registered;
 }
 
-void append_polled_inverter_keys(std::string& inverter_state, const PolledInverterFacts& facts) {
+void append_polled_inverter_keys(std::string& inverter_state, const PolledInverterFacts& facts,
+                                 std::int64_t fresh_since_unix) {
     if (inverter_state.empty() || inverter_state.back() != '}')
         return;
     std::string keys;
@@ -42,11 +43,15 @@ void append_polled_inverter_keys(std::string& inverter_state, const PolledInvert
         keys += ",\"" + key + "\":" + value.dump();
     };
     if (facts.signal_level)
-        add("signal_level", *facts.signal_level);
+        add("signal_level", facts.signal_level_at >= fresh_since_unix
+                                ? nlohmann::json(*facts.signal_level)
+                                : nlohmann::json(nullptr));
+    const bool voltage_fresh = facts.ac_voltage_at >= fresh_since_unix;
     const auto names = voltage_keys(facts.ac_voltage_v.size());
     for (std::size_t phase = 0; phase < facts.ac_voltage_v.size(); ++phase)
-        add(names[phase], facts.ac_voltage_v[phase] ? nlohmann::json(*facts.ac_voltage_v[phase])
-                                                    : nlohmann::json(nullptr));
+        add(names[phase], voltage_fresh && facts.ac_voltage_v[phase]
+                              ? nlohmann::json(*facts.ac_voltage_v[phase])
+                              : nlohmann::json(nullptr));
     if (inverter_state.size() == 2 && !keys.empty()) // `{}`
         keys.erase(0, 1);
     inverter_state.insert(inverter_state.size() - 1, keys);

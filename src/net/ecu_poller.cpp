@@ -221,11 +221,11 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
             auto realtime =
                 co_await ask<LocalRealtime>(target, LocalCommand::Realtime, decode_local_realtime);
             if (realtime)
-                merge_realtime(target.facts, *realtime);
+                merge_realtime(target.facts, *realtime, unix_now());
             auto signals = co_await ask<LocalSignalLevels>(target, LocalCommand::SignalLevels,
                                                            decode_local_signal_levels);
             if (signals)
-                merge_signal_levels(target.facts, *signals);
+                merge_signal_levels(target.facts, *signals, unix_now());
             all_answered = realtime && signals;
         }
         if (all_answered) {
