@@ -183,3 +183,18 @@ TEST_CASE("what a port 8899 answer may add is bounded: no junk names, no endless
     merge_signal_levels(facts, flood, kPolledAt);
     CHECK(facts.inverters.size() == 256);
 }
+
+TEST_CASE("polled facts survive their store record, ages included; a broken one gives none",
+          "[polled]") {
+    auto facts = facts_of_the_qt2_plant();
+    facts.inverters["409000000039"] = {std::nullopt, {std::nullopt}, 0, kPolledAt - 60};
+    const auto record = polled_facts_record(facts);
+    const auto back = polled_facts_from_record(nlohmann::json::parse(record.dump()));
+    CHECK(back == facts);
+    CHECK(back.inverters.at("901000000001").signal_level_at == kPolledAt);
+
+    CHECK(polled_facts_from_record(nlohmann::json::object()) == PolledEcuFacts{});
+    auto broken = record;
+    broken["inverters"]["901000000001"]["signal_level"] = "strong";
+    CHECK(polled_facts_from_record(broken) == PolledEcuFacts{});
+}

@@ -145,3 +145,80 @@ TEST_CASE("polled inverter values older than three poll intervals go out as unkn
     CHECK(json::parse(again->payload)["signal_level"] == 170);
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("a restart keeps the polled entities, their old values unknown", "[polled]") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-polled-restart");
+    test::MqttProbe probe(broker.url(), "#");
+    test::FixedClock clock({2024, 6, 21, 10, 0, 5});
+    const auto polling_on = [](PublisherConfig& config, StoreLimits&) { config.polling = true; };
+    {
+        test::RunningPublisher publisher(broker.url(), dir / "state", clock, polling_on);
+        publisher.upload(reading("20240621100000", 30000));
+        publisher.polled(kEcu, polled_facts(clock));
+        REQUIRE(probe.wait_for_payload(kInverterConfig, [](const std::string& p) {
+            return !p.empty() && json::parse(p)["cmps"].contains("signal_level");
+        }));
+    }
+    // Down for an hour; its port 8899 does not answer after the restart.
+    probe.clear();
+    clock.set({2024, 6, 21, 11, 0, 5});
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock, polling_on);
+    const auto ecu_config = probe.wait_for_topic(kEcuConfig);
+    REQUIRE(ecu_config);
+    const auto config = json::parse(ecu_config->payload);
+    CHECK(config["device"]["sw_version"] == "ECU_R_1.3.6C");
+    for (const char* key : {"firmware", "time_zone", "inverters_registered"}) {
+        INFO(key);
+        // Announced as before, not a removal marker ({"p":"sensor"} alone deletes it).
+        CHECK(config["cmps"][key]["entity_category"] == "diagnostic");
+    }
+    const auto inverter_config = probe.wait_for_topic(kInverterConfig);
+    REQUIRE(inverter_config);
+    const auto inverter_cmps = json::parse(inverter_config->payload)["cmps"];
+    CHECK(inverter_cmps["signal_level"]["entity_category"] == "diagnostic");
+    CHECK(inverter_cmps["ac_voltage"]["unit_of_measurement"] == "V");
+
+    // The next upload: the entities stay, their hour-old values go out as unknown.
+    publisher.upload(reading("20240621110000", 30010));
+    const auto inverter = probe.wait_for_payload(kInverterState, [](const std::string& p) {
+        return json::parse(p)["timestamp"] == "2024-06-21T11:00:00";
+    });
+    REQUIRE(inverter);
+    const auto state = json::parse(inverter->payload);
+    REQUIRE(state.contains("signal_level"));
+    CHECK(state["signal_level"].is_null());
+    CHECK(state["ac_voltage_v"].is_null());
+    const auto ecu_state = probe.wait_for_payload(kState, [](const std::string& p) {
+        return json::parse(p)["timestamp"] == "2024-06-21T11:00:00";
+    });
+    REQUIRE(ecu_state);
+    CHECK(json::parse(ecu_state->payload)["firmware"] == "ECU_R_1.3.6C");
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("with polling turned off, stored polled facts are not loaded: their entities go",
+          "[polled]") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-polled-off");
+    test::MqttProbe probe(broker.url(), "#");
+    test::FixedClock clock({2024, 6, 21, 10, 0, 5});
+    {
+        test::RunningPublisher publisher(
+            broker.url(), dir / "state", clock,
+            [](PublisherConfig& config, StoreLimits&) { config.polling = true; });
+        publisher.upload(reading("20240621100000", 30000));
+        publisher.polled(kEcu, polled_facts(clock));
+        REQUIRE(probe.wait_for_payload(kEcuConfig, [](const std::string& p) {
+            return !p.empty() && json::parse(p)["device"].contains("sw_version");
+        }));
+    }
+    probe.clear();
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock);
+    const auto ecu_config = probe.wait_for_topic(kEcuConfig);
+    REQUIRE(ecu_config);
+    const auto config = json::parse(ecu_config->payload);
+    CHECK_FALSE(config["device"].contains("sw_version"));
+    CHECK(config["cmps"]["firmware"] == json{{"p", "sensor"}}); // removed from Home Assistant
+    std::filesystem::remove_all(dir);
+}

@@ -60,6 +60,9 @@ struct PublisherConfig {
     // --poll-interval: polled inverter values older than kPolledFreshIntervals of it are
     // published as unknown.
     std::chrono::seconds poll_interval{300};
+    // --poll-ecus is on: the last polled facts of each ECU are loaded with its state, so that
+    // its polled entities stay across a restart (with unknown values once old).
+    bool polling = false;
 };
 
 struct PublisherStatus {

@@ -20,6 +20,11 @@ void append_polled_inverter_keys(std::string& inverter_state, const PolledInvert
 // Polled values count as current for this many poll intervals, then as unknown.
 inline constexpr int kPolledFreshIntervals = 3;
 
+// The facts as the store keeps them with the ECU's state (so that a restart keeps the polled
+// entities), and back; a malformed record gives no facts (they come again with the next poll).
+nlohmann::json polled_facts_record(const PolledEcuFacts& facts);
+PolledEcuFacts polled_facts_from_record(const nlohmann::json& record);
+
 // The ECU device's `sw_version` is its firmware; diagnostic sensors for the polled keys.
 void add_polled_ecu_discovery(DeviceDiscovery& ecu_config, const PolledEcuFacts& facts);
 void add_polled_inverter_discovery(DeviceDiscovery& inverter_config, const std::string& uid,
