@@ -184,7 +184,7 @@ TEST_CASE("what a port 8899 answer may add is bounded: no junk names, no endless
     CHECK(facts.inverters.size() == 256);
 }
 
-TEST_CASE("polled facts survive their store record, ages included; a broken one gives none",
+TEST_CASE("polled facts survive their store record, ages included, and a broken one gives none",
           "[polled]") {
     auto facts = facts_of_the_qt2_plant();
     facts.inverters["409000000039"] = {std::nullopt, {std::nullopt}, 0, kPolledAt - 60};
