@@ -199,6 +199,8 @@ int run_service(const Options& options) {
     publisher_config.max_inverters_per_ecu = options.max_inverters_per_ecu;
     publisher_config.forget_inverter_after = options.forget_inverters_after;
     publisher_config.gap_expiry = options.gap_expiry;
+    publisher_config.poll_interval = options.poll_interval;
+    publisher_config.polling = !options.poll_ecus.empty();
     std::unique_ptr<Store> store;
     try {
         store = std::make_unique<Store>(Store::file_in(options.state_dir), StoreLimits{},

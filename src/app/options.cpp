@@ -203,7 +203,8 @@ const std::vector<OptionSpec>& option_specs() {
              o.poll_interval = std::chrono::seconds(parse_integer(v, 60, 86400));
          }},
         {"--poll-timeout", "ECU2MQTT_POLL_TIMEOUT", "poll_timeout", "SECONDS",
-         "longest wait for each step of a poll: connecting, sending, the whole reply (default 10)",
+         "longest wait for each step of a poll: sending, the whole reply; connecting at most 3 s "
+         "(default 10)",
          [](Options& o, const std::string& v) {
              o.poll_timeout = std::chrono::seconds(parse_integer(v, 1, 60));
          }},

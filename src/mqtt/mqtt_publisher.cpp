@@ -54,7 +54,8 @@ struct EcuEntry {
     // the one before left; the others wait here, in order.
     bool committing = false;
     std::deque<WaitingUpload> waiting;
-    PolledEcuFacts polled; // from its port 8899, when polled: added to what it publishes
+    PolledEcuFacts polled;       // from its port 8899, when polled: added to what it publishes
+    bool polled_unsaved = false; // polled while an upload was being committed: saved after it
 
     // An upload of it is being decided or written: it must not be forgotten meanwhile, or the
     // commit would land after its state was dropped (and a first upload has no state yet).
@@ -84,12 +85,14 @@ std::int64_t unix_seconds(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-// What the store keeps of an ECU: its ledger and the newest live state payload.
-// (The kept readings are stored row by row, as they come: see remember_kept.)
+// What the store keeps of an ECU: its ledger, the newest live state payload and what polling it
+// found. (The kept readings are stored row by row, as they come: see remember_kept.)
 std::string state_record(const std::string& id, const EcuLedgerState& state,
-                         const nlohmann::json& live_state) {
+                         const nlohmann::json& live_state, const PolledEcuFacts& polled) {
     auto j = EcuLedger::to_json(id, state, /*with_kept=*/false);
     j["live_state"] = live_state;
+    if (polled != PolledEcuFacts{})
+        j["polled"] = polled_facts_record(polled);
     return j.dump();
 }
 
@@ -1219,9 +1222,12 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         static const PolledEcuFacts kNotPolled;
         const auto ecu = ecus.find(id);
         const auto& polled = ecu == ecus.end() ? kNotPolled : ecu->second.polled;
-        const auto add_polled = [&polled](std::string& payload, const std::string& uid) {
+        const auto fresh_since =
+            unix_seconds(clock.now()) - kPolledFreshIntervals * config.poll_interval.count();
+        const auto add_polled = [&polled, fresh_since](std::string& payload,
+                                                       const std::string& uid) {
             if (const auto it = polled.inverters.find(uid); it != polled.inverters.end())
-                append_polled_inverter_keys(payload, it->second);
+                append_polled_inverter_keys(payload, it->second, fresh_since);
         };
         const std::set<std::string> refused(decision.refused_inverters.begin(),
                                             decision.refused_inverters.end());
@@ -1390,8 +1396,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                                 std::to_string(decision.remembered->fingerprint),
                                 EcuLedger::kKeptMemory);
         const bool live = decision.verdict == UploadVerdict::Live;
-        write.put_ecu_state(id,
-                            state_record(id, *decision.if_kept, live ? state : entry.live_state));
+        write.put_ecu_state(
+            id, state_record(id, *decision.if_kept, live ? state : entry.live_state, entry.polled));
         kept.batch = std::move(batch);
         kept.state = std::move(state);
         entry.committing = true;
@@ -1460,7 +1466,8 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 entry.live_state = std::move(kept.state);
             if (decision.verdict == UploadVerdict::Live && weak_panels.observe(*decision.upload))
                 publish_weak_panels(id);
-            if (decided_on_older) // a tick came in between: the stored state lacks its change
+            // A tick or a poll came in between: the stored state lacks its change.
+            if (decided_on_older || entry.polled_unsaved)
                 save(id, entry);
             set_online(id, entry, true);
             refresh_bridge_info();
@@ -1553,9 +1560,18 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                                                             : "learned clock offset"}});
             }
         }
-        if (facts == entry.polled)
-            return;
+        // Every answer refreshes when the values were polled; what shows is published again
+        // only when it changed.
+        const bool shown_alike = same_values(facts, entry.polled);
         entry.polled = facts;
+        // Kept with its state, so that a restart announces the polled entities again. Saved
+        // after an upload being committed, which would otherwise overwrite it.
+        if (entry.committing)
+            entry.polled_unsaved = true;
+        else
+            save(id, entry);
+        if (shown_alike)
+            return;
         publish_discovery(id, entry);
         auto state = live_state_payload(id, entry);
         if (!state.is_null()) {
@@ -1636,7 +1652,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     void save(const std::string& id, EcuEntry& entry, WriteBatch write = {}) {
         if (!store)
             return;
-        write.put_ecu_state(id, state_record(id, entry.ledger.state(), entry.live_state));
+        entry.polled_unsaved = false;
+        write.put_ecu_state(id,
+                            state_record(id, entry.ledger.state(), entry.live_state, entry.polled));
         persist(std::move(write), [weak = weak_from_this(), id](const std::string& error) {
             if (auto self = weak.lock())
                 self->state_saved(id, error);
@@ -1671,7 +1689,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 EcuLedger ledger = EcuLedger::from_json(j, ledger_config(), clock.now());
                 auto live_state = j.value("live_state", nlohmann::json());
                 const std::string ecu_id = ledger.ecu_id(); // before the ledger moves
-                ecus.insert_or_assign(ecu_id, EcuEntry(std::move(ledger), std::move(live_state)));
+                EcuEntry loaded(std::move(ledger), std::move(live_state));
+                if (config.polling && j.contains("polled")) // else its entities go, as they should
+                    loaded.polled = polled_facts_from_record(j["polled"]);
+                ecus.insert_or_assign(ecu_id, std::move(loaded));
                 log.info("state_loaded", {{"ecu", id}});
             } catch (const nlohmann::json::exception& e) {
                 // Starting afresh for that ECU beats not starting: its lifetime is re-learned

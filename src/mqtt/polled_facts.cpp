@@ -34,7 +34,8 @@ void add_polled_ecu_keys(nlohmann::json& ecu_state, const PolledEcuFacts& facts)
         ecu_state["inverters_registered"] = *facts.inverters_registered;
 }
 
-void append_polled_inverter_keys(std::string& inverter_state, const PolledInverterFacts& facts) {
+void append_polled_inverter_keys(std::string& inverter_state, const PolledInverterFacts& facts,
+                                 std::int64_t fresh_since_unix) {
     if (inverter_state.empty() || inverter_state.back() != '}')
         return;
     std::string keys;
@@ -42,14 +43,59 @@ void append_polled_inverter_keys(std::string& inverter_state, const PolledInvert
         keys += ",\"" + key + "\":" + value.dump();
     };
     if (facts.signal_level)
-        add("signal_level", *facts.signal_level);
+        add("signal_level", facts.signal_level_at >= fresh_since_unix
+                                ? nlohmann::json(*facts.signal_level)
+                                : nlohmann::json(nullptr));
+    const bool voltage_fresh = facts.ac_voltage_at >= fresh_since_unix;
     const auto names = voltage_keys(facts.ac_voltage_v.size());
     for (std::size_t phase = 0; phase < facts.ac_voltage_v.size(); ++phase)
-        add(names[phase], facts.ac_voltage_v[phase] ? nlohmann::json(*facts.ac_voltage_v[phase])
-                                                    : nlohmann::json(nullptr));
+        add(names[phase], voltage_fresh && facts.ac_voltage_v[phase]
+                              ? nlohmann::json(*facts.ac_voltage_v[phase])
+                              : nlohmann::json(nullptr));
     if (inverter_state.size() == 2 && !keys.empty()) // `{}`
         keys.erase(0, 1);
     inverter_state.insert(inverter_state.size() - 1, keys);
+}
+
+nlohmann::json polled_facts_record(const PolledEcuFacts& facts) {
+    nlohmann::json record = nlohmann::json::object();
+    add_polled_ecu_keys(record, facts);
+    auto& inverters = record["inverters"] = nlohmann::json::object();
+    for (const auto& [uid, inverter] : facts.inverters) {
+        nlohmann::json voltages = nlohmann::json::array();
+        for (const auto& phase : inverter.ac_voltage_v)
+            voltages.push_back(phase ? nlohmann::json(*phase) : nlohmann::json(nullptr));
+        inverters[uid] = {{"signal_level", inverter.signal_level
+                                               ? nlohmann::json(*inverter.signal_level)
+                                               : nlohmann::json(nullptr)},
+                          {"signal_level_at", inverter.signal_level_at},
+                          {"ac_voltage_v", std::move(voltages)},
+                          {"ac_voltage_at", inverter.ac_voltage_at}};
+    }
+    return record;
+}
+
+PolledEcuFacts polled_facts_from_record(const nlohmann::json& record) try {
+    PolledEcuFacts facts;
+    if (record.contains("firmware"))
+        facts.firmware = record.at("firmware").get<std::string>();
+    if (record.contains("time_zone"))
+        facts.time_zone = record.at("time_zone").get<std::string>();
+    if (record.contains("inverters_registered"))
+        facts.inverters_registered = record.at("inverters_registered").get<int>();
+    for (const auto& [uid, stored] : record.at("inverters").items()) {
+        auto& inverter = facts.inverters[uid];
+        if (const auto& level = stored.at("signal_level"); !level.is_null())
+            inverter.signal_level = level.get<int>();
+        inverter.signal_level_at = stored.at("signal_level_at").get<std::int64_t>();
+        for (const auto& phase : stored.at("ac_voltage_v"))
+            inverter.ac_voltage_v.push_back(phase.is_null() ? std::nullopt
+                                                            : std::optional(phase.get<double>()));
+        inverter.ac_voltage_at = stored.at("ac_voltage_at").get<std::int64_t>();
+    }
+    return facts;
+} catch (const nlohmann::json::exception&) {
+    return {};
 }
 
 void add_polled_ecu_discovery(DeviceDiscovery& ecu_config, const PolledEcuFacts& facts) {

@@ -45,6 +45,7 @@ struct Target {
     PolledEcuFacts facts;
     std::shared_ptr<const TimeZone> zone;
     Steady::time_point due;
+    bool polling = false; // a poll of it is under way
     PollStatus status;
 };
 
@@ -116,8 +117,8 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
             co_return Exchange{std::nullopt, "bad address"};
         auto socket = std::make_shared<tcp::socket>(io);
         asio::steady_timer timer(io);
-        const auto arm = [&] {
-            timer.expires_after(config.timeout);
+        const auto arm = [&](std::chrono::milliseconds limit) {
+            timer.expires_after(limit);
             timer.async_wait([socket](boost::system::error_code e) {
                 if (!e) {
                     boost::system::error_code ignored;
@@ -126,18 +127,18 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
             });
         };
         const auto timed_out = [&] { return !socket->is_open(); };
-        arm();
+        arm(std::min(config.connect_timeout, config.timeout));
         co_await socket->async_connect(tcp::endpoint(address, where.port),
                                        asio::redirect_error(asio::use_awaitable, ec));
         if (ec)
             co_return Exchange{std::nullopt, timed_out() ? "timed out connecting"
                                                          : "cannot connect: " + ec.message()};
-        arm();
+        arm(config.timeout);
         co_await asio::async_write(*socket, asio::buffer(request),
                                    asio::redirect_error(asio::use_awaitable, ec));
         if (ec)
             co_return Exchange{std::nullopt, "closed while sending: " + ec.message()};
-        arm(); // the whole reply within one timeout
+        arm(config.timeout); // the whole reply within one timeout
         std::string reply;
         std::array<char, 2048> buffer{};
         while (!local_reply_complete(reply)) {
@@ -221,11 +222,11 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
             auto realtime =
                 co_await ask<LocalRealtime>(target, LocalCommand::Realtime, decode_local_realtime);
             if (realtime)
-                merge_realtime(target.facts, *realtime);
+                merge_realtime(target.facts, *realtime, unix_now());
             auto signals = co_await ask<LocalSignalLevels>(target, LocalCommand::SignalLevels,
                                                            decode_local_signal_levels);
             if (signals)
-                merge_signal_levels(target.facts, *signals);
+                merge_signal_levels(target.facts, *signals, unix_now());
             all_answered = realtime && signals;
         }
         if (all_answered) {
@@ -240,6 +241,8 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
         } else {
             ++target.status.consecutive_failures; // once per poll, however many steps failed
         }
+        if (stopped)
+            co_return;
         if (!target.ecu_id.empty() && (target.facts != before || all_answered))
             sink(target.ecu_id, target.facts, target.zone);
         // Exponential backoff: a port that stopped answering is asked ever less often.
@@ -269,11 +272,44 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
                                  "installed?)"}});
     }
 
+    // Whether another target that answered as the same ECU is being polled (one ECU seen at
+    // two addresses, wired and WLAN): an ECU is asked one thing at a time.
+    bool ecu_busy(const Target& candidate) const {
+        if (candidate.ecu_id.empty())
+            return false;
+        return std::any_of(targets.begin(), targets.end(), [&candidate](const auto& entry) {
+            return entry.second.polling && &entry.second != &candidate &&
+                   entry.second.ecu_id == candidate.ecu_id;
+        });
+    }
+
+    // Each target is polled on its own, so that one that hangs (accepts and says nothing, or
+    // drops the connection attempt) delays no other; a target is never polled twice at once.
+    void spawn_poll(Target& target) {
+        target.polling = true;
+        asio::co_spawn(
+            io, [self = shared_from_this(), &target] { return self->poll(target); },
+            [self = shared_from_this(), &target](std::exception_ptr failure) {
+                target.polling = false;
+                self->wake.cancel(); // the loop looks again at what is due
+                if (!failure)
+                    return;
+                try {
+                    std::rethrow_exception(failure);
+                } catch (const std::exception& e) {
+                    self->log.error("poll_aborted",
+                                    {{"ecu", target.ecu_id.empty() ? "unknown" : target.ecu_id},
+                                     {"address", target.where.host},
+                                     {"error", e.what()}});
+                }
+            });
+    }
+
     asio::awaitable<void> run() {
         while (!stopped) {
             Target* next = nullptr;
             for (auto& [key, target] : targets)
-                if (!next || target.due < next->due)
+                if (!target.polling && !ecu_busy(target) && (!next || target.due < next->due))
                     next = &target;
             wake.expires_after(std::chrono::hours(1));
             if (next)
@@ -287,7 +323,7 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
                     Steady::now() + std::min<Steady::duration>(kUploadWait, config.interval);
                 continue;
             }
-            co_await poll(*next);
+            spawn_poll(*next);
         }
     }
 };

@@ -39,17 +39,36 @@ void merge_ecu_info(PolledEcuFacts& facts, const LocalEcuInfo& info) {
     facts.inverters_registered = info.inverters_registered;
 }
 
-void merge_realtime(PolledEcuFacts& facts, const LocalRealtime& realtime) {
+void merge_realtime(PolledEcuFacts& facts, const LocalRealtime& realtime, std::int64_t now_unix) {
     for (const auto& inverter : realtime.inverters)
         // type 00 (never heard) has no grid to measure
-        if (!inverter.ac_voltage_v.empty() && room_for(facts, inverter.uid))
-            facts.inverters[inverter.uid].ac_voltage_v = inverter.ac_voltage_v;
+        if (!inverter.ac_voltage_v.empty() && room_for(facts, inverter.uid)) {
+            auto& known = facts.inverters[inverter.uid];
+            known.ac_voltage_v = inverter.ac_voltage_v;
+            known.ac_voltage_at = now_unix;
+        }
 }
 
-void merge_signal_levels(PolledEcuFacts& facts, const LocalSignalLevels& signals) {
+void merge_signal_levels(PolledEcuFacts& facts, const LocalSignalLevels& signals,
+                         std::int64_t now_unix) {
     for (const auto& level : signals.levels)
-        if (room_for(facts, level.uid))
-            facts.inverters[level.uid].signal_level = level.level;
+        if (room_for(facts, level.uid)) {
+            auto& known = facts.inverters[level.uid];
+            known.signal_level = level.level;
+            known.signal_level_at = now_unix;
+        }
+}
+
+bool same_values(const PolledEcuFacts& a, const PolledEcuFacts& b) {
+    const auto alike = [](const PolledInverterFacts& x, const PolledInverterFacts& y) {
+        return x.signal_level == y.signal_level && x.ac_voltage_v == y.ac_voltage_v;
+    };
+    return a.firmware == b.firmware && a.time_zone == b.time_zone &&
+           a.inverters_registered == b.inverters_registered &&
+           std::equal(a.inverters.begin(), a.inverters.end(), b.inverters.begin(),
+                      b.inverters.end(), [&alike](const auto& x, const auto& y) {
+                          return x.first == y.first && alike(x.second, y.second);
+                      });
 }
 
 } // namespace ecu2mqtt

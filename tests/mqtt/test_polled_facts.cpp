@@ -8,6 +8,8 @@ using namespace ecu2mqtt;
 
 namespace {
 
+constexpr std::int64_t kPolledAt = 1'718'964'005; // 2024-06-21 10:00:05 UTC
+
 PolledEcuFacts facts_of_the_qt2_plant() {
     PolledEcuFacts facts;
     const auto info = decode_local_ecu_info(test::port8899_reply("ksh210_ecu-r2160_qt2_0001.hex"));
@@ -19,8 +21,8 @@ PolledEcuFacts facts_of_the_qt2_plant() {
     REQUIRE(local_reply(realtime));
     REQUIRE(local_reply(signals));
     merge_ecu_info(facts, *local_reply(info));
-    merge_realtime(facts, *local_reply(realtime));
-    merge_signal_levels(facts, *local_reply(signals));
+    merge_realtime(facts, *local_reply(realtime), kPolledAt);
+    merge_signal_levels(facts, *local_reply(signals), kPolledAt);
     return facts;
 }
 
@@ -45,7 +47,7 @@ TEST_CASE("polled inverter keys are spliced into the state text as valid JSON", 
     REQUIRE(facts.inverters.size() == 6);
     const auto& qt2 = facts.inverters.at("901000000001");
     std::string payload = R"({"uid":"901000000001","power_w":79.0})";
-    append_polled_inverter_keys(payload, qt2);
+    append_polled_inverter_keys(payload, qt2, kPolledAt);
     const auto parsed = nlohmann::json::parse(payload);
     CHECK(parsed["signal_level"] == 170);
     CHECK(parsed["ac_voltage_l1_v"] == 389.0);
@@ -56,14 +58,55 @@ TEST_CASE("polled inverter keys are spliced into the state text as valid JSON", 
 
     PolledInverterFacts single{std::nullopt, {std::nullopt}}; // offline: voltage unknown
     std::string dark = R"({"uid":"409000000039"})";
-    append_polled_inverter_keys(dark, single);
+    append_polled_inverter_keys(dark, single, 0);
     const auto dark_json = nlohmann::json::parse(dark);
     CHECK(dark_json["ac_voltage_v"].is_null());
     CHECK_FALSE(dark_json.contains("signal_level"));
 
     std::string unchanged = R"({"uid":"1"})";
-    append_polled_inverter_keys(unchanged, PolledInverterFacts{});
+    append_polled_inverter_keys(unchanged, PolledInverterFacts{}, kPolledAt);
     CHECK(unchanged == R"({"uid":"1"})");
+}
+
+TEST_CASE("polled inverter values last polled before the fresh bound are published as unknown",
+          "[polled]") {
+    const auto facts = facts_of_the_qt2_plant();
+    const auto& qt2 = facts.inverters.at("901000000001");
+    CHECK(qt2.signal_level_at == kPolledAt);
+    CHECK(qt2.ac_voltage_at == kPolledAt);
+
+    std::string stale = R"({"uid":"901000000001","power_w":79.0})";
+    append_polled_inverter_keys(stale, qt2, kPolledAt + 1);
+    const auto parsed = nlohmann::json::parse(stale);
+    // The keys stay (their entities too), with no value: not the last number seen.
+    REQUIRE(parsed.contains("signal_level"));
+    CHECK(parsed["signal_level"].is_null());
+    for (const char* key : {"ac_voltage_l1_v", "ac_voltage_l2_v", "ac_voltage_l3_v"}) {
+        INFO(key);
+        REQUIRE(parsed.contains(key));
+        CHECK(parsed[key].is_null());
+    }
+    CHECK(parsed["power_w"] == 79.0);
+
+    // Each value has its own age: a signal reply without a real-time one keeps only the signal.
+    PolledInverterFacts half = qt2;
+    half.signal_level_at = kPolledAt + 600;
+    std::string mixed = R"({"uid":"901000000001"})";
+    append_polled_inverter_keys(mixed, half, kPolledAt + 1);
+    const auto mixed_json = nlohmann::json::parse(mixed);
+    CHECK(mixed_json["signal_level"] == 170);
+    CHECK(mixed_json["ac_voltage_l1_v"].is_null());
+}
+
+TEST_CASE("polled facts show alike whenever their values were polled", "[polled]") {
+    const auto facts = facts_of_the_qt2_plant();
+    auto later = facts;
+    for (auto& [uid, inverter] : later.inverters)
+        inverter.signal_level_at = inverter.ac_voltage_at = kPolledAt + 300;
+    CHECK(later != facts);
+    CHECK(same_values(later, facts));
+    later.inverters.at("901000000001").signal_level = 171;
+    CHECK_FALSE(same_values(later, facts));
 }
 
 TEST_CASE("discovery: firmware as sw_version, diagnostic sensors for the polled keys", "[polled]") {
@@ -137,6 +180,21 @@ TEST_CASE("what a port 8899 answer may add is bounded: no junk names, no endless
     LocalSignalLevels flood;
     for (int i = 0; i < 5000; ++i)
         flood.levels.push_back({std::to_string(100000000000LL + i), 100});
-    merge_signal_levels(facts, flood);
+    merge_signal_levels(facts, flood, kPolledAt);
     CHECK(facts.inverters.size() == 256);
+}
+
+TEST_CASE("polled facts survive their store record, ages included, and a broken one gives none",
+          "[polled]") {
+    auto facts = facts_of_the_qt2_plant();
+    facts.inverters["409000000039"] = {std::nullopt, {std::nullopt}, 0, kPolledAt - 60};
+    const auto record = polled_facts_record(facts);
+    const auto back = polled_facts_from_record(nlohmann::json::parse(record.dump()));
+    CHECK(back == facts);
+    CHECK(back.inverters.at("901000000001").signal_level_at == kPolledAt);
+
+    CHECK(polled_facts_from_record(nlohmann::json::object()) == PolledEcuFacts{});
+    auto broken = record;
+    broken["inverters"]["901000000001"]["signal_level"] = "strong";
+    CHECK(polled_facts_from_record(broken) == PolledEcuFacts{});
 }

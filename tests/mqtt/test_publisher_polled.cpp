@@ -28,12 +28,17 @@ test::UploadSpec reading(const std::string& stamp, long long decikwh) {
     return spec;
 }
 
-PolledEcuFacts polled_facts() {
+std::int64_t unix_of(const test::FixedClock& clock) {
+    return std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch()).count();
+}
+
+// As the poller hands them over: polled at `clock`'s time.
+PolledEcuFacts polled_facts(const test::FixedClock& clock) {
     PolledEcuFacts facts;
     facts.firmware = "ECU_R_1.3.6C";
     facts.time_zone = "Etc/GMT-8";
     facts.inverters_registered = 6;
-    facts.inverters[kUid] = {170, {231.0}};
+    facts.inverters[kUid] = {170, {231.0}, unix_of(clock), unix_of(clock)};
     return facts;
 }
 
@@ -57,7 +62,7 @@ TEST_CASE("polled keys reach the broker and the discovery configs, absent before
     CHECK_FALSE(json::parse(plain_inverter->payload).contains("signal_level"));
 
     // A poll's facts: the ECU state is published again at once, with its discovery.
-    publisher.polled(kEcu, polled_facts());
+    publisher.polled(kEcu, polled_facts(clock));
     const auto state = probe.wait_for_payload(
         kState, [](const std::string& p) { return json::parse(p).contains("firmware"); });
     REQUIRE(state);
@@ -91,5 +96,129 @@ TEST_CASE("polled keys reach the broker and the discovery configs, absent before
     CHECK(inverter_state["signal_level"] == 170);
     CHECK(inverter_state["ac_voltage_v"] == 231.0);
     CHECK(inverter_state["timestamp"] == "2024-06-21T10:05:00");
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("polled inverter values older than three poll intervals go out as unknown", "[polled]") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-polled-stale");
+    test::MqttProbe probe(broker.url(), "#");
+    test::FixedClock clock({2024, 6, 21, 10, 0, 5});
+    test::RunningPublisher publisher(
+        broker.url(), dir / "state", clock,
+        [](PublisherConfig& config, StoreLimits&) { config.poll_interval = 120s; });
+
+    publisher.upload(reading("20240621100000", 30000));
+    publisher.polled(kEcu, polled_facts(clock)); // the last poll that answers
+    const auto carries = [](const std::string& stamp) {
+        return [stamp](const std::string& p) {
+            const auto j = json::parse(p);
+            return j["timestamp"] == stamp && j.contains("signal_level");
+        };
+    };
+
+    // Three intervals after that poll, its values are still current.
+    clock.set({2024, 6, 21, 10, 6, 5});
+    publisher.upload(reading("20240621100600", 30001));
+    const auto fresh = probe.wait_for_payload(kInverterState, carries("2024-06-21T10:06:00"));
+    REQUIRE(fresh);
+    CHECK(json::parse(fresh->payload)["signal_level"] == 170);
+    CHECK(json::parse(fresh->payload)["ac_voltage_v"] == 231.0);
+
+    // Then the port stays silent: a fresh reading no longer carries the frozen values.
+    clock.set({2024, 6, 21, 10, 11, 5});
+    publisher.upload(reading("20240621101100", 30002));
+    const auto stale = probe.wait_for_payload(kInverterState, carries("2024-06-21T10:11:00"));
+    REQUIRE(stale);
+    const auto state = json::parse(stale->payload);
+    CHECK(state["signal_level"].is_null());
+    REQUIRE(state.contains("ac_voltage_v"));
+    CHECK(state["ac_voltage_v"].is_null());
+    CHECK(state["power_w"] == 100.0); // the upload's own values as ever
+
+    // A poll that answers again brings the values back with the next upload.
+    publisher.polled(kEcu, polled_facts(clock));
+    clock.set({2024, 6, 21, 10, 16, 5});
+    publisher.upload(reading("20240621101600", 30003));
+    const auto again = probe.wait_for_payload(kInverterState, carries("2024-06-21T10:16:00"));
+    REQUIRE(again);
+    CHECK(json::parse(again->payload)["signal_level"] == 170);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a restart keeps the polled entities, their old values unknown", "[polled]") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-polled-restart");
+    test::MqttProbe probe(broker.url(), "#");
+    test::FixedClock clock({2024, 6, 21, 10, 0, 5});
+    const auto polling_on = [](PublisherConfig& config, StoreLimits&) { config.polling = true; };
+    {
+        test::RunningPublisher publisher(broker.url(), dir / "state", clock, polling_on);
+        publisher.upload(reading("20240621100000", 30000));
+        publisher.polled(kEcu, polled_facts(clock));
+        REQUIRE(probe.wait_for_payload(kInverterConfig, [](const std::string& p) {
+            return !p.empty() && json::parse(p)["cmps"].contains("signal_level");
+        }));
+    }
+    // Down for an hour; its port 8899 does not answer after the restart.
+    probe.clear();
+    clock.set({2024, 6, 21, 11, 0, 5});
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock, polling_on);
+    const auto ecu_config = probe.wait_for_topic(kEcuConfig);
+    REQUIRE(ecu_config);
+    const auto config = json::parse(ecu_config->payload);
+    CHECK(config["device"]["sw_version"] == "ECU_R_1.3.6C");
+    for (const char* key : {"firmware", "time_zone", "inverters_registered"}) {
+        INFO(key);
+        // Announced as before, not a removal marker ({"p":"sensor"} alone deletes it).
+        CHECK(config["cmps"][key]["entity_category"] == "diagnostic");
+    }
+    const auto inverter_config = probe.wait_for_topic(kInverterConfig);
+    REQUIRE(inverter_config);
+    const auto inverter_cmps = json::parse(inverter_config->payload)["cmps"];
+    CHECK(inverter_cmps["signal_level"]["entity_category"] == "diagnostic");
+    CHECK(inverter_cmps["ac_voltage"]["unit_of_measurement"] == "V");
+
+    // The next upload: the entities stay, their hour-old values go out as unknown.
+    publisher.upload(reading("20240621110000", 30010));
+    const auto inverter = probe.wait_for_payload(kInverterState, [](const std::string& p) {
+        return json::parse(p)["timestamp"] == "2024-06-21T11:00:00";
+    });
+    REQUIRE(inverter);
+    const auto state = json::parse(inverter->payload);
+    REQUIRE(state.contains("signal_level"));
+    CHECK(state["signal_level"].is_null());
+    CHECK(state["ac_voltage_v"].is_null());
+    const auto ecu_state = probe.wait_for_payload(kState, [](const std::string& p) {
+        return json::parse(p)["timestamp"] == "2024-06-21T11:00:00";
+    });
+    REQUIRE(ecu_state);
+    CHECK(json::parse(ecu_state->payload)["firmware"] == "ECU_R_1.3.6C");
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("with polling turned off, stored polled facts are not loaded: their entities go",
+          "[polled]") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-polled-off");
+    test::MqttProbe probe(broker.url(), "#");
+    test::FixedClock clock({2024, 6, 21, 10, 0, 5});
+    {
+        test::RunningPublisher publisher(
+            broker.url(), dir / "state", clock,
+            [](PublisherConfig& config, StoreLimits&) { config.polling = true; });
+        publisher.upload(reading("20240621100000", 30000));
+        publisher.polled(kEcu, polled_facts(clock));
+        REQUIRE(probe.wait_for_payload(kEcuConfig, [](const std::string& p) {
+            return !p.empty() && json::parse(p)["device"].contains("sw_version");
+        }));
+    }
+    probe.clear();
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock);
+    const auto ecu_config = probe.wait_for_topic(kEcuConfig);
+    REQUIRE(ecu_config);
+    const auto config = json::parse(ecu_config->payload);
+    CHECK_FALSE(config["device"].contains("sw_version"));
+    CHECK(config["cmps"]["firmware"] == json{{"p", "sensor"}}); // removed from Home Assistant
     std::filesystem::remove_all(dir);
 }

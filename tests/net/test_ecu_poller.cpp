@@ -172,3 +172,85 @@ TEST_CASE("auto finds the ECU at the address of its uploads", "[poller]") {
     CHECK(rig.poller->status().size() == 1);
     REQUIRE(run_until(rig.io, [&] { return rig.failures() >= 1 || !rig.polled.empty(); }));
 }
+
+TEST_CASE("a dead target does not hold the others: each is polled on its own", "[poller]") {
+    asio::io_context io;
+    test::LocalApiServer silent(io); // accepts and never answers
+    silent.set_behaviour(test::LocalApiBehaviour::Silent);
+    test::LocalApiServer gone(io); // nothing listens there: refused
+    test::LocalApiServer live(io);
+    gone.refuse(); // after the live one took its port, which cannot be this one then
+    std::ostringstream log_text;
+    Logger log{log_text, LogLevel::Debug};
+    PollerConfig config;
+    // The dead ones first, as they would be with `auto` when they uploaded first.
+    config.targets = {
+        {"127.0.0.1", silent.port()}, {"127.0.0.1", gone.port()}, {"127.0.0.1", live.port()}};
+    config.interval = std::chrono::seconds(60);
+    config.timeout = std::chrono::seconds(5);
+    config.first_poll = std::chrono::milliseconds(0);
+    std::vector<std::string> polled_ids;
+    EcuPoller poller(
+        io, config, log,
+        [&](const std::string& id, const PolledEcuFacts&, std::shared_ptr<const TimeZone>) {
+            polled_ids.push_back(id);
+        },
+        [](const std::string&) { return false; });
+    const auto started = std::chrono::steady_clock::now();
+    poller.start();
+    // The live ECU's answer comes while the silent one still holds its connection open (its
+    // timeout is 5 s): it waits for no one.
+    REQUIRE(run_until(
+        io, [&] { return !polled_ids.empty(); }, std::chrono::seconds(2)));
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(2));
+    CHECK(polled_ids.front() == "216000000001");
+    CHECK(live.requests().size() == 3);
+    CHECK(silent.requests().size() == 1); // asked once, still waiting
+    const auto status = poller.status();
+    REQUIRE(status.size() == 3);
+    CHECK(status[0].consecutive_failures == 0); // the silent one's poll is not over yet
+    CHECK(status[1].consecutive_failures == 1); // refused at once
+    CHECK(status[2].last_success_unix > 0);
+    // Then the silent one times out, on its own: one failure, one request, never two at once.
+    REQUIRE(run_until(
+        io, [&] { return poller.status()[0].consecutive_failures == 1; }, std::chrono::seconds(8)));
+    CHECK(silent.requests().size() == 1);
+    CHECK(live.requests().size() == 3); // polled once per interval, not again meanwhile
+    poller.stop();
+}
+
+TEST_CASE("connecting to an address that drops the attempt is given up before --poll-timeout",
+          "[poller]") {
+    using asio::ip::tcp;
+    asio::io_context io;
+    // A listener whose queue of connections is full and never accepted: the kernel drops the
+    // next connection attempt, as for an ECU that answers only on its WLAN address.
+    tcp::acceptor full(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    full.listen(0);
+    const auto port = full.local_endpoint().port();
+    std::vector<std::unique_ptr<tcp::socket>> queued;
+    for (int i = 0; i < 2; ++i) {
+        queued.push_back(std::make_unique<tcp::socket>(io));
+        queued.back()->async_connect(tcp::endpoint(full.local_endpoint().address(), port),
+                                     [](boost::system::error_code) {});
+    }
+    std::ostringstream log_text;
+    Logger log{log_text, LogLevel::Debug};
+    PollerConfig config;
+    config.targets = {{"127.0.0.1", port}};
+    config.interval = std::chrono::seconds(60);
+    config.timeout = std::chrono::seconds(5);
+    config.connect_timeout = std::chrono::milliseconds(300);
+    config.first_poll = std::chrono::milliseconds(200);
+    EcuPoller poller(
+        io, config, log, [](const std::string&, const PolledEcuFacts&, auto) {},
+        [](const std::string&) { return false; });
+    const auto started = std::chrono::steady_clock::now();
+    poller.start();
+    REQUIRE(run_until(
+        io, [&] { return poller.status().front().consecutive_failures == 1; },
+        std::chrono::seconds(3)));
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(2));
+    CHECK(poller.status().front().last_failure == "0001: timed out connecting");
+    poller.stop();
+}

@@ -57,6 +57,12 @@ struct PublisherConfig {
     // A reading that answers no upload (the midnight reset of today's energy) and could not be
     // written is tried again after this long, until written or superseded by an upload.
     std::chrono::milliseconds store_retry{30000};
+    // --poll-interval: polled inverter values older than kPolledFreshIntervals of it are
+    // published as unknown.
+    std::chrono::seconds poll_interval{300};
+    // --poll-ecus is on: the last polled facts of each ECU are loaded with its state, so that
+    // its polled entities stay across a restart (with unknown values once old).
+    bool polling = false;
 };
 
 struct PublisherStatus {

@@ -1,5 +1,6 @@
 // Optional polling of ECUs on their local port 8899 for what uploads lack: signal levels,
-// firmware, time zone, inverters registered. Read-only, one ECU at a time, on the service's loop.
+// firmware, time zone, inverters registered. Read-only, each ECU asked one thing at a time, on
+// the service's loop.
 #pragma once
 
 #include "ecu2mqtt/core/logger.hpp"
@@ -30,6 +31,9 @@ struct PollerConfig {
     bool from_uploads = false;       // --poll-ecus auto: each ECU's upload peer address
     std::chrono::milliseconds interval{300'000};
     std::chrono::milliseconds timeout{10'000}; // each step: connect, send, the whole reply
+    // Connecting, at most (and never more than `timeout`): an ECU on the LAN answers within
+    // milliseconds; an address that drops the attempt is given up sooner.
+    std::chrono::milliseconds connect_timeout{3'000};
     std::chrono::milliseconds first_poll{5'000};
     std::chrono::milliseconds max_backoff{3'600'000};
     std::string zoneinfo_dir = "/usr/share/zoneinfo";

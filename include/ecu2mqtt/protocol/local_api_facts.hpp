@@ -3,6 +3,7 @@
 
 #include "ecu2mqtt/protocol/local_api.hpp"
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -14,6 +15,10 @@ struct PolledInverterFacts {
     std::optional<int> signal_level; // the raw byte: the peers convert it three different ways
     // AC grid voltage per phase (one, or three for 3-phase types); unset while offline.
     std::vector<std::optional<double>> ac_voltage_v;
+    // When each was last answered (host time, seconds since the Unix epoch): a value that old
+    // polls no longer refresh is published as unknown (see append_polled_inverter_keys).
+    std::int64_t signal_level_at = 0;
+    std::int64_t ac_voltage_at = 0;
 
     bool operator==(const PolledInverterFacts&) const = default;
 };
@@ -30,7 +35,11 @@ struct PolledEcuFacts {
 };
 
 void merge_ecu_info(PolledEcuFacts& facts, const LocalEcuInfo& info);
-void merge_realtime(PolledEcuFacts& facts, const LocalRealtime& realtime);
-void merge_signal_levels(PolledEcuFacts& facts, const LocalSignalLevels& signals);
+// `now_unix`: when the reply came, kept with each inverter's values it gives.
+void merge_realtime(PolledEcuFacts& facts, const LocalRealtime& realtime, std::int64_t now_unix);
+void merge_signal_levels(PolledEcuFacts& facts, const LocalSignalLevels& signals,
+                         std::int64_t now_unix);
+// Whether two sets of facts show alike (the same values and keys), whenever each was polled.
+bool same_values(const PolledEcuFacts& a, const PolledEcuFacts& b);
 
 } // namespace ecu2mqtt
