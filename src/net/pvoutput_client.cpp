@@ -1,22 +1,14 @@
 #include "ecu2mqtt/net/pvoutput_client.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
-#include "ecu2mqtt/net/host_port.hpp"
 
 #include <algorithm>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
 #include <functional>
 #include <map>
-#include <openssl/x509_vfy.h>
 #include <set>
-#include <stdexcept>
 
 namespace ecu2mqtt {
 namespace asio = boost::asio;
-namespace http = boost::beast::http;
-using asio::ip::tcp;
 
 namespace {
 
@@ -26,207 +18,7 @@ std::int64_t rate_limit_end(std::optional<std::int64_t> reset_unix, std::int64_t
     return std::clamp(reset_unix.value_or(now_s + 3600), now_s + 60, now_s + 3600);
 }
 
-// Why PVOutput's certificate was refused, named as the TLS probe names a broker's.
-std::string certificate_failure(int error, const std::string& host) {
-    const std::string detail = X509_verify_cert_error_string(error);
-    switch (error) {
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-        return "unknown CA: the certificate of " + host + " is not signed by a CA trusted here (" +
-               detail + "; trusted: the system CAs)";
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-        return "expired certificate: " + host + "'s certificate (or its CA's) has expired";
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-        return "certificate not yet valid (" + detail + "): check this host's clock";
-    default:
-        return "certificate rejected: " + detail;
-    }
-}
-
 } // namespace
-
-PvoutputEndpoint parse_pvoutput_url(const std::string& url) {
-    PvoutputEndpoint endpoint;
-    std::string rest;
-    if (url.starts_with("https://")) {
-        rest = url.substr(8);
-    } else if (url.starts_with("http://")) {
-        endpoint.tls = false;
-        endpoint.port = 80;
-        rest = url.substr(7);
-    } else {
-        throw std::invalid_argument("must start with https:// (or http://)");
-    }
-    const auto slash = rest.find('/');
-    const auto authority = rest.substr(0, slash);
-    if (authority.find('@') != std::string::npos || rest.find_first_of("?#") != std::string::npos)
-        throw std::invalid_argument("give the server only: no user, query or fragment (the key "
-                                    "is --pvoutput-api-key)");
-    const auto parsed = parse_host_port(authority); // throws std::invalid_argument
-    endpoint.host = parsed.host;
-    if (parsed.port)
-        endpoint.port = *parsed.port;
-    if (slash != std::string::npos) {
-        endpoint.prefix = rest.substr(slash);
-        while (!endpoint.prefix.empty() && endpoint.prefix.back() == '/')
-            endpoint.prefix.pop_back();
-    }
-    return endpoint;
-}
-
-struct PvoutputClient::Answer {
-    std::string network_error; // set: no HTTP reply
-    int status = 0;
-    std::string body;
-    PvoutputRateLimit rate;
-};
-
-// One POST: resolve, connect, (TLS handshake,) write, read, close. Never outlives its timeout.
-struct PvoutputClient::Exchange : std::enable_shared_from_this<Exchange> {
-    Exchange(asio::any_io_executor executor, const PvoutputEndpoint& endpoint,
-             std::function<void(Answer)> done)
-        : context(asio::ssl::context::tls_client), resolver(executor), timer(executor),
-          endpoint(endpoint), done(std::move(done)) {}
-
-    void start(std::chrono::seconds timeout) {
-        if (endpoint.tls) {
-            boost::system::error_code ec;
-            context.set_default_verify_paths(ec);
-            if (ec)
-                return finish_error("cannot use the system CAs: " + ec.message());
-            context.set_verify_mode(asio::ssl::verify_peer);
-            tls.emplace(resolver.get_executor(), context);
-            tls->set_verify_callback([this](bool preverified, asio::ssl::verify_context& check) {
-                X509_STORE_CTX* store = check.native_handle();
-                if (!preverified) {
-                    if (verify_error == X509_V_OK)
-                        verify_error = X509_STORE_CTX_get_error(store);
-                    return false;
-                }
-                if (X509_STORE_CTX_get_error_depth(store) == 0 &&
-                    !asio::ssl::host_name_verification(endpoint.host)(preverified, check)) {
-                    host_mismatch = true;
-                    return false;
-                }
-                return true;
-            });
-            if (!is_ip_literal(endpoint.host))
-                SSL_set_tlsext_host_name(tls->native_handle(), endpoint.host.c_str());
-        } else {
-            plain.emplace(resolver.get_executor());
-        }
-        timer.expires_after(timeout);
-        timer.async_wait([self = shared_from_this(), timeout](boost::system::error_code e) {
-            if (!e)
-                self->finish_error("no answer from " + self->where() + " within " +
-                                   std::to_string(timeout.count()) + " s");
-        });
-        resolver.async_resolve(
-            endpoint.host, std::to_string(endpoint.port),
-            [self = shared_from_this()](boost::system::error_code e,
-                                        const tcp::resolver::results_type& results) {
-                if (e)
-                    return self->finish_error("cannot resolve " + self->endpoint.host + ": " +
-                                              e.message());
-                asio::async_connect(self->socket(), results,
-                                    [self](boost::system::error_code c, const tcp::endpoint&) {
-                                        if (c)
-                                            return self->finish_error("cannot connect to " +
-                                                                      self->where() + ": " +
-                                                                      c.message());
-                                        self->connected();
-                                    });
-            });
-    }
-
-    void connected() {
-        if (!tls)
-            return exchange(*plain);
-        tls->async_handshake(asio::ssl::stream_base::client, [self = shared_from_this()](
-                                                                 boost::system::error_code e) {
-            if (!e)
-                return self->exchange(*self->tls);
-            if (self->host_mismatch)
-                return self->finish_error("TLS: hostname mismatch: the certificate of " +
-                                          self->where() + " is not issued for \"" +
-                                          self->endpoint.host + "\"");
-            if (self->verify_error != X509_V_OK)
-                return self->finish_error(
-                    "TLS: " + certificate_failure(self->verify_error, self->endpoint.host));
-            self->finish_error("TLS handshake with " + self->where() + " failed: " + e.message());
-        });
-    }
-
-    template <typename Stream> void exchange(Stream& stream) {
-        http::async_write(
-            stream, request,
-            [self = shared_from_this(), &stream](boost::system::error_code e, std::size_t) {
-                if (e)
-                    return self->finish_error("sending to " + self->where() + ": " + e.message());
-                http::async_read(
-                    stream, self->buffer, self->response,
-                    [self](boost::system::error_code r, std::size_t) {
-                        if (r)
-                            return self->finish_error("reading the reply of " + self->where() +
-                                                      ": " + r.message());
-                        Answer answer;
-                        answer.status = static_cast<int>(self->response.result_int());
-                        answer.body = self->response.body();
-                        answer.rate = parse_rate_limit(self->header("X-Rate-Limit-Remaining"),
-                                                       self->header("X-Rate-Limit-Limit"),
-                                                       self->header("X-Rate-Limit-Reset"));
-                        self->finish(std::move(answer));
-                    });
-            });
-    }
-
-    tcp::socket& socket() { return tls ? tls->next_layer() : *plain; }
-    std::string_view header(std::string_view name) const {
-        const auto value = response[boost::beast::string_view(name.data(), name.size())];
-        return {value.data(), value.size()};
-    }
-    std::string where() const { return endpoint.host + ":" + std::to_string(endpoint.port); }
-
-    void finish_error(std::string error) {
-        Answer answer;
-        answer.network_error = std::move(error);
-        finish(std::move(answer));
-    }
-    void cancel() { finish_error("stopped"); }
-
-    void finish(Answer answer) {
-        if (finished)
-            return;
-        finished = true;
-        timer.cancel();
-        resolver.cancel();
-        if (tls || plain) {
-            boost::system::error_code ignored;
-            socket().close(ignored);
-        }
-        asio::post(resolver.get_executor(),
-                   [done = std::move(done), answer = std::move(answer)]() mutable {
-                       done(std::move(answer));
-                   });
-    }
-
-    asio::ssl::context context;
-    tcp::resolver resolver;
-    asio::steady_timer timer;
-    PvoutputEndpoint endpoint;
-    std::optional<asio::ssl::stream<tcp::socket>> tls;
-    std::optional<tcp::socket> plain;
-    http::request<http::string_body> request;
-    http::response<http::string_body> response;
-    boost::beast::flat_buffer buffer;
-    std::function<void(Answer)> done;
-    int verify_error = X509_V_OK;
-    bool host_mismatch = false;
-    bool finished = false;
-};
 
 PvoutputClient::PvoutputClient(asio::any_io_executor executor, PvoutputClientConfig config,
                                Store& store, const Clock& clock, Logger& log)
@@ -288,10 +80,7 @@ void PvoutputClient::tick() {
     try {
         if (expire_old())
             return;
-        std::vector<std::string> systems;
-        for (const auto& [ecu, system] : config_.mapping.system_of)
-            if (std::find(systems.begin(), systems.end(), system) == systems.end())
-                systems.push_back(system);
+        const auto systems = systems_to_send();
         for (std::size_t i = 0; i < systems.size(); ++i) {
             const auto& system = systems[(next_system_ + i) % systems.size()];
             auto pending = queue_->pending(system, send_alone_ ? 1 : limits_.batch, true);
@@ -352,10 +141,13 @@ void PvoutputClient::send(Kind kind, std::string system_id, std::string body,
     const std::string_view path = kind == Kind::Status  ? kPvoutputAddStatus
                                   : kind == Kind::Batch ? kPvoutputAddBatchStatus
                                                         : kPvoutputAddOutput;
-    auto exchange = std::make_shared<Exchange>(
+    ++snapshot_.requests;
+    in_flight_ = start_pvoutput_exchange(
         executor_, endpoint_,
-        [this, alive = std::weak_ptr<int>(alive_), kind, statuses = std::move(statuses),
-         output = std::move(output)](Answer answer) mutable {
+        {std::string(path), system_id, config_.api_key, config_.user_agent, std::move(body)},
+        config_.request_timeout,
+        [this, alive = std::weak_ptr<int>(alive_), kind, system_id, statuses = std::move(statuses),
+         output = std::move(output)](PvoutputAnswer answer) mutable {
             if (alive.expired())
                 return;
             in_flight_ = nullptr;
@@ -363,31 +155,13 @@ void PvoutputClient::send(Kind kind, std::string system_id, std::string body,
                 busy_ = false;
                 return;
             }
-            answered(kind, std::move(statuses), std::move(output), std::move(answer));
+            answered(kind, system_id, std::move(statuses), std::move(output), std::move(answer));
         });
-    auto& request = exchange->request;
-    request.method(http::verb::post);
-    request.target(endpoint_.prefix + std::string(path));
-    request.version(11);
-    const bool default_port = endpoint_.port == (endpoint_.tls ? 443 : 80);
-    request.set(http::field::host,
-                host_port_text(
-                    {endpoint_.host, default_port ? std::nullopt : std::optional(endpoint_.port)}));
-    request.set(http::field::user_agent, config_.user_agent);
-    request.set(http::field::content_type, "application/x-www-form-urlencoded");
-    request.set(http::field::connection, "close");
-    request.set("X-Pvoutput-Apikey", config_.api_key);
-    request.set("X-Pvoutput-SystemId", system_id);
-    request.set("X-Rate-Limit", "1");
-    request.body() = std::move(body);
-    request.prepare_payload();
-    ++snapshot_.requests;
-    in_flight_ = exchange;
-    exchange->start(config_.request_timeout);
 }
 
-void PvoutputClient::answered(Kind kind, std::vector<PvoutputStatus> statuses,
-                              std::optional<PvoutputDayOutput> output, Answer answer) {
+void PvoutputClient::answered(Kind kind, const std::string& system_id,
+                              std::vector<PvoutputStatus> statuses,
+                              std::optional<PvoutputDayOutput> output, PvoutputAnswer answer) {
     if (answer.rate.remaining)
         snapshot_.requests_left = answer.rate.remaining;
     if (answer.rate.limit)
@@ -488,16 +262,9 @@ void PvoutputClient::answered(Kind kind, std::vector<PvoutputStatus> statuses,
         busy_ = false;
         return schedule(config_.poll);
     case PvoutputReplyKind::AuthFailed:
-        snapshot_.stopped = true;
-        snapshot_.state = "stopped";
-        snapshot_.last_error = reply.reason;
         busy_ = false;
-        log_.error("pvoutput_refused",
-                   {{"status", std::to_string(answer.status)},
-                    {"reason", reply.reason},
-                    {"action", "uploads stopped: check --pvoutput-api-key and "
-                               "--pvoutput-system-id, then restart; statuses stay queued"}});
-        return;
+        refuse_system(system_id, answer.status, reply.reason);
+        return schedule(std::chrono::milliseconds(0));
     case PvoutputReplyKind::Retry:
         return back_off(reply.reason);
     }
@@ -524,6 +291,44 @@ void PvoutputClient::mark_then_continue(WriteBatch batch) {
                       }
                       schedule(std::chrono::milliseconds(0));
                   });
+}
+
+// PVOutput answers 401/403 for a key and system id it will not take: that system waits for a fix
+// and a restart, the others go on.
+void PvoutputClient::refuse_system(const std::string& system_id, int http_status,
+                                   const std::string& reason) {
+    systems_[system_id].refused = reason;
+    snapshot_.refused_systems[system_id] = reason;
+    snapshot_.last_error = reason; // the system is in refused_systems and the log line
+    const bool named = std::any_of(
+        config_.mapping.system_of.begin(), config_.mapping.system_of.end(),
+        [&](const auto& entry) { return entry.first != "*" && entry.second == system_id; });
+    const bool every_system_refused = systems_to_send().empty();
+    if (every_system_refused) {
+        snapshot_.stopped = true;
+        snapshot_.state = "stopped";
+    }
+    log_.error(
+        "pvoutput_refused",
+        {{"system", system_id},
+         {"status", std::to_string(http_status)},
+         {"reason", reason},
+         {"action", "uploads to system " + system_id + " stopped: check --pvoutput-api-key and " +
+                        (named ? "the system id in --pvoutput-systems" : "--pvoutput-system-id") +
+                        ", then restart; its statuses stay queued" +
+                        (every_system_refused ? "" : "; the other systems go on")}});
+}
+
+std::vector<std::string> PvoutputClient::systems_to_send() const {
+    std::vector<std::string> systems;
+    for (const auto& [ecu, system] : config_.mapping.system_of) {
+        const auto state = systems_.find(system);
+        if (state != systems_.end() && !state->second.refused.empty())
+            continue;
+        if (std::find(systems.begin(), systems.end(), system) == systems.end())
+            systems.push_back(system);
+    }
+    return systems;
 }
 
 void PvoutputClient::back_off(const std::string& error) {

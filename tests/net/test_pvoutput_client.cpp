@@ -53,9 +53,17 @@ struct Uploader {
         client = std::make_unique<PvoutputClient>(io.get_executor(), config, *store, clock, log);
         client->start();
     }
-    void point(const std::string& time, double w, double kwh) {
+    // Restarts the store and the uploader with another mapping.
+    void remap(PvoutputMapping other, const std::string& url) {
+        client.reset();
+        store.reset();
+        mapping = std::move(other);
+        open_store();
+        start_client(url);
+    }
+    void point(const std::string& time, double w, double kwh, const std::string& ecu = kEcu) {
         WriteBatch batch;
-        batch.add_power_point({kEcu, time, w, kwh});
+        batch.add_power_point({ecu, time, w, kwh});
         bool done = false;
         store->submit(std::move(batch), [&](const std::string& error) {
             REQUIRE(error.empty());
@@ -307,6 +315,46 @@ TEST_CASE("a 401 stops the uploads and shows in red on the status page", "[pvout
     CHECK_THAT(page,
                Catch::Contains("PVOutput refused the key") && Catch::Contains("pvoutput-check"));
     CHECK_THAT(prometheus_metrics(status), Catch::Contains("ecu2mqtt_pvoutput_stopped 1"));
+}
+
+TEST_CASE("a system PVOutput refuses (401) stops alone; the other system keeps sending",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    pvoutput.refuse_system("222");
+    Uploader up(pvoutput.url());
+    PvoutputMapping two;
+    two.system_of = {{"216000000001", "111"}, {"216000000002", "222"}};
+    up.remap(two, pvoutput.url());
+    up.clock.set({2026, 6, 2, 10, 30, 0});
+    for (int minute = 600; minute <= 610; minute += 5)
+        for (const auto* ecu : {"216000000001", "216000000002"})
+            up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0, ecu);
+    REQUIRE(up.run_until([&] { return up.client->snapshot().refused_systems.contains("222"); }));
+    REQUIRE(up.run_until([&] { return pvoutput.statuses().size() == 2; })); // 111's 10:00, 10:05
+    // Later statuses of the good system still go.
+    for (int minute = 615; minute <= 625; minute += 5)
+        for (const auto* ecu : {"216000000001", "216000000002"})
+            up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0, ecu);
+    REQUIRE(up.run_until([&] { return pvoutput.statuses().size() == 5; }));
+    for (const auto& [key, status] : pvoutput.statuses())
+        CHECK(status.system == "111");
+    std::size_t to_222 = 0;
+    for (const auto& request : pvoutput.requests())
+        to_222 += request.system == "222" ? 1 : 0;
+    CHECK(to_222 == 1); // no retrying the refused system
+    const auto snapshot = up.client->snapshot();
+    CHECK_FALSE(snapshot.stopped);
+    CHECK(snapshot.state != "stopped");
+    CHECK(snapshot.refused_systems.at("222") == "Unauthorized 401: Invalid System ID");
+    CHECK_THAT(up.log_text.str(), Catch::Contains("event=pvoutput_refused system=222 status=401") &&
+                                      Catch::Contains("--pvoutput-systems"));
+    StatusSnapshot status;
+    status.pvoutput = snapshot;
+    CHECK(status_json(status)["pvoutput"]["refused_systems"][0]["system"] == "222");
+    CHECK_THAT(status_page(status, "", "n"), Catch::Contains("PVOutput refused system "));
+    CHECK_THAT(prometheus_metrics(status),
+               Catch::Contains("ecu2mqtt_pvoutput_system_refused{system=\"222\"} 1") &&
+                   Catch::Contains("ecu2mqtt_pvoutput_stopped 0"));
 }
 
 TEST_CASE("an https PVOutput whose certificate is not trusted fails with a named TLS error",

@@ -90,6 +90,11 @@ class FakePvoutput {
     void refuse_status(std::string date, std::string time) {
         with_lock([&] { refused_.insert(date + " " + time); });
     }
+    // Every request with this system id is answered 401, as PVOutput answers an id that is not
+    // the key's.
+    void refuse_system(std::string system) {
+        with_lock([&] { refused_systems_.insert(system); });
+    }
     // The batch reply leaves this status out, as neither added nor refused.
     void leave_out_of_reply(std::string date, std::string time) {
         with_lock([&] { unnamed_.insert(date + " " + time); });
@@ -203,6 +208,12 @@ class FakePvoutput {
             requests_.push_back(r);
             return;
         }
+        if (refused_systems_.contains(system)) {
+            reply.result(http::status::unauthorized);
+            reply.body() = "Unauthorized 401: Invalid System ID";
+            requests_.push_back(r);
+            return;
+        }
         if (rate_limited_until_) {
             reply.result(http::status::forbidden);
             reply.set("X-Rate-Limit-Remaining", "0");
@@ -296,6 +307,7 @@ class FakePvoutput {
     long long rate_limited_until_ = 0;
     std::set<std::string> refused_;
     std::set<std::string> unnamed_;
+    std::set<std::string> refused_systems_;
     std::map<std::string, Status> statuses_;
     std::vector<Request> requests_;
     std::vector<std::string> outputs_;

@@ -1,12 +1,14 @@
 // Uploads the PVOutput queue (store/pvoutput_queue) to PVOutput over HTTPS, on the service's
 // io_context but never in an ECU's way: one request at a time, batches while there is a backlog,
 // addstatus when current, addoutput once a day has ended. It honours the rate-limit headers,
-// backs off exponentially on network errors and 5xx, and stops on 401/403.
+// backs off exponentially on network errors and 5xx, and stops a system on its 401/403 (the
+// other systems go on).
 #pragma once
 
 #include "ecu2mqtt/core/clock.hpp"
 #include "ecu2mqtt/core/logger.hpp"
 #include "ecu2mqtt/core/telemetry.hpp"
+#include "ecu2mqtt/net/pvoutput_exchange.hpp"
 #include "ecu2mqtt/protocol/pvoutput_api.hpp"
 #include "ecu2mqtt/store/pvoutput_queue.hpp"
 #include "ecu2mqtt/store/store.hpp"
@@ -15,21 +17,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 
 namespace ecu2mqtt {
-
-// Where to send: "https://HOST[:PORT][/PREFIX]" or "http://…" (a compatible server, a test).
-struct PvoutputEndpoint {
-    bool tls = true;
-    std::string host;
-    std::uint16_t port = 443;
-    std::string prefix; // without a trailing '/'
-};
-// Throws std::invalid_argument saying what is wrong.
-PvoutputEndpoint parse_pvoutput_url(const std::string& url);
 
 struct PvoutputClientConfig {
     std::string api_key; // never logged, never shown
@@ -58,8 +51,10 @@ class PvoutputClient {
     PvoutputSnapshot snapshot();
 
   private:
-    struct Exchange;
-    struct Answer;
+    // What one PVOutput system has been told.
+    struct SystemState {
+        std::string refused; // PVOutput refused its key and id (401/403): it is stopped
+    };
     enum class Kind { Status, Batch, Output };
 
     void schedule(std::chrono::milliseconds after);
@@ -67,10 +62,12 @@ class PvoutputClient {
     bool expire_old();
     void send(Kind kind, std::string system_id, std::string body,
               std::vector<PvoutputStatus> statuses, std::optional<PvoutputDayOutput> output);
-    void answered(Kind kind, std::vector<PvoutputStatus> statuses,
-                  std::optional<PvoutputDayOutput> output, Answer answer);
+    void answered(Kind kind, const std::string& system_id, std::vector<PvoutputStatus> statuses,
+                  std::optional<PvoutputDayOutput> output, PvoutputAnswer answer);
     void mark_then_continue(WriteBatch batch);
     void back_off(const std::string& error);
+    void refuse_system(const std::string& system_id, int http_status, const std::string& reason);
+    std::vector<std::string> systems_to_send() const; // in the mapping, not refused
     std::int64_t now_s() const;
     std::string oldest_allowed_slot() const;
 
@@ -83,7 +80,7 @@ class PvoutputClient {
     Logger& log_;
     std::unique_ptr<PvoutputQueue> queue_;
     boost::asio::steady_timer timer_;
-    std::shared_ptr<Exchange> in_flight_;
+    std::shared_ptr<PvoutputExchangeHandle> in_flight_;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);
     bool running_ = false;
     bool busy_ = false;          // a request or its marks are on their way
@@ -92,6 +89,7 @@ class PvoutputClient {
     std::int64_t not_before_s_ = 0;
     std::int64_t expiry_warned_day_ = -1;
     std::size_t next_system_ = 0;
+    std::map<std::string, SystemState> systems_;
     PvoutputSnapshot snapshot_;
 };
 
