@@ -80,10 +80,25 @@ void PvoutputClient::tick() {
     try {
         if (expire_old())
             return;
+        const auto now = now_s();
         const auto systems = systems_to_send();
         for (std::size_t i = 0; i < systems.size(); ++i) {
             const auto& system = systems[(next_system_ + i) % systems.size()];
-            auto pending = queue_->pending(system, send_alone_ ? 1 : limits_.batch, true);
+            auto& state = systems_[system];
+            if (now < state.not_before_s)
+                continue;
+            std::vector<PvoutputStatus> pending;
+            if (state.suspect) {
+                // The newest sendable status, alone, tells whether the suspect's reason was its
+                // own; until there is one, the suspect waits (nothing is lost).
+                auto later = queue_->pending(system, limits_.batch, true);
+                std::erase_if(
+                    later, [&](const PvoutputStatus& s) { return s.slot == state.suspect->slot; });
+                if (!later.empty())
+                    pending.push_back(later.back());
+            } else {
+                pending = queue_->pending(system, state.alone ? 1 : limits_.batch, true);
+            }
             if (pending.empty())
                 continue;
             next_system_ = (next_system_ + i + 1) % systems.size();
@@ -109,7 +124,10 @@ void PvoutputClient::tick() {
         snapshot_.last_error = std::string("reading the queue: ") + e.what();
         log_.error("pvoutput_queue_unreadable", {{"error", e.what()}});
     }
-    snapshot_.state = "current";
+    snapshot_.state = std::any_of(systems_.begin(), systems_.end(),
+                                  [](const auto& entry) { return !entry.second.held.empty(); })
+                          ? "held"
+                          : "current";
     schedule(config_.poll);
 }
 
@@ -215,24 +233,35 @@ void PvoutputClient::answered(Kind kind, const std::string& system_id,
             if (refused)
                 snapshot_.last_error = std::to_string(refused) + " status(es) not added";
         }
-        if (send_alone_)
-            send_alone_ -= std::min(send_alone_, statuses.size());
+        auto& state = systems_[system_id];
+        state.held.clear();
+        if (kind == Kind::Batch) {
+            state.alone = 0;
+            state.logged.clear();
+        } else if (state.suspect && state.suspect->slot != statuses.front().slot) {
+            // A later status is taken alone: the suspect's refusal was its own. The rest go in
+            // batches again.
+            PvoutputQueue::mark_sent(marks, {*state.suspect}, {false}, now, state.suspect_reason);
+            if (first_time(state, "pvoutput_status_refused", state.suspect_reason))
+                log_.warn("pvoutput_status_refused",
+                          {{"system", system_id},
+                           {"slot", state.suspect->slot},
+                           {"reason", state.suspect_reason},
+                           {"action", "kept as rejected; the system's other statuses go on"}});
+            state.suspect.reset();
+            state.alone = 0;
+        } else if (state.alone) {
+            --state.alone;
+            state.not_before_s = state.alone ? now + pace_s() : 0;
+        }
         snapshot_.last_upload_unix = now;
         PvoutputQueue::mark_sent(marks, std::move(statuses), std::move(added), now,
                                  "not added by PVOutput");
         break;
     }
-    case PvoutputReplyKind::BadRequest:
-        snapshot_.last_error = reply.reason;
-        if (kind == Kind::Batch && statuses.size() > 1) {
-            // One bad status fails the whole batch: they go one by one until it is found.
-            send_alone_ = statuses.size();
-            log_.warn("pvoutput_batch_refused",
-                      {{"reason", reply.reason}, {"action", "sending these statuses one by one"}});
-            busy_ = false;
-            return schedule(std::chrono::milliseconds(0));
-        }
+    case PvoutputReplyKind::BadRequest: {
         if (kind == Kind::Output) {
+            snapshot_.last_error = reply.reason;
             log_.warn(
                 "pvoutput_day_refused",
                 {{"system", output->system_id}, {"day", output->day}, {"reason", reply.reason}});
@@ -240,14 +269,26 @@ void PvoutputClient::answered(Kind kind, const std::string& system_id,
             PvoutputQueue::mark_output_sent(marks, *output);
             break;
         }
-        log_.warn("pvoutput_status_refused", {{"system", statuses.front().system_id},
-                                              {"slot", statuses.front().slot},
-                                              {"reason", reply.reason},
-                                              {"action", "kept as rejected"}});
-        if (send_alone_)
-            --send_alone_;
-        PvoutputQueue::mark_sent(marks, std::move(statuses), {false}, now, reply.reason);
+        auto& state = systems_[system_id];
+        snapshot_.last_error = "system " + system_id + ": " + reply.reason;
+        if (kind == Kind::Batch && statuses.size() > 1) {
+            // Refused as a whole: the reason may be one status's or the system's. None is marked;
+            // they go one at a time, paced within the rate limit, until that is known.
+            state.alone = statuses.size();
+            state.not_before_s = now + pace_s();
+            if (first_time(state, "pvoutput_batch_refused", reply.reason))
+                log_.info("pvoutput_batch_refused",
+                          {{"system", system_id},
+                           {"statuses", std::to_string(statuses.size())},
+                           {"reason", reply.reason},
+                           {"action", "sending them one at a time, one every " +
+                                          std::to_string(pace_s()) + " s"}});
+            busy_ = false;
+            return schedule(config_.poll);
+        }
+        refused_alone(state, system_id, std::move(statuses.front()), reply.reason, marks);
         break;
+    }
     case PvoutputReplyKind::RateLimited:
         not_before_s_ = rate_limit_end(answer.rate.reset_unix, now);
         snapshot_.waiting_until_unix = not_before_s_;
@@ -291,6 +332,51 @@ void PvoutputClient::mark_then_continue(WriteBatch batch) {
                       }
                       schedule(std::chrono::milliseconds(0));
                   });
+}
+
+// A status PVOutput refused on its own (addstatus 400). The first is a suspect, kept pending; a
+// second refused for the same reason makes it the system's (a system size set too small on
+// PVOutput, say): none is marked, the system is held and tried again later.
+void PvoutputClient::refused_alone(SystemState& state, const std::string& system_id,
+                                   PvoutputStatus status, const std::string& reason,
+                                   WriteBatch& marks) {
+    const auto now = now_s();
+    state.not_before_s = now + pace_s();
+    if (!state.suspect) {
+        state.suspect = std::move(status);
+        state.suspect_reason = reason;
+        return;
+    }
+    if (reason != state.suspect_reason) {
+        // Two different reasons: each status's own.
+        PvoutputQueue::mark_sent(marks, {*state.suspect}, {false}, now, state.suspect_reason);
+        state.suspect = std::move(status);
+        state.suspect_reason = reason;
+        return;
+    }
+    state.suspect.reset();
+    state.alone = 0;
+    state.held = reason;
+    state.not_before_s = now + config_.max_backoff.count();
+    snapshot_.last_error = "system " + system_id + ": PVOutput refuses every status: " + reason;
+    if (first_time(state, "pvoutput_statuses_held", reason))
+        log_.warn("pvoutput_statuses_held",
+                  {{"system", system_id},
+                   {"reason", reason},
+                   {"action", "PVOutput refuses the system's statuses, not one of them: none is "
+                              "marked rejected, they stay queued and go again in " +
+                                  std::to_string(config_.max_backoff.count()) +
+                                  " s; fix the system on PVOutput (its size, …)"}});
+}
+
+bool PvoutputClient::first_time(SystemState& state, const std::string& event,
+                                const std::string& reason) {
+    return state.logged.insert(event + " " + reason).second;
+}
+
+std::int64_t PvoutputClient::pace_s() const {
+    const int limit = snapshot_.request_limit.value_or(config_.donor ? 300 : 60);
+    return std::max<std::int64_t>(1, 3600 / std::max(1, limit));
 }
 
 // PVOutput answers 401/403 for a key and system id it will not take: that system waits for a fix

@@ -357,6 +357,80 @@ TEST_CASE("a system PVOutput refuses (401) stops alone; the other system keeps s
                    Catch::Contains("ecu2mqtt_pvoutput_stopped 0"));
 }
 
+TEST_CASE("a 400 for every status holds the system's backlog instead of rejecting it, paced",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    pvoutput.refuse_everything("Bad request 400: Moon Powered");
+    Uploader up(pvoutput.url());
+    up.client.reset(); // the statuses queue up first
+    for (int minute = 600; minute <= 620; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0);
+    const auto start = to_epoch_seconds({2026, 6, 2, 12, 0, 0});
+    up.clock.set(from_epoch_seconds(start));
+    up.start_client(pvoutput.url());
+    REQUIRE(up.run_until([&] { return pvoutput.requests().size() == 1; })); // the batch
+    up.run_for(100ms);
+    CHECK(pvoutput.requests().size() == 1); // the singles wait their turn: 300/h, one per 12 s
+    up.clock.set(from_epoch_seconds(start + 12));
+    REQUIRE(up.run_until([&] { return pvoutput.requests().size() == 2; })); // the oldest alone
+    up.run_for(100ms);
+    CHECK(pvoutput.requests().size() == 2);
+    up.clock.set(from_epoch_seconds(start + 24));
+    REQUIRE(up.run_until([&] { return pvoutput.requests().size() == 3; })); // the newest alone
+    REQUIRE(up.run_until([&] { return up.client->snapshot().state == "held"; }));
+    up.clock.set(from_epoch_seconds(start + 30 * 60));
+    up.run_for(100ms);
+    CHECK(pvoutput.requests().size() == 3); // held: no status is refused one after the other
+    const auto requests = pvoutput.requests();
+    CHECK(requests[0].statuses == 4);
+    CHECK(requests[1].first == "20260602 10:00");
+    CHECK(requests[2].first == "20260602 10:15");
+    auto snapshot = up.client->snapshot();
+    CHECK(snapshot.rejected == 0);
+    CHECK(snapshot.backlog == 5);
+    CHECK_THAT(snapshot.last_error, Catch::Contains("Moon Powered"));
+    std::istringstream log(up.log_text.str());
+    std::size_t warnings = 0;
+    for (std::string line; std::getline(log, line);)
+        if (line.find("level=warn") != std::string::npos &&
+            line.find("Moon Powered") != std::string::npos)
+            ++warnings;
+    CHECK(warnings == 1); // the reason once, not once per status
+
+    // Fixed on PVOutput: within the hour, the whole backlog goes, none lost.
+    pvoutput.refuse_everything("");
+    up.clock.set(from_epoch_seconds(start + 3600 + 30));
+    REQUIRE(up.run_until([&] { return up.client->snapshot().sent == 4; }));
+    CHECK(up.client->snapshot().rejected == 0);
+    CHECK(pvoutput.statuses().size() == 4);
+}
+
+TEST_CASE("a 400 for a batch with one bad status: only that status, refused alone, is rejected",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    pvoutput.refuse_batches_with_refused_status(true);
+    pvoutput.refuse_status("20260602", "10:05");
+    Uploader up(pvoutput.url());
+    up.client.reset();
+    for (int minute = 600; minute <= 625; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0);
+    auto now = to_epoch_seconds({2026, 6, 2, 12, 0, 0});
+    up.clock.set(from_epoch_seconds(now));
+    up.start_client(pvoutput.url());
+    // Each step waits for the pace (12 s at 300 requests an hour) on the uploader's clock.
+    REQUIRE(up.run_until([&] {
+        up.clock.set(from_epoch_seconds(now += 13));
+        return up.client->snapshot().sent == 4;
+    }));
+    const auto snapshot = up.client->snapshot();
+    CHECK(snapshot.rejected == 1);
+    PvoutputQueue queue(Store::file_in(up.dir.path));
+    for (const auto& row : queue.rows(10))
+        if (row.slot == "2026-06-02T10:05")
+            CHECK(row.state == PvoutputRowState::Rejected);
+    CHECK(pvoutput.statuses().size() == 4);
+}
+
 TEST_CASE("an https PVOutput whose certificate is not trusted fails with a named TLS error",
           "[pvoutput]") {
     test::FakePvoutput pvoutput(kKey, test::FakePvoutput::Transport::HttpsSelfSigned);

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 namespace ecu2mqtt {
@@ -53,7 +54,15 @@ class PvoutputClient {
   private:
     // What one PVOutput system has been told.
     struct SystemState {
-        std::string refused; // PVOutput refused its key and id (401/403): it is stopped
+        std::string refused;           // PVOutput refused its key and id (401/403): it is stopped
+        std::int64_t not_before_s = 0; // paced after a 400, or held
+        std::size_t alone = 0;         // after a 400 on a batch: statuses to send one at a time
+        // A status refused alone (400) stays pending until a later one, sent alone, tells whether
+        // the reason was its own (the later one is taken) or the system's (refused the same).
+        std::optional<PvoutputStatus> suspect;
+        std::string suspect_reason;
+        std::string held; // PVOutput refuses every status for this reason: none marked, retried
+        std::set<std::string> logged; // event and reason logged at warn since the last batch went
     };
     enum class Kind { Status, Batch, Output };
 
@@ -66,6 +75,10 @@ class PvoutputClient {
                   std::optional<PvoutputDayOutput> output, PvoutputAnswer answer);
     void mark_then_continue(WriteBatch batch);
     void back_off(const std::string& error);
+    void refused_alone(SystemState& state, const std::string& system_id, PvoutputStatus status,
+                       const std::string& reason, WriteBatch& marks);
+    bool first_time(SystemState& state, const std::string& event, const std::string& reason);
+    std::int64_t pace_s() const; // between single requests after a 400, within the rate limit
     void refuse_system(const std::string& system_id, int http_status, const std::string& reason);
     std::vector<std::string> systems_to_send() const; // in the mapping, not refused
     std::int64_t now_s() const;
@@ -83,8 +96,7 @@ class PvoutputClient {
     std::shared_ptr<PvoutputExchangeHandle> in_flight_;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);
     bool running_ = false;
-    bool busy_ = false;          // a request or its marks are on their way
-    std::size_t send_alone_ = 0; // after a 400 on a batch: statuses to send one by one
+    bool busy_ = false; // a request or its marks are on their way
     std::chrono::seconds backoff_{0};
     std::int64_t not_before_s_ = 0;
     std::int64_t expiry_warned_day_ = -1;
