@@ -80,6 +80,7 @@ void PvoutputClient::tick() {
     try {
         if (expire_old())
             return;
+        watch_silent_ecus();
         const auto now = now_s();
         const auto systems = systems_to_send();
         for (std::size_t i = 0; i < systems.size(); ++i) {
@@ -129,6 +130,33 @@ void PvoutputClient::tick() {
                           ? "held"
                           : "current";
     schedule(config_.poll);
+}
+
+void PvoutputClient::watch_silent_ecus() {
+    if (now_s() < next_silent_check_s_)
+        return;
+    next_silent_check_s_ = now_s() + 60;
+    auto silent = queue_->silent_ecus(config_.mapping);
+    std::set<std::pair<std::string, std::string>> still;
+    for (const auto& ecu : silent) {
+        still.emplace(ecu.ecu_id, ecu.system_id);
+        if (silent_warned_.emplace(ecu.ecu_id, ecu.system_id).second)
+            log_.warn("pvoutput_ecu_silent",
+                      {{"ecu", ecu.ecu_id},
+                       {"system", ecu.system_id},
+                       {"last_report", ecu.last_slot.empty() ? "never" : ecu.last_slot},
+                       {"action", "system " + ecu.system_id +
+                                      "'s statuses go with the other "
+                                      "ECUs' sum, its energy kept where it stopped; check the ECU, "
+                                      "or its id in --pvoutput-systems"}});
+    }
+    std::erase_if(silent_warned_, [&](const auto& warned) {
+        if (still.contains(warned))
+            return false;
+        log_.info("pvoutput_ecu_reporting", {{"ecu", warned.first}, {"system", warned.second}});
+        return true;
+    });
+    snapshot_.silent_ecus = std::move(silent);
 }
 
 bool PvoutputClient::expire_old() {

@@ -431,6 +431,70 @@ TEST_CASE("a 400 for a batch with one bad status: only that status, refused alon
     CHECK(pvoutput.statuses().size() == 4);
 }
 
+TEST_CASE("a named ECU that falls silent: after 30 minutes its system sends the others' sum, and "
+          "says so once",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    Uploader up(pvoutput.url());
+    PvoutputMapping both;
+    both.system_of = {{"216000000001", "111"}, {"216000000002", "111"}};
+    up.remap(both, pvoutput.url());
+    up.clock.set({2026, 6, 2, 12, 0, 0});
+    for (int minute = 600; minute <= 610; minute += 5) {
+        up.point("2026-06-02T" + hhmm(minute) + ":00", 100, 10 + minute / 1000.0, "216000000001");
+        up.point("2026-06-02T" + hhmm(minute) + ":30", 50, 20 + minute / 1000.0, "216000000002");
+    }
+    // 216000000002 is silent from 10:15 on.
+    for (int minute = 615; minute <= 670; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, 10 + minute / 1000.0,
+                 "216000000001");
+    up.clock.set({2026, 6, 2, 12, 5, 0});
+    // Every slot but the newest (11:10) goes, the silent one's with the others' power alone.
+    REQUIRE(up.run_until([&] { return pvoutput.statuses().size() == 14; }));
+    const auto statuses = pvoutput.statuses();
+    CHECK(statuses.at("111 20260602 10:05").v2 == 150);
+    CHECK(statuses.at("111 20260602 10:50").v2 == 650);
+    // The counter keeps the silent ECU's part where it stopped (10 Wh between 10:00 and 10:10).
+    CHECK(statuses.at("111 20260602 10:50").v1 == std::llround((10 + 650 / 1000.0) * 1000 + 10));
+    REQUIRE(up.run_until([&] { return !up.client->snapshot().silent_ecus.empty(); }));
+    const auto silent = up.client->snapshot().silent_ecus;
+    REQUIRE(silent.size() == 1);
+    CHECK(silent[0].ecu_id == "216000000002");
+    CHECK(silent[0].system_id == "111");
+    CHECK(silent[0].last_slot == "2026-06-02T10:10");
+    CHECK(silent[0].slots_without == 12);
+    const auto log = up.log_text.str();
+    const auto warned = log.find("event=pvoutput_ecu_silent ecu=216000000002 system=111");
+    CHECK(warned != std::string::npos);
+    up.clock.set({2026, 6, 2, 12, 10, 0});
+    up.run_for(50ms);
+    CHECK(up.log_text.str().find("event=pvoutput_ecu_silent", warned + 1) == std::string::npos);
+    StatusSnapshot status;
+    status.pvoutput = up.client->snapshot();
+    CHECK(status_json(status)["pvoutput"]["silent_ecus"][0]["ecu"] == "216000000002");
+    CHECK_THAT(status_page(status, "", "n"), Catch::Contains("has not reported for PVOutput"));
+}
+
+TEST_CASE("a named ECU that never reports (a mistyped id) does not hold its system's statuses",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    Uploader up(pvoutput.url());
+    PvoutputMapping both;
+    both.system_of = {{"216000000001", "111"}, {"216000000009", "111"}};
+    up.remap(both, pvoutput.url());
+    up.clock.set({2026, 6, 2, 12, 0, 0});
+    for (int minute = 600; minute <= 645; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, 10 + minute / 1000.0,
+                 "216000000001");
+    up.clock.set({2026, 6, 2, 12, 5, 0});
+    REQUIRE(up.run_until([&] { return pvoutput.statuses().size() == 9; }));
+    REQUIRE(up.run_until([&] { return !up.client->snapshot().silent_ecus.empty(); }));
+    CHECK(up.client->snapshot().silent_ecus[0].last_slot.empty());
+    CHECK_THAT(up.log_text.str(),
+               Catch::Contains("event=pvoutput_ecu_silent ecu=216000000009 system=111") &&
+                   Catch::Contains("last_report=never"));
+}
+
 TEST_CASE("an https PVOutput whose certificate is not trusted fails with a named TLS error",
           "[pvoutput]") {
     test::FakePvoutput pvoutput(kKey, test::FakePvoutput::Transport::HttpsSelfSigned);

@@ -69,6 +69,7 @@ class PvoutputClient {
     void schedule(std::chrono::milliseconds after);
     void tick();
     bool expire_old();
+    void watch_silent_ecus(); // logs each named ECU that fell silent once, shows them
     void send(Kind kind, std::string system_id, std::string body,
               std::vector<PvoutputStatus> statuses, std::optional<PvoutputDayOutput> output);
     void answered(Kind kind, const std::string& system_id, std::vector<PvoutputStatus> statuses,
@@ -102,6 +103,8 @@ class PvoutputClient {
     std::int64_t expiry_warned_day_ = -1;
     std::size_t next_system_ = 0;
     std::map<std::string, SystemState> systems_;
+    std::set<std::pair<std::string, std::string>> silent_warned_; // ECU, system
+    std::int64_t next_silent_check_s_ = 0;
     PvoutputSnapshot snapshot_;
 };
 
