@@ -12,6 +12,10 @@ namespace asio = boost::asio;
 
 namespace {
 
+// A day sent with addoutput goes again when its figures change, at most this often: a backfill
+// arriving over several minutes costs few requests.
+constexpr std::int64_t kOutputResendAfter_s = 15 * 60;
+
 // PVOutput's limit is per hour: a reset time in the past, or further away than an hour (a wrong
 // clock on either side), would make the uploader hammer it or park for days.
 std::int64_t rate_limit_end(std::optional<std::int64_t> reset_unix, std::int64_t now_s) {
@@ -116,7 +120,7 @@ void PvoutputClient::tick() {
         }
         const auto oldest_day = oldest_allowed_slot().substr(0, 10);
         for (const auto& system : systems)
-            if (auto day = queue_->day_to_close(system, oldest_day)) {
+            if (auto day = queue_->day_to_close(system, oldest_day, now - kOutputResendAfter_s)) {
                 auto body =
                     addoutput_body(day->day, day->generated_wh, day->peak_power_w, day->peak_time);
                 return send(Kind::Output, system, std::move(body), {}, std::move(day));

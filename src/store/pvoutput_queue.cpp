@@ -3,6 +3,7 @@
 #include "ecu2mqtt/protocol/local_time.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <set>
 
@@ -370,29 +371,39 @@ std::size_t PvoutputQueue::pending_before(const std::string& oldest_allowed) {
 }
 
 std::optional<PvoutputDayOutput> PvoutputQueue::day_to_close(const std::string& system_id,
-                                                             const std::string& oldest_day) {
-    auto query = db_.prepare(
-        "SELECT substr(s.slot, 1, 10) AS day, max(s.lifetime_wh) - min(s.lifetime_wh) FROM "
-        "pvoutput_statuses s WHERE s.system_id = ?1 AND substr(s.slot, 1, 10) >= ?2 AND "
-        "substr(s.slot, 1, 10) < (SELECT substr(max(slot), 1, 10) FROM pvoutput_statuses WHERE "
-        "system_id = ?1) AND NOT EXISTS (SELECT 1 FROM pvoutput_outputs o WHERE o.system_id = ?1 "
-        "AND o.day = substr(s.slot, 1, 10)) GROUP BY day ORDER BY day LIMIT 1");
-    query.bind(1, system_id).bind(2, oldest_day);
-    if (!query.step())
-        return std::nullopt;
-    PvoutputDayOutput output;
-    output.system_id = system_id;
-    output.day = std::string(query.column_text(0));
-    output.generated_wh = query.column_double(1);
+                                                             const std::string& oldest_day,
+                                                             std::int64_t resend_before_s) {
+    auto days = db_.prepare(
+        "SELECT d.day, d.generated, o.generated_wh, o.peak_power_w, o.peak_time, o.sent_at FROM "
+        "(SELECT substr(slot, 1, 10) AS day, max(lifetime_wh) - min(lifetime_wh) AS generated "
+        "FROM pvoutput_statuses WHERE system_id = ?1 AND slot >= ?2 AND substr(slot, 1, 10) < "
+        "(SELECT substr(max(slot), 1, 10) FROM pvoutput_statuses WHERE system_id = ?1) GROUP BY "
+        "day) d LEFT JOIN pvoutput_outputs o ON o.system_id = ?1 AND o.day = d.day WHERE "
+        "o.day IS NULL OR o.sent_at < ?3 ORDER BY d.day");
+    days.bind(1, system_id).bind(2, oldest_day).bind(3, resend_before_s);
     auto peak = db_.prepare("SELECT power_w, substr(slot, 12, 5) FROM pvoutput_statuses WHERE "
                             "system_id = ? AND substr(slot, 1, 10) = ? ORDER BY power_w DESC, "
                             "slot LIMIT 1");
-    peak.bind(1, system_id).bind(2, output.day);
-    if (peak.step()) {
-        output.peak_power_w = peak.column_double(0);
-        output.peak_time = std::string(peak.column_text(1));
+    while (days.step()) {
+        PvoutputDayOutput output;
+        output.system_id = system_id;
+        output.day = std::string(days.column_text(0));
+        output.generated_wh = days.column_double(1);
+        peak.bind(1, system_id).bind(2, output.day);
+        if (peak.step()) {
+            output.peak_power_w = peak.column_double(0);
+            output.peak_time = std::string(peak.column_text(1));
+        }
+        peak.reset();
+        if (days.column_is_null(2))
+            return output; // never sent
+        // Sent before: again only when its figures changed since (a late status, a backfill).
+        if (std::llround(days.column_double(2)) != std::llround(output.generated_wh) ||
+            std::llround(days.column_double(3)) != std::llround(output.peak_power_w) ||
+            days.column_text(4) != output.peak_time)
+            return output;
     }
-    return output;
+    return std::nullopt;
 }
 
 std::vector<std::string> PvoutputQueue::systems() {

@@ -495,6 +495,30 @@ TEST_CASE("a named ECU that never reports (a mistyped id) does not hold its syst
                    Catch::Contains("last_report=never"));
 }
 
+TEST_CASE("a day whose statuses change after its addoutput (a late backfill) is sent again",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    Uploader up(pvoutput.url());
+    for (int minute = 600; minute <= 630; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0);
+    up.point("2026-06-03T06:00:00", 0, 6.5); // the next morning ends the day
+    up.clock.set({2026, 6, 3, 6, 1, 0});
+    REQUIRE(up.run_until([&] { return pvoutput.outputs().size() == 1; }));
+    CHECK_THAT(pvoutput.outputs()[0], Catch::Contains("d=20260602&g=300&pp=630&pt=10:30"));
+    // The evening's gap arrives after the morning's first upload.
+    for (int minute = 635; minute <= 650; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0);
+    REQUIRE(up.run_until([&] { return pvoutput.statuses().size() == 11; }));
+    up.run_for(100ms);
+    CHECK(pvoutput.outputs().size() == 1); // at most once every 15 minutes
+    up.clock.set({2026, 6, 3, 6, 17, 0});
+    REQUIRE(up.run_until([&] { return pvoutput.outputs().size() == 2; }));
+    CHECK_THAT(pvoutput.outputs()[1], Catch::Contains("d=20260602&g=500&pp=650&pt=10:50"));
+    up.clock.set({2026, 6, 3, 7, 0, 0});
+    up.run_for(100ms);
+    CHECK(pvoutput.outputs().size() == 2); // unchanged since: not again
+}
+
 TEST_CASE("an https PVOutput whose certificate is not trusted fails with a named TLS error",
           "[pvoutput]") {
     test::FakePvoutput pvoutput(kKey, test::FakePvoutput::Transport::HttpsSelfSigned);

@@ -94,9 +94,11 @@ class PvoutputQueue {
     // Pending rows older than the slot `oldest_allowed` ("YYYY-MM-DDThh:mm").
     std::size_t pending_before(const std::string& oldest_allowed);
     // The oldest day of the system that has ended (a status of a later day exists), is not
-    // before `oldest_day` and whose output was not sent yet.
+    // before `oldest_day` and whose output was not sent yet, or was sent before
+    // `resend_before_s` with figures its statuses no longer give (a late status, a backfill).
     std::optional<PvoutputDayOutput> day_to_close(const std::string& system_id,
-                                                  const std::string& oldest_day);
+                                                  const std::string& oldest_day,
+                                                  std::int64_t resend_before_s);
     std::vector<std::string> systems();
     // ECUs named for a system (--pvoutput-systems) silent for kPvoutputSilentMinutes or more of
     // their system's slots, or never heard while the others reported that long.
