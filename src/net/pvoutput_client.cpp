@@ -95,12 +95,12 @@ void PvoutputClient::tick() {
             std::vector<PvoutputStatus> pending;
             if (state.suspect) {
                 // The newest sendable status, alone, tells whether the suspect's reason was its
-                // own; until there is one, the suspect waits (nothing is lost).
-                auto later = queue_->pending(system, limits_.batch, true);
-                std::erase_if(
-                    later, [&](const PvoutputStatus& s) { return s.slot == state.suspect->slot; });
-                if (!later.empty())
-                    pending.push_back(later.back());
+                // own; until there is one, the suspect waits (nothing is lost). The newest, not
+                // the next: a retry an hour later probes a fresh one, so that two bad statuses
+                // cannot hold the system for good.
+                if (auto newest = queue_->newest_pending(system);
+                    newest && newest->slot != state.suspect->slot)
+                    pending.push_back(std::move(*newest));
             } else {
                 pending = queue_->pending(system, state.alone ? 1 : limits_.batch, true);
             }

@@ -318,6 +318,17 @@ std::vector<PvoutputStatus> PvoutputQueue::pending(const std::string& system_id,
     return statuses;
 }
 
+std::optional<PvoutputStatus> PvoutputQueue::newest_pending(const std::string& system_id) {
+    auto query = db_.prepare(std::string(kStatusColumns) +
+                             "WHERE state = 'pending' AND system_id = ?1 AND slot < (SELECT "
+                             "max(slot) FROM pvoutput_statuses WHERE system_id = ?1) ORDER BY "
+                             "slot DESC LIMIT 1");
+    query.bind(1, system_id);
+    if (!query.step())
+        return std::nullopt;
+    return status_from(query);
+}
+
 std::vector<PvoutputStatus> PvoutputQueue::rows(std::size_t limit) {
     std::vector<PvoutputStatus> statuses;
     auto query = db_.prepare(std::string(kStatusColumns) + "ORDER BY slot DESC, system_id LIMIT ?");

@@ -433,6 +433,27 @@ TEST_CASE("a 400 for a batch with one bad status: only that status, refused alon
     CHECK(pvoutput.statuses().size() == 4);
 }
 
+TEST_CASE("two bad statuses refused for the same reason do not hold the rest for good",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    pvoutput.refuse_batches_with_refused_status(true);
+    pvoutput.refuse_status("20260602", "10:00");
+    pvoutput.refuse_status("20260602", "12:25"); // the 30th: the last of the first batch
+    Uploader up(pvoutput.url());
+    up.client.reset();
+    for (int minute = 600; minute <= 775; minute += 5) // 36 slots, the newest still open
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0);
+    auto now = to_epoch_seconds({2026, 6, 2, 14, 0, 0});
+    up.clock.set(from_epoch_seconds(now));
+    up.start_client(pvoutput.url());
+    REQUIRE(up.run_until([&] {
+        up.clock.set(from_epoch_seconds(now += 13));
+        return up.client->snapshot().sent == 33;
+    }));
+    CHECK(up.client->snapshot().rejected == 2);
+    CHECK(up.client->snapshot().state != "held");
+}
+
 TEST_CASE("a named ECU that falls silent: after 30 minutes its system sends the others' sum, and "
           "says so once",
           "[pvoutput]") {

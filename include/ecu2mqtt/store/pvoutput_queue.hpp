@@ -87,6 +87,8 @@ class PvoutputQueue {
     // same interval may still change (it goes once the next slot has begun).
     std::vector<PvoutputStatus> pending(const std::string& system_id, std::size_t limit,
                                         bool leave_newest = false);
+    // The newest pending status but the system's newest slot (see `leave_newest`).
+    std::optional<PvoutputStatus> newest_pending(const std::string& system_id);
     // Every row (any state), newest first, at most `limit`: for `history --pvoutput`.
     std::vector<PvoutputStatus> rows(std::size_t limit);
     std::vector<PvoutputDayOutput> outputs_sent(std::size_t limit);
