@@ -18,9 +18,21 @@ void family(std::string& out, std::string_view name, std::string_view type, std:
 
 nlohmann::json pvoutput_status_json(const PvoutputSnapshot& p) {
     using nlohmann::json;
+    json refused = json::array();
+    for (const auto& [system, reason] : p.refused_systems)
+        refused.push_back({{"system", system}, {"reason", reason}});
+    json silent = json::array();
+    for (const auto& ecu : p.silent_ecus)
+        silent.push_back(
+            {{"ecu", ecu.ecu_id},
+             {"system", ecu.system_id},
+             {"last_report", ecu.last_slot.empty() ? json(nullptr) : json(ecu.last_slot)},
+             {"statuses_without", ecu.slots_without}});
     return {{"enabled", p.enabled},
             {"state", p.state},
             {"stopped", p.stopped},
+            {"refused_systems", refused},
+            {"silent_ecus", silent},
             {"backlog", p.backlog},
             {"sent", p.sent},
             {"rejected", p.rejected},
@@ -38,8 +50,18 @@ std::string pvoutput_metrics(const PvoutputSnapshot& p) {
         return {};
     std::string out;
     family(out, "ecu2mqtt_pvoutput_stopped", "gauge",
-           "1 once PVOutput refused the key or system (401/403): uploads stopped.",
+           "1 once PVOutput refused the key or system (401/403) of every system: uploads stopped.",
            p.stopped ? 1 : 0);
+    if (!p.refused_systems.empty()) {
+        out += "# HELP ecu2mqtt_pvoutput_system_refused 1 for a system whose key and id PVOutput "
+               "refused (401/403): its uploads stopped, the others go on.\n"
+               "# TYPE ecu2mqtt_pvoutput_system_refused gauge\n";
+        for (const auto& [system, reason] : p.refused_systems)
+            out += "ecu2mqtt_pvoutput_system_refused{system=\"" + system + "\"} 1\n";
+    }
+    family(out, "ecu2mqtt_pvoutput_silent_ecus", "gauge",
+           "ECUs named for a PVOutput system that stopped reporting: it sends without them.",
+           static_cast<double>(p.silent_ecus.size()));
     family(out, "ecu2mqtt_pvoutput_backlog_statuses", "gauge",
            "Statuses queued for PVOutput and not sent yet.", static_cast<double>(p.backlog));
     out += "# HELP ecu2mqtt_pvoutput_statuses Statuses in the queue by how they ended.\n"
@@ -74,7 +96,21 @@ const char* pvoutput_page_script() {
     if (p.rejected || p.expired) text += ' \u00b7 ' + p.rejected + ' rejected, ' + p.expired + ' expired';
     box.appendChild(document.createTextNode(look[1] + text));
     if (p.last_error) box.appendChild(el('small', null, 'last error: ' + p.last_error));
-    return box;
+    if (p.stopped || (!p.refused_systems.length && !p.silent_ecus.length)) return box;
+    var lines = el('div');
+    lines.appendChild(box);
+    p.silent_ecus.forEach(function (e) {
+      lines.appendChild(el('div', 'check warn', '\u26a0 ECU ' + e.ecu + ' has not reported for PVOutput ' +
+          'system ' + e.system + (e.last_report ? ' since ' + e.last_report : ' at all') + ': ' +
+          e.statuses_without + ' status(es) sent with the other ECUs alone. Check the ECU or its id ' +
+          'in --pvoutput-systems.'));
+    });
+    p.refused_systems.forEach(function (r) {
+      lines.appendChild(el('div', 'check bad', '\u2718 PVOutput refused system ' + r.system +
+          ' (' + r.reason + '): its uploads stopped, the other systems go on. Check its id and ' +
+          'the API key, then restart.'));
+    });
+    return lines;
   }
 )js";
 }

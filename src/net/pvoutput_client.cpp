@@ -1,24 +1,20 @@
 #include "ecu2mqtt/net/pvoutput_client.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
-#include "ecu2mqtt/net/host_port.hpp"
 
 #include <algorithm>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
 #include <functional>
 #include <map>
-#include <openssl/x509_vfy.h>
 #include <set>
-#include <stdexcept>
 
 namespace ecu2mqtt {
 namespace asio = boost::asio;
-namespace http = boost::beast::http;
-using asio::ip::tcp;
 
 namespace {
+
+// A day sent with addoutput goes again when its figures change, at most this often: a backfill
+// arriving over several minutes costs few requests.
+constexpr std::int64_t kOutputResendAfter_s = 15 * 60;
 
 // PVOutput's limit is per hour: a reset time in the past, or further away than an hour (a wrong
 // clock on either side), would make the uploader hammer it or park for days.
@@ -26,207 +22,7 @@ std::int64_t rate_limit_end(std::optional<std::int64_t> reset_unix, std::int64_t
     return std::clamp(reset_unix.value_or(now_s + 3600), now_s + 60, now_s + 3600);
 }
 
-// Why PVOutput's certificate was refused, named as the TLS probe names a broker's.
-std::string certificate_failure(int error, const std::string& host) {
-    const std::string detail = X509_verify_cert_error_string(error);
-    switch (error) {
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-        return "unknown CA: the certificate of " + host + " is not signed by a CA trusted here (" +
-               detail + "; trusted: the system CAs)";
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-        return "expired certificate: " + host + "'s certificate (or its CA's) has expired";
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-        return "certificate not yet valid (" + detail + "): check this host's clock";
-    default:
-        return "certificate rejected: " + detail;
-    }
-}
-
 } // namespace
-
-PvoutputEndpoint parse_pvoutput_url(const std::string& url) {
-    PvoutputEndpoint endpoint;
-    std::string rest;
-    if (url.starts_with("https://")) {
-        rest = url.substr(8);
-    } else if (url.starts_with("http://")) {
-        endpoint.tls = false;
-        endpoint.port = 80;
-        rest = url.substr(7);
-    } else {
-        throw std::invalid_argument("must start with https:// (or http://)");
-    }
-    const auto slash = rest.find('/');
-    const auto authority = rest.substr(0, slash);
-    if (authority.find('@') != std::string::npos || rest.find_first_of("?#") != std::string::npos)
-        throw std::invalid_argument("give the server only: no user, query or fragment (the key "
-                                    "is --pvoutput-api-key)");
-    const auto parsed = parse_host_port(authority); // throws std::invalid_argument
-    endpoint.host = parsed.host;
-    if (parsed.port)
-        endpoint.port = *parsed.port;
-    if (slash != std::string::npos) {
-        endpoint.prefix = rest.substr(slash);
-        while (!endpoint.prefix.empty() && endpoint.prefix.back() == '/')
-            endpoint.prefix.pop_back();
-    }
-    return endpoint;
-}
-
-struct PvoutputClient::Answer {
-    std::string network_error; // set: no HTTP reply
-    int status = 0;
-    std::string body;
-    PvoutputRateLimit rate;
-};
-
-// One POST: resolve, connect, (TLS handshake,) write, read, close. Never outlives its timeout.
-struct PvoutputClient::Exchange : std::enable_shared_from_this<Exchange> {
-    Exchange(asio::any_io_executor executor, const PvoutputEndpoint& endpoint,
-             std::function<void(Answer)> done)
-        : context(asio::ssl::context::tls_client), resolver(executor), timer(executor),
-          endpoint(endpoint), done(std::move(done)) {}
-
-    void start(std::chrono::seconds timeout) {
-        if (endpoint.tls) {
-            boost::system::error_code ec;
-            context.set_default_verify_paths(ec);
-            if (ec)
-                return finish_error("cannot use the system CAs: " + ec.message());
-            context.set_verify_mode(asio::ssl::verify_peer);
-            tls.emplace(resolver.get_executor(), context);
-            tls->set_verify_callback([this](bool preverified, asio::ssl::verify_context& check) {
-                X509_STORE_CTX* store = check.native_handle();
-                if (!preverified) {
-                    if (verify_error == X509_V_OK)
-                        verify_error = X509_STORE_CTX_get_error(store);
-                    return false;
-                }
-                if (X509_STORE_CTX_get_error_depth(store) == 0 &&
-                    !asio::ssl::host_name_verification(endpoint.host)(preverified, check)) {
-                    host_mismatch = true;
-                    return false;
-                }
-                return true;
-            });
-            if (!is_ip_literal(endpoint.host))
-                SSL_set_tlsext_host_name(tls->native_handle(), endpoint.host.c_str());
-        } else {
-            plain.emplace(resolver.get_executor());
-        }
-        timer.expires_after(timeout);
-        timer.async_wait([self = shared_from_this(), timeout](boost::system::error_code e) {
-            if (!e)
-                self->finish_error("no answer from " + self->where() + " within " +
-                                   std::to_string(timeout.count()) + " s");
-        });
-        resolver.async_resolve(
-            endpoint.host, std::to_string(endpoint.port),
-            [self = shared_from_this()](boost::system::error_code e,
-                                        const tcp::resolver::results_type& results) {
-                if (e)
-                    return self->finish_error("cannot resolve " + self->endpoint.host + ": " +
-                                              e.message());
-                asio::async_connect(self->socket(), results,
-                                    [self](boost::system::error_code c, const tcp::endpoint&) {
-                                        if (c)
-                                            return self->finish_error("cannot connect to " +
-                                                                      self->where() + ": " +
-                                                                      c.message());
-                                        self->connected();
-                                    });
-            });
-    }
-
-    void connected() {
-        if (!tls)
-            return exchange(*plain);
-        tls->async_handshake(asio::ssl::stream_base::client, [self = shared_from_this()](
-                                                                 boost::system::error_code e) {
-            if (!e)
-                return self->exchange(*self->tls);
-            if (self->host_mismatch)
-                return self->finish_error("TLS: hostname mismatch: the certificate of " +
-                                          self->where() + " is not issued for \"" +
-                                          self->endpoint.host + "\"");
-            if (self->verify_error != X509_V_OK)
-                return self->finish_error(
-                    "TLS: " + certificate_failure(self->verify_error, self->endpoint.host));
-            self->finish_error("TLS handshake with " + self->where() + " failed: " + e.message());
-        });
-    }
-
-    template <typename Stream> void exchange(Stream& stream) {
-        http::async_write(
-            stream, request,
-            [self = shared_from_this(), &stream](boost::system::error_code e, std::size_t) {
-                if (e)
-                    return self->finish_error("sending to " + self->where() + ": " + e.message());
-                http::async_read(
-                    stream, self->buffer, self->response,
-                    [self](boost::system::error_code r, std::size_t) {
-                        if (r)
-                            return self->finish_error("reading the reply of " + self->where() +
-                                                      ": " + r.message());
-                        Answer answer;
-                        answer.status = static_cast<int>(self->response.result_int());
-                        answer.body = self->response.body();
-                        answer.rate = parse_rate_limit(self->header("X-Rate-Limit-Remaining"),
-                                                       self->header("X-Rate-Limit-Limit"),
-                                                       self->header("X-Rate-Limit-Reset"));
-                        self->finish(std::move(answer));
-                    });
-            });
-    }
-
-    tcp::socket& socket() { return tls ? tls->next_layer() : *plain; }
-    std::string_view header(std::string_view name) const {
-        const auto value = response[boost::beast::string_view(name.data(), name.size())];
-        return {value.data(), value.size()};
-    }
-    std::string where() const { return endpoint.host + ":" + std::to_string(endpoint.port); }
-
-    void finish_error(std::string error) {
-        Answer answer;
-        answer.network_error = std::move(error);
-        finish(std::move(answer));
-    }
-    void cancel() { finish_error("stopped"); }
-
-    void finish(Answer answer) {
-        if (finished)
-            return;
-        finished = true;
-        timer.cancel();
-        resolver.cancel();
-        if (tls || plain) {
-            boost::system::error_code ignored;
-            socket().close(ignored);
-        }
-        asio::post(resolver.get_executor(),
-                   [done = std::move(done), answer = std::move(answer)]() mutable {
-                       done(std::move(answer));
-                   });
-    }
-
-    asio::ssl::context context;
-    tcp::resolver resolver;
-    asio::steady_timer timer;
-    PvoutputEndpoint endpoint;
-    std::optional<asio::ssl::stream<tcp::socket>> tls;
-    std::optional<tcp::socket> plain;
-    http::request<http::string_body> request;
-    http::response<http::string_body> response;
-    boost::beast::flat_buffer buffer;
-    std::function<void(Answer)> done;
-    int verify_error = X509_V_OK;
-    bool host_mismatch = false;
-    bool finished = false;
-};
 
 PvoutputClient::PvoutputClient(asio::any_io_executor executor, PvoutputClientConfig config,
                                Store& store, const Clock& clock, Logger& log)
@@ -288,13 +84,26 @@ void PvoutputClient::tick() {
     try {
         if (expire_old())
             return;
-        std::vector<std::string> systems;
-        for (const auto& [ecu, system] : config_.mapping.system_of)
-            if (std::find(systems.begin(), systems.end(), system) == systems.end())
-                systems.push_back(system);
+        watch_silent_ecus();
+        const auto now = now_s();
+        const auto systems = systems_to_send();
         for (std::size_t i = 0; i < systems.size(); ++i) {
             const auto& system = systems[(next_system_ + i) % systems.size()];
-            auto pending = queue_->pending(system, send_alone_ ? 1 : limits_.batch, true);
+            auto& state = systems_[system];
+            if (now < state.not_before_s)
+                continue;
+            std::vector<PvoutputStatus> pending;
+            if (state.suspect) {
+                // The newest sendable status, alone, tells whether the suspect's reason was its
+                // own; until there is one, the suspect waits (nothing is lost). The newest, not
+                // the next: a retry an hour later probes a fresh one, so that two bad statuses
+                // cannot hold the system for good.
+                if (auto newest = queue_->newest_pending(system);
+                    newest && newest->slot != state.suspect->slot)
+                    pending.push_back(std::move(*newest));
+            } else {
+                pending = queue_->pending(system, state.alone ? 1 : limits_.batch, true);
+            }
             if (pending.empty())
                 continue;
             next_system_ = (next_system_ + i + 1) % systems.size();
@@ -311,7 +120,7 @@ void PvoutputClient::tick() {
         }
         const auto oldest_day = oldest_allowed_slot().substr(0, 10);
         for (const auto& system : systems)
-            if (auto day = queue_->day_to_close(system, oldest_day)) {
+            if (auto day = queue_->day_to_close(system, oldest_day, now - kOutputResendAfter_s)) {
                 auto body =
                     addoutput_body(day->day, day->generated_wh, day->peak_power_w, day->peak_time);
                 return send(Kind::Output, system, std::move(body), {}, std::move(day));
@@ -320,8 +129,38 @@ void PvoutputClient::tick() {
         snapshot_.last_error = std::string("reading the queue: ") + e.what();
         log_.error("pvoutput_queue_unreadable", {{"error", e.what()}});
     }
-    snapshot_.state = "current";
+    snapshot_.state = std::any_of(systems_.begin(), systems_.end(),
+                                  [](const auto& entry) { return !entry.second.held.empty(); })
+                          ? "held"
+                          : "current";
     schedule(config_.poll);
+}
+
+void PvoutputClient::watch_silent_ecus() {
+    if (now_s() < next_silent_check_s_)
+        return;
+    next_silent_check_s_ = now_s() + 60;
+    auto silent = queue_->silent_ecus(config_.mapping);
+    std::set<std::pair<std::string, std::string>> still;
+    for (const auto& ecu : silent) {
+        still.emplace(ecu.ecu_id, ecu.system_id);
+        if (silent_warned_.emplace(ecu.ecu_id, ecu.system_id).second)
+            log_.warn("pvoutput_ecu_silent",
+                      {{"ecu", ecu.ecu_id},
+                       {"system", ecu.system_id},
+                       {"last_report", ecu.last_slot.empty() ? "never" : ecu.last_slot},
+                       {"action", "system " + ecu.system_id +
+                                      "'s statuses go with the other "
+                                      "ECUs' sum, its energy kept where it stopped; check the ECU, "
+                                      "or its id in --pvoutput-systems"}});
+    }
+    std::erase_if(silent_warned_, [&](const auto& warned) {
+        if (still.contains(warned))
+            return false;
+        log_.info("pvoutput_ecu_reporting", {{"ecu", warned.first}, {"system", warned.second}});
+        return true;
+    });
+    snapshot_.silent_ecus = std::move(silent);
 }
 
 bool PvoutputClient::expire_old() {
@@ -352,10 +191,13 @@ void PvoutputClient::send(Kind kind, std::string system_id, std::string body,
     const std::string_view path = kind == Kind::Status  ? kPvoutputAddStatus
                                   : kind == Kind::Batch ? kPvoutputAddBatchStatus
                                                         : kPvoutputAddOutput;
-    auto exchange = std::make_shared<Exchange>(
+    ++snapshot_.requests;
+    in_flight_ = start_pvoutput_exchange(
         executor_, endpoint_,
-        [this, alive = std::weak_ptr<int>(alive_), kind, statuses = std::move(statuses),
-         output = std::move(output)](Answer answer) mutable {
+        {std::string(path), system_id, config_.api_key, config_.user_agent, std::move(body)},
+        config_.request_timeout,
+        [this, alive = std::weak_ptr<int>(alive_), kind, system_id, statuses = std::move(statuses),
+         output = std::move(output)](PvoutputAnswer answer) mutable {
             if (alive.expired())
                 return;
             in_flight_ = nullptr;
@@ -363,31 +205,13 @@ void PvoutputClient::send(Kind kind, std::string system_id, std::string body,
                 busy_ = false;
                 return;
             }
-            answered(kind, std::move(statuses), std::move(output), std::move(answer));
+            answered(kind, system_id, std::move(statuses), std::move(output), std::move(answer));
         });
-    auto& request = exchange->request;
-    request.method(http::verb::post);
-    request.target(endpoint_.prefix + std::string(path));
-    request.version(11);
-    const bool default_port = endpoint_.port == (endpoint_.tls ? 443 : 80);
-    request.set(http::field::host,
-                host_port_text(
-                    {endpoint_.host, default_port ? std::nullopt : std::optional(endpoint_.port)}));
-    request.set(http::field::user_agent, config_.user_agent);
-    request.set(http::field::content_type, "application/x-www-form-urlencoded");
-    request.set(http::field::connection, "close");
-    request.set("X-Pvoutput-Apikey", config_.api_key);
-    request.set("X-Pvoutput-SystemId", system_id);
-    request.set("X-Rate-Limit", "1");
-    request.body() = std::move(body);
-    request.prepare_payload();
-    ++snapshot_.requests;
-    in_flight_ = exchange;
-    exchange->start(config_.request_timeout);
 }
 
-void PvoutputClient::answered(Kind kind, std::vector<PvoutputStatus> statuses,
-                              std::optional<PvoutputDayOutput> output, Answer answer) {
+void PvoutputClient::answered(Kind kind, const std::string& system_id,
+                              std::vector<PvoutputStatus> statuses,
+                              std::optional<PvoutputDayOutput> output, PvoutputAnswer answer) {
     if (answer.rate.remaining)
         snapshot_.requests_left = answer.rate.remaining;
     if (answer.rate.limit)
@@ -441,24 +265,35 @@ void PvoutputClient::answered(Kind kind, std::vector<PvoutputStatus> statuses,
             if (refused)
                 snapshot_.last_error = std::to_string(refused) + " status(es) not added";
         }
-        if (send_alone_)
-            send_alone_ -= std::min(send_alone_, statuses.size());
+        auto& state = systems_[system_id];
+        state.held.clear();
+        if (kind == Kind::Batch) {
+            state.alone = 0;
+            state.logged.clear();
+        } else if (state.suspect && state.suspect->slot != statuses.front().slot) {
+            // A later status is taken alone: the suspect's refusal was its own. The rest go in
+            // batches again.
+            PvoutputQueue::mark_sent(marks, {*state.suspect}, {false}, now, state.suspect_reason);
+            if (first_time(state, "pvoutput_status_refused", state.suspect_reason))
+                log_.warn("pvoutput_status_refused",
+                          {{"system", system_id},
+                           {"slot", state.suspect->slot},
+                           {"reason", state.suspect_reason},
+                           {"action", "kept as rejected; the system's other statuses go on"}});
+            state.suspect.reset();
+            state.alone = 0;
+        } else if (state.alone) {
+            --state.alone;
+            state.not_before_s = state.alone ? now + pace_s() : 0;
+        }
         snapshot_.last_upload_unix = now;
         PvoutputQueue::mark_sent(marks, std::move(statuses), std::move(added), now,
                                  "not added by PVOutput");
         break;
     }
-    case PvoutputReplyKind::BadRequest:
-        snapshot_.last_error = reply.reason;
-        if (kind == Kind::Batch && statuses.size() > 1) {
-            // One bad status fails the whole batch: they go one by one until it is found.
-            send_alone_ = statuses.size();
-            log_.warn("pvoutput_batch_refused",
-                      {{"reason", reply.reason}, {"action", "sending these statuses one by one"}});
-            busy_ = false;
-            return schedule(std::chrono::milliseconds(0));
-        }
+    case PvoutputReplyKind::BadRequest: {
         if (kind == Kind::Output) {
+            snapshot_.last_error = reply.reason;
             log_.warn(
                 "pvoutput_day_refused",
                 {{"system", output->system_id}, {"day", output->day}, {"reason", reply.reason}});
@@ -466,14 +301,26 @@ void PvoutputClient::answered(Kind kind, std::vector<PvoutputStatus> statuses,
             PvoutputQueue::mark_output_sent(marks, *output);
             break;
         }
-        log_.warn("pvoutput_status_refused", {{"system", statuses.front().system_id},
-                                              {"slot", statuses.front().slot},
-                                              {"reason", reply.reason},
-                                              {"action", "kept as rejected"}});
-        if (send_alone_)
-            --send_alone_;
-        PvoutputQueue::mark_sent(marks, std::move(statuses), {false}, now, reply.reason);
+        auto& state = systems_[system_id];
+        snapshot_.last_error = "system " + system_id + ": " + reply.reason;
+        if (kind == Kind::Batch && statuses.size() > 1) {
+            // Refused as a whole: the reason may be one status's or the system's. None is marked;
+            // they go one at a time, paced within the rate limit, until that is known.
+            state.alone = statuses.size();
+            state.not_before_s = now + pace_s();
+            if (first_time(state, "pvoutput_batch_refused", reply.reason))
+                log_.info("pvoutput_batch_refused",
+                          {{"system", system_id},
+                           {"statuses", std::to_string(statuses.size())},
+                           {"reason", reply.reason},
+                           {"action", "sending them one at a time, one every " +
+                                          std::to_string(pace_s()) + " s"}});
+            busy_ = false;
+            return schedule(config_.poll);
+        }
+        refused_alone(state, system_id, std::move(statuses.front()), reply.reason, marks);
         break;
+    }
     case PvoutputReplyKind::RateLimited:
         not_before_s_ = rate_limit_end(answer.rate.reset_unix, now);
         snapshot_.waiting_until_unix = not_before_s_;
@@ -488,16 +335,9 @@ void PvoutputClient::answered(Kind kind, std::vector<PvoutputStatus> statuses,
         busy_ = false;
         return schedule(config_.poll);
     case PvoutputReplyKind::AuthFailed:
-        snapshot_.stopped = true;
-        snapshot_.state = "stopped";
-        snapshot_.last_error = reply.reason;
         busy_ = false;
-        log_.error("pvoutput_refused",
-                   {{"status", std::to_string(answer.status)},
-                    {"reason", reply.reason},
-                    {"action", "uploads stopped: check --pvoutput-api-key and "
-                               "--pvoutput-system-id, then restart; statuses stay queued"}});
-        return;
+        refuse_system(system_id, answer.status, reply.reason);
+        return schedule(std::chrono::milliseconds(0));
     case PvoutputReplyKind::Retry:
         return back_off(reply.reason);
     }
@@ -524,6 +364,89 @@ void PvoutputClient::mark_then_continue(WriteBatch batch) {
                       }
                       schedule(std::chrono::milliseconds(0));
                   });
+}
+
+// A status PVOutput refused on its own (addstatus 400). The first is a suspect, kept pending; a
+// second refused for the same reason makes it the system's (a system size set too small on
+// PVOutput, say): none is marked, the system is held and tried again later.
+void PvoutputClient::refused_alone(SystemState& state, const std::string& system_id,
+                                   PvoutputStatus status, const std::string& reason,
+                                   WriteBatch& marks) {
+    const auto now = now_s();
+    state.not_before_s = now + pace_s();
+    if (!state.suspect) {
+        state.suspect = std::move(status);
+        state.suspect_reason = reason;
+        return;
+    }
+    if (reason != state.suspect_reason) {
+        // Two different reasons: each status's own.
+        PvoutputQueue::mark_sent(marks, {*state.suspect}, {false}, now, state.suspect_reason);
+        state.suspect = std::move(status);
+        state.suspect_reason = reason;
+        return;
+    }
+    state.suspect.reset();
+    state.alone = 0;
+    state.held = reason;
+    state.not_before_s = now + config_.max_backoff.count();
+    snapshot_.last_error = "system " + system_id + ": PVOutput refuses every status: " + reason;
+    if (first_time(state, "pvoutput_statuses_held", reason))
+        log_.warn("pvoutput_statuses_held",
+                  {{"system", system_id},
+                   {"reason", reason},
+                   {"action", "PVOutput refuses the system's statuses, not one of them: none is "
+                              "marked rejected, they stay queued and go again in " +
+                                  std::to_string(config_.max_backoff.count()) +
+                                  " s; fix the system on PVOutput (its size, …)"}});
+}
+
+bool PvoutputClient::first_time(SystemState& state, const std::string& event,
+                                const std::string& reason) {
+    return state.logged.insert(event + " " + reason).second;
+}
+
+std::int64_t PvoutputClient::pace_s() const {
+    const int limit = snapshot_.request_limit.value_or(config_.donor ? 300 : 60);
+    return std::max<std::int64_t>(1, 3600 / std::max(1, limit));
+}
+
+// PVOutput answers 401/403 for a key and system id it will not take: that system waits for a fix
+// and a restart, the others go on.
+void PvoutputClient::refuse_system(const std::string& system_id, int http_status,
+                                   const std::string& reason) {
+    systems_[system_id].refused = reason;
+    snapshot_.refused_systems[system_id] = reason;
+    snapshot_.last_error = reason; // the system is in refused_systems and the log line
+    const bool named = std::any_of(
+        config_.mapping.system_of.begin(), config_.mapping.system_of.end(),
+        [&](const auto& entry) { return entry.first != "*" && entry.second == system_id; });
+    const bool every_system_refused = systems_to_send().empty();
+    if (every_system_refused) {
+        snapshot_.stopped = true;
+        snapshot_.state = "stopped";
+    }
+    log_.error(
+        "pvoutput_refused",
+        {{"system", system_id},
+         {"status", std::to_string(http_status)},
+         {"reason", reason},
+         {"action", "uploads to system " + system_id + " stopped: check --pvoutput-api-key and " +
+                        (named ? "the system id in --pvoutput-systems" : "--pvoutput-system-id") +
+                        ", then restart; its statuses stay queued" +
+                        (every_system_refused ? "" : "; the other systems go on")}});
+}
+
+std::vector<std::string> PvoutputClient::systems_to_send() const {
+    std::vector<std::string> systems;
+    for (const auto& [ecu, system] : config_.mapping.system_of) {
+        const auto state = systems_.find(system);
+        if (state != systems_.end() && !state->second.refused.empty())
+            continue;
+        if (std::find(systems.begin(), systems.end(), system) == systems.end())
+            systems.push_back(system);
+    }
+    return systems;
 }
 
 void PvoutputClient::back_off(const std::string& error) {

@@ -3,6 +3,7 @@
 #include "ecu2mqtt/protocol/local_time.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <set>
 
@@ -125,6 +126,91 @@ std::optional<std::string> pvoutput_slot_of(const std::string& ecu_time, int int
     return format_slot(*t);
 }
 
+namespace {
+
+// "YYYY-MM-DDThh:mm" shifted by `seconds`.
+std::string slot_plus(const std::string& slot, std::int64_t seconds) {
+    return format_slot(add_seconds(*parse_iso_minute(slot + ":00"), seconds));
+}
+
+std::string newest_slot(Database& db, const std::string& system) {
+    auto newest = db.prepare("SELECT max(slot) FROM pvoutput_parts WHERE system_id = ?");
+    newest.bind(1, system);
+    return newest.step() && !newest.column_is_null(0) ? std::string(newest.column_text(0)) : "";
+}
+
+// Makes (or updates) the status of one slot from its parts. `release`: the slot is older than
+// the system's newest by the silent time, so it goes with the parts it has.
+void write_status(Database& db, const PvoutputMapping& mapping, const std::string& system,
+                  const std::string& slot, bool release) {
+    // The ECUs the slot needs: those named for the system, or (for "every ECU") those that
+    // reported for it within the day before. A sum with one ECU missing would show a dip in
+    // power; but an ECU silent for longer than the silent time is not waited for (a dead ECU,
+    // a mistyped id), or its system would send nothing.
+    auto needed = mapping.ecus_named_for(system);
+    if (needed.empty()) {
+        auto seen = db.prepare("SELECT DISTINCT ecu_id FROM pvoutput_parts WHERE system_id = ? "
+                               "AND slot > ? AND slot <= ?");
+        seen.bind(1, system).bind(2, slot_plus(slot, -86400)).bind(3, slot);
+        while (seen.step())
+            needed.emplace_back(seen.column_text(0));
+    }
+    // The system's counter (sent with c1=2, so PVOutput takes each day as its difference): the
+    // first ECU's lifetime, plus what every later ECU made since it joined, each at its newest
+    // reading up to this slot. An ECU that joins adds nothing at once (a sum of lifetimes would
+    // book its whole lifetime as today's energy), and one that falls silent, or drops out of the
+    // "needed" set below, freezes its part instead of taking it away.
+    double counter_wh = 0;
+    auto members = db.prepare(
+        "SELECT m.base_wh, (SELECT p.lifetime_wh FROM pvoutput_parts p WHERE p.system_id = "
+        "m.system_id AND p.ecu_id = m.ecu_id AND p.slot <= ?2 ORDER BY p.slot DESC LIMIT 1) FROM "
+        "pvoutput_members m WHERE m.system_id = ?1");
+    members.bind(1, system).bind(2, slot);
+    while (members.step())
+        if (!members.column_is_null(1))
+            counter_wh += std::max(0.0, members.column_double(1) - members.column_double(0));
+
+    std::map<std::string, double> power_of;
+    auto in_slot =
+        db.prepare("SELECT ecu_id, power_w FROM pvoutput_parts WHERE system_id = ? AND slot = ?");
+    in_slot.bind(1, system).bind(2, slot);
+    while (in_slot.step())
+        power_of[std::string(in_slot.column_text(0))] = in_slot.column_double(1);
+    if (power_of.empty())
+        return;
+    const auto silent_before = slot_plus(slot, -kPvoutputSilentMinutes * 60);
+    auto last_part = db.prepare("SELECT max(slot) FROM pvoutput_parts WHERE system_id = ? AND "
+                                "ecu_id = ?");
+    double power_w = 0;
+    for (const auto& ecu : needed) {
+        if (const auto it = power_of.find(ecu); it != power_of.end()) {
+            power_w += it->second;
+            continue;
+        }
+        if (release)
+            continue;
+        last_part.bind(1, system).bind(2, ecu);
+        const bool silent = !last_part.step() || last_part.column_is_null(0) ||
+                            std::string(last_part.column_text(0)) < silent_before;
+        last_part.reset();
+        if (!silent)
+            return; // not every ECU of the system has a trustworthy value here yet
+    }
+    // A changed slot goes again (PVOutput overwrites it); an expired one stays expired.
+    db.prepare("INSERT INTO pvoutput_statuses(system_id, slot, power_w, lifetime_wh, state) "
+               "VALUES (?, ?, ?, ?, 'pending') ON CONFLICT(system_id, slot) DO UPDATE SET "
+               "power_w = excluded.power_w, lifetime_wh = excluded.lifetime_wh, state = "
+               "'pending', reason = '' WHERE state != 'expired' AND (power_w != excluded.power_w "
+               "OR lifetime_wh != excluded.lifetime_wh)")
+        .bind(1, system)
+        .bind(2, slot)
+        .bind(3, power_w)
+        .bind(4, counter_wh)
+        .run();
+}
+
+} // namespace
+
 void queue_pvoutput_point(Database& db, const PvoutputMapping& mapping, const PowerPoint& point) {
     const auto system = mapping.system_for(point.ecu_id);
     if (!system)
@@ -146,25 +232,6 @@ void queue_pvoutput_point(Database& db, const PvoutputMapping& mapping, const Po
         .run();
     if (db.changes() == 0)
         return;
-
-    // The ECUs the slot needs: those named for the system, or (for "every ECU") those that
-    // reported for it within the day before. A sum with one ECU missing would show a dip in
-    // power and, worse, a lifetime far below the last one sent.
-    auto needed = mapping.ecus_named_for(*system);
-    if (needed.empty()) {
-        const auto t = parse_iso_minute(*slot + ":00");
-        const auto day_before = format_slot(add_seconds(*t, -86400));
-        auto seen = db.prepare("SELECT DISTINCT ecu_id FROM pvoutput_parts WHERE system_id = ? "
-                               "AND slot > ? AND slot <= ?");
-        seen.bind(1, *system).bind(2, day_before).bind(3, *slot);
-        while (seen.step())
-            needed.emplace_back(seen.column_text(0));
-    }
-    // The system's counter (sent with c1=2, so PVOutput takes each day as its difference): the
-    // first ECU's lifetime, plus what every later ECU made since it joined, each at its newest
-    // reading up to this slot. An ECU that joins adds nothing at once (a sum of lifetimes would
-    // book its whole lifetime as today's energy), and one that falls silent, or drops out of the
-    // "needed" set below, freezes its part instead of taking it away.
     db.prepare("INSERT OR IGNORE INTO pvoutput_members(system_id, ecu_id, base_wh) SELECT ?1, ?2, "
                "CASE WHEN EXISTS (SELECT 1 FROM pvoutput_members WHERE system_id = ?1) THEN ?3 "
                "ELSE 0 END")
@@ -172,42 +239,51 @@ void queue_pvoutput_point(Database& db, const PvoutputMapping& mapping, const Po
         .bind(2, point.ecu_id)
         .bind(3, point.lifetime_kwh * 1000.0)
         .run();
-    double counter_wh = 0;
-    auto members = db.prepare(
-        "SELECT m.base_wh, (SELECT p.lifetime_wh FROM pvoutput_parts p WHERE p.system_id = "
-        "m.system_id AND p.ecu_id = m.ecu_id AND p.slot <= ?2 ORDER BY p.slot DESC LIMIT 1) FROM "
-        "pvoutput_members m WHERE m.system_id = ?1");
-    members.bind(1, *system).bind(2, *slot);
-    while (members.step())
-        if (!members.column_is_null(1))
-            counter_wh += std::max(0.0, members.column_double(1) - members.column_double(0));
 
-    std::map<std::string, std::pair<double, double>> parts;
-    auto in_slot = db.prepare("SELECT ecu_id, power_w, lifetime_wh FROM pvoutput_parts WHERE "
-                              "system_id = ? AND slot = ?");
-    in_slot.bind(1, *system).bind(2, *slot);
-    while (in_slot.step())
-        parts[std::string(in_slot.column_text(0))] = {in_slot.column_double(1),
-                                                      in_slot.column_double(2)};
-    double power_w = 0;
-    for (const auto& ecu : needed) {
-        const auto it = parts.find(ecu);
-        if (it == parts.end())
-            return; // not every ECU of the system has a trustworthy value here yet
-        power_w += it->second.first;
+    // Slots the silent time behind the system's newest wait no longer for a missing ECU: they go
+    // with the parts they have (within the day, like the "every ECU" set).
+    const auto newest = newest_slot(db, *system);
+    const auto released = slot_plus(newest, -kPvoutputSilentMinutes * 60);
+    write_status(db, mapping, *system, *slot, *slot <= released);
+    std::vector<std::string> waiting;
+    auto held = db.prepare(
+        "SELECT DISTINCT p.slot FROM pvoutput_parts p WHERE p.system_id = ?1 AND p.slot > ?2 AND "
+        "p.slot <= ?3 AND NOT EXISTS (SELECT 1 FROM pvoutput_statuses s WHERE s.system_id = ?1 "
+        "AND s.slot = p.slot)");
+    held.bind(1, *system).bind(2, slot_plus(newest, -86400)).bind(3, released);
+    while (held.step())
+        waiting.emplace_back(held.column_text(0));
+    for (const auto& old : waiting)
+        write_status(db, mapping, *system, old, true);
+}
+
+std::vector<PvoutputSilentEcu> PvoutputQueue::silent_ecus(const PvoutputMapping& mapping) {
+    std::vector<PvoutputSilentEcu> silent;
+    for (const auto& [ecu, system] : mapping.system_of) {
+        if (ecu == "*")
+            continue;
+        const auto newest = newest_slot(db_, system);
+        if (newest.empty())
+            continue;
+        const auto silent_before = slot_plus(newest, -kPvoutputSilentMinutes * 60);
+        auto query = db_.prepare(
+            "SELECT (SELECT max(slot) FROM pvoutput_parts WHERE system_id = ?1 AND ecu_id = ?2), "
+            "(SELECT min(slot) FROM pvoutput_parts WHERE system_id = ?1)");
+        query.bind(1, system).bind(2, ecu);
+        query.step();
+        const std::string last = query.column_is_null(0) ? "" : std::string(query.column_text(0));
+        const std::string first(query.column_text(1));
+        // Silent: its newest part is older than the silent time before the system's newest, or
+        // it never reported while the others did for longer than that.
+        if (last.empty() ? first > silent_before : last >= silent_before)
+            continue;
+        auto without =
+            db_.prepare("SELECT count(*) FROM pvoutput_statuses WHERE system_id = ? AND slot > ?");
+        without.bind(1, system).bind(2, last);
+        without.step();
+        silent.push_back({ecu, system, last, static_cast<std::size_t>(without.column_int(0))});
     }
-    const double lifetime_wh = counter_wh;
-    // A changed slot goes again (PVOutput overwrites it); an expired one stays expired.
-    db.prepare("INSERT INTO pvoutput_statuses(system_id, slot, power_w, lifetime_wh, state) "
-               "VALUES (?, ?, ?, ?, 'pending') ON CONFLICT(system_id, slot) DO UPDATE SET "
-               "power_w = excluded.power_w, lifetime_wh = excluded.lifetime_wh, state = "
-               "'pending', reason = '' WHERE state != 'expired' AND (power_w != excluded.power_w "
-               "OR lifetime_wh != excluded.lifetime_wh)")
-        .bind(1, *system)
-        .bind(2, *slot)
-        .bind(3, power_w)
-        .bind(4, lifetime_wh)
-        .run();
+    return silent;
 }
 
 const char* row_state_name(PvoutputRowState state) {
@@ -240,6 +316,17 @@ std::vector<PvoutputStatus> PvoutputQueue::pending(const std::string& system_id,
     while (query.step())
         statuses.push_back(status_from(query));
     return statuses;
+}
+
+std::optional<PvoutputStatus> PvoutputQueue::newest_pending(const std::string& system_id) {
+    auto query = db_.prepare(std::string(kStatusColumns) +
+                             "WHERE state = 'pending' AND system_id = ?1 AND slot < (SELECT "
+                             "max(slot) FROM pvoutput_statuses WHERE system_id = ?1) ORDER BY "
+                             "slot DESC LIMIT 1");
+    query.bind(1, system_id);
+    if (!query.step())
+        return std::nullopt;
+    return status_from(query);
 }
 
 std::vector<PvoutputStatus> PvoutputQueue::rows(std::size_t limit) {
@@ -295,29 +382,39 @@ std::size_t PvoutputQueue::pending_before(const std::string& oldest_allowed) {
 }
 
 std::optional<PvoutputDayOutput> PvoutputQueue::day_to_close(const std::string& system_id,
-                                                             const std::string& oldest_day) {
-    auto query = db_.prepare(
-        "SELECT substr(s.slot, 1, 10) AS day, max(s.lifetime_wh) - min(s.lifetime_wh) FROM "
-        "pvoutput_statuses s WHERE s.system_id = ?1 AND substr(s.slot, 1, 10) >= ?2 AND "
-        "substr(s.slot, 1, 10) < (SELECT substr(max(slot), 1, 10) FROM pvoutput_statuses WHERE "
-        "system_id = ?1) AND NOT EXISTS (SELECT 1 FROM pvoutput_outputs o WHERE o.system_id = ?1 "
-        "AND o.day = substr(s.slot, 1, 10)) GROUP BY day ORDER BY day LIMIT 1");
-    query.bind(1, system_id).bind(2, oldest_day);
-    if (!query.step())
-        return std::nullopt;
-    PvoutputDayOutput output;
-    output.system_id = system_id;
-    output.day = std::string(query.column_text(0));
-    output.generated_wh = query.column_double(1);
+                                                             const std::string& oldest_day,
+                                                             std::int64_t resend_before_s) {
+    auto days = db_.prepare(
+        "SELECT d.day, d.generated, o.generated_wh, o.peak_power_w, o.peak_time, o.sent_at FROM "
+        "(SELECT substr(slot, 1, 10) AS day, max(lifetime_wh) - min(lifetime_wh) AS generated "
+        "FROM pvoutput_statuses WHERE system_id = ?1 AND slot >= ?2 AND substr(slot, 1, 10) < "
+        "(SELECT substr(max(slot), 1, 10) FROM pvoutput_statuses WHERE system_id = ?1) GROUP BY "
+        "day) d LEFT JOIN pvoutput_outputs o ON o.system_id = ?1 AND o.day = d.day WHERE "
+        "o.day IS NULL OR o.sent_at < ?3 ORDER BY d.day");
+    days.bind(1, system_id).bind(2, oldest_day).bind(3, resend_before_s);
     auto peak = db_.prepare("SELECT power_w, substr(slot, 12, 5) FROM pvoutput_statuses WHERE "
                             "system_id = ? AND substr(slot, 1, 10) = ? ORDER BY power_w DESC, "
                             "slot LIMIT 1");
-    peak.bind(1, system_id).bind(2, output.day);
-    if (peak.step()) {
-        output.peak_power_w = peak.column_double(0);
-        output.peak_time = std::string(peak.column_text(1));
+    while (days.step()) {
+        PvoutputDayOutput output;
+        output.system_id = system_id;
+        output.day = std::string(days.column_text(0));
+        output.generated_wh = days.column_double(1);
+        peak.bind(1, system_id).bind(2, output.day);
+        if (peak.step()) {
+            output.peak_power_w = peak.column_double(0);
+            output.peak_time = std::string(peak.column_text(1));
+        }
+        peak.reset();
+        if (days.column_is_null(2))
+            return output; // never sent
+        // Sent before: again only when its figures changed since (a late status, a backfill).
+        if (std::llround(days.column_double(2)) != std::llround(output.generated_wh) ||
+            std::llround(days.column_double(3)) != std::llround(output.peak_power_w) ||
+            days.column_text(4) != output.peak_time)
+            return output;
     }
-    return output;
+    return std::nullopt;
 }
 
 std::vector<std::string> PvoutputQueue::systems() {

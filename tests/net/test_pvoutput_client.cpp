@@ -53,9 +53,17 @@ struct Uploader {
         client = std::make_unique<PvoutputClient>(io.get_executor(), config, *store, clock, log);
         client->start();
     }
-    void point(const std::string& time, double w, double kwh) {
+    // Restarts the store and the uploader with another mapping.
+    void remap(PvoutputMapping other, const std::string& url) {
+        client.reset();
+        store.reset();
+        mapping = std::move(other);
+        open_store();
+        start_client(url);
+    }
+    void point(const std::string& time, double w, double kwh, const std::string& ecu = kEcu) {
         WriteBatch batch;
-        batch.add_power_point({kEcu, time, w, kwh});
+        batch.add_power_point({ecu, time, w, kwh});
         bool done = false;
         store->submit(std::move(batch), [&](const std::string& error) {
             REQUIRE(error.empty());
@@ -130,7 +138,9 @@ TEST_CASE("a day of uploads arrives as statuses at the ECU's local times with Wh
     up.point("2026-06-03T06:00:05", 3, std::get<2>(day.points.back()) + 0.001);
     up.clock.set({2026, 6, 3, 6, 1, 0});
     REQUIRE(up.run_until([&] { return pvoutput.outputs().size() == 1; }));
-    CHECK(pvoutput.statuses().contains("4242 20260602 20:00"));
+    // The queue is read statement by statement: the day's output may overtake its last status by
+    // a tick, never leave it behind.
+    CHECK(up.run_until([&] { return pvoutput.statuses().contains("4242 20260602 20:00"); }));
     const auto output = pvoutput.outputs().front();
     const auto generated =
         std::llround((std::get<2>(day.points.back()) - std::get<2>(day.points.front())) * 1000);
@@ -307,6 +317,229 @@ TEST_CASE("a 401 stops the uploads and shows in red on the status page", "[pvout
     CHECK_THAT(page,
                Catch::Contains("PVOutput refused the key") && Catch::Contains("pvoutput-check"));
     CHECK_THAT(prometheus_metrics(status), Catch::Contains("ecu2mqtt_pvoutput_stopped 1"));
+}
+
+TEST_CASE("a system PVOutput refuses (401) stops alone; the other system keeps sending",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    pvoutput.refuse_system("222");
+    Uploader up(pvoutput.url());
+    PvoutputMapping two;
+    two.system_of = {{"216000000001", "111"}, {"216000000002", "222"}};
+    up.remap(two, pvoutput.url());
+    up.clock.set({2026, 6, 2, 10, 30, 0});
+    for (int minute = 600; minute <= 610; minute += 5)
+        for (const auto* ecu : {"216000000001", "216000000002"})
+            up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0, ecu);
+    REQUIRE(up.run_until([&] { return up.client->snapshot().refused_systems.contains("222"); }));
+    REQUIRE(up.run_until([&] { return pvoutput.statuses().size() == 2; })); // 111's 10:00, 10:05
+    // Later statuses of the good system still go.
+    for (int minute = 615; minute <= 625; minute += 5)
+        for (const auto* ecu : {"216000000001", "216000000002"})
+            up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0, ecu);
+    REQUIRE(up.run_until([&] { return pvoutput.statuses().size() == 5; }));
+    for (const auto& [key, status] : pvoutput.statuses())
+        CHECK(status.system == "111");
+    std::size_t to_222 = 0;
+    for (const auto& request : pvoutput.requests())
+        to_222 += request.system == "222" ? 1 : 0;
+    CHECK(to_222 == 1); // no retrying the refused system
+    const auto snapshot = up.client->snapshot();
+    CHECK_FALSE(snapshot.stopped);
+    CHECK(snapshot.state != "stopped");
+    CHECK(snapshot.refused_systems.at("222") == "Unauthorized 401: Invalid System ID");
+    CHECK_THAT(up.log_text.str(), Catch::Contains("event=pvoutput_refused system=222 status=401") &&
+                                      Catch::Contains("--pvoutput-systems"));
+    StatusSnapshot status;
+    status.pvoutput = snapshot;
+    CHECK(status_json(status)["pvoutput"]["refused_systems"][0]["system"] == "222");
+    CHECK_THAT(status_page(status, "", "n"), Catch::Contains("PVOutput refused system "));
+    CHECK_THAT(prometheus_metrics(status),
+               Catch::Contains("ecu2mqtt_pvoutput_system_refused{system=\"222\"} 1") &&
+                   Catch::Contains("ecu2mqtt_pvoutput_stopped 0"));
+}
+
+TEST_CASE("a 400 for every status holds the system's backlog instead of rejecting it, paced",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    pvoutput.refuse_everything("Bad request 400: Moon Powered");
+    Uploader up(pvoutput.url());
+    up.client.reset(); // the statuses queue up first
+    for (int minute = 600; minute <= 620; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0);
+    const auto start = to_epoch_seconds({2026, 6, 2, 12, 0, 0});
+    up.clock.set(from_epoch_seconds(start));
+    up.start_client(pvoutput.url());
+    REQUIRE(up.run_until([&] { return pvoutput.requests().size() == 1; })); // the batch
+    up.run_for(100ms);
+    CHECK(pvoutput.requests().size() == 1); // the singles wait their turn: 300/h, one per 12 s
+    up.clock.set(from_epoch_seconds(start + 12));
+    REQUIRE(up.run_until([&] { return pvoutput.requests().size() == 2; })); // the oldest alone
+    up.run_for(100ms);
+    CHECK(pvoutput.requests().size() == 2);
+    up.clock.set(from_epoch_seconds(start + 24));
+    REQUIRE(up.run_until([&] { return pvoutput.requests().size() == 3; })); // the newest alone
+    REQUIRE(up.run_until([&] { return up.client->snapshot().state == "held"; }));
+    up.clock.set(from_epoch_seconds(start + 30 * 60));
+    up.run_for(100ms);
+    CHECK(pvoutput.requests().size() == 3); // held: no status is refused one after the other
+    const auto requests = pvoutput.requests();
+    CHECK(requests[0].statuses == 4);
+    CHECK(requests[1].first == "20260602 10:00");
+    CHECK(requests[2].first == "20260602 10:15");
+    auto snapshot = up.client->snapshot();
+    CHECK(snapshot.rejected == 0);
+    CHECK(snapshot.backlog == 5);
+    CHECK_THAT(snapshot.last_error, Catch::Contains("Moon Powered"));
+    std::istringstream log(up.log_text.str());
+    std::size_t warnings = 0;
+    for (std::string line; std::getline(log, line);)
+        if (line.find("level=warn") != std::string::npos &&
+            line.find("Moon Powered") != std::string::npos)
+            ++warnings;
+    CHECK(warnings == 1); // the reason once, not once per status
+
+    // Fixed on PVOutput: within the hour, the whole backlog goes, none lost.
+    pvoutput.refuse_everything("");
+    up.clock.set(from_epoch_seconds(start + 3600 + 30));
+    REQUIRE(up.run_until([&] { return up.client->snapshot().sent == 4; }));
+    CHECK(up.client->snapshot().rejected == 0);
+    CHECK(pvoutput.statuses().size() == 4);
+}
+
+TEST_CASE("a 400 for a batch with one bad status: only that status, refused alone, is rejected",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    pvoutput.refuse_batches_with_refused_status(true);
+    pvoutput.refuse_status("20260602", "10:05");
+    Uploader up(pvoutput.url());
+    up.client.reset();
+    for (int minute = 600; minute <= 625; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0);
+    auto now = to_epoch_seconds({2026, 6, 2, 12, 0, 0});
+    up.clock.set(from_epoch_seconds(now));
+    up.start_client(pvoutput.url());
+    // Each step waits for the pace (12 s at 300 requests an hour) on the uploader's clock.
+    REQUIRE(up.run_until([&] {
+        up.clock.set(from_epoch_seconds(now += 13));
+        return up.client->snapshot().sent == 4;
+    }));
+    const auto snapshot = up.client->snapshot();
+    CHECK(snapshot.rejected == 1);
+    PvoutputQueue queue(Store::file_in(up.dir.path));
+    for (const auto& row : queue.rows(10))
+        if (row.slot == "2026-06-02T10:05")
+            CHECK(row.state == PvoutputRowState::Rejected);
+    CHECK(pvoutput.statuses().size() == 4);
+}
+
+TEST_CASE("two bad statuses refused for the same reason do not hold the rest for good",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    pvoutput.refuse_batches_with_refused_status(true);
+    pvoutput.refuse_status("20260602", "10:00");
+    pvoutput.refuse_status("20260602", "12:25"); // the 30th: the last of the first batch
+    Uploader up(pvoutput.url());
+    up.client.reset();
+    for (int minute = 600; minute <= 775; minute += 5) // 36 slots, the newest still open
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0);
+    auto now = to_epoch_seconds({2026, 6, 2, 14, 0, 0});
+    up.clock.set(from_epoch_seconds(now));
+    up.start_client(pvoutput.url());
+    REQUIRE(up.run_until([&] {
+        up.clock.set(from_epoch_seconds(now += 13));
+        return up.client->snapshot().sent == 33;
+    }));
+    CHECK(up.client->snapshot().rejected == 2);
+    CHECK(up.client->snapshot().state != "held");
+}
+
+TEST_CASE("a named ECU that falls silent: after 30 minutes its system sends the others' sum, and "
+          "says so once",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    Uploader up(pvoutput.url());
+    PvoutputMapping both;
+    both.system_of = {{"216000000001", "111"}, {"216000000002", "111"}};
+    up.remap(both, pvoutput.url());
+    up.clock.set({2026, 6, 2, 12, 0, 0});
+    for (int minute = 600; minute <= 610; minute += 5) {
+        up.point("2026-06-02T" + hhmm(minute) + ":00", 100, 10 + minute / 1000.0, "216000000001");
+        up.point("2026-06-02T" + hhmm(minute) + ":30", 50, 20 + minute / 1000.0, "216000000002");
+    }
+    // 216000000002 is silent from 10:15 on.
+    for (int minute = 615; minute <= 670; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, 10 + minute / 1000.0,
+                 "216000000001");
+    up.clock.set({2026, 6, 2, 12, 5, 0});
+    // Every slot but the newest (11:10) goes, the silent one's with the others' power alone.
+    REQUIRE(up.run_until([&] { return pvoutput.statuses().size() == 14; }));
+    const auto statuses = pvoutput.statuses();
+    CHECK(statuses.at("111 20260602 10:05").v2 == 150);
+    CHECK(statuses.at("111 20260602 10:50").v2 == 650);
+    // The counter keeps the silent ECU's part where it stopped (10 Wh between 10:00 and 10:10).
+    CHECK(statuses.at("111 20260602 10:50").v1 == std::llround((10 + 650 / 1000.0) * 1000 + 10));
+    REQUIRE(up.run_until([&] { return !up.client->snapshot().silent_ecus.empty(); }));
+    const auto silent = up.client->snapshot().silent_ecus;
+    REQUIRE(silent.size() == 1);
+    CHECK(silent[0].ecu_id == "216000000002");
+    CHECK(silent[0].system_id == "111");
+    CHECK(silent[0].last_slot == "2026-06-02T10:10");
+    CHECK(silent[0].slots_without == 12);
+    const auto log = up.log_text.str();
+    const auto warned = log.find("event=pvoutput_ecu_silent ecu=216000000002 system=111");
+    CHECK(warned != std::string::npos);
+    up.clock.set({2026, 6, 2, 12, 10, 0});
+    up.run_for(50ms);
+    CHECK(up.log_text.str().find("event=pvoutput_ecu_silent", warned + 1) == std::string::npos);
+    StatusSnapshot status;
+    status.pvoutput = up.client->snapshot();
+    CHECK(status_json(status)["pvoutput"]["silent_ecus"][0]["ecu"] == "216000000002");
+    CHECK_THAT(status_page(status, "", "n"), Catch::Contains("has not reported for PVOutput"));
+}
+
+TEST_CASE("a named ECU that never reports (a mistyped id) does not hold its system's statuses",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    Uploader up(pvoutput.url());
+    PvoutputMapping both;
+    both.system_of = {{"216000000001", "111"}, {"216000000009", "111"}};
+    up.remap(both, pvoutput.url());
+    up.clock.set({2026, 6, 2, 12, 0, 0});
+    for (int minute = 600; minute <= 645; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, 10 + minute / 1000.0,
+                 "216000000001");
+    up.clock.set({2026, 6, 2, 12, 5, 0});
+    REQUIRE(up.run_until([&] { return pvoutput.statuses().size() == 9; }));
+    REQUIRE(up.run_until([&] { return !up.client->snapshot().silent_ecus.empty(); }));
+    CHECK(up.client->snapshot().silent_ecus[0].last_slot.empty());
+    CHECK_THAT(up.log_text.str(),
+               Catch::Contains("event=pvoutput_ecu_silent ecu=216000000009 system=111") &&
+                   Catch::Contains("last_report=never"));
+}
+
+TEST_CASE("a day whose statuses change after its addoutput (a late backfill) is sent again",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    Uploader up(pvoutput.url());
+    up.clock.set({2026, 6, 3, 6, 1, 0});
+    for (int minute = 600; minute <= 630; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0);
+    up.point("2026-06-03T06:00:00", 0, 6.5); // the next morning ends the day
+    REQUIRE(up.run_until([&] { return pvoutput.outputs().size() == 1; }));
+    CHECK_THAT(pvoutput.outputs()[0], Catch::Contains("d=20260602&g=300&pp=630&pt=10:30"));
+    // The evening's gap arrives after the morning's first upload.
+    for (int minute = 635; minute <= 650; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0);
+    REQUIRE(up.run_until([&] { return pvoutput.statuses().size() == 11; }));
+    up.run_for(100ms);
+    CHECK(pvoutput.outputs().size() == 1); // at most once every 15 minutes
+    up.clock.set({2026, 6, 3, 6, 17, 0});
+    REQUIRE(up.run_until([&] { return pvoutput.outputs().size() == 2; }));
+    CHECK_THAT(pvoutput.outputs()[1], Catch::Contains("d=20260602&g=500&pp=650&pt=10:50"));
+    up.clock.set({2026, 6, 3, 7, 0, 0});
+    up.run_for(100ms);
+    CHECK(pvoutput.outputs().size() == 2); // unchanged since: not again
 }
 
 TEST_CASE("an https PVOutput whose certificate is not trusted fails with a named TLS error",

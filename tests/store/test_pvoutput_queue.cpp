@@ -167,7 +167,7 @@ TEST_CASE("rows past the age limit are expired, not dropped; an ended day closes
     q.point("216000064136", "2026-05-01T13:00:00", 1200, 6.0);
     q.point("216000064136", "2026-05-20T12:00:00", 800, 9.0);
     PvoutputQueue queue(q.file);
-    const auto day = queue.day_to_close("12345", "2026-04-01");
+    const auto day = queue.day_to_close("12345", "2026-04-01", 0);
     REQUIRE(day);
     CHECK(day->day == "2026-05-01");
     CHECK(day->generated_wh == Approx(1000));
@@ -181,7 +181,7 @@ TEST_CASE("rows past the age limit are expired, not dropped; an ended day closes
     CHECK(queue.pending("12345", 10).size() == 1);
     q.point("216000064136", "2026-05-01T12:01:00", 950, 5.01); // too late: stays expired
     CHECK(queue.counts().expired == 2);
-    CHECK_FALSE(queue.day_to_close("12345", "2026-05-06"));
+    CHECK_FALSE(queue.day_to_close("12345", "2026-05-06", 0));
 }
 
 TEST_CASE("history --pvoutput lists every status, how far it got, and the days sent",

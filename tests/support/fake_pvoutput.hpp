@@ -7,6 +7,7 @@
 #include "temp_dir.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -89,6 +90,20 @@ class FakePvoutput {
     }
     void refuse_status(std::string date, std::string time) {
         with_lock([&] { refused_.insert(date + " " + time); });
+    }
+    // Every request with this system id is answered 401, as PVOutput answers an id that is not
+    // the key's.
+    void refuse_system(std::string system) {
+        with_lock([&] { refused_systems_.insert(system); });
+    }
+    // Every addstatus and addbatchstatus is answered 400 with this reason (none when empty), as
+    // PVOutput answers a system whose size is set too small ("Moon Powered").
+    void refuse_everything(std::string reason) {
+        with_lock([&] { refuse_all_ = reason; });
+    }
+    // A batch holding a refused status is answered 400 as a whole, not per status.
+    void refuse_batches_with_refused_status(bool whole) {
+        with_lock([&] { refuse_whole_batch_ = whole; });
     }
     // The batch reply leaves this status out, as neither added nor refused.
     void leave_out_of_reply(std::string date, std::string time) {
@@ -203,6 +218,12 @@ class FakePvoutput {
             requests_.push_back(r);
             return;
         }
+        if (refused_systems_.contains(system)) {
+            reply.result(http::status::unauthorized);
+            reply.body() = "Unauthorized 401: Invalid System ID";
+            requests_.push_back(r);
+            return;
+        }
         if (rate_limited_until_) {
             reply.result(http::status::forbidden);
             reply.set("X-Rate-Limit-Remaining", "0");
@@ -219,6 +240,11 @@ class FakePvoutput {
             r.statuses = 1;
             r.first = fields.at("d") + " " + fields.at("t");
             requests_.push_back(r);
+            if (!refuse_all_.empty()) {
+                reply.result(http::status::bad_request);
+                reply.body() = refuse_all_;
+                return;
+            }
             if (refused_.contains(r.first)) {
                 reply.result(http::status::bad_request);
                 reply.body() = "Bad request 400: Invalid status";
@@ -259,6 +285,16 @@ class FakePvoutput {
                 reply.body() = "Bad request 400: Maximum 30 statuses per request";
                 return;
             }
+            const bool refused_inside =
+                std::any_of(batch.begin(), batch.end(), [&](const Status& s) {
+                    return refused_.contains(s.date + " " + s.time);
+                });
+            if (!refuse_all_.empty() || (refuse_whole_batch_ && refused_inside)) {
+                reply.result(http::status::bad_request);
+                reply.body() =
+                    refuse_all_.empty() ? "Bad request 400: Invalid status" : refuse_all_;
+                return;
+            }
             for (const auto& status : batch) {
                 const auto slot = status.date + " " + status.time;
                 if (unnamed_.erase(slot))
@@ -296,6 +332,9 @@ class FakePvoutput {
     long long rate_limited_until_ = 0;
     std::set<std::string> refused_;
     std::set<std::string> unnamed_;
+    std::set<std::string> refused_systems_;
+    std::string refuse_all_;
+    bool refuse_whole_batch_ = false;
     std::map<std::string, Status> statuses_;
     std::vector<Request> requests_;
     std::vector<std::string> outputs_;

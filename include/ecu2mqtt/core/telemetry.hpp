@@ -89,11 +89,21 @@ struct StoreSnapshot {
     bool low_space() const { return free_bytes && *free_bytes < low_space_bytes; }
 };
 
+// An ECU named for a PVOutput system that stopped reporting: its system's statuses go without it.
+struct PvoutputSilentEcu {
+    std::string ecu_id;
+    std::string system_id;
+    std::string last_slot;         // its newest part ("YYYY-MM-DDThh:mm"); empty: never reported
+    std::size_t slots_without = 0; // statuses of the system made without it
+};
+
 // The PVOutput uploader (net/pvoutput_client): what the status page, /api/status and /metrics show.
 struct PvoutputSnapshot {
     bool enabled = false;
     std::string state = "off"; // current, sending backlog, rate-limited, backing off, stopped
-    bool stopped = false;      // refused by PVOutput (401/403): a red line
+    bool stopped = false;      // every system refused by PVOutput (401/403): a red line
+    std::map<std::string, std::string> refused_systems; // id -> PVOutput's 401/403: red lines
+    std::vector<PvoutputSilentEcu> silent_ecus;
     std::size_t backlog = 0;
     std::size_t sent = 0;
     std::size_t rejected = 0;

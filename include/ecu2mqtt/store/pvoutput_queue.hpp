@@ -3,10 +3,12 @@
 // Every power point kept for an ECU mapped to a PVOutput system fills that ECU's part of its slot
 // on the system's interval grid (the ECU's own local time, rounded down to 5, 10 or 15 minutes;
 // the last reading of the slot wins, a late re-send fills its own slot). Once every ECU of the
-// system has a part in the slot, the slot's status (sum of power, sum of lifetime energy) is
-// pending. The uploader reads the oldest pending statuses and marks them from PVOutput's reply.
+// system has a part in the slot (or a missing one has been silent for kPvoutputSilentMinutes),
+// the slot's status (sum of power, the system's lifetime counter) is pending. The uploader reads
+// the oldest pending statuses and marks them from PVOutput's reply.
 #pragma once
 
+#include "ecu2mqtt/core/telemetry.hpp"
 #include "ecu2mqtt/store/database.hpp"
 #include "ecu2mqtt/store/store.hpp"
 
@@ -37,6 +39,10 @@ struct PvoutputMapping {
 // "YYYY-MM-DDThh:mm" of the slot an ECU time ("YYYY-MM-DDThh:mm:ss") falls in; none when the
 // time is malformed.
 std::optional<std::string> pvoutput_slot_of(const std::string& ecu_time, int interval_min);
+
+// How long (of the system's slots, so of its ECUs' clocks) a slot waits for a missing ECU: an ECU
+// silent that long is not waited for, and the slot goes with the others' sum.
+inline constexpr int kPvoutputSilentMinutes = 30;
 
 // The store's power point hook (runs on the store's thread, inside the point's transaction).
 void queue_pvoutput_point(Database& db, const PvoutputMapping& mapping, const PowerPoint& point);
@@ -81,6 +87,8 @@ class PvoutputQueue {
     // same interval may still change (it goes once the next slot has begun).
     std::vector<PvoutputStatus> pending(const std::string& system_id, std::size_t limit,
                                         bool leave_newest = false);
+    // The newest pending status but the system's newest slot (see `leave_newest`).
+    std::optional<PvoutputStatus> newest_pending(const std::string& system_id);
     // Every row (any state), newest first, at most `limit`: for `history --pvoutput`.
     std::vector<PvoutputStatus> rows(std::size_t limit);
     std::vector<PvoutputDayOutput> outputs_sent(std::size_t limit);
@@ -88,10 +96,15 @@ class PvoutputQueue {
     // Pending rows older than the slot `oldest_allowed` ("YYYY-MM-DDThh:mm").
     std::size_t pending_before(const std::string& oldest_allowed);
     // The oldest day of the system that has ended (a status of a later day exists), is not
-    // before `oldest_day` and whose output was not sent yet.
+    // before `oldest_day` and whose output was not sent yet, or was sent before
+    // `resend_before_s` with figures its statuses no longer give (a late status, a backfill).
     std::optional<PvoutputDayOutput> day_to_close(const std::string& system_id,
-                                                  const std::string& oldest_day);
+                                                  const std::string& oldest_day,
+                                                  std::int64_t resend_before_s);
     std::vector<std::string> systems();
+    // ECUs named for a system (--pvoutput-systems) silent for kPvoutputSilentMinutes or more of
+    // their system's slots, or never heard while the others reported that long.
+    std::vector<PvoutputSilentEcu> silent_ecus(const PvoutputMapping& mapping);
 
     // What PVOutput answered for each status sent ("1" added): rows added are sent, the others
     // rejected with `reason`.
