@@ -82,9 +82,9 @@ class RunningPublisher {
         auto done = std::make_shared<std::promise<ecu2mqtt::UploadHandling>>();
         auto handled = done->get_future();
         boost::asio::post(io_, [this, decoded, done] {
-            publisher_->on_realtime(decoded, clock_.now(), [done](ecu2mqtt::UploadHandling handling) {
-                done->set_value(handling);
-            });
+            publisher_->on_realtime(
+                decoded, clock_.now(),
+                [done](ecu2mqtt::UploadHandling handling) { done->set_value(handling); });
         });
         return awaited(std::move(handled), "handle an upload");
     }
