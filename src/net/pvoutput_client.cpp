@@ -269,7 +269,6 @@ void PvoutputClient::answered(Kind kind, const std::string& system_id,
         state.held.clear();
         if (kind == Kind::Batch) {
             state.alone = 0;
-            state.logged.clear();
         } else if (state.suspect && state.suspect->slot != statuses.front().slot) {
             // A later status is taken alone: the suspect's refusal was its own. The rest go in
             // batches again.
@@ -286,6 +285,8 @@ void PvoutputClient::answered(Kind kind, const std::string& system_id,
             --state.alone;
             state.not_before_s = state.alone ? now + pace_s() : 0;
         }
+        // Taken: a refusal from now on is a new one, worth a warning again.
+        state.logged.clear();
         snapshot_.last_upload_unix = now;
         PvoutputQueue::mark_sent(marks, std::move(statuses), std::move(added), now,
                                  "not added by PVOutput");
@@ -379,7 +380,7 @@ void PvoutputClient::refused_alone(SystemState& state, const std::string& system
         state.suspect_reason = reason;
         return;
     }
-    if (reason != state.suspect_reason) {
+    if (refusal_cause(reason) != refusal_cause(state.suspect_reason)) {
         // Two different reasons: each status's own.
         PvoutputQueue::mark_sent(marks, {*state.suspect}, {false}, now, state.suspect_reason);
         state.suspect = std::move(status);
@@ -403,7 +404,7 @@ void PvoutputClient::refused_alone(SystemState& state, const std::string& system
 
 bool PvoutputClient::first_time(SystemState& state, const std::string& event,
                                 const std::string& reason) {
-    return state.logged.insert(event + " " + reason).second;
+    return state.logged.insert(event + " " + refusal_cause(reason)).second;
 }
 
 std::int64_t PvoutputClient::pace_s() const {

@@ -131,6 +131,26 @@ PvoutputReply classify_reply(int http_status, std::string_view body) {
             "HTTP " + std::to_string(http_status) + (reason.empty() ? "" : ": " + reason)};
 }
 
+std::string refusal_cause(std::string_view reason) {
+    std::string cause;
+    bool in_brackets = false;
+    for (const char c : reason) {
+        if (c == '[')
+            in_brackets = true;
+        else if (c == ']')
+            in_brackets = false;
+        else if (in_brackets)
+            continue;
+        cause += (c >= '0' && c <= '9') ? '#' : c;
+    }
+    // A run of digits outside brackets counts as one value, whatever its length.
+    std::string folded;
+    for (const char c : cause)
+        if (c != '#' || folded.empty() || folded.back() != '#')
+            folded += c;
+    return folded;
+}
+
 PvoutputRateLimit parse_rate_limit(std::string_view remaining, std::string_view limit,
                                    std::string_view reset) {
     return {number_of<int>(remaining), number_of<int>(limit), number_of<std::int64_t>(reset)};

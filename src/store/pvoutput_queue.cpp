@@ -392,9 +392,10 @@ std::optional<PvoutputDayOutput> PvoutputQueue::day_to_close(const std::string& 
         "day) d LEFT JOIN pvoutput_outputs o ON o.system_id = ?1 AND o.day = d.day WHERE "
         "o.day IS NULL OR o.sent_at < ?3 ORDER BY d.day");
     days.bind(1, system_id).bind(2, oldest_day).bind(3, resend_before_s);
+    // A range on the slot, so that the key finds the day's rows instead of reading them all.
     auto peak = db_.prepare("SELECT power_w, substr(slot, 12, 5) FROM pvoutput_statuses WHERE "
-                            "system_id = ? AND substr(slot, 1, 10) = ? ORDER BY power_w DESC, "
-                            "slot LIMIT 1");
+                            "system_id = ?1 AND slot > ?2 || 'T' AND slot < ?2 || 'U' ORDER BY "
+                            "power_w DESC, slot LIMIT 1");
     while (days.step()) {
         PvoutputDayOutput output;
         output.system_id = system_id;

@@ -407,6 +407,32 @@ TEST_CASE("a 400 for every status holds the system's backlog instead of rejectin
     CHECK(pvoutput.statuses().size() == 4);
 }
 
+TEST_CASE("statuses refused for one cause of the system, each with its own values in the "
+          "reason, hold the system instead of being rejected one by one",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    pvoutput.refuse_everything(
+        "Bad request 400: Power value [{power}] too high for system size [1000]");
+    Uploader up(pvoutput.url());
+    up.client.reset();
+    for (int minute = 600; minute <= 620; minute += 5)
+        up.point("2026-06-02T" + hhmm(minute) + ":00", minute, minute / 100.0);
+    const auto start = to_epoch_seconds({2026, 6, 2, 12, 0, 0});
+    up.clock.set(from_epoch_seconds(start));
+    up.start_client(pvoutput.url());
+    REQUIRE(up.run_until([&] { return pvoutput.requests().size() == 1; })); // the batch
+    up.clock.set(from_epoch_seconds(start + 12));
+    REQUIRE(up.run_until([&] { return pvoutput.requests().size() == 2; })); // the oldest alone
+    up.clock.set(from_epoch_seconds(start + 24));
+    REQUIRE(up.run_until([&] { return pvoutput.requests().size() == 3; })); // the newest alone
+    REQUIRE(up.run_until([&] { return up.client->snapshot().state == "held"; }));
+    const auto requests = pvoutput.requests();
+    CHECK(requests[1].first == "20260602 10:00");
+    CHECK(requests[2].first == "20260602 10:15");
+    CHECK(up.client->snapshot().rejected == 0);
+    CHECK(up.client->snapshot().backlog == 5);
+}
+
 TEST_CASE("a 400 for a batch with one bad status: only that status, refused alone, is rejected",
           "[pvoutput]") {
     test::FakePvoutput pvoutput(kKey);

@@ -71,3 +71,15 @@ TEST_CASE("rate-limit headers are read when they are numbers", "[pvoutput]") {
     CHECK_FALSE(none.limit);
     CHECK_FALSE(none.reset_unix);
 }
+
+TEST_CASE("a refusal's cause leaves out the values PVOutput names in it", "[pvoutput]") {
+    const auto a = refusal_cause("Bad request 400: Energy value [5200] too high for system size "
+                                 "[3000]");
+    CHECK(a == refusal_cause("Bad request 400: Energy value [12000] too high for system size "
+                             "[3000]"));
+    CHECK(a == "Bad request #: Energy value [] too high for system size []");
+    CHECK(refusal_cause("Bad request 400: Date 20260602 too old") ==
+          refusal_cause("Bad request 400: Date 20260514 too old"));
+    CHECK(refusal_cause("Bad request 400: Moon Powered") !=
+          refusal_cause("Bad request 400: Invalid status"));
+}

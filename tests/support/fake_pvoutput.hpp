@@ -97,7 +97,8 @@ class FakePvoutput {
         with_lock([&] { refused_systems_.insert(system); });
     }
     // Every addstatus and addbatchstatus is answered 400 with this reason (none when empty), as
-    // PVOutput answers a system whose size is set too small ("Moon Powered").
+    // PVOutput answers a system whose size is set too small ("Moon Powered"). "{power}" in it
+    // becomes the (first) status's power, as PVOutput names the values it refuses.
     void refuse_everything(std::string reason) {
         with_lock([&] { refuse_all_ = reason; });
     }
@@ -242,7 +243,7 @@ class FakePvoutput {
             requests_.push_back(r);
             if (!refuse_all_.empty()) {
                 reply.result(http::status::bad_request);
-                reply.body() = refuse_all_;
+                reply.body() = refusal(fields.at("v2"));
                 return;
             }
             if (refused_.contains(r.first)) {
@@ -292,7 +293,9 @@ class FakePvoutput {
             if (!refuse_all_.empty() || (refuse_whole_batch_ && refused_inside)) {
                 reply.result(http::status::bad_request);
                 reply.body() =
-                    refuse_all_.empty() ? "Bad request 400: Invalid status" : refuse_all_;
+                    refuse_all_.empty()
+                        ? "Bad request 400: Invalid status"
+                        : refusal(batch.empty() ? "0" : std::to_string(batch.front().v2));
                 return;
             }
             for (const auto& status : batch) {
@@ -334,6 +337,12 @@ class FakePvoutput {
     std::set<std::string> unnamed_;
     std::set<std::string> refused_systems_;
     std::string refuse_all_;
+    std::string refusal(const std::string& power) const {
+        auto text = refuse_all_;
+        if (const auto at = text.find("{power}"); at != std::string::npos)
+            text.replace(at, 7, power);
+        return text;
+    }
     bool refuse_whole_batch_ = false;
     std::map<std::string, Status> statuses_;
     std::vector<Request> requests_;

@@ -63,6 +63,10 @@ struct PvoutputReply {
 };
 PvoutputReply classify_reply(int http_status, std::string_view body);
 
+// A refusal's reason without the values PVOutput puts in it ("Energy value [5200] too high for
+// system size [3000]"): two statuses refused for one cause of the system's compare alike.
+std::string refusal_cause(std::string_view reason);
+
 // X-Rate-Limit-Remaining, -Limit and -Reset (Unix seconds), each when present and a number.
 struct PvoutputRateLimit {
     std::optional<int> remaining;
