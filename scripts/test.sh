@@ -7,7 +7,7 @@
 #      broker matrix);
 #   4. the whole test suite in the normal build (its CTest summary comes last).
 # The integration tests start their own Mosquitto on free loopback ports; nothing outside
-# 127.0.0.1 is touched. Two tests run at a time: most of them wait on brokers and timers, not
+# 127.0.0.1 is touched. Four tests run at a time: most of them wait on brokers and timers, not
 # on the CPU; the crash tests and the broker matrix run alone. ECU2MQTT_QUICK=1 runs step 4 only. Arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +40,7 @@ if [ "${ECU2MQTT_QUICK:-0}" != 1 ]; then
     cmake --build --preset sanitize --parallel "$(nproc)"
     # The broker matrix (Aedes, RabbitMQ) runs in the normal build only: it tests how brokers
     # differ, which sanitizers do not change, and RabbitMQ takes up to 35 s to start each time.
-    ctest --preset sanitize --parallel 2 --timeout 180 --label-exclude broker-matrix "$@" ||
+    ctest --preset sanitize --parallel 4 --timeout 180 --label-exclude broker-matrix "$@" ||
         suites_failed=1
 
     install_failed=0
@@ -52,7 +52,7 @@ fi
 echo "== Test suite"
 scripts/build.sh
 cd build
-ctest --output-on-failure --parallel 2 --timeout 120 "$@" || suites_failed=1
+ctest --output-on-failure --parallel 4 --timeout 120 "$@" || suites_failed=1
 if [ "${install_failed:-0}" != 0 ]; then
     echo "FAILED: the clean-machine check of the install lists (see above)" >&2
 fi
