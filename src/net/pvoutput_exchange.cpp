@@ -2,12 +2,12 @@
 
 #include "ecu2mqtt/net/asio.hpp"
 #include "ecu2mqtt/net/host_port.hpp"
+#include "ecu2mqtt/net/peer_verification.hpp"
 
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <openssl/x509_vfy.h>
 #include <optional>
 #include <stdexcept>
 
@@ -20,22 +20,19 @@ namespace {
 
 // Why PVOutput's certificate was refused, named as the TLS probe names a broker's.
 std::string certificate_failure(int error, const std::string& host) {
-    const std::string detail = X509_verify_cert_error_string(error);
-    switch (error) {
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    const std::string detail = chain_error_text(error);
+    switch (chain_problem(error)) {
+    case ChainProblem::unknown_ca:
         return "unknown CA: the certificate of " + host + " is not signed by a CA trusted here (" +
                detail + "; trusted: the system CAs)";
-    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case ChainProblem::expired:
         return "expired certificate: " + host + "'s certificate (or its CA's) has expired";
-    case X509_V_ERR_CERT_NOT_YET_VALID:
+    case ChainProblem::not_yet_valid:
         return "certificate not yet valid (" + detail + "): check this host's clock";
-    default:
-        return "certificate rejected: " + detail;
+    case ChainProblem::other:
+        break;
     }
+    return "certificate rejected: " + detail;
 }
 
 // One POST: resolve, connect, (TLS handshake,) write, read, close. Never outlives its timeout.
@@ -52,24 +49,8 @@ struct PvoutputExchange final : PvoutputExchangeHandle,
             context.set_default_verify_paths(ec);
             if (ec)
                 return finish_error("cannot use the system CAs: " + ec.message());
-            context.set_verify_mode(asio::ssl::verify_peer);
             tls.emplace(resolver.get_executor(), context);
-            tls->set_verify_callback([this](bool preverified, asio::ssl::verify_context& check) {
-                X509_STORE_CTX* store = check.native_handle();
-                if (!preverified) {
-                    if (verify_error == X509_V_OK)
-                        verify_error = X509_STORE_CTX_get_error(store);
-                    return false;
-                }
-                if (X509_STORE_CTX_get_error_depth(store) == 0 &&
-                    !asio::ssl::host_name_verification(endpoint.host)(preverified, check)) {
-                    host_mismatch = true;
-                    return false;
-                }
-                return true;
-            });
-            if (!is_ip_literal(endpoint.host))
-                SSL_set_tlsext_host_name(tls->native_handle(), endpoint.host.c_str());
+            verify_peer(*tls, endpoint.host, verdict);
         } else {
             plain.emplace(resolver.get_executor());
         }
@@ -104,13 +85,13 @@ struct PvoutputExchange final : PvoutputExchangeHandle,
                                                                  boost::system::error_code e) {
             if (!e)
                 return self->exchange(*self->tls);
-            if (self->host_mismatch)
+            if (self->verdict.host_mismatch)
                 return self->finish_error("TLS: hostname mismatch: the certificate of " +
                                           self->where() + " is not issued for \"" +
                                           self->endpoint.host + "\"");
-            if (self->verify_error != X509_V_OK)
+            if (self->verdict.chain_error != 0)
                 return self->finish_error(
-                    "TLS: " + certificate_failure(self->verify_error, self->endpoint.host));
+                    "TLS: " + certificate_failure(self->verdict.chain_error, self->endpoint.host));
             self->finish_error("TLS handshake with " + self->where() + " failed: " + e.message());
         });
     }
@@ -178,8 +159,7 @@ struct PvoutputExchange final : PvoutputExchangeHandle,
     http::response<http::string_body> response;
     boost::beast::flat_buffer buffer;
     std::function<void(PvoutputAnswer)> done;
-    int verify_error = X509_V_OK;
-    bool host_mismatch = false;
+    PeerVerification verdict;
     bool finished = false;
 };
 

@@ -2,13 +2,13 @@
 
 #include "ecu2mqtt/net/asio.hpp"
 #include "ecu2mqtt/net/host_port.hpp"
+#include "ecu2mqtt/net/peer_verification.hpp"
 
 #include <boost/asio/ssl.hpp>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <memory>
-#include <openssl/x509_vfy.h>
 
 namespace ecu2mqtt {
 namespace asio = boost::asio;
@@ -22,25 +22,22 @@ std::string trusted_cas(const TlsTarget& target) {
 
 // The certificate check's failure, as the user can act on it.
 std::string verify_failure(int error, const TlsTarget& target) {
-    const std::string detail = X509_verify_cert_error_string(error);
-    switch (error) {
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    const std::string detail = chain_error_text(error);
+    switch (chain_problem(error)) {
+    case ChainProblem::unknown_ca:
         return "unknown CA: the broker's certificate is not signed by a CA trusted here (" +
                detail + "; trusted: " + trusted_cas(target) +
                "). Give the broker's CA certificate with --mqtt-ca-file";
-    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case ChainProblem::expired:
         return "expired certificate: the broker's certificate (or its CA's) has expired (" +
                detail + "). Renew it on the broker";
-    case X509_V_ERR_CERT_NOT_YET_VALID:
+    case ChainProblem::not_yet_valid:
         return "certificate not yet valid (" + detail +
                "): renew it on the broker, or check this host's clock";
-    default:
-        return "certificate rejected: " + detail;
+    case ChainProblem::other:
+        break;
     }
+    return "certificate rejected: " + detail;
 }
 
 struct Probe : std::enable_shared_from_this<Probe> {
@@ -60,25 +57,9 @@ struct Probe : std::enable_shared_from_this<Probe> {
         if (ec)
             return finish("cannot use the CA certificates in " + trusted_cas(target) + ": " +
                           ec.message() + " (expected PEM certificates)");
-        context.set_verify_mode(asio::ssl::verify_peer);
         stream.emplace(resolver.get_executor(), context);
-        // The callback runs inside the handshake, which this probe outlives.
-        stream->set_verify_callback([this](bool preverified, asio::ssl::verify_context& check) {
-            X509_STORE_CTX* store = check.native_handle();
-            if (!preverified) {
-                if (verify_error == X509_V_OK)
-                    verify_error = X509_STORE_CTX_get_error(store);
-                return false;
-            }
-            if (X509_STORE_CTX_get_error_depth(store) == 0 &&
-                !asio::ssl::host_name_verification(target.host)(preverified, check)) {
-                host_mismatch = true;
-                return false;
-            }
-            return true;
-        });
-        if (!is_ip_literal(target.host)) // the broker may serve several names
-            SSL_set_tlsext_host_name(stream->native_handle(), target.host.c_str());
+        // The verdict is a member: the handshake never outlives this probe.
+        verify_peer(*stream, target.host, verdict);
 
         timer.expires_after(timeout);
         timer.async_wait([self = shared_from_this(), timeout](boost::system::error_code wait) {
@@ -113,11 +94,11 @@ struct Probe : std::enable_shared_from_this<Probe> {
     void handshake_done(boost::system::error_code e) {
         if (!e)
             return finish("");
-        if (host_mismatch)
+        if (verdict.host_mismatch)
             return finish("hostname mismatch: the broker's certificate is not issued for \"" +
                           target.host + "\". Connect by a name (or address) the certificate holds");
-        if (verify_error != X509_V_OK)
-            return finish(verify_failure(verify_error, target));
+        if (verdict.chain_error != 0)
+            return finish(verify_failure(verdict.chain_error, target));
         std::string reason = "TLS handshake with " + where() + " failed: " + e.message();
         // A broker without TLS on this port takes the handshake for a bad MQTT packet and
         // hangs up; a web server or the like answers in plain text.
@@ -151,8 +132,7 @@ struct Probe : std::enable_shared_from_this<Probe> {
     std::optional<asio::ssl::stream<tcp::socket>> stream;
     TlsTarget target;
     std::function<void(std::string)> done;
-    int verify_error = X509_V_OK;
-    bool host_mismatch = false;
+    PeerVerification verdict;
     bool finished = false;
 };
 
