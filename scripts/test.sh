@@ -4,7 +4,7 @@
 #      root, from the Debian mirror; configure only), in the background beside steps 2 and 3;
 #   2. a bounded libFuzzer run of the decoder and the framer (clang, ASan + UBSan);
 #   3. the whole test suite built with AddressSanitizer + UndefinedBehaviorSanitizer (but the
-#      broker matrix);
+#      broker matrix and the kill tests);
 #   4. the whole test suite in the normal build (its CTest summary comes last).
 # The integration tests start their own Mosquitto on free loopback ports; nothing outside
 # 127.0.0.1 is touched. Four tests run at a time: most of them wait on brokers and timers, not
@@ -26,21 +26,35 @@ if [ "${ECU2MQTT_QUICK:-0}" != 1 ]; then
     cmake --build --preset fuzz --parallel "$(nproc)"
     scratch=$(mktemp -d)
     trap 'rm -rf "$scratch"' EXIT
+    # libFuzzer runs on one core: the three targets run side by side, each for its own time.
     for target in fuzz_decoder fuzz_framer fuzz_local_api; do
         mkdir -p "$scratch/$target"
         # New inputs go to the scratch folder; the committed seeds stay as they are.
         (cd "$scratch" && "$OLDPWD/build-fuzz/$target" -max_total_time="$fuzz_seconds" \
-            -print_final_stats=1 "$scratch/$target" "$OLDPWD/fuzz/corpus" 2>&1 |
-            grep -E "^(stat::number_of_executed_units|Done|==[0-9]+==|SUMMARY)" |
-            sed "s/^/$target: /")
+            -print_final_stats=1 "$scratch/$target" "$OLDPWD/fuzz/corpus" \
+            >"$scratch/$target.log" 2>&1) &
     done
+    fuzz_failed=0
+    for job in $(jobs -p); do
+        [ "$job" = "$install_check" ] || wait "$job" || fuzz_failed=1
+    done
+    for target in fuzz_decoder fuzz_framer fuzz_local_api; do
+        grep -E "^(stat::number_of_executed_units|Done|==[0-9]+==|SUMMARY)" "$scratch/$target.log" |
+            sed "s/^/$target: /"
+    done
+    if [ "$fuzz_failed" != 0 ]; then
+        echo "FAILED: a fuzz target found a crash (see above)" >&2
+        suites_failed=1
+    fi
 
     echo "== Test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
     cmake --preset sanitize >/dev/null
     cmake --build --preset sanitize --parallel "$(nproc)"
-    # The broker matrix (Aedes, RabbitMQ) runs in the normal build only: it tests how brokers
-    # differ, which sanitizers do not change, and RabbitMQ takes up to 35 s to start each time.
-    ctest --preset sanitize --parallel 4 --timeout 180 --label-exclude broker-matrix "$@" ||
+    # The broker matrix (Aedes, RabbitMQ) and the kill tests run in the normal build only: they
+    # test how brokers differ and what a SIGKILL leaves on disk, which sanitizers do not change.
+    # Here they cost most (RabbitMQ starts in up to 35 s; 210 instrumented restarts took 190 s,
+    # with nothing else running beside them).
+    ctest --preset sanitize --parallel 4 --timeout 180 --label-exclude "broker-matrix|crash" "$@" ||
         suites_failed=1
 
     install_failed=0

@@ -6,6 +6,7 @@
 using namespace ecu2mqtt;
 using nlohmann::json;
 
+namespace test_addon {
 namespace {
 // The defaults of ha-addon/config.yaml.
 const json kDefaults = json::parse(R"({"log_level": "info", "backfill": true, "ecu_timeout": 900,
@@ -121,3 +122,5 @@ TEST_CASE("unknown or mistyped add-on options are refused by name") {
     CHECK_THROWS_WITH(addon_arguments(mistyped, kMosquittoAddon, "/data"),
                       Catch::Contains("backfill"));
 }
+
+} // namespace test_addon

@@ -9,6 +9,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_options {
 namespace {
 using Env = std::map<std::string, std::string>;
 CommandLine parse(std::vector<std::string> args, Env env = {}) {
@@ -436,3 +437,5 @@ TEST_CASE("the help describes history and its options") {
                              "energy_basis", "previous_day", "counter_reset"})
         CHECK_THAT(text, Catch::Contains(part));
 }
+
+} // namespace test_options

@@ -7,6 +7,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_pvoutput_options {
 namespace {
 
 CommandLine parse(std::vector<std::string> args) {
@@ -53,3 +54,5 @@ TEST_CASE("a bad PVOutput key is refused without repeating it", "[pvoutput]") {
         CHECK(what.find("secret") == std::string::npos);
     }
 }
+
+} // namespace test_pvoutput_options

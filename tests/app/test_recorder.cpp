@@ -8,6 +8,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_recorder {
 namespace {
 
 std::uintmax_t recordings_size(const std::filesystem::path& dir) {
@@ -58,3 +59,5 @@ TEST_CASE("recordings stay under their size limit: the oldest days go first") {
     }
     std::filesystem::remove_all(dir);
 }
+
+} // namespace test_recorder

@@ -16,6 +16,7 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using Catch::Contains;
 
+namespace test_http_server {
 namespace {
 
 // A running server on an ephemeral loopback port with its own io thread.
@@ -245,3 +246,5 @@ TEST_CASE("http: the ingress path sets the page's base") {
     CHECK(hostile.body.find("<base") == std::string::npos);
     CHECK(hostile.body.find("\"><b>") == std::string::npos);
 }
+
+} // namespace test_http_server

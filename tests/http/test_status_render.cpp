@@ -13,6 +13,7 @@
 using namespace ecu2mqtt;
 using Catch::Contains;
 
+namespace test_status_render {
 namespace {
 
 const auto kStart = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
@@ -370,3 +371,5 @@ TEST_CASE("listen endpoints") {
     CHECK_THROWS(parse_listen_endpoint("0.0.0.0:70000"));
     CHECK_THROWS(parse_listen_endpoint("0.0.0.0:"));
 }
+
+} // namespace test_status_render

@@ -15,6 +15,7 @@
 
 using namespace std::chrono_literals;
 
+namespace test_addon_integration {
 namespace {
 
 // Answers GET /services/mqtt with `mqtt_body` and GET /network/info with `network_body` (403
@@ -151,3 +152,5 @@ TEST_CASE("the add-on asks the Supervisor for the host's addresses for its DNS c
     CHECK_THAT(log, Catch::Contains("the DNS check cannot know the host's addresses"));
     CHECK_THAT(log, Catch::Contains("403"));
 }
+
+} // namespace test_addon_integration

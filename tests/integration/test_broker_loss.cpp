@@ -15,6 +15,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_broker_loss {
 namespace {
 
 const std::string kEcu = "216000064136";
@@ -412,3 +413,5 @@ TEST_CASE("HA online and SIGTERM during the check: a clean stop, then every read
     INFO(again.log());
     CHECK(state_timestamps(probe) == minutes(0, 3));
 }
+
+} // namespace test_broker_loss

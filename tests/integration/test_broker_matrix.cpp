@@ -19,6 +19,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using test::BrokerKind;
 
+namespace test_broker_matrix {
 namespace {
 
 const std::string kBigEcu = "216000077001";
@@ -310,3 +311,5 @@ TEST_CASE("broker matrix, mosquitto denying read-back: acknowledgements lost wit
                           {test::RestrictedBroker::kServiceUser,
                            test::RestrictedBroker::kReaderUser, test::RestrictedBroker::kPassword});
 }
+
+} // namespace test_broker_matrix

@@ -9,6 +9,7 @@
 
 using namespace std::chrono_literals;
 
+namespace test_cli {
 namespace {
 
 struct Run {
@@ -133,3 +134,5 @@ TEST_CASE(
     }
     std::filesystem::remove_all(dir);
 }
+
+} // namespace test_cli

@@ -19,6 +19,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_counter_integration {
 namespace {
 
 const std::string kEcu = "216000064136";
@@ -138,3 +139,5 @@ TEST_CASE("counter: one forged 999999.9 kWh upload: state, metrics and history k
     CHECK(curve.find("999999") == std::string::npos);
     std::filesystem::remove_all(dir);
 }
+
+} // namespace test_counter_integration

@@ -23,6 +23,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_crash {
 namespace {
 
 constexpr int kInvertersPerEcu = 3;
@@ -581,3 +582,5 @@ TEST_CASE("a power cut tears the WAL's next transaction: after the restart every
     published_once_each(6);
     no_trouble(again.log());
 }
+
+} // namespace test_crash

@@ -20,6 +20,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_disk_full {
 namespace {
 
 constexpr std::int64_t kPeriodS = 300; // an ECU uploads every five minutes
@@ -318,3 +319,5 @@ TEST_CASE("on a full disk the heartbeat is still written", "[diskfull]") {
     CHECK_THAT(bench.service->log(), !Catch::Contains("event=heartbeat_not_written"));
     CHECK(bench.service->process().running());
 }
+
+} // namespace test_disk_full

@@ -17,6 +17,7 @@
 
 using namespace std::chrono_literals;
 
+namespace test_forwarding {
 namespace {
 
 const std::string kFakeReply = "10120240206111714";
@@ -230,3 +231,5 @@ TEST_CASE("EMA's name resolving to this service after the start is not forwarded
         ++uploads;
     CHECK(uploads == 1);
 }
+
+} // namespace test_forwarding

@@ -16,6 +16,7 @@
 
 using namespace std::chrono_literals;
 
+namespace test_history_cli {
 namespace {
 
 struct Run {
@@ -145,3 +146,5 @@ TEST_CASE("history: a bad option exits 2, a database it cannot read exits 1, std
     }
     std::filesystem::remove_all(dir);
 }
+
+} // namespace test_history_cli

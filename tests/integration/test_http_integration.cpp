@@ -15,6 +15,7 @@ using namespace std::chrono_literals;
 using Catch::Contains;
 using nlohmann::json;
 
+namespace test_http_integration {
 namespace {
 
 // A broker, a state directory and the service with its web server on a free loopback port.
@@ -497,3 +498,5 @@ TEST_CASE("http: 3 ECUs x 25 mixed inverters fit two screens at 1280 px, every c
     CHECK(png.starts_with("\x89PNG"));
     CHECK(png.size() > 50'000);
 }
+
+} // namespace test_http_integration

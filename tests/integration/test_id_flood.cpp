@@ -13,6 +13,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_id_flood {
 namespace {
 
 const std::string kRealEcu = "216000064136"; // the captured ECU
@@ -179,3 +180,5 @@ TEST_CASE("a made-up id reporting a real ECU's inverter does not take over its d
     CHECK_THAT(ecu_config, Catch::Contains("lifetime_energy"));
     CHECK(ecu_config.find("216000999998") == std::string::npos);
 }
+
+} // namespace test_id_flood

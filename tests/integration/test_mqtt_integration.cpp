@@ -14,6 +14,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_mqtt_integration {
 namespace {
 
 const std::string kEcu = "216000064136";
@@ -321,3 +322,5 @@ TEST_CASE("raw publishing sends the message text unretained and no-discovery sen
     REQUIRE(probe.wait_for_topic(kEcuState));
     CHECK(probe.count(is_config) == 0);
 }
+
+} // namespace test_mqtt_integration

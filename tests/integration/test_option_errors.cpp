@@ -13,6 +13,7 @@
 
 using namespace std::chrono_literals;
 
+namespace test_option_errors {
 namespace {
 
 struct Run {
@@ -138,3 +139,5 @@ TEST_CASE("a PVOutput key without a system exits 2 naming both options, never th
                              Catch::Contains("--pvoutput-system-id"));
     CHECK_THAT(r.output, !Catch::Contains("topsecret0123456789"));
 }
+
+} // namespace test_option_errors

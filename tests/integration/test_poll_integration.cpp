@@ -11,6 +11,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_poll_integration {
 namespace {
 
 const std::string kEcu = "216000000001";
@@ -146,3 +147,5 @@ TEST_CASE("poll auto, port 8899 misbehaving: a logged poll failure and backoff, 
     REQUIRE(last);
     CHECK_FALSE(json::parse(last->payload).contains("firmware")); // a failed poll adds nothing
 }
+
+} // namespace test_poll_integration

@@ -12,6 +12,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_record_replay {
 namespace {
 
 // The newest ecu2mqtt state of every device at a broker once the ECU state for `final_timestamp`
@@ -129,3 +130,5 @@ TEST_CASE("a simulated day in accelerated time: every upload answered, daily ene
     }
     std::filesystem::remove_all(dir);
 }
+
+} // namespace test_record_replay

@@ -17,6 +17,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_reliability {
 namespace {
 
 using test::is_live_state;
@@ -463,3 +464,5 @@ TEST_CASE(
     CHECK(std::count(replies.begin(), replies.end(),
                      reply_for_minute(0).substr(0, 3) + test::today_utc() + "100000") >= 11);
 }
+
+} // namespace test_reliability

@@ -16,6 +16,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_scale {
 namespace {
 
 constexpr int kQs1PerEcu = 25;
@@ -289,3 +290,5 @@ TEST_CASE("25 QS1 with one malformed block: the other 24 are published, the mess
     CHECK_THAT(kept[0][1], Catch::Contains("1 inverter block(s) left out"));
     CHECK(json::parse(kept[0][2])["message"] == message); // the whole message, byte for byte
 }
+
+} // namespace test_scale

@@ -10,6 +10,7 @@ using namespace std::chrono_literals;
 using Catch::Contains;
 using test::TlsBroker;
 
+namespace test_tls_broker {
 namespace {
 
 // The service's log once it has said why it cannot connect (or connected after all).
@@ -71,3 +72,5 @@ TEST_CASE("tls: an expired broker certificate is named") {
         log_of_failed_connection(broker, broker.url(), {"--mqtt-ca-file", broker.ca_file()});
     CHECK_THAT(log, Contains("reason=\"expired certificate"));
 }
+
+} // namespace test_tls_broker

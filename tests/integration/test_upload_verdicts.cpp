@@ -16,6 +16,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_upload_verdicts {
 namespace {
 
 // `seconds_ago` before now on whole minutes, UTC (the service runs with TZ=UTC), compact.
@@ -116,3 +117,5 @@ TEST_CASE("counters: a run with every verdict; the verdict labels sum to the rep
                                                    {"repeat", 1}});
     std::filesystem::remove_all(dir);
 }
+
+} // namespace test_upload_verdicts

@@ -15,6 +15,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_weak_panel_entity {
 namespace {
 
 const std::string kEcu = "216000064136";
@@ -104,3 +105,5 @@ TEST_CASE("weak panel: a channel at 40 % of its neighbours for two sunny hours r
                Catch::Contains("inverter 806000000002 channel 3 gives 40 %"));
     std::filesystem::remove_all(dir);
 }
+
+} // namespace test_weak_panel_entity

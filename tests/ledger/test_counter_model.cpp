@@ -11,6 +11,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_counter_model {
 namespace {
 
 constexpr std::int64_t kHost = 1780000000; // host UTC second at which the ECU's clock reads kNoon
@@ -392,3 +393,5 @@ TEST_CASE("counter: random glitches, resets, a new ECU and forged uploads never 
         CHECK(resets > 0);
     }
 }
+
+} // namespace test_counter_model

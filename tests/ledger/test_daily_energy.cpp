@@ -4,6 +4,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_daily_energy {
 namespace {
 const LocalDate kMonday{2024, 2, 5};
 const LocalDate kTuesday{2024, 2, 6};
@@ -69,3 +70,5 @@ TEST_CASE("the state survives a round trip through JSON") {
     CHECK(*next.today_kwh() == Approx(0.0));
     CHECK_THROWS(DailyEnergy::from_json(nlohmann::json{{"day", "yesterday"}}));
 }
+
+} // namespace test_daily_energy

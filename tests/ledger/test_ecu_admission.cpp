@@ -7,6 +7,7 @@
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 
+namespace test_ecu_admission {
 namespace {
 
 TrackedEcu real_ecu(std::string id, std::int64_t last_heard_s) {
@@ -112,3 +113,5 @@ TEST_CASE("admission: the refusal warning is rate-limited and counts what it lef
     // A clock set back starts a new window instead of silencing warnings until it catches up.
     CHECK(budget.allow(start - 3600s) == std::uint64_t{1});
 }
+
+} // namespace test_ecu_admission

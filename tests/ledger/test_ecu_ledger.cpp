@@ -7,6 +7,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_ecu_ledger {
 namespace {
 
 constexpr std::int64_t kHost = 1780000000; // some host UTC second in 2026
@@ -311,3 +312,5 @@ TEST_CASE("random deliveries keep the ledger's promises") {
         }
     }
 }
+
+} // namespace test_ecu_ledger

@@ -8,6 +8,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_ledger_resends {
 namespace {
 
 constexpr std::int64_t kHost = 1780000000;         // some host UTC second in 2026
@@ -239,3 +240,5 @@ TEST_CASE("a gap saved with its end before readings it names as missing is mende
     j["kept"].push_back({format_compact(reading(3).timestamp), "1"});
     CHECK(EcuLedger::from_json(j, {}, host(2000)).state().gaps.empty());
 }
+
+} // namespace test_ledger_resends

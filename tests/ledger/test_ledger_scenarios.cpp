@@ -9,6 +9,7 @@ using test::EcuSimulator;
 using test::LedgerRun;
 using test::utc_seconds;
 
+namespace test_ledger_scenarios {
 namespace {
 
 constexpr std::int64_t kHour = 3600;
@@ -286,3 +287,5 @@ TEST_CASE("readings lost after the clock went back are still asked for and come 
     CHECK_FALSE(run.ledger().resend_from());
     run.check_none_lost();
 }
+
+} // namespace test_ledger_scenarios

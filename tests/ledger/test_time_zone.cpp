@@ -7,6 +7,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_time_zone {
 namespace {
 
 TimeZone zone(const std::string& name) {
@@ -154,3 +155,5 @@ TEST_CASE("zones are looked up by name under a zoneinfo folder, and only by a sa
     CHECK_FALSE(load_time_zone("../zoneinfo/Asia/Shanghai", dir));
     CHECK_FALSE(load_time_zone("README.md", dir)); // there, but not TZif
 }
+
+} // namespace test_time_zone

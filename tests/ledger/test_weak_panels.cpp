@@ -9,6 +9,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_weak_panels {
 namespace {
 
 // Two QS1 (4 channels each) and two YC600 (2 each), channels between 85 % and 100 % of the peak.
@@ -103,3 +104,5 @@ TEST_CASE("weak panels: the median of even and odd counts") {
     CHECK(median_of({3, 1, 2}) == 2);
     CHECK(median_of({4, 1, 3, 2}) == Approx(2.5));
 }
+
+} // namespace test_weak_panels

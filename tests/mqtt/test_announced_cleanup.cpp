@@ -16,6 +16,7 @@
 
 using namespace std::chrono_literals;
 
+namespace test_announced_cleanup {
 namespace {
 
 const std::string kEcu = "216000064136";
@@ -229,3 +230,5 @@ TEST_CASE("a broker that takes the read-back subscriptions but delivers nothing 
     CHECK(occurrences(publisher.log(), "event=mqtt_readback_unanswered") == 1);
     CHECK(publisher.log().find("event=mqtt_broker_slow") == std::string::npos);
 }
+
+} // namespace test_announced_cleanup

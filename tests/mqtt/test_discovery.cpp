@@ -8,6 +8,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_discovery {
 namespace {
 
 const TopicScheme kTopics{"ecu2mqtt", "homeassistant"};
@@ -155,3 +156,5 @@ TEST_CASE("a device config under our name is another bridge's when it names anot
         kTopics, nlohmann::json::parse(R"({"availability":[{"topic":"x/y"}, 3, {"topic":1}]})")));
     CHECK_FALSE(announced_by_another_bridge(kTopics, nlohmann::json::parse("[1,2]")));
 }
+
+} // namespace test_discovery

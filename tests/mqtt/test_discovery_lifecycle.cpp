@@ -20,6 +20,7 @@
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 
+namespace test_discovery_lifecycle {
 namespace {
 
 const std::string kEcu = "216000064136";
@@ -327,3 +328,5 @@ TEST_CASE("an inverter forgotten while the broker was away stays cleared, also a
     CHECK_FALSE(retained.contains("homeassistant/device/ecu2mqtt_" + kOld + "/config"));
     std::filesystem::remove_all(dir);
 }
+
+} // namespace test_discovery_lifecycle

@@ -8,6 +8,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_outbox {
 namespace {
 
 std::vector<OutgoingMessage> reading(int n, int messages) {
@@ -467,3 +468,5 @@ TEST_CASE("under random broker restarts, lost acknowledgements and clears no ret
         CHECK(box.restoring() == 0);
     }
 }
+
+} // namespace test_outbox

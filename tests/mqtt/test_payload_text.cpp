@@ -15,6 +15,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_payload_text {
 namespace {
 
 class ReadingGenerator {
@@ -315,3 +316,5 @@ TEST_CASE("payloads are appended after what the buffer holds, which is kept") {
     CHECK(out.starts_with("prefix:{\"ch1_current_a\":0.5,"));
     CHECK(out.ends_with("\"uid\":\"408000111178\"}"));
 }
+
+} // namespace test_payload_text

@@ -6,6 +6,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_polled_facts {
 namespace {
 
 constexpr std::int64_t kPolledAt = 1'718'964'005; // 2024-06-21 10:00:05 UTC
@@ -198,3 +199,5 @@ TEST_CASE("polled facts survive their store record, ages included, and a broken 
     broken["inverters"]["901000000001"]["signal_level"] = "strong";
     CHECK(polled_facts_from_record(broken) == PolledEcuFacts{});
 }
+
+} // namespace test_polled_facts

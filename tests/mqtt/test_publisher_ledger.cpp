@@ -12,6 +12,7 @@ using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_publisher_ledger {
 namespace {
 
 const std::string kEcu = "216000064136";
@@ -219,3 +220,5 @@ TEST_CASE("a forged lifetime is answered, kept out of the state and the history,
     CHECK(publisher.log().find("event=upload_counter_suspect ecu=" + kEcu) != std::string::npos);
     std::filesystem::remove_all(dir);
 }
+
+} // namespace test_publisher_ledger

@@ -10,6 +10,7 @@ using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+namespace test_publisher_polled {
 namespace {
 
 const std::string kEcu = "216000064136";
@@ -222,3 +223,5 @@ TEST_CASE("with polling turned off, stored polled facts are not loaded: their en
     CHECK(config["cmps"]["firmware"] == json{{"p", "sensor"}}); // removed from Home Assistant
     std::filesystem::remove_all(dir);
 }
+
+} // namespace test_publisher_polled

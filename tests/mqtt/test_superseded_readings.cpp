@@ -8,6 +8,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_superseded_readings {
 namespace {
 
 const TopicScheme kTopics{};
@@ -81,3 +82,5 @@ TEST_CASE("readings never sent, and a single unacknowledged one, go out as they 
     single.connection_reset();
     CHECK(single.supersede_unconfirmed(to_history()) == 0);
 }
+
+} // namespace test_superseded_readings

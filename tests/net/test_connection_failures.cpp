@@ -20,6 +20,7 @@
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 
+namespace test_connection_failures {
 namespace {
 
 const std::string kCapturedReply = "10120240206111714";
@@ -219,3 +220,5 @@ TEST_CASE("forwarding through the system resolver is bounded by the timeout") {
     CHECK_THAT(running.log_lines(), Catch::Contains("resolving ecu.apsystemsema.invalid") ||
                                         Catch::Contains("cannot resolve ecu.apsystemsema.invalid"));
 }
+
+} // namespace test_connection_failures

@@ -7,6 +7,7 @@
 using namespace ecu2mqtt;
 namespace asio = boost::asio;
 
+namespace test_ecu_poller {
 namespace {
 
 // Runs the loop until `condition` holds, at most `limit`; whether it holds.
@@ -254,3 +255,5 @@ TEST_CASE("connecting to an address that drops the attempt is given up before --
     CHECK(poller.status().front().last_failure == "0001: timed out connecting");
     poller.stop();
 }
+
+} // namespace test_ecu_poller

@@ -17,6 +17,7 @@
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 
+namespace test_ema_forwarder {
 namespace {
 
 // Accepts one connection, reads the message, then sends `pieces` with `gap` between them and
@@ -130,3 +131,5 @@ TEST_CASE("an exchange cut short with its io_context leaves no timer behind") {
     } // the io_context goes with the suspended exchange, its socket and its armed timer
     SUCCEED("no use after free (the sanitizer build checks)");
 }
+
+} // namespace test_ema_forwarder

@@ -16,6 +16,7 @@
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 
+namespace test_listener {
 namespace {
 
 class RecordingSink final : public ReadingSink {
@@ -316,3 +317,5 @@ TEST_CASE(
     CHECK(log_text.str().find("asking the ECU to re-send from 2024-02-06T11:00:00") !=
           std::string::npos);
 }
+
+} // namespace test_listener

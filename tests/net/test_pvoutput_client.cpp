@@ -16,6 +16,7 @@
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 
+namespace test_pvoutput_client {
 namespace {
 
 constexpr const char* kKey = "0123456789abcdef0123456789abcdef01234567";
@@ -588,3 +589,5 @@ TEST_CASE("an https PVOutput whose certificate is not trusted fails with a named
     CHECK_THAT(up.client->snapshot().last_error, Catch::StartsWith("TLS: unknown CA"));
     CHECK(pvoutput.statuses().empty());
 }
+
+} // namespace test_pvoutput_client

@@ -9,6 +9,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_decoder {
 namespace {
 
 RealtimeUpload decode_upload(const std::string& bytes) {
@@ -358,3 +359,5 @@ TEST_CASE("bytes that are not text in an unknown field are kept escaped, and JSO
     CHECK(up.inverters[0].unknown[0].second == "0\\xb0228");
     CHECK_NOTHROW(ecu2mqtt::message_to_json(EcuMessage{up}, bytes).dump());
 }
+
+} // namespace test_decoder

@@ -11,6 +11,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_decoder_view {
 namespace {
 
 // Everything decode_message() says about a message, as one text: the `decode` JSON (values,
@@ -205,3 +206,5 @@ TEST_CASE("a moved result keeps its views valid") {
     }));
     CHECK(moved.inverters[0].channels[0].unknown[0].key == "bytes_10_15");
 }
+
+} // namespace test_decoder_view

@@ -8,6 +8,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_ema_reply {
 namespace {
 
 LocalDateTime at(const char* compact) {
@@ -99,3 +100,5 @@ TEST_CASE("timestamps are validated as calendar moments") {
     CHECK_FALSE(parse_compact_timestamp("2024010112000"));
     CHECK_FALSE(parse_compact_timestamp("2024010112000x"));
 }
+
+} // namespace test_ema_reply

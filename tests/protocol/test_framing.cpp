@@ -6,6 +6,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_framing {
 namespace {
 
 std::vector<std::string> frames_of(MessageFramer& framer) {
@@ -124,3 +125,5 @@ TEST_CASE("unknown messages end at the next END line break") {
     CHECK(framer.take_remainder() == "rest");
     CHECK(framer.buffered() == 0);
 }
+
+} // namespace test_framing

@@ -5,6 +5,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_local_api {
 namespace {
 
 template <class Reply> Reply decoded(const LocalResult<Reply>& result) {
@@ -277,3 +278,5 @@ TEST_CASE("a reply to another command is refused", "[local_api]") {
     CHECK(error.offset == 9);
     CHECK(local_error(decode_local_ecu_info("not an APS frame")) != nullptr);
 }
+
+} // namespace test_local_api

@@ -13,6 +13,7 @@
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 
+namespace test_pvoutput_queue {
 namespace {
 
 struct QueueStore {
@@ -210,3 +211,5 @@ TEST_CASE("history --pvoutput lists every status, how far it got, and the days s
           "status,12345,2026-06-01,10:10,300,1200,pending,,\r\n"
           "output,12345,2026-05-31,12:45,2500,15000,sent,2026-05-28T20:26:41Z,\r\n");
 }
+
+} // namespace test_pvoutput_queue

@@ -15,6 +15,7 @@
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 
+namespace test_store {
 namespace {
 
 using test::TempDir;
@@ -360,3 +361,5 @@ TEST_CASE("past its queue limit the store fails a batch at once instead of holdi
     CHECK(refused >= 15); // at most 64 KiB queued: a few 16 KiB batches, the rest refused
     CHECK(store.stats().failed_batches == 20); // the queued ones failed on the lock
 }
+
+} // namespace test_store

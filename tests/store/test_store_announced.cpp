@@ -11,6 +11,7 @@
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 
+namespace test_store_announced {
 namespace {
 
 const std::string kEcu = "216000064136";
@@ -177,3 +178,5 @@ TEST_CASE("at start, what was announced and is no longer known is cleared, and c
         CHECK(next.empty());
     }
 }
+
+} // namespace test_store_announced

@@ -14,6 +14,7 @@
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 
+namespace test_history_command {
 namespace {
 
 using test::TempDir;
@@ -287,3 +288,5 @@ TEST_CASE("the export reads while the store is open and writing, and never write
     lock.release();
     CHECK(std::filesystem::last_write_time(Store::file_in(dir.path)) == before);
 }
+
+} // namespace test_history_command

@@ -14,6 +14,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_history_week {
 namespace {
 
 std::vector<std::vector<std::string>> csv_rows(const std::string& csv) {
@@ -154,3 +155,5 @@ TEST_CASE("a simulated week exports the simulator's own daily energy and a curve
     CHECK(curve_times["2024-06-19"].size() == 192); // the late readings are in their place
     CHECK(curve_times["2024-06-21"].size() == 192 - 48);
 }
+
+} // namespace test_history_week

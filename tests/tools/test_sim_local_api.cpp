@@ -7,6 +7,7 @@
 
 using namespace ecu2mqtt;
 
+namespace test_sim_local_api {
 namespace {
 
 SimPlantEcu plant() {
@@ -117,3 +118,5 @@ TEST_CASE("the simulator's port 8899 answers, and misbehaves on request", "[sim_
     }
     CHECK_THROWS_AS(parse_sim_local_fault("reboot"), std::invalid_argument);
 }
+
+} // namespace test_sim_local_api
