@@ -4,6 +4,7 @@
 #include "ecu2mqtt/ledger/ecu_ledger.hpp"
 #include "ecu2mqtt/mqtt/announced_devices.hpp"
 #include "ecu2mqtt/mqtt/bridge_info.hpp"
+#include "ecu2mqtt/mqtt/ecu_state_payload.hpp"
 #include "ecu2mqtt/mqtt/ha_discovery.hpp"
 #include "ecu2mqtt/mqtt/outbox.hpp"
 #include "ecu2mqtt/mqtt/polled_facts.hpp"
@@ -62,10 +63,6 @@ struct EcuEntry {
     bool busy() const { return committing || !waiting.empty(); }
 };
 
-KnownInverter known_from(const LedgerInverter& inv) {
-    return {inv.uid, inv.model_code, inv.model, inv.channels};
-}
-
 // Whether two states describe the same Home Assistant devices (their discovery is the same).
 bool same_devices(const EcuLedgerState& a, const EcuLedgerState& b) {
     return a.ecu_model == b.ecu_model &&
@@ -83,17 +80,6 @@ LogLevel level_of(EventLevel level) {
 
 std::int64_t unix_seconds(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-
-// What the store keeps of an ECU: its ledger, the newest live state payload and what polling it
-// found. (The kept readings are stored row by row, as they come: see remember_kept.)
-std::string state_record(const std::string& id, const EcuLedgerState& state,
-                         const nlohmann::json& live_state, const PolledEcuFacts& polled) {
-    auto j = EcuLedger::to_json(id, state, /*with_kept=*/false);
-    j["live_state"] = live_state;
-    if (polled != PolledEcuFacts{})
-        j["polled"] = polled_facts_record(polled);
-    return j.dump();
 }
 
 } // namespace
@@ -1188,98 +1174,14 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         return std::nullopt;
     }
 
-    // The ECU state payload of the newest live reading, with today's energy and clock offset.
     nlohmann::json live_state_payload(const std::string& id, const EcuEntry& entry) const {
-        nlohmann::json state = entry.live_state;
         const auto& ledger = entry.ledger.state();
-        if (state.is_null() && ledger.live) { // after a restart: rebuilt from the ledger
-            state = {{"id", id},
-                     {"model", ledger.ecu_model},
-                     {"timestamp", format_iso(ledger.live->timestamp)},
-                     {"power_w", ledger.live->power_w},
-                     {"inverters_online", ledger.live->inverters_online},
-                     {"last_seen", clock.iso_with_offset(std::chrono::system_clock::time_point(
-                                       std::chrono::seconds(ledger.live->received_s)))}};
-        }
-        if (state.is_null())
-            return state;
-        if (ledger.live)
-            state["lifetime_energy_kwh"] = ledger.live->lifetime_kwh;
-        const auto today = ledger.daily.today_kwh();
-        state["today_energy_kwh"] = today ? nlohmann::json(*today) : nlohmann::json(nullptr);
-        const auto offset = offset_seconds(entry);
-        state["clock_offset_s"] = offset ? nlohmann::json(*offset) : nlohmann::json(nullptr);
-        add_polled_ecu_keys(state, entry.polled);
-        return state;
-    }
-
-    std::vector<OutgoingMessage> live_batch(const std::string& id, const RealtimeUpload& upload,
-                                            const UploadDecision& decision,
-                                            std::chrono::system_clock::time_point received,
-                                            nlohmann::json& state) const {
-        std::vector<OutgoingMessage> batch;
-        const auto& known = decision.if_kept->inverters;
-        static const PolledEcuFacts kNotPolled;
-        const auto ecu = ecus.find(id);
-        const auto& polled = ecu == ecus.end() ? kNotPolled : ecu->second.polled;
-        const auto fresh_since =
-            unix_seconds(clock.now()) - kPolledFreshIntervals * config.poll_interval.count();
-        const auto add_polled = [&polled, fresh_since](std::string& payload,
-                                                       const std::string& uid) {
-            if (const auto it = polled.inverters.find(uid); it != polled.inverters.end())
-                append_polled_inverter_keys(payload, it->second, fresh_since);
-        };
-        const std::set<std::string> refused(decision.refused_inverters.begin(),
-                                            decision.refused_inverters.end());
-        // Written as text straight away: the same bytes as the documents' dump(), without
-        // building a document of small allocations for each of up to 128 inverters.
-        for (const auto& inv : upload.inverters)
-            if (!refused.contains(inv.uid)) {
-                std::string payload;
-                append_inverter_state_payload(payload, inv, upload.timestamp);
-                add_polled(payload, inv.uid);
-                batch.push_back(
-                    {config.topics.inverter_state(id, inv.uid), std::move(payload), true});
-            }
-        for (const auto& uid : decision.absent_inverters)
-            if (const auto it = known.find(uid); it != known.end()) {
-                std::string payload;
-                append_absent_inverter_payload(payload, known_from(it->second), upload.timestamp);
-                add_polled(payload, uid);
-                batch.push_back({config.topics.inverter_state(id, uid), std::move(payload), true});
-            }
-        state = ecu_state_payload(upload, decision.state_lifetime_kwh, decision.today_kwh,
-                                  clock.iso_with_offset(received));
-        state["clock_offset_s"] = decision.clock_offset
-                                      ? nlohmann::json(decision.clock_offset->count())
-                                      : nlohmann::json(nullptr);
-        add_polled_ecu_keys(state, polled);
-        batch.push_back({config.topics.ecu_state(id), state.dump(), true});
-        return batch;
-    }
-
-    // A late reading: published once, with its own timestamp, on the history topic; when it
-    // changed today's energy, the live state is published again with the new value.
-    std::vector<OutgoingMessage> late_batch(const std::string& id, EcuEntry& entry,
-                                            const RealtimeUpload& upload,
-                                            const UploadDecision& decision,
-                                            std::chrono::system_clock::time_point received) const {
-        auto history = ecu_state_payload(upload, upload.lifetime_energy_kwh, std::nullopt,
-                                         clock.iso_with_offset(received));
-        history.erase("today_energy_kwh");
-        auto inverters = nlohmann::json::object();
-        for (const auto& inv : upload.inverters)
-            inverters[inv.uid] = inverter_state_payload(inv, upload.timestamp);
-        history["inverters"] = std::move(inverters);
-        std::vector<OutgoingMessage> batch{{config.topics.history(id), history.dump(), false}};
-        const auto before = entry.ledger.state().daily.today_kwh();
-        if (decision.today_kwh != before && !entry.live_state.is_null()) {
-            auto state = entry.live_state;
-            state["today_energy_kwh"] =
-                decision.today_kwh ? nlohmann::json(*decision.today_kwh) : nlohmann::json(nullptr);
-            batch.push_back({config.topics.ecu_state(id), state.dump(), true});
-        }
-        return batch;
+        const auto last_seen = ledger.live && entry.live_state.is_null()
+                                   ? clock.iso_with_offset(std::chrono::system_clock::time_point(
+                                         std::chrono::seconds(ledger.live->received_s)))
+                                   : std::string();
+        return ecu2mqtt::live_state_payload(id, ledger, entry.live_state, offset_seconds(entry),
+                                            entry.polled, last_seen);
     }
 
     void on_realtime(const RealtimeUpload& upload, std::chrono::system_clock::time_point received,
@@ -1368,11 +1270,18 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         std::vector<OutgoingMessage> batch;
         nlohmann::json state;
         switch (decision.verdict) {
-        case UploadVerdict::Live:
-            batch = live_batch(id, upload, decision, received, state);
+        case UploadVerdict::Live: {
+            auto live = live_messages(
+                config.topics, id, upload, decision, clock.iso_with_offset(received), entry.polled,
+                unix_seconds(clock.now()) - kPolledFreshIntervals * config.poll_interval.count());
+            batch = std::move(live.batch);
+            state = std::move(live.state);
             break;
+        }
         case UploadVerdict::Late:
-            batch = late_batch(id, entry, upload, decision, received);
+            batch =
+                late_messages(config.topics, id, upload, decision, clock.iso_with_offset(received),
+                              entry.ledger.state().daily.today_kwh(), entry.live_state);
             break;
         case UploadVerdict::Repeat:
         case UploadVerdict::ClockSuspect:
