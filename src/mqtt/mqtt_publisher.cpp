@@ -1,7 +1,6 @@
 #include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
 
-#include "ecu2mqtt/ledger/ecu_admission.hpp"
-#include "ecu2mqtt/ledger/ecu_ledger.hpp"
+#include "ecu2mqtt/ledger/ecu_registry.hpp"
 #include "ecu2mqtt/mqtt/announced_devices.hpp"
 #include "ecu2mqtt/mqtt/bridge_info.hpp"
 #include "ecu2mqtt/mqtt/ecu_state_payload.hpp"
@@ -45,10 +44,10 @@ struct WaitingUpload {
 // What the publisher keeps per ECU besides its ledger: the newest live state payload, which a
 // midnight reset or a late reading of today publishes again with a new `today_energy_kwh`.
 struct EcuEntry {
-    explicit EcuEntry(EcuLedger l, nlohmann::json live = nullptr)
-        : ledger(std::move(l)), live_state(std::move(live)) {}
+    explicit EcuEntry(EcuLedger& l, nlohmann::json live = nullptr)
+        : ledger(l), live_state(std::move(live)) {}
 
-    EcuLedger ledger;
+    EcuLedger& ledger;         // the registry's: forgotten there when this entry goes
     nlohmann::json live_state; // null until a live reading (or rebuilt from the ledger)
     bool unsaved = false;      // the last write of its state failed: tried again
     // One upload per ECU is decided and committed at a time, so that each is decided on what
@@ -74,6 +73,11 @@ bool same_devices(const EcuLedgerState& a, const EcuLedgerState& b) {
                       });
 }
 
+RegistryConfig registry_config(const PublisherConfig& c) {
+    return {c.max_ecus, c.max_inverters_per_ecu, c.ecu_timeout, c.forget_inverter_after,
+            c.gap_expiry};
+}
+
 LogLevel level_of(EventLevel level) {
     return level == EventLevel::Warn ? LogLevel::Warn : LogLevel::Info;
 }
@@ -87,7 +91,7 @@ std::int64_t unix_seconds(std::chrono::system_clock::time_point t) {
 struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     Impl(asio::io_context& io, PublisherConfig cfg, const Clock& clock, Logger& log, Store* store)
         : io(io), config(std::move(cfg)), clock(clock), log(log), store(store),
-          outbox(config.max_in_flight), announced(config.topics),
+          registry(registry_config(config)), outbox(config.max_in_flight), announced(config.topics),
           readback(log, config.url, config.topics), retry_timer(io), publish_retry_timer(io),
           tick_timer(io), audit_timer(io), retained_check_timer(io), keep_retry_timer(io) {}
 
@@ -108,6 +112,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     std::uintmax_t pending_bytes = 0;
     std::uint64_t dropped = 0;       // readings dropped because the store's share was full
     std::uint64_t last_sequence = 0; // the newest sequence given to a reading
+    EcuRegistry registry;
     Outbox outbox;
     AnnouncedDevices announced;
     Readback readback;
@@ -1089,30 +1094,20 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
             publish_latest(config.topics.inverter_availability(ecu_id, uid), word);
     }
 
-    LedgerConfig ledger_config() const {
-        LedgerConfig c;
-        c.offline_after = config.ecu_timeout;
-        c.forget_inverter_after =
-            std::chrono::duration_cast<std::chrono::days>(config.forget_inverter_after);
-        c.max_inverters = config.max_inverters_per_ecu;
-        c.gap_expiry = config.gap_expiry;
-        return c;
+    bool busy(const std::string& id) const {
+        const auto it = ecus.find(id);
+        return it != ecus.end() && it->second.busy();
+    }
+    EcuBusy busy_check() const {
+        return [this](const std::string& id) { return busy(id); };
     }
 
-    // The ECU's entry, or nullptr when tracking one more ECU would pass the cap. At the cap an
-    // id with a history of uploads is never evicted for a new one (see ecu_admission.hpp).
+    // The ECU's entry, or nullptr when tracking one more ECU would pass the cap.
     EcuEntry* entry_for(const std::string& id) {
         if (const auto it = ecus.find(id); it != ecus.end())
             return &it->second;
-        std::vector<TrackedEcu> tracked;
-        tracked.reserve(ecus.size());
-        for (const auto& [tracked_id, entry] : ecus) {
-            const auto& state = entry.ledger.state();
-            tracked.push_back({tracked_id, state.kept.size(), entry.ledger.online(), entry.busy(),
-                               state.last_heard_s});
-        }
-        const Admission admission = admit_new_ecu(tracked, config.max_ecus);
-        if (!admission.admitted) {
+        const auto admitted = registry.admit(id, busy_check());
+        if (!admitted.admitted) {
             if (const auto left_out = refusal_warnings.allow(clock.now()))
                 log.warn("ecu_limit_reached",
                          {{"ecu", id},
@@ -1123,11 +1118,11 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                                      "--max-ecus or use --allow-ecus"}});
             return nullptr;
         }
-        for (const auto& quiet : admission.evict)
+        for (const auto& quiet : admitted.evict)
             forget_ecu(quiet, "to make room for " + id +
                                   " (--max-ecus reached; it had fewer than " +
                                   std::to_string(kEstablishedAfter) + " readings kept)");
-        return &ecus.emplace(id, EcuEntry(EcuLedger(id, ledger_config()))).first->second;
+        return &ecus.emplace(id, EcuEntry(registry.add(id))).first->second;
     }
 
     // Clears everything of the ECU and its inverters: devices, states, availability, state file.
@@ -1141,6 +1136,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
         clear_device(announced.ecu(id, true), drop);
         auto waiting = std::move(it->second.waiting);
         ecus.erase(it);
+        registry.forget(id);
         weak_panels.forget(id);
         // Cleared whether sent in this run or an earlier one; sent once, not kept.
         outbox.put_latest({weak_panels_topic(config.topics, id), "", true}, false);
@@ -1218,32 +1214,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
 
     // Decides, then commits the reading, the ledger's new state and the history in one batch;
     // the ECU's answer waits for that commit.
-    // Inverters of this upload that another, established ECU reported within the last day: a
-    // made-up id sending a real inverter's serial number must not take over its device. An
-    // inverter paired to another ECU moves once its old ECU has not reported it for a day. An
-    // inverter numbered like a tracked ECU would take over that ECU's device: never.
-    std::set<std::string> held_elsewhere(const std::string& id, const RealtimeUpload& upload,
-                                         std::int64_t now_s) const {
-        std::set<std::string> held;
-        for (const auto& reading : upload.inverters)
-            if (reading.uid == id || ecus.contains(reading.uid))
-                held.insert(reading.uid);
-        for (const auto& [other_id, other] : ecus) {
-            const auto& state = other.ledger.state();
-            if (other_id == id || !established(state.kept.size()))
-                continue;
-            for (const auto& reading : upload.inverters)
-                if (const auto it = state.inverters.find(reading.uid);
-                    it != state.inverters.end() && now_s - it->second.last_seen_s < 86400)
-                    held.insert(reading.uid);
-        }
-        return held;
-    }
-
     void decide_and_keep(const std::string& id, EcuEntry& entry, const RealtimeUpload& sent,
                          std::chrono::system_clock::time_point received,
                          ReadingSink::HandlingDone done) {
-        const auto held = held_elsewhere(id, sent, unix_seconds(received));
+        const auto held = registry.held_elsewhere(id, sent, unix_seconds(received));
         RealtimeUpload without_held;
         if (!held.empty()) {
             without_held = sent;
@@ -1494,9 +1468,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     // unseen for long are forgotten (their device and topics cleared); old gaps expire.
     void tick() {
         const auto now = clock.now();
-        for (auto& [id, entry] : ecus) {
-            const auto before = entry.ledger.state().revision;
-            const EcuLedger::Tick t = entry.ledger.tick(now);
+        auto ticks = registry.tick(now, busy_check());
+        for (const auto& [id, t, changed] : ticks.ecus) {
+            auto& entry = ecus.at(id);
             log_events(id, t.events);
             if (t.went_offline) {
                 log.warn(
@@ -1520,19 +1494,13 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 }
             }
             // A gap opened while the disk was full lives only in memory until this succeeds.
-            if (entry.ledger.state().revision != before || entry.unsaved || !clears.empty())
+            if (changed || entry.unsaved || !clears.empty())
                 save(id, entry, std::move(clears));
         }
         prune_history(now);
         // An ECU silent as long as an inverter is forgotten after goes too (a replaced ECU, or
         // an id someone made up).
-        const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch());
-        std::vector<std::string> silent;
-        for (const auto& [id, entry] : ecus)
-            if (!entry.busy() && now_s.count() - entry.ledger.state().last_heard_s >
-                                     config.forget_inverter_after.count())
-                silent.push_back(id);
-        for (const auto& id : silent)
+        for (const auto& id : ticks.silent)
             forget_ecu(id, "silent for " +
                                std::to_string(config.forget_inverter_after.count() / 86400) +
                                " days");
@@ -1595,13 +1563,15 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
                 for (const auto& [time, fingerprint] : store->kept_readings(id))
                     kept.push_back({time, fingerprint});
                 j["kept"] = std::move(kept);
-                EcuLedger ledger = EcuLedger::from_json(j, ledger_config(), clock.now());
+                EcuLedger ledger =
+                    EcuLedger::from_json(j, registry.config().ledger_config(), clock.now());
                 auto live_state = j.value("live_state", nlohmann::json());
                 const std::string ecu_id = ledger.ecu_id(); // before the ledger moves
-                EcuEntry loaded(std::move(ledger), std::move(live_state));
+                ecus.erase(ecu_id);
+                EcuEntry loaded(registry.insert(std::move(ledger)), std::move(live_state));
                 if (config.polling && j.contains("polled")) // else its entities go, as they should
                     loaded.polled = polled_facts_from_record(j["polled"]);
-                ecus.insert_or_assign(ecu_id, std::move(loaded));
+                ecus.emplace(ecu_id, std::move(loaded));
                 log.info("state_loaded", {{"ecu", id}});
             } catch (const nlohmann::json::exception& e) {
                 // Starting afresh for that ECU beats not starting: its lifetime is re-learned
