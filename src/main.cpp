@@ -7,6 +7,7 @@
 #include "ecu2mqtt/app/recorder.hpp"
 #include "ecu2mqtt/app/service.hpp"
 #include "ecu2mqtt/app/supervisor_client.hpp"
+#include "ecu2mqtt/app/upload_pipeline.hpp"
 #include "ecu2mqtt/core/clock.hpp"
 #include "ecu2mqtt/core/telemetry.hpp"
 #include "ecu2mqtt/http/dns_check.hpp"
@@ -83,15 +84,15 @@ std::string join_ports(const std::vector<std::uint16_t>& ports) {
 
 // Waits for in-flight connections to finish (bounded), then lets the io_context run dry.
 void finish_shutdown(asio::io_context& io, asio::steady_timer& timer, Listener& listener,
-                     MqttPublisher& publisher, std::chrono::steady_clock::time_point give_up) {
+                     UploadPipeline& pipeline, std::chrono::steady_clock::time_point give_up) {
     if (listener.open_connections() > 0 && std::chrono::steady_clock::now() < give_up) {
         timer.expires_after(std::chrono::milliseconds(10));
         timer.async_wait([&, give_up](boost::system::error_code) {
-            finish_shutdown(io, timer, listener, publisher, give_up);
+            finish_shutdown(io, timer, listener, pipeline, give_up);
         });
         return;
     }
-    publisher.shutdown(kMqttShutdownBudget);
+    pipeline.shutdown(kMqttShutdownBudget);
     io.stop();
 }
 
@@ -191,16 +192,17 @@ int run_service(const Options& options) {
     publisher_config.topics = {options.base_topic, options.discovery_prefix};
     publisher_config.discovery = options.discovery;
     publisher_config.publish_raw = options.publish_raw;
-    publisher_config.ecu_timeout = options.ecu_timeout;
     publisher_config.spool_max_bytes = options.spool_max_mb * 1024 * 1024;
-    publisher_config.history_days = options.history_days;
     publisher_config.sw_version = ECU2MQTT_VERSION;
-    publisher_config.max_ecus = options.max_ecus;
-    publisher_config.max_inverters_per_ecu = options.max_inverters_per_ecu;
-    publisher_config.forget_inverter_after = options.forget_inverters_after;
-    publisher_config.gap_expiry = options.gap_expiry;
-    publisher_config.poll_interval = options.poll_interval;
-    publisher_config.polling = !options.poll_ecus.empty();
+    PipelineConfig pipeline_config;
+    pipeline_config.ecu_timeout = options.ecu_timeout;
+    pipeline_config.history_days = options.history_days;
+    pipeline_config.max_ecus = options.max_ecus;
+    pipeline_config.max_inverters_per_ecu = options.max_inverters_per_ecu;
+    pipeline_config.forget_inverter_after = options.forget_inverters_after;
+    pipeline_config.gap_expiry = options.gap_expiry;
+    pipeline_config.poll_interval = options.poll_interval;
+    pipeline_config.polling = !options.poll_ecus.empty();
     std::unique_ptr<Store> store;
     try {
         store = std::make_unique<Store>(Store::file_in(options.state_dir), StoreLimits{},
@@ -229,12 +231,13 @@ int run_service(const Options& options) {
         pvoutput = std::make_unique<PvoutputClient>(io.get_executor(), std::move(pvoutput_config),
                                                     *store, clock, log);
     }
-    MqttPublisher publisher(io, publisher_config, clock, log, store.get());
+    MqttPublisher publisher(io, publisher_config, log, store.get());
+    UploadPipeline pipeline(io, pipeline_config, publisher, clock, log, store.get());
     std::unique_ptr<FileRecorder> recorder;
     if (!options.record_dir.empty())
         recorder = std::make_unique<FileRecorder>(options.record_dir, clock, log,
                                                   std::uintmax_t(options.record_max_mb) << 20);
-    Service service(clock, log, &publisher,
+    Service service(clock, log, &pipeline,
                     ServiceOptions{options.backfill, options.allow_ecus, options.block_firmware},
                     recorder.get());
     service.set_telemetry(&telemetry);
@@ -272,9 +275,9 @@ int run_service(const Options& options) {
         poll_config.timeout = options.poll_timeout;
         poller = std::make_unique<EcuPoller>(
             io, std::move(poll_config), log,
-            [&publisher](const std::string& id, const PolledEcuFacts& facts,
-                         std::shared_ptr<const TimeZone> zone) {
-                publisher.on_polled(id, facts, std::move(zone));
+            [&pipeline](const std::string& id, const PolledEcuFacts& facts,
+                        std::shared_ptr<const TimeZone> zone) {
+                pipeline.on_polled(id, facts, std::move(zone));
             },
             [&listener](const std::string& address) { return listener.connected_from(address); });
         service.set_upload_observer([&poller](const std::string& id, const std::string& peer) {
@@ -322,7 +325,7 @@ int run_service(const Options& options) {
                 telemetry.set_store({store->file().string(), written.transactions,
                                      written.failed_batches, !written.failing, written.last_error,
                                      store->free_bytes(), store->limits().low_space_bytes});
-                for (const auto& ecu : publisher.ecus()) {
+                for (const auto& ecu : pipeline.ecus()) {
                     if (ecu.today_kwh)
                         telemetry.set_today_energy(ecu.ecu_id, *ecu.today_kwh);
                     if (ecu.clock_offset_s)
@@ -347,7 +350,7 @@ int run_service(const Options& options) {
     log.info("starting", {{"version", ECU2MQTT_VERSION}, {"state_dir", options.state_dir}});
     try {
         listener.start();
-        publisher.start();
+        pipeline.start();
         if (pvoutput)
             pvoutput->start();
         if (poller)
@@ -387,7 +390,7 @@ int run_service(const Options& options) {
         heartbeat_timer.cancel();
         std::error_code ignored;
         std::filesystem::remove(heartbeat_path(options.state_dir), ignored);
-        finish_shutdown(io, shutdown_timer, listener, publisher,
+        finish_shutdown(io, shutdown_timer, listener, pipeline,
                         std::chrono::steady_clock::now() + kShutdownGrace);
     });
     // Only now: whoever waits for this line may signal us, and every handler is in place.

@@ -1,4 +1,5 @@
 // The publisher in-process with a clock the test moves, against a real Mosquitto.
+#include "ecu2mqtt/app/upload_pipeline.hpp"
 #include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
 #include "ecu2mqtt/protocol/decoder.hpp"
 #include "ecu2mqtt/store/store.hpp"
@@ -27,11 +28,13 @@ TEST_CASE(
     boost::asio::io_context io;
     PublisherConfig config;
     config.url = broker.url();
-    config.ecu_timeout = 1s; // the periodic check runs every 250 ms then
     config.sw_version = "test";
+    PipelineConfig pipeline_config;
+    pipeline_config.ecu_timeout = 1s; // the periodic check runs every 250 ms then
     Store store(Store::file_in(dir / "state"), {}, io.get_executor());
-    MqttPublisher publisher(io, config, clock, log, &store);
-    publisher.start();
+    MqttPublisher publisher(io, config, log, &store);
+    UploadPipeline pipeline(io, pipeline_config, publisher, clock, log, &store);
+    pipeline.start();
     auto work = boost::asio::make_work_guard(io);
     std::thread runner([&] { io.run(); });
 
@@ -41,8 +44,8 @@ TEST_CASE(
         spec.decikwh = decikwh;
         const auto bytes = test::build_upload(spec);
         const auto upload = std::get<RealtimeUpload>(*decoded_message(decode_message(bytes)));
-        boost::asio::post(io, [&publisher, upload, &clock] {
-            publisher.on_realtime(upload, clock.now(), [](UploadHandling) {});
+        boost::asio::post(io, [&pipeline, upload, &clock] {
+            pipeline.on_realtime(upload, clock.now(), [](UploadHandling) {});
         });
     };
     const auto today_energy = [&](double expected) {
@@ -76,7 +79,7 @@ TEST_CASE(
         [](const std::string& p) { return nlohmann::json::parse(p)["today_energy_kwh"] > 0.7; },
         100ms));
 
-    boost::asio::post(io, [&] { publisher.shutdown(300ms); });
+    boost::asio::post(io, [&] { pipeline.shutdown(300ms); });
     work.reset();
     runner.join();
     std::filesystem::remove_all(dir);

@@ -156,7 +156,7 @@ TEST_CASE("a midnight reset that cannot be written is written and published once
     test::MqttProbe probe(broker.url(), kState);
     test::FixedClock clock({2024, 6, 21, 23, 50, 5});
     test::RunningPublisher publisher(broker.url(), dir / "state", clock,
-                                     [](PublisherConfig& config, StoreLimits& limits) {
+                                     [](PipelineConfig& config, StoreLimits& limits) {
                                          config.store_retry = 300ms;
                                          limits.busy_timeout = 200ms;
                                      });

@@ -107,7 +107,7 @@ TEST_CASE("polled inverter values older than three poll intervals go out as unkn
     test::FixedClock clock({2024, 6, 21, 10, 0, 5});
     test::RunningPublisher publisher(
         broker.url(), dir / "state", clock,
-        [](PublisherConfig& config, StoreLimits&) { config.poll_interval = 120s; });
+        [](PipelineConfig& config, StoreLimits&) { config.poll_interval = 120s; });
 
     publisher.upload(reading("20240621100000", 30000));
     publisher.polled(kEcu, polled_facts(clock)); // the last poll that answers
@@ -152,7 +152,7 @@ TEST_CASE("a restart keeps the polled entities, their old values unknown", "[pol
     const auto dir = test::make_temp_dir("ecu2mqtt-polled-restart");
     test::MqttProbe probe(broker.url(), "#");
     test::FixedClock clock({2024, 6, 21, 10, 0, 5});
-    const auto polling_on = [](PublisherConfig& config, StoreLimits&) { config.polling = true; };
+    const auto polling_on = [](PipelineConfig& config, StoreLimits&) { config.polling = true; };
     {
         test::RunningPublisher publisher(broker.url(), dir / "state", clock, polling_on);
         publisher.upload(reading("20240621100000", 30000));
@@ -207,7 +207,7 @@ TEST_CASE("with polling turned off, stored polled facts are not loaded: their en
     {
         test::RunningPublisher publisher(
             broker.url(), dir / "state", clock,
-            [](PublisherConfig& config, StoreLimits&) { config.polling = true; });
+            [](PipelineConfig& config, StoreLimits&) { config.polling = true; });
         publisher.upload(reading("20240621100000", 30000));
         publisher.polled(kEcu, polled_facts(clock));
         REQUIRE(probe.wait_for_payload(kEcuConfig, [](const std::string& p) {

@@ -1,6 +1,8 @@
-// A publisher on its own io thread, as the service runs it, with a clock the test moves.
+// A publisher and the upload pipeline that feeds it on their own io thread, as the service runs
+// them, with a clock the test moves.
 #pragma once
 
+#include "ecu2mqtt/app/upload_pipeline.hpp"
 #include "ecu2mqtt/mqtt/mqtt_publisher.hpp"
 #include "ecu2mqtt/net/asio.hpp"
 #include "ecu2mqtt/protocol/decoder.hpp"
@@ -21,15 +23,18 @@ namespace test {
 using namespace std::chrono_literals;
 using ecu2mqtt::InverterSpec;
 
+// The publisher's settings and the pipeline's, as one (the command line sets both).
+struct PublisherSettings : ecu2mqtt::PublisherConfig, ecu2mqtt::PipelineConfig {};
+
 class RunningPublisher {
   public:
     // Changes a test makes to the settings below before the publisher starts.
-    using Adjust = std::function<void(ecu2mqtt::PublisherConfig&, ecu2mqtt::StoreLimits&)>;
+    using Adjust = std::function<void(PublisherSettings&, ecu2mqtt::StoreLimits&)>;
 
     RunningPublisher(const std::string& url, const std::filesystem::path& state_dir,
                      FixedClock& clock, const Adjust& adjust = {})
         : clock_(clock), log_(log_text_, ecu2mqtt::LogLevel::Debug) {
-        ecu2mqtt::PublisherConfig config;
+        PublisherSettings config;
         config.url = url;
         config.client_id = "ecu2mqtt-" + std::to_string(++instances());
         config.ecu_timeout = 1s; // the periodic checks run every 250 ms then
@@ -41,9 +46,12 @@ class RunningPublisher {
             adjust(config, store_limits);
         store_ = std::make_unique<ecu2mqtt::Store>(ecu2mqtt::Store::file_in(state_dir),
                                                    store_limits, io_.get_executor());
-        publisher_ =
-            std::make_unique<ecu2mqtt::MqttPublisher>(io_, config, clock_, log_, store_.get());
-        publisher_->start();
+        publisher_ = std::make_unique<ecu2mqtt::MqttPublisher>(
+            io_, static_cast<const ecu2mqtt::PublisherConfig&>(config), log_, store_.get());
+        pipeline_ = std::make_unique<ecu2mqtt::UploadPipeline>(
+            io_, static_cast<const ecu2mqtt::PipelineConfig&>(config), *publisher_, clock_, log_,
+            store_.get());
+        pipeline_->start();
         std::promise<void> stopped;
         stopped_ = stopped.get_future();
         runner_ = std::thread([this, stopped = std::move(stopped)]() mutable {
@@ -54,7 +62,7 @@ class RunningPublisher {
     // A publisher that does not stop ends the test run with its log, rather than hanging until
     // CTest's time limit kills it without a word.
     ~RunningPublisher() {
-        boost::asio::post(io_, [this] { publisher_->shutdown(300ms); });
+        boost::asio::post(io_, [this] { pipeline_->shutdown(300ms); });
         work_.reset();
         if (stopped_.wait_for(kHandOffLimit) != std::future_status::ready) {
             std::cerr << "RunningPublisher: the publisher did not stop within "
@@ -82,7 +90,7 @@ class RunningPublisher {
         auto done = std::make_shared<std::promise<ecu2mqtt::UploadHandling>>();
         auto handled = done->get_future();
         boost::asio::post(io_, [this, decoded, done] {
-            publisher_->on_realtime(
+            pipeline_->on_realtime(
                 decoded, clock_.now(),
                 [done](ecu2mqtt::UploadHandling handling) { done->set_value(handling); });
         });
@@ -95,7 +103,7 @@ class RunningPublisher {
         auto done = std::make_shared<std::promise<void>>();
         auto handed = done->get_future();
         boost::asio::post(io_, [this, ecu_id, facts, zone, done] {
-            publisher_->on_polled(ecu_id, facts, zone);
+            pipeline_->on_polled(ecu_id, facts, zone);
             done->set_value();
         });
         awaited(std::move(handed), "take a poll's facts");
@@ -127,6 +135,7 @@ class RunningPublisher {
         boost::asio::make_work_guard(io_);
     std::unique_ptr<ecu2mqtt::Store> store_;
     std::unique_ptr<ecu2mqtt::MqttPublisher> publisher_;
+    std::unique_ptr<ecu2mqtt::UploadPipeline> pipeline_; // fed by the test, feeds the publisher
     std::future<void> stopped_;
     std::thread runner_;
 };
