@@ -16,6 +16,7 @@
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 
+namespace test_upload_pipeline {
 namespace {
 
 // Records what the pipeline hands over, in order; publishes nothing.
@@ -198,3 +199,5 @@ TEST_CASE("pipeline: the status view comes from the registry", "[pipeline]") {
     CHECK(views[0].live->ecu_timestamp == "2024-02-06T11:22:14");
     CHECK(views[0].live->lifetime_kwh == 3000.0);
 }
+
+} // namespace test_upload_pipeline

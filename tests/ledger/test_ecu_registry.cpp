@@ -8,6 +8,7 @@
 using namespace ecu2mqtt;
 using namespace std::chrono_literals;
 
+namespace test_ecu_registry {
 namespace {
 
 constexpr std::int64_t kHost = 1780000000; // some host UTC second in 2026
@@ -223,3 +224,5 @@ TEST_CASE("registry: an inverter another established ECU reported today is held;
     CHECK(registry.held_elsewhere("216000000003", upload_of("216000000003", clock, 1.0), now_s())
               .empty());
 }
+
+} // namespace test_ecu_registry
