@@ -41,7 +41,7 @@ Run history(const std::vector<std::string>& args, const std::vector<std::string>
 }
 
 // `minutes_ago` before now, UTC (the service under test runs with TZ=UTC), on a five-minute mark.
-std::string utc_stamp(int minutes_ago) {
+std::string five_minute_stamp(int minutes_ago) {
     std::time_t t = std::time(nullptr) - minutes_ago * 60;
     t -= t % 300;
     std::tm tm{};
@@ -82,7 +82,7 @@ TEST_CASE("history exports what a running service kept, beside it and after it s
     test::UploadSpec spec = test::captured_upload_spec();
     int decikwh = 30000;
     for (const int minutes_ago : {30, 25, 20}) {
-        spec.timestamp = utc_stamp(minutes_ago);
+        spec.timestamp = five_minute_stamp(minutes_ago);
         spec.decikwh = decikwh;
         decikwh += 12;
         // Answered only once kept.

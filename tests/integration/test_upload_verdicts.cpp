@@ -19,17 +19,6 @@ using nlohmann::json;
 namespace test_upload_verdicts {
 namespace {
 
-// `seconds_ago` before now on whole minutes, UTC (the service runs with TZ=UTC), compact.
-std::string stamp(std::int64_t seconds_ago) {
-    std::time_t t = std::time(nullptr) - seconds_ago;
-    t -= t % 60;
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char compact[16];
-    std::strftime(compact, sizeof compact, "%Y%m%d%H%M%S", &tm);
-    return compact;
-}
-
 std::size_t occurrences(const std::string& text, const std::string& what) {
     std::size_t n = 0;
     for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
@@ -82,7 +71,7 @@ TEST_CASE("counters: a run with every verdict; the verdict labels sum to the rep
     for (const auto& sent : run) {
         auto spec = test::captured_upload_spec();
         spec.ecu_id = sent.ecu;
-        spec.timestamp = stamp(sent.ago);
+        spec.timestamp = test::utc_stamp(sent.ago);
         spec.decikwh = sent.decikwh;
         INFO(sent.verdict);
         REQUIRE(test::upload(service.port(), test::build_upload(spec)).size() == 17);

@@ -20,22 +20,11 @@ namespace {
 
 const std::string kEcu = "216000064136";
 
-// `seconds_ago` before now on whole minutes, UTC (the service runs with TZ=UTC), compact.
-std::string stamp(std::int64_t seconds_ago) {
-    std::time_t t = std::time(nullptr) - seconds_ago;
-    t -= t % 60;
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char compact[16];
-    std::strftime(compact, sizeof compact, "%Y%m%d%H%M%S", &tm);
-    return compact;
-}
-
 // Two QS1 with every channel at 250 W but the second inverter's channel 3 at 100 W.
 std::string sunny_upload(std::int64_t seconds_ago, long long decikwh) {
     test::UploadSpec spec;
     spec.ecu_id = kEcu;
-    spec.timestamp = stamp(seconds_ago);
+    spec.timestamp = test::utc_stamp(seconds_ago);
     spec.decikwh = decikwh;
     spec.centiwatts = 190000;
     auto weak = test::inverter_with("806000000002", 4, 250);

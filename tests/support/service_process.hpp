@@ -21,6 +21,18 @@ inline std::string today_utc() {
     return buf;
 }
 
+// `seconds_ago` before now, on a whole minute, as an ECU stamps its uploads (YYYYMMDDhhmmss). In
+// UTC, which is the local time of services under test.
+inline std::string utc_stamp(std::int64_t seconds_ago) {
+    std::time_t t = std::time(nullptr) - seconds_ago;
+    t -= t % 60;
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char compact[16];
+    std::strftime(compact, sizeof compact, "%Y%m%d%H%M%S", &tm);
+    return compact;
+}
+
 class ServiceProcess {
   public:
     ServiceProcess(const std::string& broker_url, const std::filesystem::path& state_dir,
