@@ -141,10 +141,12 @@ void check_status_schema(const json& s) {
     }
 }
 
-// Headless Chromium on the bench's page doing `what` (--dump-dom, --screenshot=FILE); returns
-// what it printed (the DOM for --dump-dom), its console messages included.
+// Headless Chromium on the bench's page (`path`) doing `what` (--dump-dom, --screenshot=FILE) once
+// `page_ms` of the page's time have passed (it refreshes every 5 s); returns what it printed (the
+// DOM for --dump-dom), its console messages included.
 std::string browse(const WebBench& bench, const std::string& what,
-                   const std::string& window = "1280,1240") {
+                   const std::string& window = "1280,1240", const std::string& path = "/",
+                   int page_ms = 4000) {
     const auto output = bench.dir / "browser.txt";
     const std::vector<std::string> argv{CHROMIUM,
                                         "--headless",
@@ -160,10 +162,10 @@ std::string browse(const WebBench& bench, const std::string& what,
                                         "--v=0",
                                         "--user-data-dir=" + (bench.dir / "profile").string(),
                                         "--window-size=" + window,
-                                        "--virtual-time-budget=4000",
+                                        "--virtual-time-budget=" + std::to_string(page_ms),
                                         what,
                                         "http://127.0.0.1:" + std::to_string(bench.http_port) +
-                                            "/"};
+                                            path};
     REQUIRE(run(argv, output, 90s) == 0);
     return test::read_file(output.string());
 }
@@ -497,6 +499,20 @@ TEST_CASE("http: 3 ECUs x 25 mixed inverters fit two screens at 1280 px, every c
     const auto png = test::read_file(screenshot.string());
     CHECK(png.starts_with("\x89PNG"));
     CHECK(png.size() > 50'000);
+}
+
+TEST_CASE("http: a tile pointed at stays shown across the page's refreshes, from its link") {
+    WebBench bench;
+    REQUIRE(test::upload(bench.service->port(), test::captured_upload()).size() == 17);
+    // What a tap on channel 3 of the QS1 leaves in the address; two refreshes follow.
+    const auto dom =
+        browse(bench, "--dump-dom", "1280,1240", "/#tile=216000064136%2F806000011223%2F3", 11000);
+    CHECK(dom.find("data-script-errors=\"yes\"") == std::string::npos);
+    CHECK_THAT(dom, Contains("data-renders=\"3\""));
+    CHECK_THAT(dom, Contains("class=\"tile selected\" x="));
+    CHECK(dom.find("tile selected") == dom.rfind("tile selected")); // that tile only
+    CHECK_THAT(dom, Contains("<div class=\"detail muted\">inverter 806000011223 (QS1) \u00b7 "
+                             "channel 3 \u00b7 "));
 }
 
 } // namespace test_http_integration
