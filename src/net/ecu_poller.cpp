@@ -104,7 +104,8 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
     FactsSink sink;
     UploadInProgress uploading;
     asio::steady_timer wake;
-    std::map<int, Target> targets; // in the order they became known; never erased while running
+    // In the order they became known; one is erased only while no poll of it is under way.
+    std::map<int, Target> targets;
     int next_key = 0;
     bool stopped = false;
 
@@ -446,10 +447,13 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
         while (!stopped) {
             drop_silent_auto_targets();
             Target* next = nullptr;
+            int next_at = 0;
             if (in_flight() < std::max<std::size_t>(config.max_in_flight, 1))
                 for (auto& [key, target] : targets)
-                    if (!target.polling && !ecu_busy(target) && (!next || target.due < next->due))
+                    if (!target.polling && !ecu_busy(target) && (!next || target.due < next->due)) {
                         next = &target;
+                        next_at = key;
+                    }
             // At the latest when the next auto target may have gone silent.
             wake.expires_after(std::min<Steady::duration>(
                 std::chrono::hours(1),
@@ -458,6 +462,10 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
                 wake.expires_at(std::min(next->due, wake.expiry()));
             boost::system::error_code ec;
             co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            // Meanwhile the target may have gone (its ECU forgotten, or re-tied): look again.
+            const auto still = targets.find(next_at);
+            next =
+                next && still != targets.end() && !still->second.polling ? &still->second : nullptr;
             if (stopped || !next || Steady::now() < next->due)
                 continue; // woken early: a new target, or stopping
             if (uploading && uploading(next->where.host)) {
