@@ -113,7 +113,7 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
         Target target;
         target.where = where;
         target.ecu_id = ecu_id;
-        target.tied_by = "its uploads";
+        target.tied_by = ecu_id.empty() ? "" : "its uploads";
         target.from_upload = config.from_uploads;
         target.last_upload = Steady::now();
         target.due = Steady::now() + config.first_poll;
@@ -360,6 +360,25 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
                   {"by", by}});
     }
 
+    // The target polls `ecu_id` (uploading from its address) from now on, with nothing that
+    // the ECU it polled before said.
+    void retie(Target& target, const std::string& ecu_id) {
+        const bool was_tied = !target.ecu_id.empty();
+        tie(target, ecu_id, "its uploads");
+        target.last_upload = Steady::now();
+        if (!was_tied)
+            return;
+        ++target.generation;
+        target.facts = {};
+        target.zone.reset();
+        target.zone_watch = {};
+        target.refusal_logged_for.clear();
+        target.zone_unknown_logged.clear();
+        target.status = PollStatus{};
+        target.status.ecu_id = ecu_id;
+        target.status.address = target.where.host;
+    }
+
     bool ecu_has_target(const std::string& ecu_id) const {
         return std::any_of(targets.begin(), targets.end(),
                            [&ecu_id](const auto& entry) { return entry.second.ecu_id == ecu_id; });
@@ -522,10 +541,11 @@ void EcuPoller::on_upload(const std::string& ecu_id, const std::string& peer) {
         return entry.second.where.host == peer_address;
     });
     if (!impl_->config.from_uploads) {
-        // A configured address not tied yet polls the ECU that uploads from it.
-        if (at_address != targets.end() && at_address->second.ecu_id.empty() &&
-            !impl_->ecu_has_target(ecu_id))
-            impl_->tie(at_address->second, ecu_id, "its uploads");
+        // A configured address polls the ECU that uploads from it: its uploads outrank an
+        // answer (the first to answer there may have been another).
+        if (at_address != targets.end() && at_address->second.ecu_id != ecu_id &&
+            at_address->second.tied_by != "its uploads" && !impl_->ecu_has_target(ecu_id))
+            impl_->retie(at_address->second, ecu_id);
         return;
     }
     for (auto& [key, target] : targets)
@@ -539,15 +559,7 @@ void EcuPoller::on_upload(const std::string& ecu_id, const std::string& peer) {
     if (at_address != targets.end()) {
         // Another ECU uploads from this address now (an ECU replaced, a lease given to another):
         // the address polls that one, and nothing the old one said is kept for it.
-        auto& target = at_address->second;
-        impl_->tie(target, ecu_id, "its uploads");
-        ++target.generation;
-        target.facts = {};
-        target.zone.reset();
-        target.status = PollStatus{};
-        target.status.address = peer_address;
-        target.status.ecu_id = ecu_id;
-        target.last_upload = Steady::now();
+        impl_->retie(at_address->second, ecu_id);
         return;
     }
     impl_->add_target({peer_address, kLocalApiPort}, ecu_id);

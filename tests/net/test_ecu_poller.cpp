@@ -511,3 +511,23 @@ TEST_CASE("with auto, an ECU silent for long or forgotten is no longer polled", 
     CHECK(poller.status().size() == 1);
     poller.stop();
 }
+
+TEST_CASE("a configured address polls the ECU uploading from it, even after another answered",
+          "[poller]") {
+    PollerRig rig;
+    rig.poller->start();
+    REQUIRE(run_until(rig.io, [&] { return !rig.polled.empty(); }));
+    REQUIRE(rig.poller->status().front().ecu_id == "216000000001"); // by its first answer
+    // ECU ...099 uploads from that address: the address is its, and ...001's answers fail.
+    rig.poller->on_upload("216000000099", "127.0.0.1:40123");
+    const auto status = rig.poller->status().front();
+    CHECK(status.ecu_id == "216000000099");
+    CHECK(status.last_success_unix == 0); // nothing of ...001 is kept for it
+    const auto fed = rig.polled.size();
+    REQUIRE(run_until(rig.io, [&] { return rig.failures() >= 1; }));
+    CHECK(rig.polled.size() == fed);
+    CHECK(rig.count("answered as ECU 216000000001, but this address polls ECU 216000000099") >= 1);
+    // Uploads of another ECU from there later change nothing: the uploads tied it.
+    rig.poller->on_upload("216000000077", "127.0.0.1:40124");
+    CHECK(rig.poller->status().front().ecu_id == "216000000099");
+}
