@@ -46,17 +46,16 @@ std::string poll_state(const EcuPoller* poller, const std::string& ecu_id, const
         return clock.iso_with_offset(
             std::chrono::system_clock::time_point(std::chrono::seconds(unix)));
     };
+    // An address tied to no ECU yet (configured, no ECU uploads from it, none answered there) is
+    // shown on every row.
+    std::string untied;
     for (const auto& s : poller->status()) {
-        if (s.ecu_id != ecu_id)
-            continue;
-        if (s.failing_since_unix)
-            return "port 8899 at " + s.address + " not answering since " +
-                   at(*s.failing_since_unix) + " (" + s.last_failure + ")";
-        if (s.last_success_unix)
-            return "port 8899 at " + s.address + " answered " + at(s.last_success_unix);
-        return "port 8899 at " + s.address + " not polled yet";
+        if (s.ecu_id == ecu_id)
+            return describe_poll_status(s, at);
+        if (s.ecu_id.empty())
+            untied += "; " + describe_poll_status(s, at);
     }
-    return "port 8899 not polled yet";
+    return "port 8899 not polled yet" + untied;
 }
 
 constexpr std::chrono::milliseconds kShutdownGrace{500};
@@ -203,6 +202,11 @@ int run_service(const Options& options) {
     pipeline_config.gap_expiry = options.gap_expiry;
     pipeline_config.poll_interval = options.poll_interval;
     pipeline_config.polling = !options.poll_ecus.empty();
+    std::function<void(const std::string&)> forget_poll_target; // set once polling starts
+    pipeline_config.on_ecu_forgotten = [&forget_poll_target](const std::string& id) {
+        if (forget_poll_target)
+            forget_poll_target(id);
+    };
     std::unique_ptr<Store> store;
     try {
         store = std::make_unique<Store>(Store::file_in(options.state_dir), StoreLimits{},
@@ -273,6 +277,7 @@ int run_service(const Options& options) {
         auto poll_config = parse_poll_ecus(options.poll_ecus); // checked with the options
         poll_config.interval = options.poll_interval;
         poll_config.timeout = options.poll_timeout;
+        poll_config.max_inverters = options.max_inverters_per_ecu;
         poller = std::make_unique<EcuPoller>(
             io, std::move(poll_config), log,
             [&pipeline](const std::string& id, const PolledEcuFacts& facts,
@@ -283,6 +288,7 @@ int run_service(const Options& options) {
         service.set_upload_observer([&poller](const std::string& id, const std::string& peer) {
             poller->on_upload(id, peer);
         });
+        forget_poll_target = [&poller](const std::string& id) { poller->forget(id); };
         log.info("polling_ecus", {{"ecus", options.poll_ecus},
                                   {"interval_s", std::to_string(options.poll_interval.count())},
                                   {"timeout_s", std::to_string(options.poll_timeout.count())}});

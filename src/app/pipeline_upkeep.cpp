@@ -86,6 +86,8 @@ void UploadPipeline::Impl::forget_ecu(const std::string& id, const std::string& 
     ecus.erase(it);
     registry.forget(id);
     weak_panels.forget(id);
+    if (config.on_ecu_forgotten)
+        config.on_ecu_forgotten(id);
     // Cleared whether sent in this run or an earlier one; sent once, not kept.
     const auto& topics = publisher.topics();
     publisher.put_latest({weak_panels_topic(topics, id), "", true}, false);

@@ -518,7 +518,9 @@ EcuLedger::Tick EcuLedger::tick(TimePoint now) {
                                       {{"silent_for_s", std::to_string(now_s - s.last_heard_s)}}));
         changed = true;
     }
-    const auto ecu_now_s = ecu_wall_clock_s(now_s, time_zone_.get(), s.offset_s);
+    const TimeZone* day_zone = zone_giving_day(time_zone_.get(), now_s, s.offset_s);
+    zone_gives_day_ = day_zone != nullptr;
+    const auto ecu_now_s = ecu_wall_clock_s(now_s, day_zone, s.offset_s);
     if (ecu_now_s && s.daily.day()) {
         const LocalDate ecu_today = date_of(from_epoch_seconds(*ecu_now_s));
         if (ecu_today > *s.daily.day()) {
@@ -566,6 +568,11 @@ EcuLedger::Tick EcuLedger::tick(TimePoint now) {
     if (changed)
         ++s.revision;
     return result;
+}
+
+void EcuLedger::set_time_zone(std::shared_ptr<const TimeZone> zone) {
+    time_zone_ = std::move(zone);
+    zone_gives_day_ = zone_giving_day(time_zone_.get(), state_.last_heard_s, state_.offset_s);
 }
 
 std::optional<std::chrono::seconds> EcuLedger::clock_offset() const {

@@ -268,6 +268,13 @@ bool zone_agrees_with_uploads(const TimeZone& zone, std::int64_t utc_s,
     return difference <= kTolerance_s && difference >= -kTolerance_s;
 }
 
+const TimeZone* zone_giving_day(const TimeZone* zone, std::int64_t utc_s,
+                                std::optional<std::int64_t> learned_offset_s) {
+    if (!zone || !learned_offset_s || !zone_agrees_with_uploads(*zone, utc_s, learned_offset_s))
+        return nullptr;
+    return zone;
+}
+
 std::optional<std::int64_t> ecu_wall_clock_s(std::int64_t utc_s, const TimeZone* zone,
                                              std::optional<std::int64_t> learned_offset_s) {
     if (zone)

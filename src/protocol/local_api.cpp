@@ -286,9 +286,11 @@ LocalResult<LocalEcuInfo> decode_local_ecu_info(std::string_view reply) {
         if (body.size() < at + *length)
             return too_short(at + *length, body.size(), std::string(what) + " text");
         const auto text = body.substr(at, *length);
-        if (!printable(text))
-            return LocalApiError{at, std::string(what) + " text is not printable"};
-        info.*member = text;
+        // Only that text is unusable: the id and counts before it still are.
+        if (printable(text))
+            info.*member = text;
+        else
+            info.dropped.push_back({at, std::string(what) + " text is not printable"});
         at += *length;
     }
     return info; // the MAC addresses that follow are of no use to the service

@@ -9,6 +9,7 @@
 #include "support/upload_builder.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
 #include <sstream>
@@ -186,6 +187,26 @@ TEST_CASE("pipeline: beyond max_ecus an ECU is answered untracked and never desc
     CHECK(bench.publisher.readings.size() == 1);
     CHECK(bench.log_text.str().find("ecu_limit_reached") != std::string::npos);
     CHECK(bench.pipeline.ecus().size() == 1);
+}
+
+TEST_CASE("pipeline: an ECU evicted to make room is named to on_ecu_forgotten", "[pipeline]") {
+    PipelineConfig config;
+    config.max_ecus = 1;
+    std::vector<std::string> forgotten;
+    config.on_ecu_forgotten = [&](const std::string& id) { forgotten.push_back(id); };
+    config.ecu_timeout = 2s; // its check runs every 0.5 s
+    Bench bench(config);
+    bench.pipeline.start();
+    CHECK(bench.upload(upload_of("216000000001", "20240206112214", 30000)).live);
+    // Silent past the ECU timeout, with one reading kept: it no longer holds its place.
+    bench.clock.set({2024, 2, 6, 11, 52, 30});
+    bench.run_until([&] {
+        return std::find(bench.publisher.calls.begin(), bench.publisher.calls.end(),
+                         "offline 216000000001") != bench.publisher.calls.end();
+    });
+    CHECK(forgotten.empty());
+    CHECK(bench.upload(upload_of("216000000002", "20240206115214", 40000)).live);
+    CHECK(forgotten == std::vector<std::string>{"216000000001"});
 }
 
 TEST_CASE("pipeline: the status view comes from the registry", "[pipeline]") {

@@ -1,5 +1,6 @@
 // Polling port 8899 through the real binaries: ecu2mqtt --poll-ecus auto against ecu2mqtt-sim's
 // simulated ECU (uploads and port 8899 from one loopback address), with a real Mosquitto.
+#include "support/local_api_server.hpp"
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
 #include "support/temp_dir.hpp"
@@ -7,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -146,6 +148,49 @@ TEST_CASE("poll auto, port 8899 misbehaving: a logged poll failure and backoff, 
         5s);
     REQUIRE(last);
     CHECK_FALSE(json::parse(last->payload).contains("firmware")); // a failed poll adds nothing
+}
+
+TEST_CASE("poll: an address answering as an ECU that another polled address uploads from feeds "
+          "nothing to it",
+          "[poll_integration]") {
+    // A stand-in on 127.0.0.1 answering ECU info as the simulated ECU, with another time zone
+    // (Etc/GMT-8) than the simulated ECU's own (Europe/Amsterdam).
+    boost::asio::io_context io;
+    auto guard = boost::asio::make_work_guard(io);
+    test::LocalApiServer impostor(io);
+    std::thread serving([&io] { io.run(); });
+    struct Join {
+        boost::asio::io_context& io;
+        std::thread& thread;
+        ~Join() {
+            io.stop();
+            thread.join();
+        }
+    } join{io, serving};
+
+    test::TempDir dir("ecu2mqtt-poll");
+    test::MosquittoBroker broker;
+    test::MqttProbe probe(broker.url(), "ecu2mqtt/" + kEcu + "/state");
+    const auto address = own_loopback_address();
+    test::ServiceProcess service(broker.url(), dir.path / "state",
+                                 {"--log-level", "info", "--poll-ecus",
+                                  address + ",127.0.0.1:" + std::to_string(impostor.port()),
+                                  "--poll-timeout", "3"});
+    test::ChildProcess sim(sim_args(service.port(), address), (dir.path / "sim.json").string());
+
+    CHECK(service.process().wait_for_output(
+        "answered as ECU " + kEcu + ", which is polled at " + address + ":8899", 15s));
+    // The ECU's own answer still comes through.
+    CHECK(probe.wait_for_payload(
+        "ecu2mqtt/" + kEcu + "/state",
+        [](const std::string& p) { return json::parse(p).contains("time_zone"); }, 10s));
+    REQUIRE(sim.wait_for(30s) == 0);
+    for (const auto& m : probe.messages()) {
+        const auto state = json::parse(m.payload);
+        if (state.contains("time_zone"))
+            CHECK(state["time_zone"] == "Europe/Amsterdam");
+    }
+    CHECK_THAT(service.log(), Catch::Contains("event=poll_ecu_tied ecu=" + kEcu));
 }
 
 } // namespace test_poll_integration

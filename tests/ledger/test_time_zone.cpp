@@ -156,4 +156,37 @@ TEST_CASE("zones are looked up by name under a zoneinfo folder, and only by a sa
     CHECK_FALSE(load_time_zone("README.md", dir)); // there, but not TZif
 }
 
+TEST_CASE("an ECU whose clock is implausible keeps following its upload dates, whatever its zone",
+          "[tz][ledger]") {
+    // The ECU says 2024-02-06 while the host says 2026-12-07: no offset is learned from that.
+    const std::int64_t host = utc(2026, 12, 7, 10, 0);
+    EcuLedger ledger("216000000042", {});
+    ledger.commit(ledger.decide(upload_stamped({2024, 2, 6, 11, 22, 14}, 100.0), at(host)));
+    ledger.commit(ledger.decide(upload_stamped({2024, 2, 6, 11, 27, 14}, 100.1), at(host + 300)));
+    REQUIRE_FALSE(ledger.clock_offset());
+    ledger.set_time_zone(std::make_shared<const TimeZone>(zone("Europe/Amsterdam")));
+    ledger.tick(at(host + 600));
+    CHECK(ledger.state().daily.day() == LocalDate{2024, 2, 6});
+    CHECK(ledger.time_zone() == nullptr); // the status page does not claim the zone gives it
+    ledger.commit(ledger.decide(upload_stamped({2024, 2, 6, 11, 32, 14}, 100.2), at(host + 900)));
+    CHECK(ledger.state().daily.today_kwh().value_or(0) > 0.15);
+}
+
+TEST_CASE("a zone the ECU's own clock contradicts never rolls its day", "[tz][ledger]") {
+    // The ECU's clock is UTC-11 (Pacific/Niue); a zone 19 h ahead of it (Shanghai) would start
+    // its next day at 16:00 UTC of its own evening.
+    const std::int64_t host = utc(2026, 12, 7, 6, 0); // 19:00 on Dec 6 for the ECU
+    EcuLedger ledger("216000000042", {});
+    ledger.commit(ledger.decide(upload_stamped({2026, 12, 6, 19, 0, 0}, 100.0), at(host)));
+    ledger.commit(ledger.decide(upload_stamped({2026, 12, 6, 19, 5, 0}, 100.1), at(host + 300)));
+    REQUIRE(ledger.clock_offset() == std::chrono::seconds(-11 * 3600));
+    ledger.set_time_zone(std::make_shared<const TimeZone>(zone("Asia/Shanghai")));
+    ledger.tick(at(host + 600));
+    CHECK(ledger.state().daily.day() == LocalDate{2026, 12, 6});
+    CHECK(ledger.time_zone() == nullptr);
+    // Its own midnight (11:00 UTC) still turns the day.
+    ledger.tick(at(utc(2026, 12, 7, 11, 0, 1)));
+    CHECK(ledger.state().daily.day() == LocalDate{2026, 12, 7});
+}
+
 } // namespace test_time_zone

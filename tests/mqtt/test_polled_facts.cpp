@@ -200,4 +200,48 @@ TEST_CASE("polled facts survive their store record, ages included, and a broken 
     CHECK(polled_facts_from_record(broken) == PolledEcuFacts{});
 }
 
+TEST_CASE("only zone names of the form Area/City or Etc/ are published, each refusal said",
+          "[polled]") {
+    PolledEcuFacts facts;
+    LocalEcuInfo info;
+    for (const auto* zone : {"Europe/Amsterdam", "Etc/GMT-8", "America/Argentina/Buenos_Aires",
+                             "America/Port-au-Prince"}) {
+        info.time_zone = zone;
+        CHECK(merge_ecu_info(facts, info).empty());
+        CHECK(facts.time_zone == zone);
+    }
+    // Links to the host's own zone, no zone, other leap-second rules, no area, a path.
+    for (const auto* zone :
+         {"localtime", "posixrules", "Factory", "right/Europe/Amsterdam", "posix/Europe/Amsterdam",
+          "UTC", "Europe/", "Europe//Amsterdam", "Etc/../localtime"}) {
+        INFO(zone);
+        info.time_zone = zone;
+        const auto refused = merge_ecu_info(facts, info);
+        REQUIRE(refused.size() == 1);
+        CHECK(refused.front() == "time zone is not a zone name of the form Area/City or Etc/...");
+        CHECK(facts.time_zone == "America/Port-au-Prince");
+    }
+}
+
+TEST_CASE("firmware and zone text over 64 characters are refused with the reason", "[polled]") {
+    PolledEcuFacts facts;
+    LocalEcuInfo info;
+    info.firmware = std::string(64, 'f');
+    info.time_zone = "Europe/" + std::string(57, 'a'); // 64
+    CHECK(merge_ecu_info(facts, info).empty());
+    info.firmware = std::string(999, 'x');
+    info.time_zone = "Europe/" + std::string(992, 'a');
+    const auto refused = merge_ecu_info(facts, info);
+    REQUIRE(refused.size() == 2);
+    CHECK(refused[0] == "firmware longer than 64 characters (999)");
+    CHECK(refused[1] == "time zone longer than 64 characters (999)");
+    CHECK(facts.firmware == std::string(64, 'f'));
+    CHECK(facts.time_zone->size() == 64);
+    // A text the ECU left out (or the decoder dropped) is no refusal and keeps the last one.
+    info.firmware.clear();
+    info.time_zone.clear();
+    CHECK(merge_ecu_info(facts, info).empty());
+    CHECK(facts.firmware == std::string(64, 'f'));
+}
+
 } // namespace test_polled_facts

@@ -256,4 +256,281 @@ TEST_CASE("connecting to an address that drops the attempt is given up before --
     poller.stop();
 }
 
+namespace {
+
+// The fixture's ECU-info reply, answering as `ecu_id` (12 digits) instead of 216000000001.
+std::string info_reply_as(test::LocalApiServer& ecu, const std::string& ecu_id) {
+    auto reply = ecu.reply("0001");
+    const auto at = reply.find("216000000001");
+    REQUIRE(at != std::string::npos);
+    reply.replace(at, ecu_id.size(), ecu_id);
+    return reply;
+}
+
+} // namespace
+
+TEST_CASE("an address answering as another ECU than the one uploading from it: a failed poll",
+          "[poller]") {
+    PollerRig rig;
+    // ECU ...099 uploads from the configured address: the address polls it, and the answer as
+    // ...001 is nobody's facts.
+    rig.poller->start();
+    rig.poller->on_upload("216000000099", "127.0.0.1:40123");
+    REQUIRE(rig.poller->status().front().ecu_id == "216000000099");
+    REQUIRE(run_until(rig.io, [&] { return rig.failures() >= 1; }));
+    CHECK(rig.polled.empty());
+    CHECK(rig.count("poll_failed ecu=216000000099") >= 1);
+    CHECK(rig.count("answered as ECU 216000000001") >= 1);
+    const auto status = rig.poller->status().front();
+    CHECK(status.ecu_id == "216000000099");
+    CHECK(status.last_failure.starts_with("0001: answered as ECU 216000000001"));
+    for (const auto& request : rig.ecu.requests())
+        CHECK(request == "APS1100160001END\n"); // nothing more asked of the wrong ECU
+}
+
+TEST_CASE("an address that answered as one ECU never feeds another", "[poller]") {
+    PollerRig rig;
+    rig.poller->start();
+    REQUIRE(run_until(rig.io, [&] { return !rig.polled.empty(); }));
+    rig.ecu.set_reply("0001", info_reply_as(rig.ecu, "216000000099"));
+    REQUIRE(run_until(rig.io, [&] { return rig.failures() >= 2; }));
+    for (const auto& id : rig.polled_ids)
+        CHECK(id == "216000000001");
+    CHECK(rig.poller->status().front().ecu_id == "216000000001");
+    CHECK(rig.count("answered as ECU 216000000099, but this address polls ECU 216000000001") >= 2);
+}
+
+TEST_CASE("two addresses answering as the same ECU: only the first feeds it", "[poller]") {
+    asio::io_context io;
+    test::LocalApiServer first(io);
+    test::LocalApiServer second(io); // another address claiming the same id
+    std::ostringstream log_text;
+    Logger log{log_text, LogLevel::Debug};
+    PollerConfig config;
+    config.targets = {{"127.0.0.1", first.port()}, {"127.0.0.1", second.port()}};
+    config.interval = std::chrono::milliseconds(150);
+    config.timeout = std::chrono::milliseconds(300);
+    config.first_poll = std::chrono::milliseconds(0);
+    int fed = 0;
+    EcuPoller poller(
+        io, config, log,
+        [&](const std::string& id, const PolledEcuFacts&, std::shared_ptr<const TimeZone>) {
+            CHECK(id == "216000000001");
+            ++fed;
+        },
+        [](const std::string&) { return false; });
+    poller.start();
+    REQUIRE(run_until(io, [&] {
+        const auto s = poller.status();
+        return s[0].consecutive_failures + s[1].consecutive_failures >= 2;
+    }));
+    const auto status = poller.status();
+    const int fed_by = status[0].last_success_unix > 0 ? 0 : 1;
+    CHECK(status[fed_by].ecu_id == "216000000001");
+    CHECK(status[1 - fed_by].ecu_id.empty());
+    CHECK(status[1 - fed_by].last_success_unix == 0);
+    CHECK(status[1 - fed_by].last_failure.find("which is polled at 127.0.0.1:") !=
+          std::string::npos);
+    CHECK(fed >= 1);
+    poller.stop();
+}
+
+TEST_CASE("with auto, an address another ECU uploads from now polls that ECU", "[poller]") {
+    PollerRig rig(true);
+    rig.poller->on_upload("216000000001", "127.0.0.1:40123");
+    rig.poller->on_upload("216000000099", "127.0.0.1:40124"); // the lease went to another ECU
+    const auto status = rig.poller->status();
+    REQUIRE(status.size() == 1);
+    CHECK(status.front().ecu_id == "216000000099");
+    CHECK(rig.count("poll_ecu_tied ecu=216000000099") == 1);
+}
+
+TEST_CASE("an unprintable firmware leaves out the firmware only: the poll goes on", "[poller]") {
+    PollerRig rig;
+    auto reply = rig.ecu.reply("0001");
+    reply[reply.find("ECU_R_1.3.6C") + 3] = '\x01';
+    rig.ecu.set_reply("0001", reply);
+    rig.poller->start();
+    REQUIRE(run_until(rig.io, [&] { return rig.polled.size() >= 2; }));
+    const auto& facts = rig.polled.front();
+    CHECK(rig.polled_ids.front() == "216000000001");
+    CHECK_FALSE(facts.firmware);
+    CHECK(facts.time_zone == "Etc/GMT-8");
+    CHECK(facts.inverters.size() == 6); // 0002 and 0030 asked and answered
+    CHECK(rig.failures() == 0);
+    CHECK(rig.count("poll_failed") == 0);
+    // Said once, not on every poll.
+    CHECK(rig.count("polled_text_refused") == 1);
+    CHECK(rig.count("firmware text is not printable") == 1);
+}
+
+TEST_CASE("a refused zone name is logged once with why, and never used", "[poller]") {
+    PollerRig rig;
+    auto reply = rig.ecu.reply("0001");
+    const auto at = reply.find("Etc/GMT-8");
+    REQUIRE(at != std::string::npos);
+    reply.replace(at, 9, "localtime");
+    rig.ecu.set_reply("0001", reply);
+    rig.poller->start();
+    REQUIRE(run_until(rig.io, [&] { return rig.polled.size() >= 3; }));
+    CHECK_FALSE(rig.polled.back().time_zone);
+    CHECK(rig.zones.back().empty());
+    CHECK(rig.count("polled_text_refused") == 1);
+    CHECK(rig.count("not a zone name of the form Area/City or Etc/") == 1);
+    CHECK(rig.count("tzdata") == 0); // not the hint for a missing zone file
+}
+
+TEST_CASE("a zone that changes between polls is used once said on three polls in a row",
+          "[poller][tz]") {
+    PollerRig rig;
+    rig.poller->start();
+    REQUIRE(run_until(rig.io, [&] { return !rig.polled.empty(); }));
+    REQUIRE(rig.zones.back() == "Etc/GMT-8");
+    auto reply = rig.ecu.reply("0001");
+    // The length field (3 digits before the name) says 9: "Asia/Shanghai" would need 13.
+    const auto at = reply.find("009Etc/GMT-8");
+    REQUIRE(at != std::string::npos);
+    reply.replace(at, 12, "013Asia/Shanghai");
+    auto length = std::to_string(std::stoi(reply.substr(5, 4)) + 4); // the frame's length
+    reply.replace(5, 4, std::string(4 - length.size(), '0') + length);
+    rig.ecu.set_reply("0001", reply);
+    const auto polls_before = rig.polled.size();
+    REQUIRE(run_until(rig.io, [&] { return rig.count("time_zone_change_taken") == 1; }));
+    // Two polls of the new zone kept the old one; the third took it.
+    REQUIRE(rig.polled.size() >= polls_before + 3);
+    CHECK(rig.zones[polls_before] == "Etc/GMT-8");
+    CHECK(rig.polled[polls_before].time_zone == "Etc/GMT-8");
+    CHECK(rig.zones[polls_before + 1] == "Etc/GMT-8");
+    CHECK(rig.zones[polls_before + 2] == "Asia/Shanghai");
+    CHECK(rig.count("time_zone_changed ") == 1);
+}
+
+TEST_CASE("an ECU answering ECU info but failing 0002 answers: no backoff, the step named",
+          "[poller]") {
+    PollerRig rig;
+    rig.ecu.set_reply("0002", test::port8899_reply("ksh270_ecu-b_0002_error_short.hex"));
+    rig.poller->start();
+    REQUIRE(run_until(rig.io, [&] { return rig.count("poll_failed") >= 3; }));
+    CHECK(rig.count("poll_backoff") == 0);
+    const auto status = rig.poller->status().front();
+    CHECK(status.consecutive_failures == 0);
+    CHECK_FALSE(status.failing_since_unix);
+    CHECK(status.last_success_unix > 0);
+    CHECK(status.step_failing.starts_with("0002: "));
+    const auto shown = describe_poll_status(status, [](std::int64_t) { return "T"; });
+    CHECK(shown.starts_with("port 8899 at 127.0.0.1 answers, but 0002 fails: "));
+    CHECK(rig.polled.front().firmware == "ECU_R_1.3.6C"); // what did answer is used
+    CHECK(rig.polled.front().inverters.size() == 6);      // from 0030
+}
+
+TEST_CASE("polled inverters are what the latest replies list, at most --max-inverters-per-ecu",
+          "[poller]") {
+    PollerRig rig;
+    rig.poller->start();
+    REQUIRE(run_until(rig.io, [&] { return !rig.polled.empty(); }));
+    REQUIRE(rig.polled.back().inverters.contains("901000000001"));
+    // The inverter 901000000001 is replaced by 901000000099 on the ECU.
+    for (const auto* command : {"0002", "0030"}) {
+        auto reply = rig.ecu.reply(command);
+        const std::string uid("\x90\x10\x00\x00\x00\x01", 6); // BCD
+        const auto at = reply.find(uid);
+        REQUIRE(at != std::string::npos);
+        reply[at + 5] = '\x99';
+        rig.ecu.set_reply(command, reply);
+    }
+    // Kept three intervals (450 ms here) at most, then gone.
+    REQUIRE(run_until(rig.io, [&] {
+        return !rig.polled.empty() && !rig.polled.back().inverters.contains("901000000001");
+    }));
+    CHECK(rig.polled.back().inverters.contains("901000000099"));
+    CHECK(rig.polled.back().inverters.size() == 6);
+}
+
+TEST_CASE("at most max_in_flight polls at once", "[poller]") {
+    asio::io_context io;
+    std::vector<std::unique_ptr<test::LocalApiServer>> silent;
+    PollerConfig config;
+    for (int i = 0; i < 5; ++i) {
+        silent.push_back(std::make_unique<test::LocalApiServer>(io));
+        silent.back()->set_behaviour(test::LocalApiBehaviour::Silent);
+        config.targets.push_back({"127.0.0.1", silent.back()->port()});
+    }
+    config.interval = std::chrono::seconds(60);
+    config.timeout = std::chrono::milliseconds(600);
+    config.first_poll = std::chrono::milliseconds(0);
+    config.max_in_flight = 2;
+    std::ostringstream log_text;
+    Logger log{log_text, LogLevel::Debug};
+    EcuPoller poller(
+        io, config, log, [](const std::string&, const PolledEcuFacts&, auto) {},
+        [](const std::string&) { return false; });
+    const auto asked = [&] {
+        std::size_t n = 0;
+        for (const auto& server : silent)
+            n += server->requests().size();
+        return n;
+    };
+    poller.start();
+    REQUIRE(run_until(
+        io, [&] { return asked() == 2; }, std::chrono::milliseconds(500)));
+    run_until(
+        io, [] { return false; }, std::chrono::milliseconds(300)); // all 5 due, 2 under way
+    CHECK(asked() == 2);
+    // As those time out, the others are asked, two at a time.
+    REQUIRE(run_until(
+        io, [&] { return asked() == 5; }, std::chrono::seconds(5)));
+    poller.stop();
+}
+
+TEST_CASE("with auto, an ECU silent for long or forgotten is no longer polled", "[poller]") {
+    asio::io_context io;
+    std::ostringstream log_text;
+    Logger log{log_text, LogLevel::Debug};
+    PollerConfig config;
+    config.from_uploads = true;
+    config.interval = std::chrono::milliseconds(100);
+    config.timeout = std::chrono::milliseconds(100);
+    config.first_poll = std::chrono::seconds(60); // not polled meanwhile: only found and dropped
+    config.auto_target_silence = std::chrono::milliseconds(0);
+    EcuPoller poller(
+        io, config, log, [](const std::string&, const PolledEcuFacts&, auto) {},
+        [](const std::string&) { return false; });
+    poller.start();
+    poller.on_upload("216000000001", "127.0.0.1:40123");
+    poller.on_upload("216000000002", "127.0.0.2:40123");
+    REQUIRE(poller.status().size() == 2);
+    run_until(
+        io, [] { return false; }, std::chrono::milliseconds(50)); // the loop waits for the first
+    poller.forget("216000000001"); // the one the loop waits for: it looks again after waking
+    REQUIRE(poller.status().size() == 1);
+    CHECK(poller.status().front().ecu_id == "216000000002");
+    // Three intervals without an upload: dropped, and found again with the next upload.
+    REQUIRE(run_until(
+        io, [&] { return poller.status().empty(); }, std::chrono::seconds(2)));
+    CHECK(log_text.str().find("poll_ecu_dropped ecu=216000000002") != std::string::npos);
+    poller.on_upload("216000000001", "127.0.0.1:40124");
+    CHECK(poller.status().size() == 1);
+    poller.stop();
+}
+
+TEST_CASE("a configured address polls the ECU uploading from it, even after another answered",
+          "[poller]") {
+    PollerRig rig;
+    rig.poller->start();
+    REQUIRE(run_until(rig.io, [&] { return !rig.polled.empty(); }));
+    REQUIRE(rig.poller->status().front().ecu_id == "216000000001"); // by its first answer
+    // ECU ...099 uploads from that address: the address is its, and ...001's answers fail.
+    rig.poller->on_upload("216000000099", "127.0.0.1:40123");
+    const auto status = rig.poller->status().front();
+    CHECK(status.ecu_id == "216000000099");
+    CHECK(status.last_success_unix == 0); // nothing of ...001 is kept for it
+    const auto fed = rig.polled.size();
+    REQUIRE(run_until(rig.io, [&] { return rig.failures() >= 1; }));
+    CHECK(rig.polled.size() == fed);
+    CHECK(rig.count("answered as ECU 216000000001, but this address polls ECU 216000000099") >= 1);
+    // Uploads of another ECU from there later change nothing: the uploads tied it.
+    rig.poller->on_upload("216000000077", "127.0.0.1:40124");
+    CHECK(rig.poller->status().front().ecu_id == "216000000099");
+}
+
 } // namespace test_ecu_poller

@@ -114,6 +114,28 @@ TEST_CASE("ECU info of an ECU-R: firmware, time zone, counts, no last-EMA date",
     CHECK(info.time_zone == "Etc/GMT-8");
 }
 
+TEST_CASE("an unprintable firmware or zone text drops that text only", "[local_api]") {
+    auto reply = test::port8899_reply("ksh210_ecu-r2160_qt2_0001.hex");
+    const auto firmware_at = reply.find("ECU_R_1.3.6C");
+    REQUIRE(firmware_at != std::string::npos);
+    reply[firmware_at + 3] = '\x01'; // a control byte, the length unchanged
+    const auto info = decoded(decode_local_ecu_info(reply));
+    CHECK(info.ecu_id == "216000000001");
+    CHECK(info.inverters_registered == 6);
+    CHECK(info.firmware.empty());
+    CHECK(info.time_zone == "Etc/GMT-8");
+    REQUIRE(info.dropped.size() == 1);
+    CHECK(info.dropped.front().reason == "firmware text is not printable");
+
+    const auto zone_at = reply.find("Etc/GMT-8");
+    REQUIRE(zone_at != std::string::npos);
+    reply[zone_at + 3] = '\n';
+    const auto both = decoded(decode_local_ecu_info(reply));
+    CHECK(both.ecu_id == "216000000001");
+    CHECK(both.time_zone.empty());
+    CHECK(both.dropped.size() == 2);
+}
+
 TEST_CASE("ECU info of an ECU-R Pro answers in group 12", "[local_api]") {
     const auto info =
         decoded(decode_local_ecu_info(test::port8899_reply("rdr129_ecu-r-pro_ds3_0001.hex")));

@@ -45,6 +45,11 @@ class LocalApiServer {
         acceptor_->close(ignored);
     }
     void answer_again() { listen(port_); }
+    // The reply to `command` ("0001", "0002", "0030") from now on.
+    void set_reply(const std::string& command, std::string reply) {
+        replies_[command] = std::move(reply);
+    }
+    const std::string& reply(const std::string& command) { return replies_[command]; }
 
     const std::vector<std::string>& requests() const { return *requests_; }
 

@@ -12,6 +12,7 @@
 #include "ecu2mqtt/mqtt/polled_facts.hpp"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,9 @@ struct PipelineConfig : RegistryConfig {
     // --poll-ecus is on: the last polled facts of each ECU are loaded with its state, so that
     // its polled entities stay across a restart (with unknown values once old).
     bool polling = false;
+    // Told of each ECU no longer tracked (evicted for another, or silent too long), so that
+    // what follows it, such as its poll target, can let it go.
+    std::function<void(const std::string&)> on_ecu_forgotten;
 };
 
 // What the ledger says of one ECU, for the status page.

@@ -165,7 +165,8 @@ class EcuLedger {
         std::vector<std::string> forgotten_inverters;
         std::vector<LedgerEvent> events;
     };
-    // ECU midnight (by its time zone when known, else host time + learned offset), offline
+    // ECU midnight (by its time zone when it agrees with the learned offset, else host time +
+    // learned offset, else the upload dates alone), offline
     // deadline, inverter and gap expiry.
     Tick tick(TimePoint now);
 
@@ -183,15 +184,18 @@ class EcuLedger {
     bool online() const { return state_.online; }
     std::optional<std::chrono::seconds> clock_offset() const;
     std::optional<LocalDateTime> resend_from() const;
-    // The ECU's own time zone (from polling it) gives its day instead of the learned offset.
-    void set_time_zone(std::shared_ptr<const TimeZone> zone) { time_zone_ = std::move(zone); }
-    const TimeZone* time_zone() const { return time_zone_.get(); }
+    // The ECU's own time zone (from polling it) gives its day instead of the learned offset,
+    // while that offset agrees with it (see zone_giving_day).
+    void set_time_zone(std::shared_ptr<const TimeZone> zone);
+    // The zone while it gives the ECU's day (as of the last tick), else none.
+    const TimeZone* time_zone() const { return zone_gives_day_ ? time_zone_.get() : nullptr; }
 
   private:
     std::string ecu_id_;
     LedgerConfig config_;
     EcuLedgerState state_;
     std::shared_ptr<const TimeZone> time_zone_;
+    bool zone_gives_day_ = false;
 };
 
 } // namespace ecu2mqtt

@@ -56,6 +56,13 @@ bool plausible_zone_name(std::string_view name);
 bool zone_agrees_with_uploads(const TimeZone& zone, std::int64_t utc_s,
                               std::optional<std::int64_t> learned_offset_s);
 
+// `zone` when it may give the ECU's day at `utc_s`: only while the offset learned from its
+// uploads agrees with it. An ECU whose clock gave no offset (implausibly far off) keeps
+// following its upload dates, and a zone its own clock contradicts (spoofed, changed, or a clock
+// set to another zone) moves no midnight.
+const TimeZone* zone_giving_day(const TimeZone* zone, std::int64_t utc_s,
+                                std::optional<std::int64_t> learned_offset_s);
+
 // The ECU's wall clock at `utc_s`: its time zone's when known, else host time + the offset
 // learned from its uploads, else unknown.
 std::optional<std::int64_t> ecu_wall_clock_s(std::int64_t utc_s, const TimeZone* zone,

@@ -36,6 +36,13 @@ struct PollerConfig {
     std::chrono::milliseconds connect_timeout{3'000};
     std::chrono::milliseconds first_poll{5'000};
     std::chrono::milliseconds max_backoff{3'600'000};
+    std::size_t max_inverters = 128; // --max-inverters-per-ecu: polled inverters kept per ECU
+    // Polls under way at once: a port that hangs holds one for a timeout, delaying no other
+    // ECU, while a LAN of dead addresses opens no more connections than this.
+    std::size_t max_in_flight = 4;
+    // `auto`: an ECU's address is dropped after this long without its uploads (and at least
+    // three intervals); it is found again with its next upload.
+    std::chrono::milliseconds auto_target_silence{1'200'000};
     std::string zoneinfo_dir = "/usr/share/zoneinfo";
 };
 
@@ -50,7 +57,14 @@ struct PollStatus {
     std::optional<std::int64_t> failing_since_unix;
     std::string last_failure;
     int consecutive_failures = 0;
+    // It answers ECU info, but this step failed on its last poll ("0002: why"); empty if none.
+    std::string step_failing;
 };
+
+// The status page's words on one polled address, `at` writing a time: "port 8899 at A answered
+// T", "… answers, but 0002 fails: why", "… not answering since T (why)", "… not polled yet".
+std::string describe_poll_status(const PollStatus& status,
+                                 const std::function<std::string(std::int64_t)>& at);
 
 class EcuPoller {
   public:
@@ -70,6 +84,8 @@ class EcuPoller {
     // Every upload, with its peer ("address:port"): with `auto`, an ECU is polled at the address
     // its uploads come from.
     void on_upload(const std::string& ecu_id, const std::string& peer);
+    // The ECU is no longer tracked (evicted): with `auto`, its address is no longer polled.
+    void forget(const std::string& ecu_id);
     std::vector<PollStatus> status() const;
 
   private:

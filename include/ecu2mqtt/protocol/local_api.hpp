@@ -46,6 +46,8 @@ struct LocalEcuInfo {
     int inverters_online = 0;
     std::string firmware;  // `ECU_R_1.3.6C`
     std::string time_zone; // `Etc/GMT-8`, `Europe/Amsterdam`
+    // A firmware or zone text with bytes that are no printable text is left empty, and why here.
+    std::vector<LocalApiError> dropped;
 };
 
 // One record of 0002. Zeroed fields of an offline inverter are unset, never 0 Hz or −100 °C.

@@ -3,6 +3,7 @@
 
 #include "ecu2mqtt/protocol/local_api.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -23,8 +24,8 @@ struct PolledInverterFacts {
     bool operator==(const PolledInverterFacts&) const = default;
 };
 
-// Everything known from the ECU's last good answers; each reply only adds to or refreshes it, so
-// a failed poll changes nothing.
+// Everything known from the ECU's last good answers; each reply adds to or refreshes it, and
+// inverters no reply has listed for a few intervals are dropped; a failed poll changes nothing.
 struct PolledEcuFacts {
     std::optional<std::string> firmware;
     std::optional<std::string> time_zone;
@@ -34,11 +35,19 @@ struct PolledEcuFacts {
     bool operator==(const PolledEcuFacts&) const = default;
 };
 
-void merge_ecu_info(PolledEcuFacts& facts, const LocalEcuInfo& info);
+// Firmware and time zone only when fit to publish (short printable text; a zone of the form
+// Area/City or Etc/…); returns why each one that is not was left out.
+std::vector<std::string> merge_ecu_info(PolledEcuFacts& facts, const LocalEcuInfo& info);
 // `now_unix`: when the reply came, kept with each inverter's values it gives.
-void merge_realtime(PolledEcuFacts& facts, const LocalRealtime& realtime, std::int64_t now_unix);
+// Inverters beyond `max_inverters` (--max-inverters-per-ecu) are left out.
+inline constexpr std::size_t kMaxPolledInverters = 256;
+void merge_realtime(PolledEcuFacts& facts, const LocalRealtime& realtime, std::int64_t now_unix,
+                    std::size_t max_inverters = kMaxPolledInverters);
 void merge_signal_levels(PolledEcuFacts& facts, const LocalSignalLevels& signals,
-                         std::int64_t now_unix);
+                         std::int64_t now_unix, std::size_t max_inverters = kMaxPolledInverters);
+// Drops the inverters no reply has listed since `listed_since_unix`: one replaced or removed
+// goes, and what a reply lists replaces what older ones listed.
+void drop_unlisted_inverters(PolledEcuFacts& facts, std::int64_t listed_since_unix);
 // Whether two sets of facts show alike (the same values and keys), whenever each was polled.
 bool same_values(const PolledEcuFacts& a, const PolledEcuFacts& b);
 
