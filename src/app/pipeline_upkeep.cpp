@@ -127,10 +127,18 @@ void UploadPipeline::Impl::on_polled(const std::string& id, const PolledEcuFacts
                                                         : "learned clock offset"}});
         }
     }
+    // The poller starts afresh after a restart: until a reply of this run lists inverters (one
+    // that answers ECU info but not 0002/0030), the stored ones keep their entities, their
+    // values going unknown once old, instead of vanishing from Home Assistant.
+    PolledEcuFacts known = facts;
+    if (entry.polled_inverters_stored && facts.inverters.empty())
+        known.inverters = entry.polled.inverters;
+    else
+        entry.polled_inverters_stored = false;
     // Every answer refreshes when the values were polled; what shows is published again
     // only when it changed.
-    const bool shown_alike = same_values(facts, entry.polled);
-    entry.polled = facts;
+    const bool shown_alike = same_values(known, entry.polled);
+    entry.polled = std::move(known);
     describe(id, entry);
     // Kept with its state, so that a restart announces the polled entities again. Saved
     // after an upload being committed, which would otherwise overwrite it.
@@ -257,8 +265,10 @@ void UploadPipeline::Impl::load_state() {
             const std::string ecu_id = ledger.ecu_id(); // before the ledger moves
             ecus.erase(ecu_id);
             EcuEntry loaded(registry.insert(std::move(ledger)), std::move(live_state));
-            if (config.polling && j.contains("polled")) // else its entities go, as they should
+            if (config.polling && j.contains("polled")) { // else its entities go, as they should
                 loaded.polled = polled_facts_from_record(j["polled"]);
+                loaded.polled_inverters_stored = !loaded.polled.inverters.empty();
+            }
             const auto& entry = ecus.emplace(ecu_id, std::move(loaded)).first->second;
             describe(ecu_id, entry);
             log.info("state_loaded", {{"ecu", id}});

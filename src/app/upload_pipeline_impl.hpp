@@ -36,6 +36,8 @@ struct EcuEntry {
     std::deque<WaitingUpload> waiting;
     PolledEcuFacts polled;       // from its port 8899, when polled: added to what it publishes
     bool polled_unsaved = false; // polled while an upload was being committed: saved after it
+    // Its polled inverters come from the stored record, not yet from a reply of this run.
+    bool polled_inverters_stored = false;
 
     // An upload of it is being decided or written: it must not be forgotten meanwhile, or the
     // commit would land after its state was dropped (and a first upload has no state yet).

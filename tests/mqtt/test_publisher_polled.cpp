@@ -198,6 +198,52 @@ TEST_CASE("a restart keeps the polled entities, their old values unknown", "[pol
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("after a restart, a first poll that answers ECU info only keeps the stored inverters' "
+          "entities",
+          "[polled]") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-polled-partial");
+    test::MqttProbe probe(broker.url(), "#");
+    test::FixedClock clock({2024, 6, 21, 10, 0, 5});
+    const auto polling_on = [](PipelineConfig& config, StoreLimits&) { config.polling = true; };
+    {
+        test::RunningPublisher publisher(broker.url(), dir / "state", clock, polling_on);
+        publisher.upload(reading("20240621100000", 30000));
+        publisher.polled(kEcu, polled_facts(clock));
+        REQUIRE(probe.wait_for_payload(kInverterConfig, [](const std::string& p) {
+            return !p.empty() && json::parse(p)["cmps"].contains("signal_level");
+        }));
+    }
+    probe.clear();
+    clock.set({2024, 6, 21, 10, 10, 5});
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock, polling_on);
+    REQUIRE(probe.wait_for_topic(kInverterConfig));
+    probe.clear();
+    // The ECU answers 0001 with a new firmware; 0002 and 0030 time out.
+    PolledEcuFacts info_only = polled_facts(clock);
+    info_only.firmware = "ECU_R_1.3.7";
+    info_only.inverters.clear();
+    publisher.polled(kEcu, info_only);
+    const auto ecu_config = probe.wait_for_payload(kEcuConfig, [](const std::string& p) {
+        return !p.empty() && json::parse(p)["device"]["sw_version"] == "ECU_R_1.3.7";
+    });
+    REQUIRE(ecu_config);
+    // The next upload: the inverter's polled keys stay (unknown once old), and its device
+    // config is never sent again without them.
+    publisher.upload(reading("20240621101000", 30010));
+    const auto inverter = probe.wait_for_payload(kInverterState, [](const std::string& p) {
+        return json::parse(p)["timestamp"] == "2024-06-21T10:10:00";
+    });
+    REQUIRE(inverter);
+    CHECK(json::parse(inverter->payload).contains("signal_level"));
+    CHECK(json::parse(inverter->payload).contains("ac_voltage_v"));
+    CHECK(probe.count([](const test::Received& m) {
+        return m.topic == kInverterConfig &&
+               (m.payload.empty() || !json::parse(m.payload)["cmps"].contains("signal_level"));
+    }) == 0);
+    std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("with polling turned off, stored polled facts are not loaded: their entities go",
           "[polled]") {
     test::MosquittoBroker broker;
