@@ -277,6 +277,17 @@ std::vector<PvoutputSilentEcu> PvoutputQueue::silent_ecus(const PvoutputMapping&
         // it never reported while the others did for longer than that.
         if (last.empty() ? first > silent_before : last >= silent_before)
             continue;
+        // Heard on an earlier day only: ECUs wake at different times each morning, so it is
+        // silent once the system has reported for the silent time of this day without it.
+        const auto day = newest.substr(0, 10);
+        if (!last.empty() && last.substr(0, 10) < day) {
+            auto first_today = db_.prepare(
+                "SELECT min(slot) FROM pvoutput_parts WHERE system_id = ? AND slot >= ?");
+            first_today.bind(1, system).bind(2, day);
+            first_today.step();
+            if (std::string(first_today.column_text(0)) > silent_before)
+                continue;
+        }
         auto without =
             db_.prepare("SELECT count(*) FROM pvoutput_statuses WHERE system_id = ? AND slot > ?");
         without.bind(1, system).bind(2, last);

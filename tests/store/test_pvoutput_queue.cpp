@@ -126,6 +126,34 @@ TEST_CASE("an ECU that joins a shared system, or falls silent, never makes its c
     CHECK(counter["2026-06-03T10:00"] == Approx(1010000 + 10));
 }
 
+TEST_CASE("an ECU that wakes later than the other each morning is silent only after the "
+          "silent time of that day",
+          "[pvoutput]") {
+    PvoutputMapping mapping;
+    mapping.system_of["216000000001"] = "777";
+    mapping.system_of["216000000002"] = "777";
+    QueueStore q(mapping);
+    for (const auto* ecu : {"216000000001", "216000000002"}) {
+        q.point(ecu, "2026-06-01T17:50:00", 20, 10.0);
+        q.point(ecu, "2026-06-01T17:55:00", 10, 10.001);
+    }
+    // The next morning the east roof's ECU wakes first.
+    PvoutputQueue queue(q.file);
+    const auto silent_at = [&](const std::string& time) {
+        q.point("216000000001", "2026-06-02T" + time + ":00", 50, 10.01);
+        return queue.silent_ecus(mapping);
+    };
+    for (const auto* time : {"06:30", "06:35", "06:40", "06:45", "06:50", "06:55"})
+        CHECK(silent_at(time).empty());
+    // Half an hour of the day without it: now it is missed.
+    const auto silent = silent_at("07:00");
+    REQUIRE(silent.size() == 1);
+    CHECK(silent[0].ecu_id == "216000000002");
+    CHECK(silent[0].last_slot == "2026-06-01T17:55");
+    q.point("216000000002", "2026-06-02T07:05:00", 30, 10.002);
+    CHECK(silent_at("07:05").empty());
+}
+
 TEST_CASE("an ECU named for the default system as well does not narrow it to that ECU",
           "[pvoutput]") {
     PvoutputMapping mapping = one_system();      // --pvoutput-system-id 12345
