@@ -170,12 +170,22 @@ bool PvoutputClient::expire_old() {
         return false;
     if (const auto day = now_s() / 86400; day != expiry_warned_day_) {
         expiry_warned_day_ = day;
+        // Statuses too old the moment they are made: not a backlog, but an ECU whose clock is
+        // behind (the slots are its local time).
+        const auto newest = queue_->newest_filled_slot();
+        const bool clock_behind = !newest.empty() && newest < cutoff;
         log_.warn("pvoutput_statuses_expired",
                   {{"statuses", std::to_string(old)},
                    {"older_than", cutoff},
                    {"max_age_days", std::to_string(limits_.max_age_days)},
-                   {"action", "kept as expired (see history --pvoutput); PVOutput takes no "
-                              "status that old"}});
+                   {"newest_status", newest},
+                   {"action", clock_behind
+                                  ? "kept as expired (see history --pvoutput); even the newest "
+                                    "status is dated by the ECU's clock older than PVOutput "
+                                    "takes: set the ECU's date and time (its web page or the "
+                                    "ECU app)"
+                                  : "kept as expired (see history --pvoutput); PVOutput takes no "
+                                    "status that old"}});
     }
     WriteBatch batch;
     PvoutputQueue::mark_expired(batch, cutoff, now_s());

@@ -392,6 +392,11 @@ std::size_t PvoutputQueue::pending_before(const std::string& oldest_allowed) {
     return static_cast<std::size_t>(query.column_int(0));
 }
 
+std::string PvoutputQueue::newest_filled_slot() {
+    auto query = db_.prepare("SELECT max(slot) FROM pvoutput_parts");
+    return query.step() && !query.column_is_null(0) ? std::string(query.column_text(0)) : "";
+}
+
 std::optional<PvoutputDayOutput> PvoutputQueue::day_to_close(const std::string& system_id,
                                                              const std::string& oldest_day,
                                                              std::int64_t resend_before_s) {

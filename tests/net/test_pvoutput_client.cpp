@@ -211,6 +211,20 @@ TEST_CASE("a 403 rate limit with X-Rate-Limit-Reset: nothing is sent before that
     CHECK(up.log_text.str().find("pvoutput_rate_limited") != std::string::npos);
 }
 
+TEST_CASE("an ECU clock years behind: its statuses expire, and the warning names the clock",
+          "[pvoutput]") {
+    test::FakePvoutput pvoutput(kKey);
+    Uploader up(pvoutput.url());
+    // Host time is 2026-06-02; the ECU's clock says 2020.
+    up.point("2020-01-01T10:05:00", 300, 5.0);
+    REQUIRE(up.run_until([&] { return up.client->snapshot().expired == 1; }));
+    CHECK(pvoutput.statuses().empty());
+    const auto log = up.log_text.str();
+    CHECK_THAT(log, Catch::Contains("event=pvoutput_statuses_expired"));
+    CHECK_THAT(log, Catch::Contains("newest_status=2020-01-01T10:05"));
+    CHECK_THAT(log, Catch::Contains("set the ECU's date and time"));
+}
+
 TEST_CASE("a rate-limit reset in the past or days ahead waits a minute, or an hour at most",
           "[pvoutput]") {
     const auto now = to_epoch_seconds({2026, 6, 2, 10, 20, 0});

@@ -95,6 +95,8 @@ class PvoutputQueue {
     PvoutputCounts counts();
     // Pending rows older than the slot `oldest_allowed` ("YYYY-MM-DDThh:mm").
     std::size_t pending_before(const std::string& oldest_allowed);
+    // The newest slot any ECU has filled, of any system; empty before any.
+    std::string newest_filled_slot();
     // The oldest day of the system that has ended (a status of a later day exists), is not
     // before `oldest_day` and whose output was not sent yet, or was sent before
     // `resend_before_s` with figures its statuses no longer give (a late status, a backfill).
