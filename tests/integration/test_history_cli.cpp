@@ -40,17 +40,6 @@ Run history(const std::vector<std::string>& args, const std::vector<std::string>
     return r;
 }
 
-// `minutes_ago` before now, UTC (the service under test runs with TZ=UTC), on a five-minute mark.
-std::string five_minute_stamp(int minutes_ago) {
-    std::time_t t = std::time(nullptr) - minutes_ago * 60;
-    t -= t % 300;
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char text[16];
-    std::strftime(text, sizeof text, "%Y%m%d%H%M%S", &tm);
-    return text;
-}
-
 int lines(const std::string& text) {
     return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
 }
@@ -82,7 +71,7 @@ TEST_CASE("history exports what a running service kept, beside it and after it s
     test::UploadSpec spec = test::captured_upload_spec();
     int decikwh = 30000;
     for (const int minutes_ago : {30, 25, 20}) {
-        spec.timestamp = five_minute_stamp(minutes_ago);
+        spec.timestamp = test::utc_stamp(minutes_ago * 60, 300);
         spec.decikwh = decikwh;
         decikwh += 12;
         // Answered only once kept.

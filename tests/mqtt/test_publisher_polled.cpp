@@ -43,6 +43,22 @@ PolledEcuFacts polled_facts(const test::FixedClock& clock) {
     return facts;
 }
 
+void polling_on(PipelineConfig& config, StoreLimits&) {
+    config.polling = true;
+}
+
+// A first run with polling on, until the polled entities are announced: one upload at 10:00
+// and one poll that answered every step.
+void upload_and_poll_once(const test::MosquittoBroker& broker, const std::filesystem::path& dir,
+                          test::MqttProbe& probe, test::FixedClock& clock) {
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock, polling_on);
+    publisher.upload(reading("20240621100000", 30000));
+    publisher.polled(kEcu, polled_facts(clock));
+    REQUIRE(probe.wait_for_payload(kInverterConfig, [](const std::string& p) {
+        return !p.empty() && json::parse(p)["cmps"].contains("signal_level");
+    }));
+}
+
 } // namespace
 
 TEST_CASE("polled keys reach the broker and the discovery configs, absent before any poll",
@@ -152,15 +168,7 @@ TEST_CASE("a restart keeps the polled entities, their old values unknown", "[pol
     const auto dir = test::make_temp_dir("ecu2mqtt-polled-restart");
     test::MqttProbe probe(broker.url(), "#");
     test::FixedClock clock({2024, 6, 21, 10, 0, 5});
-    const auto polling_on = [](PipelineConfig& config, StoreLimits&) { config.polling = true; };
-    {
-        test::RunningPublisher publisher(broker.url(), dir / "state", clock, polling_on);
-        publisher.upload(reading("20240621100000", 30000));
-        publisher.polled(kEcu, polled_facts(clock));
-        REQUIRE(probe.wait_for_payload(kInverterConfig, [](const std::string& p) {
-            return !p.empty() && json::parse(p)["cmps"].contains("signal_level");
-        }));
-    }
+    upload_and_poll_once(broker, dir, probe, clock);
     // Down for an hour; its port 8899 does not answer after the restart.
     probe.clear();
     clock.set({2024, 6, 21, 11, 0, 5});
@@ -205,15 +213,7 @@ TEST_CASE("after a restart, a first poll that answers ECU info only keeps the st
     const auto dir = test::make_temp_dir("ecu2mqtt-polled-partial");
     test::MqttProbe probe(broker.url(), "#");
     test::FixedClock clock({2024, 6, 21, 10, 0, 5});
-    const auto polling_on = [](PipelineConfig& config, StoreLimits&) { config.polling = true; };
-    {
-        test::RunningPublisher publisher(broker.url(), dir / "state", clock, polling_on);
-        publisher.upload(reading("20240621100000", 30000));
-        publisher.polled(kEcu, polled_facts(clock));
-        REQUIRE(probe.wait_for_payload(kInverterConfig, [](const std::string& p) {
-            return !p.empty() && json::parse(p)["cmps"].contains("signal_level");
-        }));
-    }
+    upload_and_poll_once(broker, dir, probe, clock);
     probe.clear();
     clock.set({2024, 6, 21, 10, 10, 5});
     test::RunningPublisher publisher(broker.url(), dir / "state", clock, polling_on);

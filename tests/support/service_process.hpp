@@ -21,11 +21,11 @@ inline std::string today_utc() {
     return buf;
 }
 
-// `seconds_ago` before now, on a whole minute, as an ECU stamps its uploads (YYYYMMDDhhmmss). In
-// UTC, which is the local time of services under test.
-inline std::string utc_stamp(std::int64_t seconds_ago) {
+// `seconds_ago` before now, rounded down to `grid_s` (a whole minute by default), as an ECU stamps
+// its uploads (YYYYMMDDhhmmss). In UTC, which is the local time of services under test.
+inline std::string utc_stamp(std::int64_t seconds_ago, std::int64_t grid_s = 60) {
     std::time_t t = std::time(nullptr) - seconds_ago;
-    t -= t % 60;
+    t -= t % grid_s;
     std::tm tm{};
     gmtime_r(&t, &tm);
     char compact[16];
