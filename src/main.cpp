@@ -339,6 +339,7 @@ int run_service(const Options& options) {
                                                    static_cast<double>(*ecu.clock_offset_s));
                     telemetry.set_availability(ecu.ecu_id, ecu.online);
                     telemetry.set_weak_channels(ecu.ecu_id, ecu.weak_channels);
+                    telemetry.set_tracked_inverters(ecu.ecu_id, ecu.inverters);
                     telemetry.set_polling(ecu.ecu_id,
                                           ecu.time_zone.empty() ? "learned clock offset"
                                                                 : "time zone " + ecu.time_zone,

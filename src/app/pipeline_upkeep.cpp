@@ -291,7 +291,7 @@ std::vector<EcuView> UploadPipeline::ecus() const {
         auto weak = impl_->weak_panels.weak(ecu.ecu_id);
         views.push_back({std::move(ecu.ecu_id), ecu.today_kwh, ecu.clock_offset_s, ecu.online,
                          std::move(ecu.model), std::move(live), std::move(weak),
-                         std::move(ecu.time_zone)});
+                         std::move(ecu.time_zone), std::move(ecu.inverters)});
     }
     return views;
 }

@@ -153,6 +153,27 @@ void Telemetry::set_weak_channels(const std::string& ecu_id, std::vector<WeakCha
         ecu->weak_channels = std::move(weak);
 }
 
+void Telemetry::set_tracked_inverters(const std::string& ecu_id,
+                                      const std::vector<LedgerInverter>& tracked) {
+    auto* ecu = find_or_add(ecu_id);
+    if (!ecu)
+        return;
+    std::erase_if(ecu->inverters, [](const InverterSnapshot& i) { return !i.reporting; });
+    std::set<std::string> listed;
+    for (const auto& inverter : ecu->inverters)
+        listed.insert(inverter.uid);
+    for (const auto& inverter : tracked) {
+        if (ecu->inverters.size() >= kMaxInvertersShown)
+            break;
+        if (listed.contains(inverter.uid))
+            continue;
+        InverterSnapshot absent{inverter.uid, inverter.model, 0, 0, 0, {}, {}, false};
+        for (int channel = 1; channel <= inverter.channels; ++channel)
+            absent.channels.push_back({channel, 0, 0, 0});
+        ecu->inverters.push_back(std::move(absent));
+    }
+}
+
 void Telemetry::set_live_reading(const std::string& ecu_id, const std::string& model,
                                  const std::string& ecu_timestamp, std::int64_t received_unix,
                                  double power_w, double lifetime_kwh) {

@@ -186,6 +186,7 @@ json status_json(const StatusSnapshot& s) {
                                  {"temperature_c", inverter.temperature_c},
                                  {"frequency_hz", inverter.frequency_hz},
                                  {"power_w", inverter.power_w},
+                                 {"reporting", inverter.reporting},
                                  {"channels", channels},
                                  {"unknown", unknown_fields(inverter.unknown)}});
         }
@@ -367,7 +368,8 @@ std::string prometheus_metrics(const StatusSnapshot& s) {
         m.family(name, "gauge", help);
         for (const auto& ecu : s.ecus)
             for (const auto& inverter : ecu.inverters)
-                m.sample({{"ecu", ecu.id}, {"inverter", inverter.uid}}, field(inverter));
+                if (inverter.reporting) // an absent one's values are unknown, not 0
+                    m.sample({{"ecu", ecu.id}, {"inverter", inverter.uid}}, field(inverter));
     };
     per_inverter("ecu2mqtt_inverter_power_watts", "Inverter power, sum of its channels.",
                  [](const InverterSnapshot& i) { return i.power_w; });
@@ -381,10 +383,11 @@ std::string prometheus_metrics(const StatusSnapshot& s) {
         for (const auto& ecu : s.ecus)
             for (const auto& inverter : ecu.inverters)
                 for (const auto& c : inverter.channels)
-                    m.sample({{"ecu", ecu.id},
-                              {"inverter", inverter.uid},
-                              {"channel", std::to_string(c.channel)}},
-                             field(c));
+                    if (inverter.reporting)
+                        m.sample({{"ecu", ecu.id},
+                                  {"inverter", inverter.uid},
+                                  {"channel", std::to_string(c.channel)}},
+                                 field(c));
     };
     per_channel("ecu2mqtt_channel_power_watts", "Power of one inverter channel (panel).",
                 [](const ChannelSnapshot& c) { return c.power_w; });

@@ -92,10 +92,15 @@ std::vector<EcuRegistry::View> EcuRegistry::snapshot() const {
     for (const auto& [id, ledger] : ledgers_) {
         const auto& state = ledger.state();
         const auto offset = ledger.clock_offset();
+        std::vector<LedgerInverter> inverters;
+        inverters.reserve(state.inverters.size());
+        for (const auto& [uid, inverter] : state.inverters)
+            inverters.push_back(inverter);
         views.push_back({id, state.daily.today_kwh(),
                          offset ? std::optional<std::int64_t>(offset->count()) : std::nullopt,
                          ledger.online(), state.ecu_model, state.live,
-                         ledger.time_zone() ? ledger.time_zone()->name() : ""});
+                         ledger.time_zone() ? ledger.time_zone()->name() : "",
+                         std::move(inverters)});
     }
     return views;
 }

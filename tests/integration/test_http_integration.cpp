@@ -130,6 +130,7 @@ void check_status_schema(const json& s) {
                 check_type(inverter, key, t::string);
             for (const auto& key : {"temperature_c", "frequency_hz", "power_w"})
                 check_type(inverter, key, t::number_float);
+            check_type(inverter, "reporting", t::boolean);
             for (const auto& channel : inverter["channels"])
                 for (const auto& key : {"channel", "voltage_v", "current_a", "power_w"})
                     check_type(channel, key, t::number_float);
@@ -285,6 +286,37 @@ TEST_CASE("http: after a restart the page shows what the database knows until th
     CHECK_THAT(dom, Contains("2127.9"));
     CHECK_THAT(dom, Contains("none since the service started"));
     CHECK_THAT(dom, !Contains("NaN"));
+}
+
+TEST_CASE("http: after a restart the panel map keeps every tracked inverter, as not reporting") {
+    WebBench bench;
+    REQUIRE(test::upload(bench.service->port(), test::captured_upload()) == "10120240206111714");
+    const auto before = json::parse(test::http_get(bench.http_port, "/api/status").body);
+    REQUIRE(before["ecus"][0]["inverters"].size() == 2);
+    for (const auto& inverter : before["ecus"][0]["inverters"])
+        CHECK(inverter["reporting"] == true); // listed by the upload, with its values
+    bench.restart();
+    const auto status = json::parse(test::http_get(bench.http_port, "/api/status").body);
+    check_status_schema(status);
+    REQUIRE(status["ecus"].size() == 1);
+    const auto& inverters = status["ecus"][0]["inverters"];
+    REQUIRE(inverters.size() == 2);
+    std::map<std::string, std::size_t> channels;
+    for (const auto& inverter : inverters) {
+        CHECK(inverter["reporting"] == false);
+        channels[inverter["uid"]] = inverter["channels"].size();
+    }
+    CHECK(channels == std::map<std::string, std::size_t>{{"408000111178", 2}, {"806000011223", 4}});
+    // Unknown values are not reported as zeros.
+    const auto metrics = test::http_get(bench.http_port, "/metrics").body;
+    CHECK_THAT(metrics, !Contains("ecu2mqtt_inverter_temperature_celsius{"));
+    CHECK_THAT(metrics, !Contains("ecu2mqtt_channel_power_watts{"));
+
+    const auto dom = browse(bench, "--dump-dom");
+    CHECK(dom.find("data-script-errors=\"yes\"") == std::string::npos);
+    CHECK_THAT(dom, Contains("data-tiles=\"6\""));
+    CHECK_THAT(dom, Contains("data-inverters=\"2\""));
+    CHECK_THAT(dom, Contains("806000011223 \u00b7 QS1 \u00b7 not in the last upload"));
 }
 
 namespace {

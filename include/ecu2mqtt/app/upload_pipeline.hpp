@@ -62,6 +62,7 @@ struct EcuView {
     std::vector<WeakChannel> weak_channels; // the weak-panel hint over its recent uploads
     // The time zone that gives its day (from polling it); empty: the learned clock offset.
     std::string time_zone;
+    std::vector<LedgerInverter> inverters; // every inverter it tracks, reporting or not
 };
 
 // One upload per ECU is decided and committed at a time; the ECU is answered once its batch

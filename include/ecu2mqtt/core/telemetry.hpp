@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ecu2mqtt/core/logger.hpp"
+#include "ecu2mqtt/ledger/ecu_ledger.hpp"
 #include "ecu2mqtt/ledger/weak_panels.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
 
@@ -34,6 +35,9 @@ struct InverterSnapshot {
     double power_w = 0;
     std::vector<ChannelSnapshot> channels;
     UnknownFields unknown; // shown escaped: these are bytes the ECU sent
+    // False for an inverter the ECU tracks that the last upload did not list (at night, or
+    // after a restart before the first upload): its values are unknown.
+    bool reporting = true;
 };
 
 struct CurvePoint {
@@ -210,6 +214,10 @@ class Telemetry {
     void set_polling(const std::string& ecu_id, std::string ecu_day_rule, std::string poll_state);
     void set_availability(const std::string& ecu_id, bool online);
     void set_weak_channels(const std::string& ecu_id, std::vector<WeakChannel> weak);
+    // Every inverter the ECU's ledger tracks: those the last upload did not list are shown as
+    // not reporting, so that the panel map keeps them.
+    void set_tracked_inverters(const std::string& ecu_id,
+                               const std::vector<LedgerInverter>& tracked);
     // The ledger's newest trustworthy reading: its lifetime is the one the state topic shows
     // (an upload's own counter may be set aside), and after a restart it stands in for the
     // upload not yet received.

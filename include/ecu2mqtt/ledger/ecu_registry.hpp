@@ -91,7 +91,8 @@ class EcuRegistry {
         bool online = false;
         std::string model;
         std::optional<LiveReading> live;
-        std::string time_zone; // empty: the learned clock offset gives its day
+        std::string time_zone;                 // empty: the learned clock offset gives its day
+        std::vector<LedgerInverter> inverters; // every inverter it tracks, by id
     };
     std::vector<View> snapshot() const;
 
