@@ -89,6 +89,9 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     std::map<std::string, EcuDevices> devices;
     nlohmann::json bridge_facts; // null until told: no bridge/info
     std::string bridge_info_sent;
+    // Set when what bridge/info lists may have changed: rebuilding it walks every ECU, too much
+    // for each upload of a thousand.
+    bool bridge_info_due = true;
     // Discovery lifecycle: our retained device configs as the broker has them (component ids),
     // collected at start; and whether the start-up audit is done.
     std::map<std::string, std::set<std::string>> retained_devices;
