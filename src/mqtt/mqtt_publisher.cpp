@@ -328,6 +328,19 @@ void MqttPublisher::Impl::refresh_bridge_info() {
     outbox.put_latest({config.topics.bridge_info(), std::move(payload), true});
 }
 
+void MqttPublisher::Impl::refresh_bridge_info_soon() {
+    if (!bridge_info_due || bridge_info_posted)
+        return;
+    bridge_info_posted = true;
+    asio::post(io, [weak = weak_from_this()] {
+        if (auto self = weak.lock(); self && !self->shutting_down) {
+            self->bridge_info_posted = false;
+            self->refresh_bridge_info();
+            self->pump();
+        }
+    });
+}
+
 void MqttPublisher::Impl::shutdown(std::chrono::milliseconds budget) {
     shutting_down = true;
     retry_timer.cancel();
@@ -407,7 +420,7 @@ void MqttPublisher::put_latest(OutgoingMessage message, bool keep) {
     impl_->outbox.put_latest(std::move(message), keep);
 }
 void MqttPublisher::refresh_bridge_info() {
-    impl_->refresh_bridge_info();
+    impl_->refresh_bridge_info_soon();
 }
 void MqttPublisher::publish_queued() {
     impl_->pump();
