@@ -17,13 +17,6 @@ std::string number(double value) {
     return buf;
 }
 
-// The ECU id a message names: from the decoded message, else where an upload would carry it.
-std::string ecu_id_in(const DecodeResult& result, std::string_view raw) {
-    if (const auto* message = decoded_message(result))
-        return ecu_id_of(*message).value_or("");
-    return guess_ecu_id(raw).value_or("");
-}
-
 // Raw bytes for a log line: escaped and cut, so that no sender can fill the disk through the log
 // (the whole message goes to the raw store).
 std::string loggable(std::string_view raw) {
@@ -33,9 +26,9 @@ std::string loggable(std::string_view raw) {
 }
 
 // Decodes a message once, however many steps look at it.
-const DecodeResult& decoded_once(const InboundMessage& message) {
+const DecodedMessage& decoded_once(const InboundMessage& message) {
     if (!message.decoded)
-        message.decoded = std::make_shared<const DecodeResult>(decode_message(message.raw));
+        message.decoded = std::make_shared<const DecodedMessage>(decode_inbound(message.raw));
     return *message.decoded;
 }
 
@@ -100,7 +93,7 @@ std::optional<std::string> Service::answer(bool is_control, const std::string& e
 bool Service::wants_upstream(const InboundMessage& message) {
     if (!message.raw.starts_with("APS") && !message.raw.starts_with("ECU11"))
         return false; // not an ECU speaking: nothing for EMA
-    return allowed(ecu_id_in(decoded_once(message), message.raw));
+    return allowed(decoded_once(message).ecu_id);
 }
 
 std::optional<std::string> Service::relay_or(std::optional<std::string> fake,
@@ -189,8 +182,9 @@ void Service::keep_raw(const InboundMessage& message, const std::string& ecu_id,
 
 void Service::handle(const InboundMessage& message, ReplyDone done) {
     const auto port = std::to_string(message.local_port);
-    const DecodeResult& result = decoded_once(message);
-    const std::string ecu_id = ecu_id_in(result, message.raw);
+    const DecodedMessage& inbound = decoded_once(message);
+    const DecodeResult& result = inbound.result;
+    const std::string& ecu_id = inbound.ecu_id;
     const auto* error = decode_error(result);
     if (error) {
         ++counters_.undecodable;
@@ -214,8 +208,7 @@ void Service::handle(const InboundMessage& message, ReplyDone done) {
         // retry it forever; anything else is not an ECU speaking and is closed.
         if (!message.raw.starts_with("APS"))
             return done(relay_or(std::nullopt, message, ecu_id));
-        return done(relay_or(answer(false, ecu_id, guess_timestamp(message.raw), message), message,
-                             ecu_id));
+        return done(relay_or(answer(false, ecu_id, inbound.timestamp, message), message, ecu_id));
     }
 
     const EcuMessage& decoded = *decoded_message(result);
@@ -263,9 +256,9 @@ void Service::handle(const InboundMessage& message, ReplyDone done) {
     log_.info("message_kept", {{"ecu", ecu_id},
                                {"peer", message.peer},
                                {"port", port},
-                               {"type", message_type_name(decoded)},
+                               {"type", inbound.type},
                                {"raw", loggable(message.raw)}});
-    done(relay_or(answer(is_control, ecu_id, timestamp_of(decoded), message), message, ecu_id));
+    done(relay_or(answer(is_control, ecu_id, inbound.timestamp, message), message, ecu_id));
 }
 
 std::optional<std::string> Service::finish_upload(const InboundMessage& message,

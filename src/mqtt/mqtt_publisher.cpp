@@ -303,6 +303,7 @@ void MqttPublisher::Impl::forget_ecu(const std::string& id, WriteBatch& write) {
         clear_device(announced.inverter(id, inverter.uid, true), write);
     clear_device(announced.ecu(id, true), write);
     devices.erase(it);
+    bridge_info_due = true;
 }
 
 void MqttPublisher::Impl::on_raw(const std::string& ecu_id, std::string_view raw) {
@@ -314,8 +315,9 @@ void MqttPublisher::Impl::on_raw(const std::string& ecu_id, std::string_view raw
 }
 
 void MqttPublisher::Impl::refresh_bridge_info() {
-    if (bridge_facts.is_null())
+    if (bridge_facts.is_null() || !bridge_info_due)
         return;
+    bridge_info_due = false;
     std::map<std::string, std::size_t> tracked;
     for (const auto& [id, ecu] : devices)
         tracked[id] = ecu.inverters.size();
@@ -324,6 +326,19 @@ void MqttPublisher::Impl::refresh_bridge_info() {
         return;
     bridge_info_sent = payload;
     outbox.put_latest({config.topics.bridge_info(), std::move(payload), true});
+}
+
+void MqttPublisher::Impl::refresh_bridge_info_soon() {
+    if (!bridge_info_due || bridge_info_posted)
+        return;
+    bridge_info_posted = true;
+    asio::post(io, [weak = weak_from_this()] {
+        if (auto self = weak.lock(); self && !self->shutting_down) {
+            self->bridge_info_posted = false;
+            self->refresh_bridge_info();
+            self->pump();
+        }
+    });
 }
 
 void MqttPublisher::Impl::shutdown(std::chrono::milliseconds budget) {
@@ -385,6 +400,7 @@ void MqttPublisher::reading_committed(std::uint64_t sequence, std::size_t bytes,
 }
 void MqttPublisher::describe(const std::string& ecu_id, EcuDevices devices) {
     impl_->devices.insert_or_assign(ecu_id, std::move(devices));
+    impl_->bridge_info_due = true;
 }
 void MqttPublisher::announce(const std::string& ecu_id) {
     if (const auto it = impl_->devices.find(ecu_id); it != impl_->devices.end())
@@ -404,7 +420,7 @@ void MqttPublisher::put_latest(OutgoingMessage message, bool keep) {
     impl_->outbox.put_latest(std::move(message), keep);
 }
 void MqttPublisher::refresh_bridge_info() {
-    impl_->refresh_bridge_info();
+    impl_->refresh_bridge_info_soon();
 }
 void MqttPublisher::publish_queued() {
     impl_->pump();
@@ -414,6 +430,7 @@ void MqttPublisher::on_raw(const std::string& ecu_id, std::string_view raw) {
 }
 void MqttPublisher::set_bridge_facts(nlohmann::json facts) {
     impl_->bridge_facts = std::move(facts);
+    impl_->bridge_info_due = true;
     impl_->refresh_bridge_info();
     impl_->pump();
 }

@@ -89,6 +89,10 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
     std::map<std::string, EcuDevices> devices;
     nlohmann::json bridge_facts; // null until told: no bridge/info
     std::string bridge_info_sent;
+    // Set when what bridge/info lists may have changed: rebuilding it walks every ECU, too much
+    // for each upload of a thousand; a burst of new ECUs gets one rebuild per turn of the loop.
+    bool bridge_info_due = true;
+    bool bridge_info_posted = false;
     // Discovery lifecycle: our retained device configs as the broker has them (component ids),
     // collected at start; and whether the start-up audit is done.
     std::map<std::string, std::set<std::string>> retained_devices;
@@ -264,6 +268,7 @@ struct MqttPublisher::Impl : std::enable_shared_from_this<MqttPublisher::Impl> {
 
     // Retained like the bridge state, and queued again only when its text changes.
     void refresh_bridge_info();
+    void refresh_bridge_info_soon();
 
     void shutdown(std::chrono::milliseconds budget);
 };

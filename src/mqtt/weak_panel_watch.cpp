@@ -15,7 +15,7 @@ bool same_channels(const std::vector<WeakChannel>& a, const std::vector<WeakChan
 }
 
 // Moments the rules count as sunny.
-std::size_t sunny_moments(const std::deque<ChannelMoment>& moments, const WeakPanelRules& rules) {
+std::size_t sunny_moments(const std::vector<ChannelMoment>& moments, const WeakPanelRules& rules) {
     std::size_t sunny = 0;
     for (const auto& m : moments) {
         std::vector<double> powers;
@@ -35,10 +35,14 @@ bool WeakPanelWatch::observe(const RealtimeUpload& upload) {
     for (const auto& inverter : upload.inverters)
         for (const auto& c : inverter.channels)
             moment.power_w[{inverter.uid, c.channel}] = c.power_w;
+    // Kept in the vector weak_channels() reads: copying a day of moments (a map of every
+    // channel each) for each upload was most of the CPU an upload of 25 QS1 cost.
+    if (ecu.moments.size() >= kMaxMoments)
+        ecu.moments.erase(ecu.moments.begin(),
+                          ecu.moments.begin() +
+                              static_cast<std::ptrdiff_t>(ecu.moments.size() - kMaxMoments + 1));
     ecu.moments.push_back(std::move(moment));
-    while (ecu.moments.size() > kMaxMoments)
-        ecu.moments.pop_front();
-    auto weak = weak_channels({ecu.moments.begin(), ecu.moments.end()}, rules_);
+    auto weak = weak_channels(ecu.moments, rules_);
     const bool became_ready =
         !ecu.ready && sunny_moments(ecu.moments, rules_) >= rules_.min_sunny_moments;
     ecu.ready = ecu.ready || became_ready;

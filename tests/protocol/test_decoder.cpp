@@ -1,3 +1,4 @@
+#include "ecu2mqtt/protocol/decoded_message.hpp"
 #include "ecu2mqtt/protocol/decoder.hpp"
 #include "ecu2mqtt/protocol/inverter_models.hpp"
 #include "ecu2mqtt/protocol/message_json.hpp"
@@ -358,6 +359,36 @@ TEST_CASE("bytes that are not text in an unknown field are kept escaped, and JSO
     const auto up = decode_upload(bytes);
     CHECK(up.inverters[0].unknown[0].second == "0\\xb0228");
     CHECK_NOTHROW(ecu2mqtt::message_to_json(EcuMessage{up}, bytes).dump());
+}
+
+TEST_CASE("a message decoded once carries its ECU id, timestamp and kind") {
+    const auto upload = decode_inbound(test::captured_upload());
+    REQUIRE(std::holds_alternative<RealtimeUpload>(*decoded_message(upload.result)));
+    CHECK(upload.ecu_id == "216000064136");
+    REQUIRE(upload.timestamp);
+    CHECK(format_iso(*upload.timestamp) == "2024-02-06T11:22:14");
+    CHECK(std::string(upload.type) == "realtime");
+
+    const auto control = decode_inbound("ECU1100320004216000064136"
+                                        "0003END");
+    CHECK(control.ecu_id == "216000064136");
+    CHECK_FALSE(control.timestamp);
+    CHECK(std::string(control.type) == "control");
+
+    auto other_bytes = test::captured_upload();
+    other_bytes.replace(0, 5, "APS19");
+    const auto other = decode_inbound(other_bytes);
+    CHECK(other.ecu_id == "216000064136");
+    CHECK(other.timestamp);
+    CHECK(std::string(other.type) == "other");
+
+    // Cut short: no decoded value, but the id and time where an upload carries them.
+    const auto cut = decode_inbound(test::captured_upload().substr(0, 120));
+    REQUIRE(decode_error(cut.result));
+    CHECK(cut.ecu_id == guess_ecu_id(test::captured_upload().substr(0, 120)).value_or(""));
+    CHECK(cut.timestamp == guess_timestamp(test::captured_upload().substr(0, 120)));
+    CHECK(std::string(cut.type) == "undecodable");
+    CHECK(decode_inbound("hello").ecu_id.empty());
 }
 
 } // namespace test_decoder

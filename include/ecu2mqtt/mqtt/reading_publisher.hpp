@@ -55,7 +55,8 @@ class ReadingPublisher {
     // A latest value (the weak-panel hint and its entity): kept for reconnections unless `keep`
     // is false (a clear, sent once).
     virtual void put_latest(OutgoingMessage message, bool keep = true) = 0;
-    // bridge/info again when what is tracked changed.
+    // bridge/info again when what is tracked changed, once the uploads handled in this turn of
+    // the loop are (a burst of new ECUs must not rebuild it for each).
     virtual void refresh_bridge_info() = 0;
     // Sends what is queued, as the window allows.
     virtual void publish_queued() = 0;

@@ -6,7 +6,6 @@
 #include "ecu2mqtt/mqtt/mqtt_payloads.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
 
-#include <deque>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -31,7 +30,7 @@ class WeakPanelWatch {
 
   private:
     struct PerEcu {
-        std::deque<ChannelMoment> moments;
+        std::vector<ChannelMoment> moments; // oldest first, at most kMaxMoments
         std::vector<WeakChannel> weak;
         bool published = false;
         bool ready = false;

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "ecu2mqtt/core/logger.hpp"
-#include "ecu2mqtt/protocol/ecu_message.hpp"
+#include "ecu2mqtt/protocol/decoded_message.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -32,7 +32,7 @@ struct InboundMessage {
     std::optional<std::string> upstream_reply;
     std::string upstream_failure;
     // The message decoded, once: whoever decodes it first leaves the result here.
-    mutable std::shared_ptr<const DecodeResult> decoded;
+    mutable std::shared_ptr<const DecodedMessage> decoded;
 };
 
 // What the listener calls for every framed message. Runs on the io_context thread; must not block.

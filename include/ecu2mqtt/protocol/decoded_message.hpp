@@ -1,0 +1,27 @@
+// A framed message decoded once, with what every step asks of it first (the ECU it names, the
+// time it carries, its kind) taken at decode time, so that no later step goes back to the
+// decoder. Pure.
+#pragma once
+
+#include "ecu2mqtt/protocol/ecu_message.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ecu2mqtt {
+
+struct DecodedMessage {
+    DecodeResult result;
+    // The ECU id the message names; for one that failed to decode, where an upload would carry
+    // it if it looks valid there; else empty.
+    std::string ecu_id;
+    // The data timestamp the message carries, guessed the same way for one that failed.
+    std::optional<LocalDateTime> timestamp;
+    // "realtime", "control" or "other"; "undecodable" for a DecodeError.
+    const char* type = "undecodable";
+};
+
+DecodedMessage decode_inbound(std::string_view raw);
+
+} // namespace ecu2mqtt
