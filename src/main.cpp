@@ -341,8 +341,10 @@ int run_service(const Options& options) {
                     telemetry.set_weak_channels(ecu.ecu_id, ecu.weak_channels);
                     telemetry.set_tracked_inverters(ecu.ecu_id, ecu.inverters);
                     telemetry.set_polling(ecu.ecu_id,
-                                          ecu.time_zone.empty() ? "learned clock offset"
-                                                                : "time zone " + ecu.time_zone,
+                                          !ecu.time_zone.empty() ? "time zone " + ecu.time_zone
+                                          : ecu.clock_offset_s
+                                              ? "learned clock offset"
+                                              : "the upload dates (no clock offset learned)",
                                           poll_state(poller.get(), ecu.ecu_id, clock));
                     if (ecu.live)
                         telemetry.set_live_reading(ecu.ecu_id, ecu.model, ecu.live->ecu_timestamp,

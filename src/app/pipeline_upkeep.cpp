@@ -131,10 +131,23 @@ void UploadPipeline::Impl::on_polled(const std::string& id, const PolledEcuFacts
     // that answers ECU info but not 0002/0030), the stored ones keep their entities, their
     // values going unknown once old, instead of vanishing from Home Assistant.
     PolledEcuFacts known = facts;
-    if (entry.polled_inverters_stored && facts.inverters.empty())
-        known.inverters = entry.polled.inverters;
-    else
-        entry.polled_inverters_stored = false;
+    if (entry.polled_inverters_stored) {
+        bool complete = !facts.inverters.empty();
+        for (const auto& [uid, stored] : entry.polled.inverters) {
+            auto& now = known.inverters[uid];
+            if (!now.signal_level_at) {
+                now.signal_level = stored.signal_level;
+                now.signal_level_at = stored.signal_level_at;
+                complete = false;
+            }
+            if (!now.ac_voltage_at) {
+                now.ac_voltage_v = stored.ac_voltage_v;
+                now.ac_voltage_at = stored.ac_voltage_at;
+                complete = false;
+            }
+        }
+        entry.polled_inverters_stored = !complete; // this run's replies said it all
+    }
     // Every answer refreshes when the values were polled; what shows is published again
     // only when it changed.
     const bool shown_alike = same_values(known, entry.polled);

@@ -237,8 +237,6 @@ void Service::handle(const InboundMessage& message, ReplyDone done) {
         if (!upload->skipped_blocks.empty())
             keep_raw(message, ecu_id,
                      std::to_string(upload->skipped_blocks.size()) + " inverter block(s) left out");
-        if (upload_observer_)
-            upload_observer_(ecu_id, message.peer);
         // Kept first, answered second: the reply must not claim data that could still be lost.
         if (!sink_)
             return done(finish_upload(message, ecu_id, *upload, UploadHandling{}));
@@ -265,6 +263,10 @@ std::optional<std::string> Service::finish_upload(const InboundMessage& message,
                                                   const std::string& ecu_id,
                                                   const RealtimeUpload& upload,
                                                   const UploadHandling& handling) {
+    // Only a new reading says that the ECU uploads from this address: a repeat, a late or
+    // set-aside upload, or one of an ECU not tracked, can come from anyone on the LAN.
+    if (upload_observer_ && (handling.live || !sink_) && !handling.untracked)
+        upload_observer_(ecu_id, message.peer);
     // The status page shows the newest trustworthy reading, as the state topic does.
     if (telemetry_ && (handling.live || !sink_))
         telemetry_->on_upload(upload, message.peer, message.local_port, clock_.now());

@@ -542,17 +542,29 @@ void EcuPoller::on_upload(const std::string& ecu_id, const std::string& peer) {
     });
     if (!impl_->config.from_uploads) {
         // A configured address polls the ECU that uploads from it: its uploads outrank an
-        // answer (the first to answer there may have been another).
+        // answer (the first to answer there may have been another), and a new ECU uploading
+        // from it (one replaced) takes it over.
         if (at_address != targets.end() && at_address->second.ecu_id != ecu_id &&
-            at_address->second.tied_by != "its uploads" && !impl_->ecu_has_target(ecu_id))
+            !impl_->ecu_has_target(ecu_id))
             impl_->retie(at_address->second, ecu_id);
         return;
     }
     for (auto& [key, target] : targets)
         if (target.ecu_id == ecu_id) {
-            // The ECU moved (a new DHCP lease): polled at its new address from now on.
-            target.where.host = peer_address;
-            target.status.address = peer_address;
+            if (target.where.host != peer_address) {
+                // The ECU moved (a new DHCP lease): polled at its new address from now on,
+                // afresh, since the old address's failures say nothing of the new one.
+                impl_->log.info(
+                    "poll_ecu_moved",
+                    {{"ecu", ecu_id}, {"from", target.where.host}, {"to", peer_address}});
+                target.where.host = peer_address;
+                target.status.address = peer_address;
+                target.status.consecutive_failures = 0;
+                target.status.failing_since_unix.reset();
+                target.status.last_failure.clear();
+                target.due = std::min(target.due, Steady::now() + impl_->config.first_poll);
+                impl_->wake.cancel();
+            }
             target.last_upload = Steady::now();
             return;
         }

@@ -1,9 +1,11 @@
 // Polling port 8899 through the real binaries: ecu2mqtt --poll-ecus auto against ecu2mqtt-sim's
 // simulated ECU (uploads and port 8899 from one loopback address), with a real Mosquitto.
+#include "support/http_client.hpp"
 #include "support/local_api_server.hpp"
 #include "support/mqtt_probe.hpp"
 #include "support/service_process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/upload_builder.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -191,6 +193,48 @@ TEST_CASE("poll: an address answering as an ECU that another polled address uplo
             CHECK(state["time_zone"] == "Europe/Amsterdam");
     }
     CHECK_THAT(service.log(), Catch::Contains("event=poll_ecu_tied ecu=" + kEcu));
+}
+
+TEST_CASE("poll auto: a copy of an ECU's upload sent from another address does not move its polls",
+          "[poll_integration]") {
+    test::TempDir dir("ecu2mqtt-poll");
+    test::MosquittoBroker broker;
+    const auto http = test::free_port();
+    test::ServiceProcess service(broker.url(), dir.path / "state",
+                                 {"--log-level", "info", "--poll-ecus", "auto", "--poll-timeout",
+                                  "3", "--http-listen", "127.0.0.1:" + std::to_string(http)});
+    const auto ecu_address = own_loopback_address();
+    auto other_address = own_loopback_address();
+    while (other_address == ecu_address)
+        other_address = own_loopback_address();
+    const auto upload_at = [](int minutes_ago) {
+        auto spec = test::captured_upload_spec();
+        spec.ecu_id = kEcu;
+        spec.timestamp = test::utc_stamp(minutes_ago * 60);
+        return test::build_upload(spec);
+    };
+    const auto polled_at = [&] {
+        const auto status = json::parse(test::http_get(http, "/api/status").body);
+        for (const auto& ecu : status["ecus"])
+            if (ecu["id"] == kEcu)
+                return ecu["poll_state"].get<std::string>();
+        return std::string("no such ECU");
+    };
+
+    const auto first = upload_at(10);
+    REQUIRE(test::upload_from(ecu_address, service.port(), first).size() == 17);
+    REQUIRE(service.process().wait_for_output("event=poll_ecu_found", 5s));
+    CHECK_THAT(polled_at(), Catch::Contains("port 8899 at " + ecu_address + " "));
+
+    // Another device on the LAN sends a copy: answered as a repeat, and the polls stay.
+    REQUIRE(test::upload_from(other_address, service.port(), first).size() == 17);
+    CHECK_THAT(polled_at(), Catch::Contains("port 8899 at " + ecu_address + " "));
+
+    // A new reading from the other address is the ECU itself on a new lease: its polls follow.
+    REQUIRE(test::upload_from(other_address, service.port(), upload_at(5)).size() == 17);
+    CHECK(service.process().wait_for_output(
+        "event=poll_ecu_moved ecu=" + kEcu + " from=" + ecu_address + " to=" + other_address, 5s));
+    CHECK_THAT(polled_at(), Catch::Contains("port 8899 at " + other_address + " "));
 }
 
 } // namespace test_poll_integration

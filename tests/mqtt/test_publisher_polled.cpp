@@ -244,6 +244,38 @@ TEST_CASE("after a restart, a first poll that answers ECU info only keeps the st
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("after a restart, a first poll without real-time data keeps the stored grid voltage "
+          "entities",
+          "[polled]") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-polled-no-0002");
+    test::MqttProbe probe(broker.url(), "#");
+    test::FixedClock clock({2024, 6, 21, 10, 0, 5});
+    upload_and_poll_once(broker, dir, probe, clock);
+    probe.clear();
+    clock.set({2024, 6, 21, 10, 10, 5});
+    test::RunningPublisher publisher(broker.url(), dir / "state", clock, polling_on);
+    REQUIRE(probe.wait_for_topic(kInverterConfig));
+    // 0001 and 0030 answer, 0002 times out: signal levels, no voltage.
+    PolledEcuFacts no_realtime = polled_facts(clock);
+    no_realtime.inverters[kUid].ac_voltage_v.clear();
+    no_realtime.inverters[kUid].ac_voltage_at = 0;
+    no_realtime.inverters[kUid].signal_level = 171;
+    publisher.polled(kEcu, no_realtime);
+    publisher.upload(reading("20240621101000", 30010));
+    const auto inverter = probe.wait_for_payload(kInverterState, [](const std::string& p) {
+        return json::parse(p)["timestamp"] == "2024-06-21T10:10:00";
+    });
+    REQUIRE(inverter);
+    CHECK(json::parse(inverter->payload)["signal_level"] == 171);
+    CHECK(json::parse(inverter->payload).contains("ac_voltage_v"));
+    CHECK(probe.count([](const test::Received& m) {
+        return m.topic == kInverterConfig &&
+               (m.payload.empty() || !json::parse(m.payload)["cmps"].contains("ac_voltage"));
+    }) == 0);
+    std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("with polling turned off, stored polled facts are not loaded: their entities go",
           "[polled]") {
     test::MosquittoBroker broker;

@@ -528,9 +528,9 @@ TEST_CASE("a configured address polls the ECU uploading from it, even after anot
     REQUIRE(run_until(rig.io, [&] { return rig.failures() >= 1; }));
     CHECK(rig.polled.size() == fed);
     CHECK(rig.count("answered as ECU 216000000001, but this address polls ECU 216000000099") >= 1);
-    // Uploads of another ECU from there later change nothing: the uploads tied it.
+    // A new reading of another ECU from there later (the ECU replaced): that one takes it over.
     rig.poller->on_upload("216000000077", "127.0.0.1:40124");
-    CHECK(rig.poller->status().front().ecu_id == "216000000099");
+    CHECK(rig.poller->status().front().ecu_id == "216000000077");
 }
 
 } // namespace test_ecu_poller

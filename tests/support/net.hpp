@@ -41,8 +41,19 @@ inline std::uint16_t free_port() {
 }
 
 // A TCP socket connected to 127.0.0.1:`port`, or -1. The caller owns the descriptor.
-inline int connect_loopback(std::uint16_t port) {
+// `from`: the loopback address to connect from (127.0.0.0/8 is all this host's), as another
+// device on the LAN would; the kernel's choice when empty.
+inline int connect_loopback(std::uint16_t port, const std::string& from = "") {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (!from.empty()) {
+        sockaddr_in source{};
+        source.sin_family = AF_INET;
+        ::inet_pton(AF_INET, from.c_str(), &source.sin_addr);
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0) {
+            ::close(fd);
+            return -1;
+        }
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -57,8 +68,9 @@ inline int connect_loopback(std::uint16_t port) {
 class TcpClient {
   public:
     explicit TcpClient(std::uint16_t port,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-        fd_ = connect_loopback(port);
+                       std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                       const std::string& from = "") {
+        fd_ = connect_loopback(port, from);
         if (fd_ < 0)
             throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
         timeval tv{static_cast<time_t>(timeout.count() / 1000),
@@ -116,6 +128,14 @@ class TcpClient {
 inline std::string upload(std::uint16_t port, const std::string& message, std::size_t piece = 0) {
     TcpClient client(port);
     client.send(message, piece);
+    return client.receive(17);
+}
+
+// An upload sent from another loopback address (`from`), as another device on the LAN would.
+inline std::string upload_from(const std::string& from, std::uint16_t port,
+                               const std::string& message) {
+    TcpClient client(port, std::chrono::seconds(5), from);
+    client.send(message);
     return client.receive(17);
 }
 

@@ -65,7 +65,8 @@ class Service final : public MessageHandler {
     // Messages not fully used (undecodable, inverter blocks left out, clock-suspect) are kept
     // there; without a store they are logged whole.
     void set_store(Store* store) { store_ = store; }
-    // Told of every real-time upload with its peer ("address:port"), e.g. for polling with auto.
+    // Told of each upload that is its ECU's new reading, with its peer ("address:port"): where
+    // the ECU uploads from, e.g. for polling with auto.
     using UploadObserver = std::function<void(const std::string& ecu_id, const std::string& peer)>;
     void set_upload_observer(UploadObserver observer) { upload_observer_ = std::move(observer); }
 
