@@ -12,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -87,6 +88,28 @@ std::vector<std::string> state_timestamps(const test::MqttProbe& probe, const st
         if (m.topic == topic && !m.duplicate && !m.payload.empty())
             stamps.push_back(json::parse(m.payload).at("timestamp").get<std::string>());
     return stamps;
+}
+
+// Where two timestamp lists part: the first index that differs, what is missing and what is extra.
+std::string difference(const std::vector<std::string>& got, const std::vector<std::string>& want) {
+    std::size_t first = 0;
+    while (first < got.size() && first < want.size() && got[first] == want[first])
+        ++first;
+    std::multiset<std::string> missing(want.begin(), want.end());
+    std::vector<std::string> extra;
+    for (const auto& stamp : got)
+        if (const auto it = missing.find(stamp); it != missing.end())
+            missing.erase(it);
+        else
+            extra.push_back(stamp);
+    std::ostringstream out;
+    out << "first difference at " << first << " of " << want.size() << "; missing:";
+    for (const auto& stamp : missing)
+        out << ' ' << stamp;
+    out << "; extra:";
+    for (const auto& stamp : extra)
+        out << ' ' << stamp;
+    return out.str();
 }
 
 void require_whole_installation(const test::MqttProbe& probe, int ecus, bool retained) {
@@ -250,7 +273,9 @@ TEST_CASE("a broker restarted every few seconds: every reading arrives once, in 
         REQUIRE(probe.wait_for_payload(
             "ecu2mqtt/" + ecu_id(e) + "/state",
             [&](const std::string& p) { return json::parse(p)["timestamp"] == last; }, 30s));
-        CHECK(state_timestamps(probe, ecu_id(e)) == sent[e]);
+        const auto got = state_timestamps(probe, ecu_id(e));
+        INFO(difference(got, sent[e]));
+        CHECK(got == sent[e]);
     }
 }
 

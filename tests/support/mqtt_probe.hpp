@@ -1,6 +1,7 @@
 // A real MQTT subscriber for tests: records every message it gets and waits for the ones expected.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -16,7 +17,9 @@ struct Received {
     std::string topic;
     std::string payload;
     bool retained = false;
-    bool duplicate = false; // the broker sending again what this probe may already have
+    // The broker sending again what this probe already has. A re-delivery (DUP flag) whose first
+    // copy never arrived, lost with the connection, is the first copy and counts.
+    bool duplicate = false;
 };
 
 class MqttProbe {
@@ -30,8 +33,9 @@ class MqttProbe {
                   persistent_id.empty() ? id + "-" + std::to_string(counter()++) : persistent_id) {
         client_.set_message_callback([this](mqtt::const_message_ptr m) {
             std::lock_guard lock(mutex_);
-            messages_.push_back(
-                {m->get_topic(), m->to_string(), m->is_retained(), m->is_duplicate()});
+            Received received{m->get_topic(), m->to_string(), m->is_retained(), false};
+            received.duplicate = m->is_duplicate() && already_have(received);
+            messages_.push_back(std::move(received));
             changed_.notify_all();
         });
         auto options =
@@ -119,6 +123,11 @@ class MqttProbe {
     }
 
   private:
+    bool already_have(const Received& m) const { // with mutex_ held
+        return std::any_of(messages_.rbegin(), messages_.rend(), [&](const Received& earlier) {
+            return earlier.topic == m.topic && earlier.payload == m.payload;
+        });
+    }
     static int& counter() {
         static int n = 0;
         return n;
