@@ -285,6 +285,8 @@ int run_service(const Options& options) {
                 pipeline.on_polled(id, facts, std::move(zone));
             },
             [&listener](const std::string& address) { return listener.connected_from(address); });
+        poller->set_known_facts(
+            [&pipeline](const std::string& id) { return pipeline.polled_facts(id); });
         service.set_upload_observer([&poller](const std::string& id, const std::string& peer) {
             poller->on_upload(id, peer);
         });

@@ -104,6 +104,13 @@ void UploadPipeline::Impl::forget_ecu(const std::string& id, const std::string& 
     publisher.publish_queued();
 }
 
+std::optional<PolledEcuFacts> UploadPipeline::polled_facts(const std::string& ecu_id) const {
+    const auto it = impl_->ecus.find(ecu_id);
+    if (it == impl_->ecus.end() || it->second.polled == PolledEcuFacts{})
+        return std::nullopt;
+    return it->second.polled;
+}
+
 // New facts from an ECU's port 8899: its time zone gives its day from now on; its state and
 // discovery are published again when they add something. A failed poll never gets here.
 void UploadPipeline::Impl::on_polled(const std::string& id, const PolledEcuFacts& facts,

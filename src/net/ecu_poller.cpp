@@ -52,6 +52,7 @@ struct Target {
     PolledZoneWatch zone_watch;
     std::string refusal_logged_for; // the firmware and zone whose refusal was logged last
     std::string zone_unknown_logged;
+    bool values_refused_logged = false; // until a real-time reply has none out of range
     std::shared_ptr<const TimeZone> zone;
     Steady::time_point due;
     bool polling = false; // a poll of it is under way
@@ -59,39 +60,6 @@ struct Target {
 };
 
 } // namespace
-
-PollerConfig parse_poll_ecus(const std::string& text) {
-    PollerConfig config;
-    if (text.empty() || text == "off")
-        return config;
-    if (text == "auto") {
-        config.from_uploads = true;
-        return config;
-    }
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const auto comma = std::min(text.find(',', start), text.size());
-        auto item = text.substr(start, comma - start);
-        // Items are trimmed, as in every other list option ("a, b").
-        item.erase(0, item.find_first_not_of(" \t"));
-        item.erase(item.find_last_not_of(" \t") + 1);
-        const auto parsed = parse_host_port(item); // throws std::invalid_argument
-        if (!is_ip_literal(parsed.host))
-            throw std::invalid_argument("'" + item + "' is not an IP address: give the ECU's " +
-                                        "LAN address, or auto");
-        const auto address = canonical_unicast_address(parsed.host);
-        if (!address)
-            throw std::invalid_argument("'" + item + "' is no address of one ECU (unspecified, " +
-                                        "multicast or with a scope)");
-        const PollTarget target{*address, parsed.port.value_or(kLocalApiPort)};
-        for (const auto& known : config.targets)
-            if (known.host == target.host && known.port == target.port)
-                throw std::invalid_argument("'" + item + "' is given twice");
-        config.targets.push_back(target);
-        start = comma + 1;
-    }
-    return config;
-}
 
 struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
     Impl(asio::io_context& io_context, PollerConfig c, Logger& l, FactsSink s, UploadInProgress u)
@@ -103,6 +71,7 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
     Logger& log;
     FactsSink sink;
     UploadInProgress uploading;
+    KnownFacts known_facts;
     asio::steady_timer wake;
     // In the order they became known; one is erased only while no poll of it is under way.
     std::map<int, Target> targets;
@@ -119,6 +88,7 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
         target.due = Steady::now() + config.first_poll;
         target.status.address = where.host;
         target.status.ecu_id = ecu_id;
+        seed(target);
         targets.emplace(next_key++, std::move(target));
         wake.cancel(); // the loop looks again at what is due
     }
@@ -236,9 +206,10 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
             take_ecu_info(target, *info);
             auto realtime =
                 co_await ask<LocalRealtime>(target, LocalCommand::Realtime, decode_local_realtime);
-            if (realtime)
+            if (realtime) {
+                note_values_refused(target, realtime->dropped);
                 merge_realtime(target.facts, *realtime, unix_now(), config.max_inverters);
-            else
+            } else
                 step_failed = target.status.last_failure;
             auto signals = co_await ask<LocalSignalLevels>(target, LocalCommand::SignalLevels,
                                                            decode_local_signal_levels);
@@ -251,6 +222,12 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
             if (realtime || signals)
                 drop_unlisted_inverters(target.facts, unix_now() - interval_s() * 3);
         }
+        if (stopped)
+            co_return;
+        // Tied to another ECU while this poll ran (another ECU uploads from its address now):
+        // neither what it answered nor how it went is that ECU's.
+        if (target.generation != generation)
+            co_return;
         // Answering ECU info is answering: an ECU that always fails 0002 or 0030 (some models
         // refuse one) is polled at the interval, and shown as answering but failing that.
         auto& s = target.status;
@@ -268,12 +245,6 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
             if (!s.failing_since_unix)
                 s.failing_since_unix = unix_now();
         }
-        if (stopped)
-            co_return;
-        // Tied to another ECU while this poll ran (another ECU uploads from its address now):
-        // what it answered is no longer that ECU's.
-        if (target.generation != generation)
-            co_return;
         if (!target.ecu_id.empty() && (target.facts != before || (info && step_failed.empty())))
             sink(target.ecu_id, target.facts, target.zone);
         // Exponential backoff: a port that stopped answering is asked ever less often.
@@ -313,8 +284,12 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
                           {"time_zone", printable_text(info.time_zone, false, kTextShown)},
                           {"action", "left out; the last good one stays"}});
         }
-        if (!info.time_zone.empty() && target.facts.time_zone == info.time_zone)
+        if (!info.time_zone.empty() && target.facts.time_zone == info.time_zone) {
             watch_zone(target, info.time_zone);
+        } else { // no zone, or one refused: a change is no longer said "in a row"
+            target.zone_watch.candidate.clear();
+            target.zone_watch.candidate_polls = 0;
+        }
         update_zone(target);
     }
 
@@ -354,6 +329,7 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
         target.ecu_id = ecu_id;
         target.tied_by = by;
         target.status.ecu_id = ecu_id;
+        seed(target);
         log.info("poll_ecu_tied",
                  {{"ecu", ecu_id},
                   {"address", target.where.host + ":" + std::to_string(target.where.port)},
@@ -377,6 +353,33 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
         target.status = PollStatus{};
         target.status.ecu_id = ecu_id;
         target.status.address = target.where.host;
+        seed(target);
+    }
+
+    // A target newly tied to an ECU starts from what the service already knows of it (kept
+    // across a restart, or from before its target was dropped at night), so that a first poll
+    // answering ECU info only takes nothing away, and a changed zone is held back as always.
+    void seed(Target& target) {
+        if (target.ecu_id.empty() || !known_facts || target.facts != PolledEcuFacts{})
+            return;
+        if (auto known = known_facts(target.ecu_id)) {
+            target.facts = std::move(*known);
+            target.zone_watch.accepted = target.facts.time_zone;
+            update_zone(target);
+        }
+    }
+
+    // Values of a real-time reply out of range (left unset): logged when they start.
+    void note_values_refused(Target& target, const std::vector<LocalApiError>& dropped) {
+        if (dropped.empty() || target.values_refused_logged) {
+            target.values_refused_logged = !dropped.empty();
+            return;
+        }
+        target.values_refused_logged = true;
+        log.warn("polled_value_refused", {{"ecu", target.ecu_id},
+                                          {"values", std::to_string(dropped.size())},
+                                          {"first", dropped.front().describe()},
+                                          {"action", "left unknown"}});
     }
 
     bool ecu_has_target(const std::string& ecu_id) const {
@@ -504,6 +507,10 @@ EcuPoller::EcuPoller(asio::io_context& io, PollerConfig config, Logger& log, Fac
 
 EcuPoller::~EcuPoller() {
     stop();
+}
+
+void EcuPoller::set_known_facts(KnownFacts known) {
+    impl_->known_facts = std::move(known);
 }
 
 void EcuPoller::start() {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdio>
 #include <span>
 
 namespace ecu2mqtt {
@@ -98,6 +99,12 @@ const RecordLayout* find_record_layout(std::string_view type_code) {
     const auto it = std::find_if(kRecordLayouts.begin(), kRecordLayouts.end(),
                                  [&](const auto& layout) { return layout.type_code == type_code; });
     return it == kRecordLayouts.end() ? nullptr : &*it;
+}
+
+std::string printable_number(double value) {
+    std::array<char, 32> text{};
+    std::snprintf(text.data(), text.size(), "%g", value);
+    return text.data();
 }
 
 bool is_digit(char c) {
@@ -337,17 +344,32 @@ LocalResult<LocalRealtime> decode_local_realtime(std::string_view reply) {
         inverter.ac_voltage_v.resize(layout->phases);
         if (inverter.online && layout->field_count > 0) {
             // A zero here is the ECU saying it has no value: 0 Hz and −100 °C are not readings.
+            const auto in_range = [&](std::string_view what, double value, double low, double high,
+                                      std::string_view unit) -> std::optional<double> {
+                if (value >= low && value <= high)
+                    return value;
+                realtime.dropped.push_back(
+                    {at, "inverter " + inverter.uid + " " + std::string(what) + " " +
+                             printable_number(value) + " " + std::string(unit) + " is not " +
+                             printable_number(low) + "-" + printable_number(high) + " " +
+                             std::string(unit)});
+                return std::nullopt;
+            };
             if (const auto raw = read_unsigned(record, kRecordFrequencyOffset, 2); raw != 0)
-                inverter.frequency_hz = raw / 10.0;
+                inverter.frequency_hz = in_range("grid frequency", raw / 10.0, kMinGridFrequency,
+                                                 kMaxGridFrequency, "Hz");
             if (const auto raw = read_unsigned(record, kRecordTemperatureOffset, 2); raw != 0)
-                inverter.temperature_c = static_cast<double>(raw) - 100;
+                inverter.temperature_c =
+                    in_range("temperature", static_cast<double>(raw) - 100, kMinInverterTemperature,
+                             kMaxInverterTemperature, "C");
             for (std::size_t f = 0; f < layout->field_count; ++f) {
                 const auto& field = layout->fields[f];
                 const double value = read_unsigned(record, kRecordFieldsOffset + 2 * f, 2);
                 if (field.quantity == Quantity::Power)
                     inverter.channel_power_w[field.index] = value;
                 else if (value != 0 && !inverter.ac_voltage_v[field.index])
-                    inverter.ac_voltage_v[field.index] = value;
+                    inverter.ac_voltage_v[field.index] =
+                        in_range("grid voltage", value, kMinGridVoltage, kMaxGridVoltage, "V");
             }
         }
         realtime.inverters.push_back(std::move(inverter));

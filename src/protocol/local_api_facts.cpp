@@ -70,7 +70,12 @@ std::vector<std::string> merge_ecu_info(PolledEcuFacts& facts, const LocalEcuInf
         else
             facts.time_zone = info.time_zone;
     }
-    facts.inverters_registered = info.inverters_registered;
+    if (info.inverters_registered > kMaxRegisteredInverters)
+        refused.push_back("inverters registered " + std::to_string(info.inverters_registered) +
+                          " is more than an ECU holds (" + std::to_string(kMaxRegisteredInverters) +
+                          ")");
+    else
+        facts.inverters_registered = info.inverters_registered;
     return refused;
 }
 

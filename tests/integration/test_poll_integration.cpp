@@ -56,6 +56,19 @@ std::vector<std::string> sim_args(std::uint16_t service_port, const std::string&
     return args;
 }
 
+// A simulated ECU port 8899 on 127.0.0.1, served on a thread of its own.
+struct ServedLocalApi {
+    boost::asio::io_context io;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard =
+        boost::asio::make_work_guard(io);
+    test::LocalApiServer ecu{io};
+    std::thread serving{[this] { io.run(); }};
+    ~ServedLocalApi() {
+        io.stop();
+        serving.join();
+    }
+};
+
 } // namespace
 
 TEST_CASE("poll auto: the simulated ECU is found from its uploads, and firmware, time zone and "
@@ -157,18 +170,8 @@ TEST_CASE("poll: an address answering as an ECU that another polled address uplo
           "[poll_integration]") {
     // A stand-in on 127.0.0.1 answering ECU info as the simulated ECU, with another time zone
     // (Etc/GMT-8) than the simulated ECU's own (Europe/Amsterdam).
-    boost::asio::io_context io;
-    auto guard = boost::asio::make_work_guard(io);
-    test::LocalApiServer impostor(io);
-    std::thread serving([&io] { io.run(); });
-    struct Join {
-        boost::asio::io_context& io;
-        std::thread& thread;
-        ~Join() {
-            io.stop();
-            thread.join();
-        }
-    } join{io, serving};
+    ServedLocalApi served;
+    auto& impostor = served.ecu;
 
     test::TempDir dir("ecu2mqtt-poll");
     test::MosquittoBroker broker;
@@ -235,6 +238,51 @@ TEST_CASE("poll auto: a copy of an ECU's upload sent from another address does n
     CHECK(service.process().wait_for_output(
         "event=poll_ecu_moved ecu=" + kEcu + " from=" + ecu_address + " to=" + other_address, 5s));
     CHECK_THAT(polled_at(), Catch::Contains("port 8899 at " + other_address + " "));
+}
+
+TEST_CASE("poll: after a restart a changed time zone is held back like any other change",
+          "[poll_integration]") {
+    ServedLocalApi served;
+    test::TempDir dir("ecu2mqtt-poll");
+    test::MosquittoBroker broker;
+    const std::vector<std::string> args{
+        "--poll-ecus", "127.0.0.1:" + std::to_string(served.ecu.port()), "--poll-timeout", "3"};
+    const auto upload_at = [](int minutes_ago) {
+        auto spec = test::captured_upload_spec();
+        spec.ecu_id = kEcu;
+        spec.timestamp = test::utc_stamp(minutes_ago * 60);
+        return test::build_upload(spec);
+    };
+    const auto zone_of = [](const test::Received& m) {
+        const auto state = json::parse(m.payload);
+        return state.contains("time_zone") ? state["time_zone"].get<std::string>() : "";
+    };
+    const auto state_topic = "ecu2mqtt/" + kEcu + "/state";
+    {
+        test::ServiceProcess service(broker.url(), dir.path / "state", args);
+        test::MqttProbe probe(broker.url(), state_topic);
+        REQUIRE(test::upload(service.port(), upload_at(10)).size() == 17);
+        const auto polled =
+            probe.wait_for([&](const test::Received& m) { return zone_of(m) == "Etc/GMT-8"; }, 15s);
+        REQUIRE(polled);
+    } // stopped: the polled facts stay with the ECU's state
+
+    // The ECU now says another zone: after the restart as before it, one poll is not enough.
+    auto reply = served.ecu.reply("0001");
+    const auto at = reply.find("009Etc/GMT-8");
+    REQUIRE(at != std::string::npos);
+    reply.replace(at, 12, "013Asia/Shanghai");
+    const auto frame = std::to_string(reply.size() - 1);
+    served.ecu.set_reply("0001", reply.replace(5, 4, std::string(4 - frame.size(), '0') + frame));
+    test::ServiceProcess service(broker.url(), dir.path / "state", args);
+    REQUIRE(service.process().wait_for_output("event=time_zone_changed ecu=" + kEcu, 15s));
+    test::MqttProbe probe(broker.url(), state_topic);
+    REQUIRE(test::upload(service.port(), upload_at(5)).size() == 17);
+    const auto newest = probe.wait_for( // the state of that upload, with the polled keys
+        [&](const test::Received& m) { return !m.retained && !zone_of(m).empty(); }, 10s);
+    REQUIRE(newest);
+    CHECK(zone_of(*newest) == "Etc/GMT-8");
+    CHECK_THAT(service.log(), !Catch::Contains("event=time_zone_change_taken"));
 }
 
 } // namespace test_poll_integration

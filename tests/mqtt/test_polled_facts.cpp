@@ -2,6 +2,7 @@
 #include "ecu2mqtt/net/ecu_poller.hpp"
 #include "support/port8899_fixtures.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 using namespace ecu2mqtt;
@@ -177,6 +178,16 @@ TEST_CASE("what a port 8899 answer may add is bounded: no junk names, no endless
         CHECK(facts.time_zone == "Europe/Amsterdam");
         CHECK(facts.firmware == "ECU_R_1.3.6C");
     }
+
+    info.inverters_registered = 24;
+    merge_ecu_info(facts, info);
+    REQUIRE(facts.inverters_registered == 24);
+    info.inverters_registered = 65535; // a garbled count: the last good one stays
+    const auto refused = merge_ecu_info(facts, info);
+    CHECK(facts.inverters_registered == 24);
+    CHECK(std::find(refused.begin(), refused.end(),
+                    "inverters registered 65535 is more than an ECU holds (1000)") !=
+          refused.end());
 
     LocalSignalLevels flood;
     for (int i = 0; i < 5000; ++i)

@@ -1,5 +1,5 @@
 #include "ecu2mqtt/net/ecu_poller.hpp"
-#include "support/local_api_server.hpp"
+#include "support/poller_rig.hpp"
 
 #include <catch2/catch.hpp>
 #include <sstream>
@@ -10,62 +10,8 @@ namespace asio = boost::asio;
 namespace test_ecu_poller {
 namespace {
 
-// Runs the loop until `condition` holds, at most `limit`; whether it holds.
-bool run_until(asio::io_context& io, const std::function<bool()>& condition,
-               std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!condition() && std::chrono::steady_clock::now() < deadline) {
-        io.restart();
-        io.run_for(std::chrono::milliseconds(20));
-    }
-    return condition();
-}
-
-struct PollerRig {
-    asio::io_context io;
-    test::LocalApiServer ecu{io};
-    std::ostringstream log_text;
-    Logger log{log_text, LogLevel::Debug};
-    std::vector<PolledEcuFacts> polled;
-    std::vector<std::string> polled_ids;
-    std::vector<std::string> zones;
-    bool uploading = false;
-    std::unique_ptr<EcuPoller> poller;
-
-    explicit PollerRig(bool from_uploads = false) {
-        PollerConfig config;
-        if (from_uploads)
-            config.from_uploads = true;
-        else
-            config.targets = {{"127.0.0.1", ecu.port()}};
-        config.interval = std::chrono::milliseconds(150);
-        config.timeout = std::chrono::milliseconds(300);
-        config.first_poll = std::chrono::milliseconds(0);
-        config.max_backoff = std::chrono::milliseconds(600);
-        config.zoneinfo_dir = test::data_path("zoneinfo");
-        poller = std::make_unique<EcuPoller>(
-            io, config, log,
-            [this](const std::string& id, const PolledEcuFacts& facts,
-                   std::shared_ptr<const TimeZone> zone) {
-                polled_ids.push_back(id);
-                polled.push_back(facts);
-                zones.push_back(zone ? zone->name() : "");
-            },
-            [this](const std::string&) { return uploading; });
-    }
-
-    std::size_t count(const std::string& text) const {
-        const auto all = log_text.str();
-        std::size_t n = 0;
-        for (auto at = all.find(text); at != std::string::npos; at = all.find(text, at + 1))
-            ++n;
-        return n;
-    }
-    int failures() const {
-        const auto s = poller->status();
-        return s.empty() ? 0 : s.front().consecutive_failures;
-    }
-};
+using test::PollerRig;
+using test::run_until;
 
 bool only_the_three_requests(const std::vector<std::string>& requests) {
     for (const auto& r : requests)

@@ -302,3 +302,38 @@ TEST_CASE("a reply to another command is refused", "[local_api]") {
 }
 
 } // namespace test_local_api
+
+namespace test_local_api {
+
+TEST_CASE("out-of-range grid voltage, frequency and temperature are left unknown, with why",
+          "[local_api]") {
+    auto reply = test::port8899_reply("ksh210_ecu-r2160_qt2_0002.hex");
+    const auto record = reply.find(std::string("\x90\x10\x00\x00\x00\x01", 6));
+    REQUIRE(record != std::string::npos);
+    const auto put_u16 = [&](std::size_t at, unsigned value) {
+        reply[record + at] = static_cast<char>(value >> 8);
+        reply[record + at + 1] = static_cast<char>(value & 0xff);
+    };
+    put_u16(9, 0xffff);  // grid frequency: 6553.5 Hz
+    put_u16(11, 1);      // temperature: −99 °C
+    put_u16(15, 0xffff); // grid voltage of phase 1: 65535 V
+    put_u16(19, 79);     // phase 2: 79 V, below any grid
+    const auto rt = decoded(decode_local_realtime(reply));
+    const auto& first = rt.inverters.at(0);
+    CHECK_FALSE(first.frequency_hz);
+    CHECK_FALSE(first.temperature_c);
+    REQUIRE(first.ac_voltage_v.size() == 3);
+    CHECK_FALSE(first.ac_voltage_v[0]);
+    CHECK_FALSE(first.ac_voltage_v[1]);
+    CHECK(first.ac_voltage_v[2] == Approx(393)); // the phase in range stays
+    CHECK(first.channel_power_w[3] == Approx(19));
+    REQUIRE(rt.dropped.size() == 4);
+    CHECK(rt.dropped[0].reason == "inverter 901000000001 grid frequency 6553.5 Hz is not 40-70 Hz");
+    CHECK(rt.dropped[1].reason == "inverter 901000000001 temperature -99 C is not -40-125 C");
+    CHECK(rt.dropped[2].reason == "inverter 901000000001 grid voltage 65535 V is not 80-500 V");
+    CHECK(rt.dropped[3].reason == "inverter 901000000001 grid voltage 79 V is not 80-500 V");
+    for (const auto& other : std::vector(rt.inverters.begin() + 1, rt.inverters.end()))
+        check_physical_sense(other); // the other records are read as before
+}
+
+} // namespace test_local_api

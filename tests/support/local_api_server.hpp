@@ -7,6 +7,7 @@
 #include "ecu2mqtt/net/asio.hpp"
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,8 @@ class LocalApiServer {
 
     std::uint16_t port() const { return port_; }
     void set_behaviour(LocalApiBehaviour behaviour) { behaviour_ = behaviour; }
+    // Silent on this one command ("0002") while the others are answered.
+    void silent_on(const std::string& command) { silent_commands_.insert(command); }
     // After this many ECU-info requests (one per poll) have been answered, silent for good.
     void wedge_after(int polls) {
         wedge_after_ = polls;
@@ -96,7 +99,7 @@ class LocalApiServer {
         auto behaviour = behaviour_;
         if (command == "0001" && wedge_after_ >= 0 && ++info_requests_ > wedge_after_)
             wedged_ = true;
-        if (wedged_)
+        if (wedged_ || silent_commands_.contains(command))
             behaviour = LocalApiBehaviour::Silent;
         std::string reply = replies_.count(command) ? replies_[command] : "";
         if (behaviour == LocalApiBehaviour::Silent) {
@@ -119,6 +122,7 @@ class LocalApiServer {
     std::uint16_t port_ = 0;
     std::map<std::string, std::string> replies_;
     LocalApiBehaviour behaviour_ = LocalApiBehaviour::Answer;
+    std::set<std::string> silent_commands_;
     int wedge_after_ = -1;
     int info_requests_ = 0;
     bool wedged_ = false;

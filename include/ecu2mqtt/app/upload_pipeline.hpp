@@ -92,6 +92,10 @@ class UploadPipeline final : public ReadingSink {
     void on_polled(const std::string& ecu_id, const PolledEcuFacts& facts,
                    std::shared_ptr<const TimeZone> zone);
 
+    // The ECU's polled facts as last known (stored ones after a restart), if any. Call on the
+    // io_context's thread.
+    std::optional<PolledEcuFacts> polled_facts(const std::string& ecu_id) const;
+
     std::vector<EcuView> ecus() const;
 
     struct Impl;

@@ -79,6 +79,11 @@ class EcuPoller {
     EcuPoller(const EcuPoller&) = delete;
     EcuPoller& operator=(const EcuPoller&) = delete;
 
+    // What the service knows of an ECU's polled facts (nullopt: nothing), asked when a target
+    // is tied to it. Set before start().
+    using KnownFacts = std::function<std::optional<PolledEcuFacts>(const std::string& ecu_id)>;
+    void set_known_facts(KnownFacts known);
+
     void start();
     void stop();
     // Every upload, with its peer ("address:port"): with `auto`, an ECU is polled at the address

@@ -63,11 +63,19 @@ struct LocalInverter {
     std::vector<std::optional<double>> ac_voltage_v;
 };
 
+// What a grid, an inverter or a count of inverters can be: a value outside is a garbled or odd
+// reply, left unset instead of published (65535 V, 6553.5 Hz). Documented in docs/polling.md.
+inline constexpr double kMinGridVoltage = 80, kMaxGridVoltage = 500; // 3-phase line-to-line too
+inline constexpr double kMinGridFrequency = 40, kMaxGridFrequency = 70;
+inline constexpr double kMinInverterTemperature = -40, kMaxInverterTemperature = 125;
+
 // 0002.
 struct LocalRealtime {
     std::string group;
     std::optional<LocalDateTime> ecu_time;
     std::vector<LocalInverter> inverters;
+    // Values out of range, left unset, and why (the record's offset and the value).
+    std::vector<LocalApiError> dropped;
 };
 
 struct LocalSignalLevel {

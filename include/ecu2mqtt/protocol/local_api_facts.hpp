@@ -35,8 +35,12 @@ struct PolledEcuFacts {
     bool operator==(const PolledEcuFacts&) const = default;
 };
 
+// More than the biggest ECU registers: a garbled count, not published.
+inline constexpr int kMaxRegisteredInverters = 1000;
+
 // Firmware and time zone only when fit to publish (short printable text; a zone of the form
-// Area/City or Etc/…); returns why each one that is not was left out.
+// Area/City or Etc/…), and the count of inverters registered when plausible; returns why each
+// one that is not was left out.
 std::vector<std::string> merge_ecu_info(PolledEcuFacts& facts, const LocalEcuInfo& info);
 // `now_unix`: when the reply came, kept with each inverter's values it gives.
 // Inverters beyond `max_inverters` (--max-inverters-per-ecu) are left out.
