@@ -56,6 +56,7 @@ constexpr AddonOption kAddonOptions[] = {
     {"advertised_address", AddonOption::Kind::List, "--advertised-address"},
     {"pvoutput_api_key", AddonOption::Kind::Text, "--pvoutput-api-key"},
     {"pvoutput_system_id", AddonOption::Kind::Text, "--pvoutput-system-id"},
+    {"pvoutput_systems", AddonOption::Kind::Text, "--pvoutput-systems"},
     {"pvoutput_interval", AddonOption::Kind::Text, "--pvoutput-interval"},
     {"pvoutput_donor", AddonOption::Kind::FlagWhenTrue, "--pvoutput-donor"},
     {"poll_ecus", AddonOption::Kind::Text, "--poll-ecus"},

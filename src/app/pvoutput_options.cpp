@@ -33,9 +33,33 @@ std::string parse_pvoutput_api_key(const std::string& text) {
     return text;
 }
 
+namespace {
+
+// PVOutput numbers its systems from 1.
+bool system_id_text(const std::string& text) {
+    return all_digits(text) && text.size() <= 10 &&
+           text.find_first_not_of('0') != std::string::npos;
+}
+
+// The URL as it may be shown: a key put in its user part or query stays out of logs.
+std::string url_shown(const std::string& text) {
+    auto shown = text;
+    if (const auto query = shown.find_first_of("?#"); query != std::string::npos)
+        shown = shown.substr(0, query) + "?…";
+    const auto scheme = shown.find("://");
+    const auto host_start = scheme == std::string::npos ? 0 : scheme + 3;
+    if (const auto at = shown.find('@', host_start);
+        at != std::string::npos && at < shown.find('/', host_start))
+        shown = shown.substr(0, host_start) + "…@" + shown.substr(at + 1);
+    return shown;
+}
+
+} // namespace
+
 std::string parse_pvoutput_system_id(const std::string& text) {
-    if (!all_digits(text) || text.size() > 10)
-        throw OptionError("expected the PVOutput system id (a number), got \"" + text + "\"");
+    if (!system_id_text(text))
+        throw OptionError("expected the PVOutput system id (a number from 1), got \"" + text +
+                          "\"");
     return text;
 }
 
@@ -48,7 +72,7 @@ std::map<std::string, std::string> parse_pvoutput_systems(const std::string& tex
         const auto eq = item.find('=');
         const auto ecu = trim(item.substr(0, eq));
         const auto system = eq == std::string::npos ? std::string() : trim(item.substr(eq + 1));
-        if (ecu.size() != 12 || !all_digits(ecu) || !all_digits(system) || system.size() > 10)
+        if (ecu.size() != 12 || !all_digits(ecu) || !system_id_text(system))
             throw OptionError("expected ECU=SYSTEM pairs (a 12-digit ECU id, a PVOutput system "
                               "id), comma-separated, got \"" +
                               item + "\" in \"" + text + "\"");
@@ -71,7 +95,8 @@ std::string parse_pvoutput_url_option(const std::string& text) {
     try {
         parse_pvoutput_url(text);
     } catch (const std::invalid_argument& e) {
-        throw OptionError("expected https://HOST[:PORT][/PATH], got \"" + text + "\": " + e.what());
+        throw OptionError("expected https://HOST[:PORT][/PATH], got \"" + url_shown(text) +
+                          "\": " + e.what());
     }
     return text;
 }

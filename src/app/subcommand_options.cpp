@@ -112,6 +112,11 @@ CommandLine parse_history(const std::vector<std::string>& args,
                               "\" (see --help)");
         }
     }
+    // The PVOutput queue is listed whole: a selection it would ignore is refused, not dropped.
+    if (result.history.pvoutput && (result.history.curve || !selection.ecu_id.empty() ||
+                                    !selection.from.empty() || !selection.to.empty()))
+        throw OptionError("history: --pvoutput lists the whole PVOutput queue: it takes no --ecu, "
+                          "--from, --to or --curve");
     // ISO dates compare as text.
     if (!selection.from.empty() && !selection.to.empty() && selection.from > selection.to)
         throw OptionError("history: --from " + selection.from + " is after --to " + selection.to);

@@ -56,6 +56,8 @@ TEST_CASE("every add-on option reaches the service") {
     options["forward_to_ema"] = "ecu.apsystemsema.com";
     options["ema_resolver"] = "1.1.1.1";
     options["block_firmware"] = false;
+    options["pvoutput_api_key"] = "k";
+    options["pvoutput_systems"] = "216000064136=12345";
     const auto o =
         parse_command_line(addon_arguments(options, kMosquittoAddon, "/data"), {}).options;
     CHECK(o.forward_to_ema == "ecu.apsystemsema.com");
@@ -69,6 +71,7 @@ TEST_CASE("every add-on option reaches the service") {
     CHECK(o.allow_peers == std::vector<std::string>{"192.168.1.0/24", "10.0.0.7"});
     CHECK(o.allow_ecus == std::vector<std::string>{"216000064136"});
     CHECK(o.advertised_addresses.empty());
+    CHECK(o.pvoutput_systems == std::map<std::string, std::string>{{"216000064136", "12345"}});
 
     options["advertised_address"] = {"192.168.1.10"};
     CHECK(addon_names_advertised_address(options));

@@ -55,4 +55,43 @@ TEST_CASE("a bad PVOutput key is refused without repeating it", "[pvoutput]") {
     }
 }
 
+TEST_CASE("a PVOutput system id is a number from 1, and a URL's key is not repeated",
+          "[pvoutput]") {
+    for (const auto* zero : {"0", "0000000000"}) {
+        CHECK_THROWS_WITH(parse({"--pvoutput-api-key", "k", "--pvoutput-system-id", zero}),
+                          Catch::StartsWith("--pvoutput-system-id: ") &&
+                              Catch::Contains("a number from 1"));
+        CHECK_THROWS_WITH(parse({"--pvoutput-api-key", "k", "--pvoutput-systems",
+                                 std::string("216000064136=") + zero}),
+                          Catch::StartsWith("--pvoutput-systems: "));
+    }
+    CHECK(parse({"--pvoutput-api-key", "k", "--pvoutput-system-id", "0100"})
+              .options.pvoutput_system_id == "0100");
+    for (const auto* url :
+         {"https://pvoutput.org/?key=SECRETKEY", "https://me:SECRETKEY@pvoutput.org/"}) {
+        try {
+            parse({"--pvoutput-url", url});
+            FAIL("accepted " << url);
+        } catch (const OptionError& e) {
+            const std::string what = e.what();
+            CHECK_THAT(what, Catch::StartsWith("--pvoutput-url: ") &&
+                                 Catch::Contains("pvoutput.org") &&
+                                 Catch::Contains("no user, query or fragment"));
+            CHECK(what.find("SECRETKEY") == std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("history --pvoutput refuses a selection it would not apply", "[pvoutput]") {
+    for (const auto& extra : std::vector<std::vector<std::string>>{{"--from", "2026-12-01"},
+                                                                   {"--to", "2026-12-01"},
+                                                                   {"--ecu", "216000064136"},
+                                                                   {"--curve"}}) {
+        std::vector<std::string> args{"history", "--pvoutput"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        CHECK_THROWS_WITH(parse(args), Catch::StartsWith("history: --pvoutput lists the whole"));
+    }
+    CHECK(parse({"history", "--pvoutput"}).history.pvoutput);
+}
+
 } // namespace test_pvoutput_options
