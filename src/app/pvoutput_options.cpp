@@ -18,6 +18,12 @@ std::string trim(const std::string& text) {
     return text.substr(first, text.find_last_not_of(" \t") - first + 1);
 }
 
+// PVOutput numbers its systems from 1.
+bool system_id_text(const std::string& text) {
+    return all_digits(text) && text.size() <= 10 &&
+           text.find_first_not_of('0') != std::string::npos;
+}
+
 } // namespace
 
 std::string parse_pvoutput_api_key(const std::string& text) {
@@ -32,29 +38,6 @@ std::string parse_pvoutput_api_key(const std::string& text) {
                               " characters with spaces or control characters (not shown)");
     return text;
 }
-
-namespace {
-
-// PVOutput numbers its systems from 1.
-bool system_id_text(const std::string& text) {
-    return all_digits(text) && text.size() <= 10 &&
-           text.find_first_not_of('0') != std::string::npos;
-}
-
-// The URL as it may be shown: a key put in its user part or query stays out of logs.
-std::string url_shown(const std::string& text) {
-    auto shown = text;
-    if (const auto query = shown.find_first_of("?#"); query != std::string::npos)
-        shown = shown.substr(0, query) + "?…";
-    const auto scheme = shown.find("://");
-    const auto host_start = scheme == std::string::npos ? 0 : scheme + 3;
-    if (const auto at = shown.find('@', host_start);
-        at != std::string::npos && at < shown.find('/', host_start))
-        shown = shown.substr(0, host_start) + "…@" + shown.substr(at + 1);
-    return shown;
-}
-
-} // namespace
 
 std::string parse_pvoutput_system_id(const std::string& text) {
     if (!system_id_text(text))
@@ -95,8 +78,7 @@ std::string parse_pvoutput_url_option(const std::string& text) {
     try {
         parse_pvoutput_url(text);
     } catch (const std::invalid_argument& e) {
-        throw OptionError("expected https://HOST[:PORT][/PATH], got \"" + url_shown(text) +
-                          "\": " + e.what());
+        throw OptionError("expected https://HOST[:PORT][/PATH], got \"" + text + "\": " + e.what());
     }
     return text;
 }

@@ -80,8 +80,9 @@ std::optional<LocalDateTime> oldest_resend(const EcuLedgerState& s) {
 }
 
 struct ClockStep {
-    bool ahead = false;   // beyond suspect_ahead of the offset known before this upload
-    bool adopted = false; // this upload completed a run agreeing on a new offset
+    bool ahead = false;       // beyond suspect_ahead of the offset known before this upload
+    bool adopted = false;     // this upload completed a run agreeing on a new offset
+    bool implausible = false; // its offset from the host's UTC is no time zone's
 };
 
 void forget_candidate(EcuLedgerState& s) {
@@ -96,6 +97,7 @@ ClockStep learn_offset(EcuLedgerState& s, std::int64_t sample, std::uint64_t fp,
     ClockStep step{ahead, false};
     const bool plausible = std::llabs(sample) <= kPlausibleOffsetS;
     if (!plausible) {
+        step.implausible = true;
         forget_candidate(s);
         events.push_back(event(EventLevel::Warn, "ecu_clock_implausible",
                                {{"offset_s", std::to_string(sample)},
@@ -431,7 +433,9 @@ UploadDecision EcuLedger::decide(const RealtimeUpload& upload, TimePoint receive
 
     if (repeat)
         d.verdict = UploadVerdict::Repeat;
-    else if ((step.ahead && !step.adopted) || too_old)
+    // A new reading dated a day or more back is no backfill (not in a gap) and no zone's time:
+    // kept, it would land in the history and PVOutput at a wrong time.
+    else if ((step.ahead && !step.adopted) || too_old || (clock_went_back && step.implausible))
         d.verdict = UploadVerdict::ClockSuspect;
     else if (newer || step.adopted)
         d.verdict = UploadVerdict::Live;

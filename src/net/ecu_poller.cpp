@@ -4,6 +4,7 @@
 #include "ecu2mqtt/net/host_port.hpp"
 #include "ecu2mqtt/protocol/polled_zone_watch.hpp"
 #include "ecu2mqtt/protocol/printable.hpp"
+#include "local_api_exchange.hpp"
 
 #include <algorithm>
 #include <array>
@@ -23,8 +24,6 @@ using Steady = std::chrono::steady_clock;
 
 namespace {
 
-// The biggest plant's real-time reply is a few KB; more is no reply of an ECU.
-constexpr std::size_t kMaxReplyBytes = 64 * 1024;
 // An upload exchange in progress: look again this much later.
 constexpr std::chrono::seconds kUploadWait{5};
 constexpr std::size_t kRawShown = 256;
@@ -35,11 +34,6 @@ std::int64_t unix_now() {
                std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
-
-struct Exchange {
-    std::optional<std::string> reply;
-    std::string failure;
-};
 
 struct Target {
     PollTarget where;
@@ -93,62 +87,6 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
         wake.cancel(); // the loop looks again at what is due
     }
 
-    asio::awaitable<Exchange> exchange(const PollTarget& where, const std::string& request) {
-        boost::system::error_code ec;
-        const auto address = asio::ip::make_address(where.host, ec);
-        if (ec)
-            co_return Exchange{std::nullopt, "bad address"};
-        auto socket = std::make_shared<tcp::socket>(io);
-        asio::steady_timer timer(io);
-        const auto arm = [&](std::chrono::milliseconds limit) {
-            timer.expires_after(limit);
-            timer.async_wait([socket](boost::system::error_code e) {
-                if (!e) {
-                    boost::system::error_code ignored;
-                    socket->close(ignored);
-                }
-            });
-        };
-        const auto timed_out = [&] { return !socket->is_open(); };
-        arm(std::min(config.connect_timeout, config.timeout));
-        co_await socket->async_connect(tcp::endpoint(address, where.port),
-                                       asio::redirect_error(asio::use_awaitable, ec));
-        if (ec)
-            co_return Exchange{std::nullopt, timed_out() ? "timed out connecting"
-                                                         : "cannot connect: " + ec.message()};
-        arm(config.timeout);
-        co_await asio::async_write(*socket, asio::buffer(request),
-                                   asio::redirect_error(asio::use_awaitable, ec));
-        if (ec)
-            co_return Exchange{std::nullopt, "closed while sending: " + ec.message()};
-        arm(config.timeout); // the whole reply within one timeout
-        std::string reply;
-        std::array<char, 2048> buffer{};
-        while (!local_reply_complete(reply)) {
-            const auto n = co_await socket->async_read_some(
-                asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
-            reply.append(buffer.data(), n);
-            if (reply.size() > kMaxReplyBytes) {
-                timer.cancel();
-                co_return Exchange{std::nullopt, "reply longer than " +
-                                                     std::to_string(kMaxReplyBytes) + " bytes"};
-            }
-            if (ec) {
-                if (timed_out())
-                    co_return Exchange{std::nullopt, "timed out waiting for the reply (" +
-                                                         std::to_string(reply.size()) +
-                                                         " bytes came)"};
-                if (reply.empty())
-                    co_return Exchange{std::nullopt, "closed without a reply"};
-                break; // closed after answering: decoded as far as it goes
-            }
-        }
-        timer.cancel();
-        boost::system::error_code ignored;
-        socket->close(ignored);
-        co_return Exchange{std::move(reply), {}};
-    }
-
     // Logs a failed step; whether the port counts as failing is the poll's to say.
     void failed(Target& target, std::string_view command, const std::string& reason,
                 std::string_view raw = {}) {
@@ -174,7 +112,11 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
             failed(target, code, "no ECU id to ask with");
             co_return std::nullopt;
         }
-        const auto answer = co_await exchange(target.where, *request);
+        const auto generation = target.generation;
+        const auto answer = co_await exchange_with_ecu(io, target.where, *request,
+                                                       config.connect_timeout, config.timeout);
+        if (target.generation != generation)
+            co_return std::nullopt; // tied to another ECU meanwhile: nothing of it is that one's
         if (!answer.reply) {
             failed(target, code, answer.failure);
             co_return std::nullopt;
@@ -191,9 +133,14 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
         const auto before = target.facts;
         const auto failures_before = target.status.consecutive_failures;
         const auto generation = target.generation;
+        // Tied to another ECU while this poll ran (another ECU uploads from its address now):
+        // neither what it answered nor how it went is that ECU's, nor is anything asked further.
+        const auto retied = [&] { return stopped || target.generation != generation; };
         std::string step_failed; // the first of 0002 and 0030 that failed, with why
         auto info =
             co_await ask<LocalEcuInfo>(target, LocalCommand::EcuInfo, decode_local_ecu_info);
+        if (retied())
+            co_return;
         if (info) {
             if (const auto refusal = identity_refusal(target, info->ecu_id)) {
                 failed(target, "0001", *refusal);
@@ -206,6 +153,8 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
             take_ecu_info(target, *info);
             auto realtime =
                 co_await ask<LocalRealtime>(target, LocalCommand::Realtime, decode_local_realtime);
+            if (retied())
+                co_return;
             if (realtime) {
                 note_values_refused(target, realtime->dropped);
                 merge_realtime(target.facts, *realtime, unix_now(), config.max_inverters);
@@ -213,6 +162,8 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
                 step_failed = target.status.last_failure;
             auto signals = co_await ask<LocalSignalLevels>(target, LocalCommand::SignalLevels,
                                                            decode_local_signal_levels);
+            if (retied())
+                co_return;
             if (signals)
                 merge_signal_levels(target.facts, *signals, unix_now(), config.max_inverters);
             else if (step_failed.empty())
@@ -221,13 +172,9 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
             // on it): not kept, so that nothing grows without bound.
             if (realtime || signals)
                 drop_unlisted_inverters(target.facts, unix_now() - interval_s() * 3);
+        } else {
+            break_zone_row(target);
         }
-        if (stopped)
-            co_return;
-        // Tied to another ECU while this poll ran (another ECU uploads from its address now):
-        // neither what it answered nor how it went is that ECU's.
-        if (target.generation != generation)
-            co_return;
         // Answering ECU info is answering: an ECU that always fails 0002 or 0030 (some models
         // refuse one) is polled at the interval, and shown as answering but failing that.
         auto& s = target.status;
@@ -282,15 +229,20 @@ struct EcuPoller::Impl : std::enable_shared_from_this<Impl> {
                           {"reason", why},
                           {"firmware", printable_text(info.firmware, false, kTextShown)},
                           {"time_zone", printable_text(info.time_zone, false, kTextShown)},
-                          {"action", "left out; the last good one stays"}});
+                          {"action", "left out: the last good text stays, a count is unknown"}});
         }
         if (!info.time_zone.empty() && target.facts.time_zone == info.time_zone) {
             watch_zone(target, info.time_zone);
-        } else { // no zone, or one refused: a change is no longer said "in a row"
-            target.zone_watch.candidate.clear();
-            target.zone_watch.candidate_polls = 0;
+        } else {
+            break_zone_row(target);
         }
         update_zone(target);
+    }
+
+    // A poll without a zone (no answer, or a zone refused): a change is no longer said "in a row".
+    static void break_zone_row(Target& target) {
+        target.zone_watch.candidate.clear();
+        target.zone_watch.candidate_polls = 0;
     }
 
     void watch_zone(Target& target, const std::string& said) {

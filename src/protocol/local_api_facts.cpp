@@ -70,12 +70,14 @@ std::vector<std::string> merge_ecu_info(PolledEcuFacts& facts, const LocalEcuInf
         else
             facts.time_zone = info.time_zone;
     }
-    if (info.inverters_registered > kMaxRegisteredInverters)
+    if (info.inverters_registered > kMaxRegisteredInverters) {
+        facts.inverters_registered.reset(); // unknown, rather than an old count for good
         refused.push_back("inverters registered " + std::to_string(info.inverters_registered) +
                           " is more than an ECU holds (" + std::to_string(kMaxRegisteredInverters) +
                           ")");
-    else
+    } else {
         facts.inverters_registered = info.inverters_registered;
+    }
     return refused;
 }
 

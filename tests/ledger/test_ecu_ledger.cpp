@@ -111,6 +111,23 @@ TEST_CASE("after the clock went back an hour, a reading with new content is kept
     CHECK(ledger.state().live->timestamp == add_seconds(kNoon, 3600));
 }
 
+TEST_CASE("after the clock went back a day, a reading with new content is set aside as clock-"
+          "suspect") {
+    auto ledger = started_ledger();
+    for (int m = 5; m <= 60; m += 5)
+        ledger.commit(decide_at(ledger, upload_at(m, 100.0 + m / 100.0), m));
+    // Stamped a day before 12:10, received at 13:05: no gap asked for it, no zone is that far.
+    auto back = upload_at(10, 100.65);
+    back.timestamp = add_seconds(back.timestamp, -86400);
+    const auto d = decide_at(ledger, back, 65);
+    CHECK(d.verdict == UploadVerdict::ClockSuspect);
+    CHECK(has_event(d.events, "upload_clock_suspect", EventLevel::Warn));
+    ledger.commit(d);
+    CHECK(ledger.state().live->timestamp == add_seconds(kNoon, 3600));
+    CHECK(*ledger.state().daily.today_kwh() == Approx(0.60));
+    CHECK(decide_at(ledger, upload_at(65, 100.66), 65).verdict == UploadVerdict::Live);
+}
+
 TEST_CASE("an upload stamped 2099 is answered but moves nothing") {
     auto ledger = started_ledger();
     ledger.commit(decide_at(ledger, upload_at(5, 100.4), 5));

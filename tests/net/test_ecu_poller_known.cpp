@@ -1,5 +1,7 @@
 #include "support/poller_rig.hpp"
 
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 using namespace ecu2mqtt;
@@ -104,6 +106,66 @@ TEST_CASE("a poll under way when its address is tied to another ECU leaves that 
     CHECK(status.last_success_unix == 0); // the answer came from ECU ...001
     CHECK(status.step_failing.empty());
     CHECK(rig.polled.size() == polls);
+}
+
+TEST_CASE("a reply that comes after its address was tied to another ECU is not that ECU's",
+          "[poller]") {
+    PollerRig rig;
+    rig.poller->set_known_facts([](const std::string& id) -> std::optional<PolledEcuFacts> {
+        if (id != "216000000099")
+            return std::nullopt;
+        PolledEcuFacts facts;
+        facts.inverters["999000000001"].signal_level = 10;
+        facts.inverters["999000000001"].signal_level_at = kYesterday;
+        return facts;
+    });
+    rig.ecu.delay_on("0002", std::chrono::milliseconds(200));
+    rig.poller->start();
+    REQUIRE(run_until(rig.io, [&] { return !rig.polled.empty(); }));
+    // The next poll waits on its 0002 answer (ECU ...001's six inverters) when ECU ...099 takes
+    // the address over; from then on the address answers as ...099, with ECU info only.
+    const auto asked = rig.ecu.requests().size();
+    REQUIRE(run_until(rig.io, [&] { return rig.ecu.requests().size() >= asked + 2; }));
+    auto info = rig.ecu.reply("0001");
+    const auto id_at = info.find("216000000001");
+    REQUIRE(id_at != std::string::npos);
+    rig.ecu.set_reply("0001", info.replace(id_at, 12, "216000000099"));
+    rig.ecu.set_reply("0002", test::port8899_reply("ksh270_ecu-b_0002_error_short.hex"));
+    rig.ecu.set_reply("0030", test::port8899_reply("ksh270_ecu-b_0002_error_short.hex"));
+    rig.poller->on_upload("216000000099", "127.0.0.1:40123");
+    REQUIRE(run_until(rig.io, [&] {
+        return std::find(rig.polled_ids.begin(), rig.polled_ids.end(), "216000000099") !=
+               rig.polled_ids.end();
+    }));
+    const auto fed = std::find(rig.polled_ids.begin(), rig.polled_ids.end(), "216000000099");
+    const auto& facts = rig.polled[static_cast<std::size_t>(fed - rig.polled_ids.begin())];
+    CHECK(facts.inverters.contains("999000000001"));
+    CHECK_FALSE(facts.inverters.contains("901000000001"));
+    CHECK(rig.count("poll_failed ecu=216000000099 address=127.0.0.1:" +
+                    std::to_string(rig.ecu.port()) + " command=0002 reason=\"timed out") == 0);
+    // ECU ...001's answer after the re-tie asked nothing more in ...099's name.
+    CHECK(std::count(rig.ecu.requests().begin(), rig.ecu.requests().end(),
+                     "APS1100280030216000000099END\n") <= 1);
+}
+
+TEST_CASE("a failed poll breaks a zone change's row too", "[poller][tz]") {
+    PollerRig rig;
+    rig.poller->start();
+    REQUIRE(run_until(rig.io, [&] { return !rig.polled.empty(); }));
+    const auto changed = ecu_info_with_zone(rig.ecu, "Asia/Shanghai");
+    rig.ecu.set_reply("0001", changed);
+    for (int round = 0; round < 2; ++round) {
+        const auto polls = rig.polled.size();
+        REQUIRE(run_until(rig.io, [&] { return rig.polled.size() > polls; }));
+        rig.ecu.set_behaviour(test::LocalApiBehaviour::Truncate); // one poll fails
+        const auto failures = rig.count("poll_failed");
+        REQUIRE(run_until(rig.io, [&] { return rig.count("poll_failed") > failures; }));
+        rig.ecu.set_behaviour(test::LocalApiBehaviour::Answer);
+    }
+    const auto polls = rig.polled.size();
+    REQUIRE(run_until(rig.io, [&] { return rig.polled.size() > polls; }));
+    CHECK(rig.zones.back() == "Etc/GMT-8");
+    CHECK(rig.count("time_zone_change_taken") == 0);
 }
 
 TEST_CASE("an out-of-range polled grid voltage is left unknown and logged when it starts",

@@ -5,6 +5,7 @@
 #include "support/port8899_fixtures.hpp"
 
 #include "ecu2mqtt/net/asio.hpp"
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -36,6 +37,10 @@ class LocalApiServer {
     void set_behaviour(LocalApiBehaviour behaviour) { behaviour_ = behaviour; }
     // Silent on this one command ("0002") while the others are answered.
     void silent_on(const std::string& command) { silent_commands_.insert(command); }
+    // Answers this command only after `delay` (the reply as it was when asked).
+    void delay_on(const std::string& command, std::chrono::milliseconds delay) {
+        delays_[command] = delay;
+    }
     // After this many ECU-info requests (one per poll) have been answered, silent for good.
     void wedge_after(int polls) {
         wedge_after_ = polls;
@@ -112,6 +117,10 @@ class LocalApiServer {
             reply.resize(reply.size() - 4);
         if (behaviour == LocalApiBehaviour::Truncate)
             reply.resize(reply.size() / 2);
+        if (const auto delay = delays_.find(command); delay != delays_.end()) {
+            asio::steady_timer wait(io_, delay->second);
+            co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
         co_await asio::async_write(socket, asio::buffer(reply),
                                    asio::redirect_error(asio::use_awaitable, ec));
         socket.close(ec);
@@ -123,6 +132,7 @@ class LocalApiServer {
     std::map<std::string, std::string> replies_;
     LocalApiBehaviour behaviour_ = LocalApiBehaviour::Answer;
     std::set<std::string> silent_commands_;
+    std::map<std::string, std::chrono::milliseconds> delays_;
     int wedge_after_ = -1;
     int info_requests_ = 0;
     bool wedged_ = false;
