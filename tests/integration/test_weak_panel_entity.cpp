@@ -20,11 +20,22 @@ namespace {
 
 const std::string kEcu = "216000064136";
 
-// Two QS1 with every channel at 250 W but the second inverter's channel 3 at 100 W.
-std::string sunny_upload(std::int64_t seconds_ago, long long decikwh) {
+// How far the ECU's clock is ahead of UTC (within 12 hours either way, as a time zone's) for
+// it to show 14:12 now: the uploads of the last two hours are on both sides of its midday, as
+// the hint wants them.
+std::int64_t ecu_clock_ahead_s() {
+    constexpr std::int64_t kDay = 86400;
+    const std::int64_t wanted = 14 * 3600 + 12 * 60;
+    const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr)) % kDay;
+    return ((wanted - now) % kDay + kDay + kDay / 2) % kDay - kDay / 2;
+}
+
+// Two QS1 with every channel at 250 W but the second inverter's channel 3 at 100 W, stamped
+// `seconds_ago` by the ECU's clock, `ahead_s` ahead of UTC.
+std::string sunny_upload(std::int64_t seconds_ago, long long decikwh, std::int64_t ahead_s) {
     test::UploadSpec spec;
     spec.ecu_id = kEcu;
-    spec.timestamp = test::utc_stamp(seconds_ago);
+    spec.timestamp = test::utc_stamp(seconds_ago - ahead_s);
     spec.decikwh = decikwh;
     spec.centiwatts = 190000;
     auto weak = test::inverter_with("806000000002", 4, 250);
@@ -46,12 +57,12 @@ TEST_CASE("weak panel: a channel at 40 % of its neighbours for two sunny hours r
     const std::string config_topic =
         "homeassistant/binary_sensor/ecu2mqtt_" + kEcu + "/weak_panel/config";
 
-    // 26 five-minute uploads, the last five minutes ago.
+    // 26 five-minute uploads, the last five minutes ago: 12:02 to 14:07 by the ECU's clock.
     constexpr int kUploads = 26;
+    const auto ahead_s = ecu_clock_ahead_s();
     for (int n = 0; n < kUploads; ++n) {
-        REQUIRE(
-            test::upload(service.port(), sunny_upload((kUploads - n) * 300, 10000 + n)).size() ==
-            17);
+        REQUIRE(test::upload(service.port(), sunny_upload((kUploads - n) * 300, 10000 + n, ahead_s))
+                    .size() == 17);
         if (n == 0) { // one upload says nothing yet: published, and OK
             test::MqttProbe first(broker.url(), state_topic, "first");
             const auto ok = first.wait_for_payload(state_topic, [](const std::string& p) {
