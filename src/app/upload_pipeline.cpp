@@ -146,6 +146,12 @@ void UploadPipeline::Impl::decide_and_keep(const std::string& id, EcuEntry& entr
     if (decision.verdict == UploadVerdict::Live || decision.verdict == UploadVerdict::Late)
         write.add_power_point(
             {id, format_iso(upload.timestamp), upload.power_w, decision.counter_kwh});
+    if (decision.verdict == UploadVerdict::Live) {
+        kept.moment = WeakPanelWatch::moment_of(*decision.upload);
+        if (store) // the weak-panel hint goes on from its day's moments after a restart
+            write.add_channel_powers(
+                {id, format_iso(upload.timestamp), encode_channel_powers(kept.moment)});
+    }
     if (decision.remembered)
         write.remember_kept(id, format_compact(decision.remembered->timestamp),
                             std::to_string(decision.remembered->fingerprint),
@@ -216,7 +222,8 @@ void UploadPipeline::Impl::upload_committed(const std::string& id, const UploadD
         log_events(id, decision.events);
         if (decision.verdict == UploadVerdict::Live)
             entry.live_state = std::move(kept.state);
-        if (decision.verdict == UploadVerdict::Live && weak_panels.observe(*decision.upload))
+        if (decision.verdict == UploadVerdict::Live &&
+            weak_panels.observe(id, std::move(kept.moment)))
             publish_weak_panels(id);
         // A tick or a poll came in between: the stored state lacks its change.
         if (decided_on_older || entry.polled_unsaved)

@@ -29,12 +29,26 @@ std::size_t sunny_moments(const std::vector<ChannelMoment>& moments, const WeakP
 
 } // namespace
 
-bool WeakPanelWatch::observe(const RealtimeUpload& upload) {
-    auto& ecu = ecus_[upload.ecu_id];
+ChannelMoment WeakPanelWatch::moment_of(const RealtimeUpload& upload) {
     ChannelMoment moment{to_epoch_seconds(upload.timestamp), {}};
     for (const auto& inverter : upload.inverters)
         for (const auto& c : inverter.channels)
             moment.power_w[{inverter.uid, c.channel}] = c.power_w;
+    return moment;
+}
+
+void WeakPanelWatch::seed(const std::string& ecu_id, std::vector<ChannelMoment> moments) {
+    if (moments.size() > kMaxMoments)
+        moments.erase(moments.begin(),
+                      moments.begin() + static_cast<std::ptrdiff_t>(moments.size() - kMaxMoments));
+    auto& ecu = ecus_[ecu_id];
+    ecu.moments = std::move(moments);
+    ecu.weak = weak_channels(ecu.moments, rules_);
+    ecu.ready = sunny_moments(ecu.moments, rules_) >= rules_.min_sunny_moments;
+}
+
+bool WeakPanelWatch::observe(const std::string& ecu_id, ChannelMoment moment) {
+    auto& ecu = ecus_[ecu_id];
     // Kept in the vector weak_channels() reads: copying a day of moments (a map of every
     // channel each) for each upload was most of the CPU an upload of 25 QS1 cost.
     if (ecu.moments.size() >= kMaxMoments)
@@ -60,6 +74,33 @@ std::vector<WeakChannel> WeakPanelWatch::weak(const std::string& ecu_id) const {
 bool WeakPanelWatch::ready(const std::string& ecu_id) const {
     const auto it = ecus_.find(ecu_id);
     return it != ecus_.end() && it->second.ready;
+}
+
+std::string encode_channel_powers(const ChannelMoment& moment) {
+    auto powers = nlohmann::json::array();
+    for (const auto& [id, w] : moment.power_w)
+        powers.push_back({id.inverter, id.channel, w});
+    return powers.dump();
+}
+
+std::optional<ChannelMoment> decode_channel_powers(const std::string& ecu_time,
+                                                   const std::string& powers) {
+    std::string compact;
+    for (const char c : ecu_time)
+        if (c != '-' && c != ':' && c != 'T')
+            compact += c;
+    const auto t = parse_compact_timestamp(compact);
+    const auto json = nlohmann::json::parse(powers, nullptr, false);
+    if (!t || !json.is_array())
+        return std::nullopt;
+    ChannelMoment moment{to_epoch_seconds(*t), {}};
+    for (const auto& p : json) {
+        if (!p.is_array() || p.size() != 3 || !p[0].is_string() || !p[1].is_number_integer() ||
+            !p[2].is_number())
+            return std::nullopt;
+        moment.power_w[{p[0].get<std::string>(), p[1].get<int>()}] = p[2].get<double>();
+    }
+    return moment;
 }
 
 std::string weak_panels_topic(const TopicScheme& topics, const std::string& ecu_id) {

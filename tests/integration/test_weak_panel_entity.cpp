@@ -106,4 +106,45 @@ TEST_CASE("weak panel: a channel at 40 % of its neighbours for two sunny hours r
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("weak panel: after a restart in the middle of a sunny stretch the hint goes on from "
+          "the stored channel powers") {
+    test::MosquittoBroker broker;
+    const auto dir = test::make_temp_dir("ecu2mqtt-weak-panel-restart");
+    const std::string state_topic = "ecu2mqtt/" + kEcu + "/weak_panels";
+    // 26 five-minute uploads, 12:02 to 14:07 by the ECU's clock, 12 before its midday and 14
+    // after: 16 before the restart, 10 after it. The hint is on by the 8th after it, when 12
+    // are after midday; without what came before the restart, those 10 are not a whole sunny
+    // stretch (24), nor do they reach back before midday.
+    constexpr int kUploads = 26;
+    constexpr int kBeforeRestart = 16;
+    const auto ahead_s = ecu_clock_ahead_s();
+    const auto send = [&](const test::ServiceProcess& service, int n) {
+        REQUIRE(test::upload(service.port(), sunny_upload((kUploads - n) * 300, 10000 + n, ahead_s))
+                    .size() == 17);
+    };
+    {
+        test::ServiceProcess first(broker.url(), dir / "state");
+        for (int n = 0; n < kBeforeRestart; ++n)
+            send(first, n);
+        test::MqttProbe probe(broker.url(), state_topic, "before");
+        const auto state = probe.wait_for_payload(
+            state_topic, [](const std::string& p) { return json::parse(p)["problem"] == "OFF"; });
+        CHECK(state); // not yet a whole stretch on both sides of midday
+    }
+    test::ServiceProcess second(broker.url(), dir / "state");
+    for (int n = kBeforeRestart; n < kUploads; ++n)
+        send(second, n);
+    test::MqttProbe probe(broker.url(), state_topic, "after");
+    const auto state = probe.wait_for_payload(
+        state_topic, [](const std::string& p) { return json::parse(p)["problem"] == "ON"; }, 10s);
+    REQUIRE(state);
+    const auto channels = json::parse(state->payload)["channels"];
+    REQUIRE(channels.size() == 1);
+    CHECK(channels[0]["inverter"] == "806000000002");
+    CHECK(channels[0]["channel"] == 3);
+    // Published when it turned on: 16 moments from before the restart, 8 after it.
+    CHECK(channels[0]["sunny_moments"].get<int>() == 24);
+    std::filesystem::remove_all(dir);
+}
+
 } // namespace test_weak_panel_entity

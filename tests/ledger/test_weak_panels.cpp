@@ -1,6 +1,7 @@
 // The weak-panel hint over simulated days: one weak channel is marked, clouds, dawn, dusk, night
 // and a passing shadow are not.
 #include "ecu2mqtt/ledger/weak_panels.hpp"
+#include "ecu2mqtt/mqtt/weak_panel_watch.hpp"
 #include "ecu2mqtt/tools/solar_simulation.hpp"
 
 #include <algorithm>
@@ -173,6 +174,21 @@ TEST_CASE("weak panels: a 300 W panel among 400 W ones is not marked, one at 40 
     const auto weak = weak_channels(day_of(0, 24, sizes(0.4)));
     REQUIRE(weak.size() == 1);
     CHECK(weak[0].id == kWeak);
+}
+
+TEST_CASE("weak panels: a moment's channel powers come back from the store as they went in, "
+          "and a damaged row is refused",
+          "[weak]") {
+    ChannelMoment moment{to_epoch_seconds({2024, 6, 21, 13, 5, 0}), {}};
+    moment.power_w[{"806000000001", 1}] = 250.5;
+    moment.power_w[{"408000000003", 2}] = 0;
+    const auto back = decode_channel_powers("2024-06-21T13:05:00", encode_channel_powers(moment));
+    REQUIRE(back);
+    CHECK(back->at_s == moment.at_s);
+    CHECK(back->power_w == moment.power_w);
+    CHECK_FALSE(decode_channel_powers("2024-06-21T13:05", encode_channel_powers(moment)));
+    CHECK_FALSE(decode_channel_powers("2024-06-21T13:05:00", "[[\"806000000001\",1]]"));
+    CHECK_FALSE(decode_channel_powers("2024-06-21T13:05:00", "not json"));
 }
 
 TEST_CASE("weak panels: the median of even and odd counts", "[weak]") {

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,9 +20,15 @@ class WeakPanelWatch {
 
     explicit WeakPanelWatch(WeakPanelRules rules = {}) : rules_(rules) {}
 
+    // The channel powers of a live upload.
+    static ChannelMoment moment_of(const RealtimeUpload& upload);
     // A live upload of its ECU. True when the ECU's weak channels are to be published: on its
     // first upload, and whenever they change.
-    bool observe(const RealtimeUpload& upload);
+    bool observe(const RealtimeUpload& upload) { return observe(upload.ecu_id, moment_of(upload)); }
+    bool observe(const std::string& ecu_id, ChannelMoment moment);
+    // The ECU's moments kept before a restart (oldest first), before its first upload of this
+    // run: the hint goes on from where it was. Publishes nothing.
+    void seed(const std::string& ecu_id, std::vector<ChannelMoment> moments);
     std::vector<WeakChannel> weak(const std::string& ecu_id) const;
     // Whether the ECU has had a whole sunny stretch (rules.min_sunny_moments) since the start:
     // from then on the hint means something, and its Home Assistant entity is announced.
@@ -41,6 +48,12 @@ class WeakPanelWatch {
 
 // `<base>/<ecu_id>/weak_panels`, retained: {"problem": "ON" or "OFF", "channels": [{"inverter",
 // "channel", "ratio", "sunny_moments"}]}.
+// A moment's channel powers as the store keeps them (ChannelPowers::powers), and back with its
+// ECU time ("YYYY-MM-DDThh:mm:ss"); none when either is unreadable.
+std::string encode_channel_powers(const ChannelMoment& moment);
+std::optional<ChannelMoment> decode_channel_powers(const std::string& ecu_time,
+                                                   const std::string& powers);
+
 std::string weak_panels_topic(const TopicScheme& topics, const std::string& ecu_id);
 nlohmann::json weak_panels_json(const std::vector<WeakChannel>& weak);
 
