@@ -19,13 +19,8 @@ double median_of(std::vector<double> values) {
 std::vector<WeakChannel> weak_channels(const std::vector<ChannelMoment>& moments,
                                        const WeakPanelRules& rules) {
     struct Tally {
-        std::size_t sunny[2] = {0, 0}; // before and after midday
-        std::size_t low[2] = {0, 0};
+        ChannelTally counts;
         std::vector<double> ratios;
-    };
-    const auto weak_in = [&rules](std::size_t sunny, std::size_t low) {
-        return sunny >= rules.min_moments_per_half &&
-               static_cast<double>(low) >= rules.low_share * static_cast<double>(sunny);
     };
     std::map<ChannelId, Tally> tallies;
     for (const auto& moment : moments) {
@@ -38,23 +33,30 @@ std::vector<WeakChannel> weak_channels(const std::vector<ChannelMoment>& moments
         const double median = median_of(std::move(powers));
         if (median < rules.sunny_median_w)
             continue; // dawn, dusk, night or a cloud over the whole plant
-        const int half = after_midday(moment.at_s, rules) ? 1 : 0;
+        const std::size_t half = after_midday(moment.at_s, rules) ? 1 : 0;
         for (const auto& [id, w] : moment.power_w) {
             auto& t = tallies[id];
-            ++t.sunny[half];
+            ++t.counts.sunny[half];
             const double ratio = w / median;
-            t.low[half] += ratio < rules.low_ratio ? 1 : 0;
+            t.counts.low[half] += ratio < rules.low_ratio ? 1 : 0;
             t.ratios.push_back(ratio);
         }
     }
     std::vector<WeakChannel> weak;
-    for (auto& [id, t] : tallies) {
-        const auto sunny = t.sunny[0] + t.sunny[1];
-        if (sunny >= rules.min_sunny_moments && weak_in(t.sunny[0], t.low[0]) &&
-            weak_in(t.sunny[1], t.low[1]))
-            weak.push_back({id, median_of(std::move(t.ratios)), sunny, t.low[0] + t.low[1]});
-    }
+    for (auto& [id, t] : tallies)
+        if (weak_by(t.counts, rules))
+            weak.push_back(
+                {id, median_of(std::move(t.ratios)), t.counts.sunny_total(), t.counts.low_total()});
     return weak;
+}
+
+bool weak_by(const ChannelTally& tally, const WeakPanelRules& rules) {
+    const auto low_in = [&](std::size_t half) {
+        return tally.sunny[half] >= rules.min_moments_per_half &&
+               static_cast<double>(tally.low[half]) >=
+                   rules.low_share * static_cast<double>(tally.sunny[half]);
+    };
+    return tally.sunny_total() >= rules.min_sunny_moments && low_in(0) && low_in(1);
 }
 
 bool after_midday(std::int64_t at_s, const WeakPanelRules& rules) {

@@ -1,5 +1,6 @@
 // The weak-panel hint over simulated days: one weak channel is marked, clouds, dawn, dusk, night
 // and a passing shadow are not.
+#include "ecu2mqtt/ledger/weak_panel_tally.hpp"
 #include "ecu2mqtt/ledger/weak_panels.hpp"
 #include "ecu2mqtt/mqtt/weak_panel_watch.hpp"
 #include "ecu2mqtt/tools/solar_simulation.hpp"
@@ -189,6 +190,58 @@ TEST_CASE("weak panels: a moment's channel powers come back from the store as th
     CHECK_FALSE(decode_channel_powers("2024-06-21T13:05", encode_channel_powers(moment)));
     CHECK_FALSE(decode_channel_powers("2024-06-21T13:05:00", "[[\"806000000001\",1]]"));
     CHECK_FALSE(decode_channel_powers("2024-06-21T13:05:00", "not json"));
+}
+
+TEST_CASE("weak panels: the running tally gives weak_channels()'s verdicts over its window, "
+          "upload by upload",
+          "[weak]") {
+    // Three days: one channel at 40 %; a west-facing one under clouds on every channel; a
+    // channel failing at 10:00 and an inverter gone. The window slides over all of them.
+    std::vector<ChannelMoment> moments;
+    const auto append = [&](std::vector<ChannelMoment> days_moments, int day_number) {
+        for (auto& m : days_moments) {
+            m.at_s += day_number * 86400;
+            moments.push_back(std::move(m));
+        }
+    };
+    append(day(0, 24, [](const ChannelId& id, int) { return id == kWeak ? 0.4 : 1.0; }), 0);
+    std::mt19937 random(11);
+    std::uniform_real_distribution<double> cloud(0.1, 1.0);
+    append(day_of(0, 24,
+                  [&](const ChannelId& id, std::size_t i, int minute) {
+                      return 300 * clear_sky(minute, id == kWeak ? kWest : 0) * tolerance(i) *
+                             cloud(random);
+                  }),
+           1);
+    auto third = day(0, 24, [](const ChannelId& id, int minute) {
+        return id == kWeak && minute >= 10 * 60 ? 0.3 : 1.0;
+    });
+    for (auto& m : third)
+        std::erase_if(m.power_w, [](const auto& p) { return p.first.inverter == "408000000004"; });
+    append(std::move(third), 2);
+
+    const auto same = [](const std::vector<WeakChannel>& a, const std::vector<WeakChannel>& b) {
+        return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+            return x.id == y.id && x.median_ratio == y.median_ratio &&
+                   x.sunny_moments == y.sunny_moments && x.low_moments == y.low_moments;
+        });
+    };
+    constexpr std::size_t kWindow = 288;
+    WeakPanelTally tally(kWindow);
+    std::size_t marked = 0;
+    for (std::size_t n = 0; n < moments.size(); ++n) {
+        tally.add(moments[n]);
+        const auto first = static_cast<std::ptrdiff_t>(n + 1 > kWindow ? n + 1 - kWindow : 0);
+        const std::vector<ChannelMoment> window(
+            moments.begin() + first, moments.begin() + static_cast<std::ptrdiff_t>(n) + 1);
+        const auto verdicts = tally.weak();
+        INFO("upload " << n);
+        REQUIRE(same(verdicts, weak_channels(window)));
+        REQUIRE(tally.size() == window.size());
+        marked += verdicts.empty() ? 0 : 1;
+    }
+    CHECK(marked > 100); // the comparison covered verdicts that mark, not only empty ones
+    CHECK(marked < moments.size());
 }
 
 TEST_CASE("weak panels: the median of even and odd counts", "[weak]") {

@@ -2,6 +2,7 @@
 // same moments, over a whole sunny stretch. Pure: the moments come in, the verdict goes out.
 #pragma once
 
+#include <array>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -57,6 +58,16 @@ struct WeakChannel {
 
 // Whether a moment (seconds since the epoch, by the ECU's clock) is after the ECU's midday.
 bool after_midday(std::int64_t at_s, const WeakPanelRules& rules);
+
+// A channel's sunny and low moments, before [0] and after [1] the ECU's midday.
+struct ChannelTally {
+    std::array<std::size_t, 2> sunny{};
+    std::array<std::size_t, 2> low{};
+    std::size_t sunny_total() const { return sunny[0] + sunny[1]; }
+    std::size_t low_total() const { return low[0] + low[1]; }
+};
+// Whether the rules mark a channel with that tally weak.
+bool weak_by(const ChannelTally& tally, const WeakPanelRules& rules);
 
 // The median of the values (0 for none).
 double median_of(std::vector<double> values);

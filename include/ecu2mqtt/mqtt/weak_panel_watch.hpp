@@ -2,6 +2,7 @@
 // the retained topic and the Home Assistant entity that carry it.
 #pragma once
 
+#include "ecu2mqtt/ledger/weak_panel_tally.hpp"
 #include "ecu2mqtt/ledger/weak_panels.hpp"
 #include "ecu2mqtt/mqtt/mqtt_payloads.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
@@ -37,7 +38,8 @@ class WeakPanelWatch {
 
   private:
     struct PerEcu {
-        std::vector<ChannelMoment> moments; // oldest first, at most kMaxMoments
+        explicit PerEcu(const WeakPanelRules& rules) : tally(kMaxMoments, rules) {}
+        WeakPanelTally tally; // over its newest kMaxMoments
         std::vector<WeakChannel> weak;
         bool published = false;
         bool ready = false;
