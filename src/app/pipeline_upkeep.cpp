@@ -282,9 +282,9 @@ void UploadPipeline::Impl::load_state() {
                 loaded.polled = polled_facts_from_record(j["polled"]);
                 loaded.polled_inverters_stored = !loaded.polled.inverters.empty();
             }
+            load_weak_panel_moments(ecu_id); // before describe: its inverters' entities
             const auto& entry = ecus.emplace(ecu_id, std::move(loaded)).first->second;
             describe(ecu_id, entry);
-            load_weak_panel_moments(ecu_id);
             log.info("state_loaded", {{"ecu", id}});
         } catch (const nlohmann::json::exception& e) {
             // Starting afresh for that ECU beats not starting: its lifetime is re-learned

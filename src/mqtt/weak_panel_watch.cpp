@@ -124,4 +124,26 @@ EntityDiscovery weak_panel_discovery(const TopicScheme& topics, const std::strin
             std::move(payload)};
 }
 
+void add_weak_panel_component(DeviceDiscovery& inverter_config, const TopicScheme& topics,
+                              const std::string& ecu_id, const std::string& uid) {
+    const std::string unique_id = discovery_node_id(uid) + "_weak_panel";
+    const std::string state_topic = weak_panels_topic(topics, ecu_id);
+    // One retained topic per ECU serves all of its inverters: each picks its own channels.
+    const std::string its_channels =
+        "value_json.channels | selectattr('inverter', 'eq', '" + uid + "') | list";
+    inverter_config.payload["cmps"]["weak_panel"] = {
+        {"p", "binary_sensor"},
+        {"name", "Weak panel"},
+        {"unique_id", unique_id},
+        {"default_entity_id", "binary_sensor." + unique_id},
+        {"device_class", "problem"},
+        {"entity_category", "diagnostic"},
+        {"state_topic", state_topic},
+        {"value_template", "{{ 'ON' if (" + its_channels + ") else 'OFF' }}"},
+        {"json_attributes_topic", state_topic},
+        {"json_attributes_template",
+         "{{ {'channels': " + its_channels + " | map(attribute='channel') | list} | tojson }}"},
+    };
+}
+
 } // namespace ecu2mqtt

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -44,6 +45,27 @@ std::string sunny_upload(std::int64_t seconds_ago, long long decikwh, std::int64
     return test::build_upload(spec);
 }
 
+const char* const kWeakInverter = "806000000002";
+
+std::string inverter_config_topic(const std::string& uid) {
+    return "homeassistant/device/ecu2mqtt_" + uid + "/config";
+}
+
+// The inverter an entity's value_template picks from the hint's channels.
+std::string template_inverter(const std::string& value_template) {
+    static const std::regex picked(R"(selectattr\('inverter', 'eq', '([0-9A-Za-z]+)'\))");
+    std::smatch match;
+    return std::regex_search(value_template, match, picked) ? match[1].str() : "";
+}
+
+// What that template gives: ON when the hint lists a channel of the inverter.
+std::string hint_for(const json& hint, const std::string& uid) {
+    for (const auto& channel : hint["channels"])
+        if (channel["inverter"] == uid)
+            return "ON";
+    return "OFF";
+}
+
 } // namespace
 
 TEST_CASE("weak panel: a channel at 40 % of its neighbours for two sunny hours reaches Home "
@@ -64,11 +86,17 @@ TEST_CASE("weak panel: a channel at 40 % of its neighbours for two sunny hours r
         REQUIRE(test::upload(service.port(), sunny_upload((kUploads - n) * 300, 10000 + n, ahead_s))
                     .size() == 17);
         if (n == 0) { // one upload says nothing yet: published, and OK
-            test::MqttProbe first(broker.url(), state_topic, "first");
+            test::MqttProbe first(broker.url(), "#", "first");
             const auto ok = first.wait_for_payload(state_topic, [](const std::string& p) {
                 return json::parse(p)["problem"] == "OFF";
             });
             CHECK(ok);
+            // The inverters are announced without their "Weak panel" entity as yet.
+            const auto inverter =
+                first.wait_for_payload(inverter_config_topic(kWeakInverter),
+                                       [](const std::string& p) { return !p.empty(); });
+            REQUIRE(inverter);
+            CHECK_FALSE(json::parse(inverter->payload)["cmps"].contains("weak_panel"));
         }
     }
 
@@ -96,6 +124,28 @@ TEST_CASE("weak panel: a channel at 40 % of its neighbours for two sunny hours r
     CHECK(entity["unique_id"] == "ecu2mqtt_" + kEcu + "_weak_panel");
     CHECK(entity["device"]["identifiers"][0] == "ecu2mqtt_" + kEcu);
     CHECK_FALSE(entity.contains("object_id"));
+
+    // Each inverter's device has its own "Weak panel", read from the same retained topic:
+    // evaluated here as its template does, on the payload published.
+    for (const auto& [uid, expected] : {std::pair{std::string(kWeakInverter), "ON"},
+                                        std::pair{std::string("806000000001"), "OFF"}}) {
+        INFO("inverter " << uid);
+        const auto inverter =
+            probe.wait_for_payload(inverter_config_topic(uid), [](const std::string& p) {
+                return !p.empty() && json::parse(p)["cmps"].contains("weak_panel");
+            });
+        REQUIRE(inverter);
+        CHECK(inverter->retained);
+        const auto component = json::parse(inverter->payload)["cmps"]["weak_panel"];
+        CHECK(component["p"] == "binary_sensor");
+        CHECK(component["device_class"] == "problem");
+        CHECK(component["entity_category"] == "diagnostic");
+        CHECK(component["state_topic"] == state_topic);
+        CHECK(component["unique_id"] == "ecu2mqtt_" + uid + "_weak_panel");
+        const auto listed_inverter = template_inverter(component["value_template"]);
+        CHECK(listed_inverter == uid);
+        CHECK(hint_for(json::parse(state->payload), listed_inverter) == expected);
+    }
 
     const auto status = json::parse(test::http_get(http_port, "/api/status").body);
     const auto weak = status["ecus"][0]["weak_panels"];

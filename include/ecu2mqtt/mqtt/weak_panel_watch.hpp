@@ -68,4 +68,11 @@ struct EntityDiscovery {
 EntityDiscovery weak_panel_discovery(const TopicScheme& topics, const std::string& ecu_id,
                                      const std::string& sw_version);
 
+// The inverter's diagnostic `binary_sensor` of class `problem` ("Weak panel"), added to its
+// device config as component `weak_panel`: its state is the ECU's `weak_panels` topic, ON when
+// that lists a channel of this inverter.
+struct DeviceDiscovery;
+void add_weak_panel_component(DeviceDiscovery& inverter_config, const TopicScheme& topics,
+                              const std::string& ecu_id, const std::string& uid);
+
 } // namespace ecu2mqtt
