@@ -289,6 +289,7 @@ void UploadPipeline::Impl::load_state() {
                 loaded.polled = polled_facts_from_record(j["polled"]);
                 loaded.polled_inverters_stored = !loaded.polled.inverters.empty();
             }
+            load_weak_panel_moments(ecu_id); // before describe: its inverters' entities
             const auto& entry = ecus.emplace(ecu_id, std::move(loaded)).first->second;
             describe(ecu_id, entry);
             log.info("state_loaded", {{"ecu", id}});
@@ -299,6 +300,24 @@ void UploadPipeline::Impl::load_state() {
                       {{"ecu", id}, {"error", e.what()}, {"action", "starting it afresh"}});
         }
     }
+}
+
+// The ECU's channel powers of its newest day, kept before the restart: without them the hint
+// would wait for a whole new sunny stretch.
+void UploadPipeline::Impl::load_weak_panel_moments(const std::string& id) {
+    std::vector<ChannelMoment> moments;
+    std::size_t unreadable = 0;
+    for (const auto& [time, powers] : store->channel_powers(id)) {
+        if (auto moment = decode_channel_powers(time, powers))
+            moments.push_back(std::move(*moment));
+        else
+            ++unreadable;
+    }
+    if (unreadable)
+        log.warn("weak_panel_moments_unreadable", {{"ecu", id},
+                                                   {"unreadable", std::to_string(unreadable)},
+                                                   {"action", "left out of the weak-panel hint"}});
+    weak_panels.seed(id, std::move(moments));
 }
 
 std::vector<EcuView> UploadPipeline::ecus() const {

@@ -146,6 +146,12 @@ void UploadPipeline::Impl::decide_and_keep(const std::string& id, EcuEntry& entr
     if (decision.verdict == UploadVerdict::Live || decision.verdict == UploadVerdict::Late)
         write.add_power_point(
             {id, format_iso(upload.timestamp), upload.power_w, decision.counter_kwh});
+    if (decision.verdict == UploadVerdict::Live) {
+        kept.moment = WeakPanelWatch::moment_of(*decision.upload);
+        if (store) // the weak-panel hint goes on from its day's moments after a restart
+            write.add_channel_powers(
+                {id, format_iso(upload.timestamp), encode_channel_powers(kept.moment)});
+    }
     if (decision.remembered)
         write.remember_kept(id, format_compact(decision.remembered->timestamp),
                             std::to_string(decision.remembered->fingerprint),
@@ -216,12 +222,16 @@ void UploadPipeline::Impl::upload_committed(const std::string& id, const UploadD
         log_events(id, decision.events);
         if (decision.verdict == UploadVerdict::Live)
             entry.live_state = std::move(kept.state);
-        if (decision.verdict == UploadVerdict::Live && weak_panels.observe(*decision.upload))
+        const bool hint_was_ready = weak_panels.ready(id);
+        if (decision.verdict == UploadVerdict::Live &&
+            weak_panels.observe(id, std::move(kept.moment)))
             publish_weak_panels(id);
+        // Its inverters' "Weak panel" entities come with their devices' discovery.
+        const bool hint_now_ready = !hint_was_ready && weak_panels.ready(id);
         // A tick or a poll came in between: the stored state lacks its change.
         if (decided_on_older || entry.polled_unsaved)
             save(id, entry);
-        if (new_devices)
+        if (new_devices || hint_now_ready)
             describe(id, entry);
         publisher.set_online(id, true);
         publisher.refresh_bridge_info();
@@ -231,7 +241,7 @@ void UploadPipeline::Impl::upload_committed(const std::string& id, const UploadD
         // built only when the devices changed (reconnects and Home Assistant's restarts send
         // the queued ones again), and after the answer: building them is the costliest step
         // of a new installation's first upload, and ECUs waiting for theirs come first.
-        if (new_devices)
+        if (new_devices || hint_now_ready)
             boost::asio::post(io, [weak = weak_from_this(), id] {
                 if (auto self = weak.lock(); self && self->ecus.contains(id)) {
                     self->publisher.announce(id);
@@ -274,7 +284,7 @@ EcuBusy UploadPipeline::Impl::busy_check() const {
 
 EcuDevices UploadPipeline::Impl::devices_of(const EcuEntry& entry) const {
     const auto& state = entry.ledger.state();
-    EcuDevices devices{state.ecu_model, {}, entry.polled};
+    EcuDevices devices{state.ecu_model, {}, entry.polled, weak_panels.ready(entry.ledger.ecu_id())};
     devices.inverters.reserve(state.inverters.size());
     for (const auto& [uid, inverter] : state.inverters)
         devices.inverters.push_back(known_from(inverter));

@@ -79,6 +79,7 @@ struct UploadPipeline::Impl : std::enable_shared_from_this<UploadPipeline::Impl>
         std::int64_t at_s = 0;
         std::vector<OutgoingMessage> batch;
         nlohmann::json state;
+        ChannelMoment moment; // of a live upload, for the weak-panel hint
     };
 
     // The uploads (upload_pipeline.cpp).
@@ -96,6 +97,7 @@ struct UploadPipeline::Impl : std::enable_shared_from_this<UploadPipeline::Impl>
     // The upkeep (pipeline_upkeep.cpp).
     void start();
     void load_state();
+    void load_weak_panel_moments(const std::string& id);
     void tick();
     void prune_history(std::chrono::system_clock::time_point now);
     void on_polled(const std::string& id, const PolledEcuFacts& facts,

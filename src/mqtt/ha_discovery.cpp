@@ -187,8 +187,8 @@ std::set<std::string> component_ids(const nlohmann::json& payload) {
 void mark_removed_components(DeviceDiscovery& config, const std::set<std::string>& previous) {
     auto& components = config.payload["cmps"];
     for (const auto& id : previous)
-        if (!components.contains(id))
-            components[id] = {{"p", "sensor"}};
+        if (!components.contains(id)) // every component is a sensor but the weak-panel hint
+            components[id] = {{"p", id == "weak_panel" ? "binary_sensor" : "sensor"}};
 }
 
 } // namespace ecu2mqtt

@@ -1,5 +1,7 @@
 #include "publisher_impl.hpp"
 
+#include "ecu2mqtt/mqtt/weak_panel_watch.hpp"
+
 namespace ecu2mqtt {
 
 void MqttPublisher::Impl::start() {
@@ -283,6 +285,8 @@ void MqttPublisher::Impl::publish_discovery(const std::string& ecu_id, const Ecu
         if (const auto it = ecu.polled.inverters.find(inverter.uid);
             it != ecu.polled.inverters.end())
             add_polled_inverter_discovery(inverter_config, inverter.uid, it->second);
+        if (ecu.weak_panel_hint)
+            add_weak_panel_component(inverter_config, config.topics, ecu_id, inverter.uid);
         publish_device(std::move(inverter_config));
     }
 }

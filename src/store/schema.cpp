@@ -83,6 +83,17 @@ CREATE TABLE IF NOT EXISTS pending_clears (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 4: each channel's power of the newest day of live uploads, so that the weak-panel hint
+// goes on after a restart from where it was. A version 3 file gains it empty.
+constexpr const char* kSchemaV4 = R"sql(
+CREATE TABLE IF NOT EXISTS channel_powers (
+  ecu_id    TEXT NOT NULL,
+  ecu_time  TEXT NOT NULL,
+  powers    TEXT NOT NULL,
+  PRIMARY KEY (ecu_id, ecu_time)
+) WITHOUT ROWID;
+)sql";
+
 std::string random_id() {
     std::random_device device;
     std::mt19937_64 generator((std::uint64_t(device()) << 32) ^ device());
@@ -132,6 +143,7 @@ void create_or_check_schema(Database& db, const std::filesystem::path& file,
     try {
         db.exec(kSchema);
         db.exec(kSchemaV2);
+        db.exec(kSchemaV4);
         db.exec(pvoutput_schema());
         auto insert = db.prepare("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)");
         insert.bind(1, std::string_view("database_id")).bind(2, random_id()).run();

@@ -62,6 +62,8 @@ std::size_t WriteBatch::bytes() const {
                     total += o.messages.size();
                 if constexpr (requires { o.state_json; })
                     total += o.state_json.size();
+                if constexpr (requires { o.powers; })
+                    total += o.powers.size();
                 if constexpr (requires { o.line; })
                     total += o.line.size() + o.why.size();
             },
@@ -89,6 +91,9 @@ void WriteBatch::keep_raw(std::string ecu_id, std::int64_t received_at_s, std::s
 }
 void WriteBatch::add_power_point(PowerPoint point) {
     ops_.emplace_back(std::move(point));
+}
+void WriteBatch::add_channel_powers(ChannelPowers powers) {
+    ops_.emplace_back(std::move(powers));
 }
 void WriteBatch::prune_history(std::string first_day_kept) {
     ops_.emplace_back(PruneHistory{std::move(first_day_kept)});
@@ -204,6 +209,7 @@ class Store::Writer {
     void apply(const WriteBatch::DropState& op) {
         drop_state_.bind(1, op.ecu_id).run();
         drop_kept_.bind(1, op.ecu_id).run();
+        drop_channels_.bind(1, op.ecu_id).run();
     }
     void apply(const WriteBatch::RememberKept& op) {
         put_kept_.bind(1, op.ecu_id).bind(2, op.ecu_time).bind(3, op.fingerprint).run();
@@ -227,6 +233,10 @@ class Store::Writer {
         put_day_.bind(1, op.ecu_id).bind(2, day).bind(3, op.lifetime_kwh).bind(4, op.power_w).run();
         if (point_hook_)
             point_hook_(db_, op);
+    }
+    void apply(const ChannelPowers& op) {
+        put_channels_.bind(1, op.ecu_id).bind(2, op.ecu_time).bind(3, op.powers).run();
+        trim_channels_.bind(1, op.ecu_id).bind(2, op.ecu_time).run();
     }
     void apply(const WriteBatch::Run& op) { op.step(db_); }
     void apply(const WriteBatch::PruneHistory& op) {
@@ -286,6 +296,12 @@ class Store::Writer {
     Statement trim_kept_ = db_.prepare(
         "DELETE FROM kept_readings WHERE ecu_id = ?1 AND ecu_time < (SELECT ecu_time FROM "
         "kept_readings WHERE ecu_id = ?1 ORDER BY ecu_time DESC LIMIT 1 OFFSET ?2 - 1)");
+    Statement drop_channels_ = db_.prepare("DELETE FROM channel_powers WHERE ecu_id = ?");
+    Statement put_channels_ = db_.prepare(
+        "INSERT OR REPLACE INTO channel_powers(ecu_id, ecu_time, powers) VALUES (?, ?, ?)");
+    Statement trim_channels_ =
+        db_.prepare("DELETE FROM channel_powers WHERE ecu_id = ?1 AND "
+                    "ecu_time < strftime('%Y-%m-%dT%H:%M:%S', ?2, '-1 day')");
     Statement keep_raw_ =
         db_.prepare("INSERT INTO raw_messages(ecu_id, received_at, why, line) VALUES (?, ?, ?, ?)");
     Statement drop_oldest_raw_ =
@@ -470,6 +486,16 @@ std::vector<std::pair<std::string, std::string>> Store::kept_readings(const std:
     while (query.step())
         kept.emplace_back(text_of(query, 0), text_of(query, 1));
     return kept;
+}
+
+std::vector<std::pair<std::string, std::string>> Store::channel_powers(const std::string& ecu_id) {
+    std::vector<std::pair<std::string, std::string>> powers;
+    auto query = reader_.prepare(
+        "SELECT ecu_time, powers FROM channel_powers WHERE ecu_id = ? ORDER BY ecu_time");
+    query.bind(1, ecu_id);
+    while (query.step())
+        powers.emplace_back(text_of(query, 0), text_of(query, 1));
+    return powers;
 }
 
 std::vector<PendingSummary> Store::pending_summary() {

@@ -1,4 +1,5 @@
 #include "ecu2mqtt/mqtt/ha_discovery.hpp"
+#include "ecu2mqtt/mqtt/weak_panel_watch.hpp"
 #include "ecu2mqtt/protocol/decoder.hpp"
 #include "support/test_paths.hpp"
 
@@ -124,6 +125,28 @@ TEST_CASE("a channel that went away is named with its platform only, so HA remov
     CHECK(*gone == nlohmann::json{{"p", "sensor"}});
     CHECK(find_component(two_channels, "ch2_voltage")->contains("unique_id"));
     CHECK(two_channels.payload.at("cmps").size() == four_channels.payload.at("cmps").size());
+}
+
+TEST_CASE("an inverter's weak-panel entity reads its own channels from the ECU's hint", "[weak]") {
+    auto config =
+        inverter_discovery(kTopics, "216000064136", {"806000011223", "806", "QS1", 4}, "v");
+    const auto without = component_ids(config.payload);
+    CHECK_FALSE(without.contains("weak_panel"));
+    add_weak_panel_component(config, kTopics, "216000064136", "806000011223");
+    const auto* entity = find_component(config, "weak_panel");
+    REQUIRE(entity);
+    CHECK((*entity)["p"] == "binary_sensor");
+    CHECK((*entity)["device_class"] == "problem");
+    CHECK((*entity)["entity_category"] == "diagnostic");
+    CHECK((*entity)["state_topic"] == "ecu2mqtt/216000064136/weak_panels");
+    CHECK((*entity)["unique_id"] == "ecu2mqtt_806000011223_weak_panel");
+    CHECK_THAT((*entity)["value_template"].get<std::string>(),
+               Catch::Contains("selectattr('inverter', 'eq', '806000011223')"));
+    // Gone again (the hint no longer ready): removed under its own platform.
+    auto plain =
+        inverter_discovery(kTopics, "216000064136", {"806000011223", "806", "QS1", 4}, "v");
+    mark_removed_components(plain, component_ids(config.payload));
+    CHECK(*find_component(plain, "weak_panel") == nlohmann::json{{"p", "binary_sensor"}});
 }
 
 TEST_CASE("state payloads: absent inverters report 0 W and unknown voltage") {

@@ -96,6 +96,33 @@ TEST_CASE("what a store committed is there after reopening it") {
     CHECK(single_number(file, "PRAGMA user_version") == Store::kSchemaVersion);
 }
 
+TEST_CASE("channel powers keep each ECU's newest day, and go with the ECU's state", "[weak]") {
+    TempDir dir;
+    const auto file = Store::file_in(dir.path / "state");
+    Completions done;
+    Store store(file, {}, done.io.get_executor());
+    WriteBatch write;
+    for (const auto* time : {"2024-06-20T09:00:00", "2024-06-20T16:00:00", "2024-06-21T08:00:00",
+                             "2024-06-21T12:00:00"})
+        write.add_channel_powers({"216000064136", time, R"([["806000000001",1,250.0]])"});
+    write.add_channel_powers({"216000099999", "2024-06-19T12:00:00", "[]"});
+    store.submit(std::move(write), done.collect());
+    REQUIRE(done.wait_for(1));
+    // More than a day before the newest of its ECU goes; another ECU's rows stay.
+    const auto kept = store.channel_powers("216000064136");
+    REQUIRE(kept.size() == 3);
+    CHECK(kept[0].first == "2024-06-20T16:00:00");
+    CHECK(kept[2].first == "2024-06-21T12:00:00");
+    CHECK(kept[2].second == R"([["806000000001",1,250.0]])");
+    CHECK(store.channel_powers("216000099999").size() == 1);
+    WriteBatch drop;
+    drop.drop_ecu_state("216000064136");
+    store.submit(std::move(drop), done.collect());
+    REQUIRE(done.wait_for(2));
+    CHECK(store.channel_powers("216000064136").empty());
+    CHECK(done.errors == std::vector<std::string>(2));
+}
+
 TEST_CASE("the database is in write-ahead-log mode and syncs every commit in full") {
     TempDir dir;
     const auto file = Store::file_in(dir.path);

@@ -21,6 +21,9 @@ struct EcuDevices {
     std::string ecu_model;                // empty: no upload committed yet, nothing to announce
     std::vector<KnownInverter> inverters; // by id
     PolledEcuFacts polled;
+    // The ECU's weak-panel hint has had a whole sunny stretch: each inverter's device gets its
+    // "Weak panel" entity.
+    bool weak_panel_hint = false;
 };
 
 // Called on the io thread; nothing here blocks or decides about an ECU.

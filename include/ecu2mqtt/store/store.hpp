@@ -40,6 +40,14 @@ struct PowerPoint {
     double lifetime_kwh = 0;
 };
 
+// The DC power of each channel of one live upload, for the weak-panel hint: `ecu_time` as in
+// PowerPoint, `powers` as the hint encodes them. Only the newest day of each ECU is kept.
+struct ChannelPowers {
+    std::string ecu_id;
+    std::string ecu_time;
+    std::string powers;
+};
+
 struct PendingReading {
     std::uint64_t sequence = 0;
     std::string ecu_id;
@@ -88,6 +96,8 @@ class WriteBatch {
     void keep_raw(std::string ecu_id, std::int64_t received_at_s, std::string why,
                   std::string line);
     void add_power_point(PowerPoint point);
+    // Also forgets the ECU's channel powers more than a day older than this one.
+    void add_channel_powers(ChannelPowers powers);
     // Forgets power points and daily totals of days before `first_day_kept` ("YYYY-MM-DD").
     void prune_history(std::string first_day_kept);
     // The device is announced (again): recorded, and any clear of its topics is dropped.
@@ -152,8 +162,8 @@ class WriteBatch {
         std::function<void(Database&)> step;
     };
     using Op = std::variant<PutReading, DropReading, PutState, DropState, RememberKept, KeepRaw,
-                            PowerPoint, PruneHistory, AnnouncedDevice, DropAnnounced, ClearTopic,
-                            DropClear, Run>;
+                            PowerPoint, ChannelPowers, PruneHistory, AnnouncedDevice, DropAnnounced,
+                            ClearTopic, DropClear, Run>;
     std::vector<Op> ops_;
 };
 
@@ -185,7 +195,7 @@ struct StoreStats {
 
 class Store {
   public:
-    static constexpr int kSchemaVersion = 3;
+    static constexpr int kSchemaVersion = 4;
     static std::filesystem::path file_in(const std::filesystem::path& state_dir) {
         return state_dir / "ecu2mqtt.db";
     }
@@ -217,6 +227,8 @@ class Store {
     std::vector<std::pair<std::string, std::string>> ecu_states(); // ecu id, state JSON
     // An ECU's kept readings (ECU time, fingerprint), oldest first.
     std::vector<std::pair<std::string, std::string>> kept_readings(const std::string& ecu_id);
+    // An ECU's channel powers (ECU time, powers), oldest first.
+    std::vector<std::pair<std::string, std::string>> channel_powers(const std::string& ecu_id);
     std::vector<PendingSummary> pending_summary(); // oldest first
     // Readings with `after` < sequence <= `up_to`, oldest first, at most `limit`.
     std::vector<PendingReading> pending_after(std::uint64_t after, std::uint64_t up_to,
