@@ -1,10 +1,13 @@
 // Decode and MQTT payload throughput for the real capture and uploads of 1, 10 and 50 four-channel
 // inverters, with the heap allocations each operation makes (counted by the operator new below):
-// the owning path (decode_message(), nlohmann documents) and the fast path (a reused view, text
-// payloads appended to reused buffers). Exits non-zero if the fast path allocates when warm.
-// `bench_decode --repeat OPERATION CASE COUNT` only runs one operation COUNT times, for counting
-// instructions under callgrind (bench/run.sh), which timing on a shared machine cannot match.
+// the owning path (decode_message(), nlohmann documents), the fast path (a reused view, text
+// payloads appended to reused buffers) and the service's path (decode_inbound() through a reused
+// view: the owning copy the pipeline keeps is its only allocation). Exits non-zero if the fast path
+// allocates when warm. `bench_decode --repeat OPERATION CASE COUNT` only runs one operation COUNT
+// times, for counting instructions under callgrind (bench/run.sh), which timing on a shared machine
+// cannot match.
 #include "ecu2mqtt/mqtt/mqtt_payloads.hpp"
+#include "ecu2mqtt/protocol/decoded_message.hpp"
 #include "ecu2mqtt/protocol/decoder.hpp"
 #include "ecu2mqtt/protocol/message_json.hpp"
 #include "support/test_paths.hpp"
@@ -120,6 +123,12 @@ class Operations {
         return ecu2mqtt::message_to_json(*ecu2mqtt::decoded_message(result), bytes).dump().size();
     }
 
+    // What Service::handle runs for each message.
+    std::size_t service_decode(const std::string& bytes) {
+        const auto decoded = ecu2mqtt::decode_inbound(bytes, view_);
+        return realtime(decoded.result).inverters.size() + decoded.ecu_id.size();
+    }
+
     std::size_t fast_decode(const std::string& bytes) {
         return ecu2mqtt::decode_realtime_into(bytes, view_) ? view_.inverters.size() : 0;
     }
@@ -151,6 +160,7 @@ const std::map<std::string, Operation> kOperations{
     {"decode_message", &Operations::owning_decode},
     {"decode_message+payloads", &Operations::owning_payloads},
     {"decode_message+json", &Operations::owning_json},
+    {"decode_inbound", &Operations::service_decode},
     {"decode_realtime_into", &Operations::fast_decode},
     {"decode_realtime_into+payloads", &Operations::fast_payloads},
 };
@@ -211,6 +221,16 @@ int main(int argc, char** argv) {
         const Row json = measure(&Operations::owning_json, c.bytes);
         std::printf("| %s | %zu | %.0f | %zu | %.0f | %zu | %.0f |\n", c.name, c.bytes.size(),
                     decode.ns, decode.allocations, payloads.ns, payloads.allocations, json.ns);
+    }
+
+    std::printf("\n### decode_inbound() as the service runs it: a reused view, then the owning "
+                "copy\n\n");
+    std::printf("| message | bytes | decode ns | allocs |\n");
+    std::printf("|---|---:|---:|---:|\n");
+    for (const auto& c : cases) {
+        const Row decode = measure(&Operations::service_decode, c.bytes);
+        std::printf("| %s | %zu | %.0f | %zu |\n", c.name, c.bytes.size(), decode.ns,
+                    decode.allocations);
     }
 
     std::printf("\n### decode_realtime_into() a reused view, payloads appended to reused buffers"

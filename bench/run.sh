@@ -28,7 +28,7 @@ if command -v valgrind >/dev/null; then
     echo
     echo "| operation | real capture | 10 QS1 | 50 QS1 |"
     echo "|---|---:|---:|---:|"
-    for operation in decode_message decode_message+payloads decode_realtime_into \
+    for operation in decode_message decode_message+payloads decode_inbound decode_realtime_into \
         decode_realtime_into+payloads; do
         echo "| $operation | $(instructions_per_call "$operation" capture) |" \
             "$(instructions_per_call "$operation" 10-qs1) |" \

@@ -1,7 +1,9 @@
-// libFuzzer target: any bytes into both decoding paths, decode_message() and the reused view of
-// decode_realtime_into(), which must agree; when they decode, into the JSON shape and the MQTT
+// libFuzzer target: any bytes into the decoding paths, decode_message(), the reused view of
+// decode_realtime_into() and the service's decode_inbound() through its own reused view, which
+// must agree; when they decode, into the JSON shape and the MQTT
 // payloads, whose text must equal the documents' dump().
 #include "ecu2mqtt/mqtt/mqtt_payloads.hpp"
+#include "ecu2mqtt/protocol/decoded_message.hpp"
 #include "ecu2mqtt/protocol/decoder.hpp"
 #include "ecu2mqtt/protocol/message_json.hpp"
 
@@ -60,6 +62,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto* error = decode_error(result);
     // An error must point inside the message or just past it.
     require(!error || error->offset <= size, "error offset past the message");
+
+    // The service's path: one view for every message, and the same result as a fresh decode.
+    static RealtimeView service_view;
+    const auto inbound = decode_inbound(bytes, service_view);
+    const auto* inbound_error = decode_error(inbound.result);
+    require((inbound_error == nullptr) == (error == nullptr),
+            "the service's path disagrees on whether the message decodes");
+    if (error)
+        require(inbound_error->offset == error->offset && inbound_error->reason == error->reason,
+                "the service's path reports a different error");
+    else
+        require(message_to_json(*decoded_message(inbound.result), bytes).dump() ==
+                    message_to_json(*decoded_message(result), bytes).dump(),
+                "the service's path decodes a different message");
 
     if (bytes.starts_with("APS18")) {
         const bool decoded = decode_realtime_into(bytes, view);

@@ -26,9 +26,10 @@ std::string loggable(std::string_view raw) {
 }
 
 // Decodes a message once, however many steps look at it.
-const DecodedMessage& decoded_once(const InboundMessage& message) {
+const DecodedMessage& decoded_once(const InboundMessage& message, RealtimeView& reused) {
     if (!message.decoded)
-        message.decoded = std::make_shared<const DecodedMessage>(decode_inbound(message.raw));
+        message.decoded =
+            std::make_shared<const DecodedMessage>(decode_inbound(message.raw, reused));
     return *message.decoded;
 }
 
@@ -93,7 +94,7 @@ std::optional<std::string> Service::answer(bool is_control, const std::string& e
 bool Service::wants_upstream(const InboundMessage& message) {
     if (!message.raw.starts_with("APS") && !message.raw.starts_with("ECU11"))
         return false; // not an ECU speaking: nothing for EMA
-    return allowed(decoded_once(message).ecu_id);
+    return allowed(decoded_once(message, decode_view_).ecu_id);
 }
 
 std::optional<std::string> Service::relay_or(std::optional<std::string> fake,
@@ -182,7 +183,7 @@ void Service::keep_raw(const InboundMessage& message, const std::string& ecu_id,
 
 void Service::handle(const InboundMessage& message, ReplyDone done) {
     const auto port = std::to_string(message.local_port);
-    const DecodedMessage& inbound = decoded_once(message);
+    const DecodedMessage& inbound = decoded_once(message, decode_view_);
     const DecodeResult& result = inbound.result;
     const std::string& ecu_id = inbound.ecu_id;
     const auto* error = decode_error(result);

@@ -117,17 +117,18 @@ void UploadPipeline::Impl::decide_and_keep(const std::string& id, EcuEntry& entr
     nlohmann::json state;
     switch (decision.verdict) {
     case UploadVerdict::Live: {
-        auto live = live_messages(
-            publisher.topics(), id, upload, decision, clock.iso_with_offset(received), entry.polled,
-            unix_seconds(clock.now()) - kPolledFreshIntervals * config.poll_interval.count());
+        auto live = live_messages(publisher.topics(), id, upload, reading_figures(decision),
+                                  clock.iso_with_offset(received), entry.polled,
+                                  unix_seconds(clock.now()) -
+                                      kPolledFreshIntervals * config.poll_interval.count());
         batch = std::move(live.batch);
         state = std::move(live.state);
         break;
     }
     case UploadVerdict::Late:
-        batch =
-            late_messages(publisher.topics(), id, upload, decision, clock.iso_with_offset(received),
-                          entry.ledger.state().daily.today_kwh(), entry.live_state);
+        batch = late_messages(publisher.topics(), id, upload, reading_figures(decision),
+                              clock.iso_with_offset(received),
+                              entry.ledger.state().daily.today_kwh(), entry.live_state);
         break;
     case UploadVerdict::Repeat:
     case UploadVerdict::ClockSuspect:
@@ -320,8 +321,9 @@ nlohmann::json UploadPipeline::Impl::live_state_payload(const std::string& id,
                                ? clock.iso_with_offset(std::chrono::system_clock::time_point(
                                      std::chrono::seconds(ledger.live->received_s)))
                                : std::string();
-    return ecu2mqtt::live_state_payload(id, ledger, entry.live_state, offset_seconds(entry),
-                                        entry.polled, last_seen);
+    return ecu2mqtt::live_state_payload(id, ledger_live_figures(ledger), ledger.daily.today_kwh(),
+                                        entry.live_state, offset_seconds(entry), entry.polled,
+                                        last_seen);
 }
 
 // Commits `batch`; `done` runs on the io thread with the outcome. Without a store, at once.

@@ -7,6 +7,7 @@
 #include "ecu2mqtt/mqtt/weak_panel_watch.hpp"
 #include "ecu2mqtt/net/asio.hpp"
 #include "ecu2mqtt/store/store.hpp"
+#include "ledger_figures.hpp"
 
 #include <deque>
 #include <map>

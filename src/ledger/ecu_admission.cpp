@@ -9,14 +9,15 @@ bool established(std::size_t kept_readings) {
     return kept_readings >= kEstablishedAfter;
 }
 
-Admission admit_new_ecu(std::span<const TrackedEcu> tracked, std::size_t max_ecus) {
-    if (tracked.size() < max_ecus)
-        return {true, {}};
-    std::vector<const TrackedEcu*> evictable;
-    for (const auto& ecu : tracked)
-        if (!established(ecu.kept_readings) && !ecu.online && !ecu.busy)
-            evictable.push_back(&ecu);
-    const std::size_t needed = tracked.size() - max_ecus + 1;
+bool may_be_evicted(const TrackedEcu& ecu) {
+    return !established(ecu.kept_readings) && !ecu.online && !ecu.busy;
+}
+
+namespace {
+
+Admission evicting(std::size_t tracked_count, std::vector<const TrackedEcu*> evictable,
+                   std::size_t max_ecus) {
+    const std::size_t needed = tracked_count - max_ecus + 1;
     if (evictable.size() < needed)
         return {false, {}};
     // Heard longest ago first; the id breaks ties, so that the caller's order does not matter.
@@ -29,6 +30,29 @@ Admission admit_new_ecu(std::span<const TrackedEcu> tracked, std::size_t max_ecu
     for (std::size_t i = 0; i < needed; ++i)
         admission.evict.push_back(evictable[i]->id);
     return admission;
+}
+
+} // namespace
+
+Admission admit_new_ecu(std::span<const TrackedEcu> tracked, std::size_t max_ecus) {
+    if (tracked.size() < max_ecus)
+        return {true, {}};
+    std::vector<const TrackedEcu*> candidates;
+    for (const auto& ecu : tracked)
+        if (may_be_evicted(ecu))
+            candidates.push_back(&ecu);
+    return evicting(tracked.size(), std::move(candidates), max_ecus);
+}
+
+Admission admit_new_ecu(std::size_t tracked_count, std::span<const TrackedEcu> evictable,
+                        std::size_t max_ecus) {
+    if (tracked_count < max_ecus)
+        return {true, {}};
+    std::vector<const TrackedEcu*> candidates;
+    candidates.reserve(evictable.size());
+    for (const auto& ecu : evictable)
+        candidates.push_back(&ecu);
+    return evicting(tracked_count, std::move(candidates), max_ecus);
 }
 
 WarningBudget::WarningBudget(std::size_t per_window, std::chrono::seconds window)

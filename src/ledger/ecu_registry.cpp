@@ -16,14 +16,16 @@ EcuRegistry::EcuRegistry(RegistryConfig config) : config_(config) {}
 EcuRegistry::Admitted EcuRegistry::admit(const std::string& id, const EcuBusy& busy) {
     if (const auto it = ledgers_.find(id); it != ledgers_.end())
         return {true, &it->second, {}};
-    std::vector<TrackedEcu> tracked;
-    tracked.reserve(ledgers_.size());
-    for (const auto& [tracked_id, ledger] : ledgers_) {
-        const auto& state = ledger.state();
-        tracked.push_back(
-            {tracked_id, state.kept.size(), ledger.online(), busy(tracked_id), state.last_heard_s});
-    }
-    Admission admission = admit_new_ecu(tracked, config_.max_ecus);
+    // Below the cap nothing about the tracked ECUs matters; at it, only those that may go.
+    std::vector<TrackedEcu> candidates;
+    if (ledgers_.size() >= config_.max_ecus)
+        for (const auto& [tracked_id, ledger] : ledgers_) {
+            const auto& state = ledger.state();
+            if (established(state.kept.size()) || ledger.online() || busy(tracked_id))
+                continue;
+            candidates.push_back({tracked_id, state.kept.size(), false, false, state.last_heard_s});
+        }
+    Admission admission = admit_new_ecu(ledgers_.size(), candidates, config_.max_ecus);
     if (!admission.admitted)
         return {};
     return {true, nullptr, std::move(admission.evict)};

@@ -4,39 +4,26 @@
 
 namespace ecu2mqtt {
 
-KnownInverter known_from(const LedgerInverter& inverter) {
-    return {inverter.uid, inverter.model_code, inverter.model, inverter.channels};
-}
-
-std::string state_record(const std::string& id, const EcuLedgerState& state,
-                         const nlohmann::json& live_state, const PolledEcuFacts& polled) {
-    auto j = EcuLedger::to_json(id, state, /*with_kept=*/false);
-    j["live_state"] = live_state;
-    if (polled != PolledEcuFacts{})
-        j["polled"] = polled_facts_record(polled);
-    return j.dump();
-}
-
-nlohmann::json live_state_payload(const std::string& id, const EcuLedgerState& ledger,
-                                  const nlohmann::json& live_state,
+nlohmann::json live_state_payload(const std::string& id,
+                                  const std::optional<LedgerLiveFigures>& ledger_live,
+                                  std::optional<double> today_kwh, const nlohmann::json& live_state,
                                   std::optional<std::int64_t> clock_offset_s,
                                   const PolledEcuFacts& polled,
                                   const std::string& last_seen_of_live) {
     nlohmann::json state = live_state;
-    if (state.is_null() && ledger.live) { // after a restart: rebuilt from the ledger
+    if (state.is_null() && ledger_live) { // after a restart: rebuilt from the ledger
         state = {{"id", id},
-                 {"model", ledger.ecu_model},
-                 {"timestamp", format_iso(ledger.live->timestamp)},
-                 {"power_w", ledger.live->power_w},
-                 {"inverters_online", ledger.live->inverters_online},
+                 {"model", ledger_live->ecu_model},
+                 {"timestamp", format_iso(ledger_live->timestamp)},
+                 {"power_w", ledger_live->power_w},
+                 {"inverters_online", ledger_live->inverters_online},
                  {"last_seen", last_seen_of_live}};
     }
     if (state.is_null())
         return state;
-    if (ledger.live)
-        state["lifetime_energy_kwh"] = ledger.live->lifetime_kwh;
-    const auto today = ledger.daily.today_kwh();
-    state["today_energy_kwh"] = today ? nlohmann::json(*today) : nlohmann::json(nullptr);
+    if (ledger_live)
+        state["lifetime_energy_kwh"] = ledger_live->lifetime_kwh;
+    state["today_energy_kwh"] = today_kwh ? nlohmann::json(*today_kwh) : nlohmann::json(nullptr);
     state["clock_offset_s"] =
         clock_offset_s ? nlohmann::json(*clock_offset_s) : nlohmann::json(nullptr);
     add_polled_ecu_keys(state, polled);
@@ -44,18 +31,17 @@ nlohmann::json live_state_payload(const std::string& id, const EcuLedgerState& l
 }
 
 LiveMessages live_messages(const TopicScheme& topics, const std::string& id,
-                           const RealtimeUpload& upload, const UploadDecision& decision,
+                           const RealtimeUpload& upload, const ReadingFigures& figures,
                            const std::string& last_seen, const PolledEcuFacts& polled,
                            std::int64_t polled_fresh_since_s) {
     LiveMessages out;
-    const auto& known = decision.if_kept->inverters;
     const auto add_polled = [&polled, polled_fresh_since_s](std::string& payload,
                                                             const std::string& uid) {
         if (const auto it = polled.inverters.find(uid); it != polled.inverters.end())
             append_polled_inverter_keys(payload, it->second, polled_fresh_since_s);
     };
-    const std::set<std::string> refused(decision.refused_inverters.begin(),
-                                        decision.refused_inverters.end());
+    const std::set<std::string> refused(figures.refused_inverters.begin(),
+                                        figures.refused_inverters.end());
     // Written as text straight away: the same bytes as the documents' dump(), without
     // building a document of small allocations for each of up to 128 inverters.
     for (const auto& inv : upload.inverters)
@@ -65,18 +51,15 @@ LiveMessages live_messages(const TopicScheme& topics, const std::string& id,
             add_polled(payload, inv.uid);
             out.batch.push_back({topics.inverter_state(id, inv.uid), std::move(payload), true});
         }
-    for (const auto& uid : decision.absent_inverters)
-        if (const auto it = known.find(uid); it != known.end()) {
-            std::string payload;
-            append_absent_inverter_payload(payload, known_from(it->second), upload.timestamp);
-            add_polled(payload, uid);
-            out.batch.push_back({topics.inverter_state(id, uid), std::move(payload), true});
-        }
-    out.state =
-        ecu_state_payload(upload, decision.state_lifetime_kwh, decision.today_kwh, last_seen);
-    out.state["clock_offset_s"] = decision.clock_offset
-                                      ? nlohmann::json(decision.clock_offset->count())
-                                      : nlohmann::json(nullptr);
+    for (const auto& known : figures.absent_inverters) {
+        std::string payload;
+        append_absent_inverter_payload(payload, known, upload.timestamp);
+        add_polled(payload, known.uid);
+        out.batch.push_back({topics.inverter_state(id, known.uid), std::move(payload), true});
+    }
+    out.state = ecu_state_payload(upload, figures.state_lifetime_kwh, figures.today_kwh, last_seen);
+    out.state["clock_offset_s"] =
+        figures.clock_offset_s ? nlohmann::json(*figures.clock_offset_s) : nlohmann::json(nullptr);
     add_polled_ecu_keys(out.state, polled);
     out.batch.push_back({topics.ecu_state(id), out.state.dump(), true});
     return out;
@@ -84,7 +67,7 @@ LiveMessages live_messages(const TopicScheme& topics, const std::string& id,
 
 std::vector<OutgoingMessage>
 late_messages(const TopicScheme& topics, const std::string& id, const RealtimeUpload& upload,
-              const UploadDecision& decision, const std::string& last_seen,
+              const ReadingFigures& figures, const std::string& last_seen,
               std::optional<double> today_before, const nlohmann::json& live_state) {
     auto history = ecu_state_payload(upload, upload.lifetime_energy_kwh, std::nullopt, last_seen);
     history.erase("today_energy_kwh");
@@ -93,10 +76,10 @@ late_messages(const TopicScheme& topics, const std::string& id, const RealtimeUp
         inverters[inv.uid] = inverter_state_payload(inv, upload.timestamp);
     history["inverters"] = std::move(inverters);
     std::vector<OutgoingMessage> batch{{topics.history(id), history.dump(), false}};
-    if (decision.today_kwh != today_before && !live_state.is_null()) {
+    if (figures.today_kwh != today_before && !live_state.is_null()) {
         auto state = live_state;
         state["today_energy_kwh"] =
-            decision.today_kwh ? nlohmann::json(*decision.today_kwh) : nlohmann::json(nullptr);
+            figures.today_kwh ? nlohmann::json(*figures.today_kwh) : nlohmann::json(nullptr);
         batch.push_back({topics.ecu_state(id), state.dump(), true});
     }
     return batch;

@@ -1,5 +1,9 @@
 #include "ecu2mqtt/mqtt/ha_discovery.hpp"
 
+#include "ecu2mqtt/mqtt/json_text.hpp"
+
+#include <algorithm>
+
 namespace ecu2mqtt {
 namespace {
 
@@ -101,6 +105,89 @@ DeviceDiscovery make_device(const TopicScheme& topics, const std::string& device
     return {device_discovery_topic(topics, device_key), std::move(payload)};
 }
 
+// component() as text; the keys in dump()'s (sorted) order.
+void append_component(std::string& out, const std::string& node, const SensorSpec& spec) {
+    const std::string unique_id = node + "_" + spec.object;
+    JsonObjectWriter c(out);
+    c.string("default_entity_id", "sensor." + unique_id);
+    if (spec.device_class)
+        c.string("device_class", spec.device_class);
+    if (spec.entity_category)
+        c.string("entity_category", spec.entity_category);
+    c.string("name", spec.name);
+    c.string("p", "sensor");
+    if (spec.state_class)
+        c.string("state_class", spec.state_class);
+    if (spec.display_precision >= 0)
+        c.integer("suggested_display_precision", spec.display_precision);
+    c.string("unique_id", unique_id);
+    if (spec.unit)
+        c.string("unit_of_measurement", spec.unit);
+    c.string("value_template", "{{ value_json." + spec.state_key + " }}");
+    c.close();
+}
+
+void append_string_array(std::string& out, std::initializer_list<std::string_view> items,
+                         std::string_view member) {
+    out += '[';
+    bool first = true;
+    for (const auto item : items) {
+        if (!first)
+            out += ',';
+        first = false;
+        if (member.empty()) {
+            append_json_string(out, item);
+        } else {
+            out += "{\"";
+            out += member;
+            out += "\":";
+            append_json_string(out, item);
+            out += '}';
+        }
+    }
+    out += ']';
+}
+
+// make_device() as text. `device` writes the device object's members after "identifiers" (the
+// first key, and the same for every device), in sorted order.
+template <class DeviceMembers>
+std::string device_text(const std::string& device_key, std::vector<SensorSpec> specs,
+                        const std::string& state_topic,
+                        std::initializer_list<std::string_view> availability,
+                        const std::string& sw_version, DeviceMembers&& device) {
+    const std::string node = discovery_node_id(device_key);
+    std::sort(specs.begin(), specs.end(),
+              [](const SensorSpec& a, const SensorSpec& b) { return a.object < b.object; });
+    std::string out;
+    out.reserve(512 + 420 * specs.size());
+    JsonObjectWriter payload(out);
+    append_string_array(payload.key("availability"), availability, "topic");
+    payload.string("availability_mode", "all");
+    auto& cmps = payload.key("cmps");
+    cmps += '{';
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        if (i > 0)
+            cmps += ',';
+        append_json_string(cmps, specs[i].object);
+        cmps += ':';
+        append_component(cmps, node, specs[i]);
+    }
+    cmps += '}';
+    JsonObjectWriter members(payload.key("device"));
+    append_string_array(members.key("identifiers"), {node}, {});
+    device(members);
+    members.close();
+    JsonObjectWriter origin(payload.key("origin"));
+    origin.string("name", "ecu2mqtt");
+    origin.string("support_url", kSupportUrl);
+    origin.string("sw_version", sw_version);
+    origin.close();
+    payload.integer("qos", 1);
+    payload.string("state_topic", state_topic);
+    payload.close();
+    return out;
+}
+
 } // namespace
 
 std::string discovery_node_id(const std::string& device_key) {
@@ -151,6 +238,35 @@ DeviceDiscovery inverter_discovery(const TopicScheme& topics, const std::string&
     return make_device(topics, inverter.uid, std::move(device), inverter_sensors(inverter.channels),
                        topics.inverter_state(ecu_id, inverter.uid), std::move(availability),
                        sw_version);
+}
+
+std::string ecu_discovery_text(const TopicScheme& topics, const std::string& ecu_id,
+                               const std::string& ecu_model, const std::string& sw_version) {
+    return device_text(ecu_id, ecu_sensors(), topics.ecu_state(ecu_id),
+                       {topics.bridge_state(), topics.ecu_availability(ecu_id)}, sw_version,
+                       [&](JsonObjectWriter& device) {
+                           device.string("manufacturer", "APsystems");
+                           device.string("model", ecu_model);
+                           device.string("name", "APsystems " + ecu_model + " " + ecu_id);
+                           device.string("serial_number", ecu_id);
+                       });
+}
+
+std::string inverter_discovery_text(const TopicScheme& topics, const std::string& ecu_id,
+                                    const KnownInverter& inverter, const std::string& sw_version) {
+    return device_text(inverter.uid, inverter_sensors(inverter.channels),
+                       topics.inverter_state(ecu_id, inverter.uid),
+                       {topics.bridge_state(), topics.ecu_availability(ecu_id),
+                        topics.inverter_availability(ecu_id, inverter.uid)},
+                       sw_version, [&](JsonObjectWriter& device) {
+                           device.string("manufacturer", "APsystems");
+                           device.string("model", inverter.model);
+                           device.string("model_id", inverter.model_code);
+                           device.string("name",
+                                         "APsystems " + inverter.model + " " + inverter.uid);
+                           device.string("serial_number", inverter.uid);
+                           device.string("via_device", discovery_node_id(ecu_id));
+                       });
 }
 
 bool announced_by_another_bridge(const TopicScheme& topics, const nlohmann::json& payload) {

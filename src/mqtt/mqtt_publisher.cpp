@@ -276,15 +276,35 @@ void MqttPublisher::Impl::publish_discovery(const std::string& ecu_id, const Ecu
     persist_logged(std::move(write), "recording announced devices");
     if (!config.discovery)
         return;
-    auto ecu_config = ecu_discovery(config.topics, ecu_id, ecu.ecu_model, config.sw_version);
-    add_polled_ecu_discovery(ecu_config, ecu.polled);
-    publish_device(std::move(ecu_config));
+    // A device with nothing polled and no copy at the broker to compare with (every new one) is
+    // written as text; the others are documents, which the polled keys and the removal markers
+    // are added to. Same bytes either way.
+    const auto as_text = [this](const std::string& key) {
+        return audit == Audit::Done &&
+               !retained_devices.contains(device_discovery_topic(config.topics, key));
+    };
+    if (!ecu.polled.firmware && !ecu.polled.time_zone && !ecu.polled.inverters_registered &&
+        as_text(ecu_id)) {
+        publish_latest(device_discovery_topic(config.topics, ecu_id),
+                       ecu_discovery_text(config.topics, ecu_id, ecu.ecu_model, config.sw_version));
+    } else {
+        auto ecu_config = ecu_discovery(config.topics, ecu_id, ecu.ecu_model, config.sw_version);
+        add_polled_ecu_discovery(ecu_config, ecu.polled);
+        publish_device(std::move(ecu_config));
+    }
     for (const auto& inverter : ecu.inverters) {
+        const auto polled = ecu.polled.inverters.find(inverter.uid);
+        // The weak-panel component, too, is added to a document.
+        if (polled == ecu.polled.inverters.end() && !ecu.weak_panel_hint && as_text(inverter.uid)) {
+            publish_latest(
+                device_discovery_topic(config.topics, inverter.uid),
+                inverter_discovery_text(config.topics, ecu_id, inverter, config.sw_version));
+            continue;
+        }
         auto inverter_config =
             inverter_discovery(config.topics, ecu_id, inverter, config.sw_version);
-        if (const auto it = ecu.polled.inverters.find(inverter.uid);
-            it != ecu.polled.inverters.end())
-            add_polled_inverter_discovery(inverter_config, inverter.uid, it->second);
+        if (polled != ecu.polled.inverters.end())
+            add_polled_inverter_discovery(inverter_config, inverter.uid, polled->second);
         if (ecu.weak_panel_hint)
             add_weak_panel_component(inverter_config, config.topics, ecu_id, inverter.uid);
         publish_device(std::move(inverter_config));

@@ -5,7 +5,12 @@
 namespace ecu2mqtt {
 
 DecodedMessage decode_inbound(std::string_view raw) {
-    DecodedMessage out{decode_message(raw), {}, {}, "undecodable"};
+    RealtimeView view;
+    return decode_inbound(raw, view);
+}
+
+DecodedMessage decode_inbound(std::string_view raw, RealtimeView& reused) {
+    DecodedMessage out{decode_message(raw, reused), {}, {}, "undecodable"};
     if (const auto* message = decoded_message(out.result)) {
         out.ecu_id = ecu_id_of(*message).value_or("");
         out.timestamp = timestamp_of(*message);

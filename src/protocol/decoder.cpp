@@ -420,10 +420,14 @@ std::optional<LocalDateTime> guess_timestamp(std::string_view message) {
 }
 
 DecodeResult decode_message(std::string_view message) {
+    RealtimeView view;
+    return decode_message(message, view);
+}
+
+DecodeResult decode_message(std::string_view message, RealtimeView& view) {
     if (message.empty())
         return DecodeError{0, "expected a message, found nothing"};
     if (message.starts_with(kRealtimeSignature)) {
-        RealtimeView view;
         if (!decode_realtime_into(message, view))
             return DecodeError{view.error.offset, std::string(view.error.reason)};
         return EcuMessage{to_realtime_upload(view)};

@@ -120,6 +120,25 @@ TEST_CASE("registry: below the cap every new ECU gets a ledger; at it, the quiet
     }
 }
 
+TEST_CASE("registry: below the cap a new ECU is admitted without going over the tracked ones",
+          "[registry]") {
+    // A burst of new ECUs must not cost a walk over every tracked ECU for each one.
+    RegistryConfig config;
+    config.max_ecus = 100;
+    EcuRegistry registry(config);
+    MovableClock clock;
+    for (int i = 0; i < 50; ++i)
+        keep_upload(registry, std::to_string(216000000100LL + i), clock, 10.0);
+    int asked = 0;
+    const auto admitted = registry.admit("216000000300", [&asked](const std::string&) {
+        ++asked;
+        return false;
+    });
+    CHECK(admitted.admitted);
+    CHECK(admitted.evict.empty());
+    CHECK(asked == 0);
+}
+
 TEST_CASE("registry: an ECU silent for forget_inverter_after is named to forget, unless busy",
           "[registry]") {
     RegistryConfig config;

@@ -180,4 +180,20 @@ TEST_CASE("a device config under our name is another bridge's when it names anot
     CHECK_FALSE(announced_by_another_bridge(kTopics, nlohmann::json::parse("[1,2]")));
 }
 
+TEST_CASE("device configs written as text are the documents' dump(), byte for byte") {
+    const TopicScheme odd_topics{"solar/\"roof\"", "ha\\prefix"};
+    for (const auto& topics : {kTopics, odd_topics})
+        for (const std::string version : {"1.2.3", "0.1.0-\xC3\xA9t\xC3\xA9"}) {
+            for (const std::string model : {"ECU-R", "ECU-C \"pro\"", "ECU \xC3\x96sterreich"})
+                CHECK(ecu_discovery_text(topics, "216000064136", model, version) ==
+                      ecu_discovery(topics, "216000064136", model, version).payload.dump());
+            // Twelve channels put "ch10_..." before "ch1_...", as the document sorts them.
+            for (int channels : {0, 1, 2, 4, 12}) {
+                const KnownInverter inverter{"806000012345", "0B", "QS1 \"A\"", channels};
+                CHECK(inverter_discovery_text(topics, "216000064136", inverter, version) ==
+                      inverter_discovery(topics, "216000064136", inverter, version).payload.dump());
+            }
+        }
+}
+
 } // namespace test_discovery

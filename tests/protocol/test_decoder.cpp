@@ -391,4 +391,35 @@ TEST_CASE("a message decoded once carries its ECU id, timestamp and kind") {
     CHECK(decode_inbound("hello").ecu_id.empty());
 }
 
+TEST_CASE("messages decoded through one reused view decode as each would alone") {
+    // The service decodes every message through one view: nothing of a bigger, a broken or
+    // another kind of message before may show in the next one.
+    test::UploadSpec big;
+    for (int i = 0; i < 50; ++i)
+        big.inverters.push_back(test::inverter_with("8060000" + test::zero_padded(i, 5), 4, 80));
+    big.centiwatts = 50LL * 4 * 80 * 100;
+    std::string odd_bytes = test::captured_upload();
+    odd_bytes[83 + 16] = '\xb0'; // unknown bytes that are not digits
+    const std::vector<std::string> messages{test::build_upload(big),
+                                            test::captured_upload().substr(0, 120),
+                                            test::captured_upload(),
+                                            "ECU1100320004216000064136"
+                                            "0003END",
+                                            odd_bytes,
+                                            test::build_upload(big),
+                                            "APS18 cut",
+                                            test::captured_upload()};
+    const auto everything = [](const DecodedMessage& m, const std::string& bytes) {
+        const auto* error = decode_error(m.result);
+        return std::string(m.type) + " " + m.ecu_id + " " +
+               (m.timestamp ? format_iso(*m.timestamp) : "-") + " " +
+               (error ? error->describe()
+                      : message_to_json(*decoded_message(m.result), bytes).dump());
+    };
+    RealtimeView reused;
+    for (const auto& bytes : messages)
+        CHECK(everything(decode_inbound(bytes, reused), bytes) ==
+              everything(decode_inbound(bytes), bytes));
+}
+
 } // namespace test_decoder

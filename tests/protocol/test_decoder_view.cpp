@@ -207,4 +207,17 @@ TEST_CASE("a moved result keeps its views valid") {
     CHECK(moved.inverters[0].channels[0].unknown[0].key == "bytes_10_15");
 }
 
+TEST_CASE("raw bytes as printable text: runs kept whole, the rest as \\xNN, cut at max_shown") {
+    using std::string_literals::operator""s;
+    const auto bytes = "\x01"s + "ab\ncd" + "\xff\x7f"s + "e\x00"s;
+    CHECK(printable_text(bytes) == "\\x01ab\ncd\\xff\\x7fe\\x00");
+    CHECK(printable_text(bytes, false) == "\\x01ab\\x0acd\\xff\\x7fe\\x00");
+    CHECK(printable_text(bytes, true, 4) == "\\x01ab\n...");
+    CHECK(printable_text("plain text") == "plain text");
+    CHECK(printable_text("").empty());
+    std::string out = "kept: ";
+    append_printable_text(out, "a\tb");
+    CHECK(out == "kept: a\\x09b");
+}
+
 } // namespace test_decoder_view

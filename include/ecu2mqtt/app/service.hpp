@@ -8,6 +8,7 @@
 #include "ecu2mqtt/core/telemetry.hpp"
 #include "ecu2mqtt/net/listener.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
+#include "ecu2mqtt/protocol/realtime_view.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -101,6 +102,9 @@ class Service final : public MessageHandler {
     Telemetry* telemetry_ = nullptr;
     UploadObserver upload_observer_;
     Store* store_ = nullptr;
+    // Every message is decoded through this one view on the io thread, so that the decode
+    // allocates only the owning copy the pipeline keeps.
+    RealtimeView decode_view_;
     // The reply chosen while handling the current message (rule and ECU id), for telemetry.
     std::string reply_rule_;
     std::string reply_ecu_;

@@ -42,6 +42,13 @@ struct Admission {
 
 // For an id not tracked yet.
 Admission admit_new_ecu(std::span<const TrackedEcu> tracked, std::size_t max_ecus);
+// The same from how many are tracked and only those of them that may be evicted (not
+// established, offline, not busy), so that a caller below the cap describes none of its ECUs.
+Admission admit_new_ecu(std::size_t tracked_count, std::span<const TrackedEcu> evictable,
+                        std::size_t max_ecus);
+
+// Whether `ecu` may be evicted for a new id.
+bool may_be_evicted(const TrackedEcu& ecu);
 
 // At most `per_window` warnings in each window of `window`; the rest are counted and the next
 // warning says how many were left out.

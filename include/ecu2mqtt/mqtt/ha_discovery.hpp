@@ -32,6 +32,14 @@ DeviceDiscovery ecu_discovery(const TopicScheme& topics, const std::string& ecu_
 DeviceDiscovery inverter_discovery(const TopicScheme& topics, const std::string& ecu_id,
                                    const KnownInverter& inverter, const std::string& sw_version);
 
+// The same configs' payloads as text, byte for byte their dump(), without building a document:
+// every ECU's first upload announces all its devices, and in a burst of new ECUs building and
+// dumping the documents was the largest cost.
+std::string ecu_discovery_text(const TopicScheme& topics, const std::string& ecu_id,
+                               const std::string& ecu_model, const std::string& sw_version);
+std::string inverter_discovery_text(const TopicScheme& topics, const std::string& ecu_id,
+                                    const KnownInverter& inverter, const std::string& sw_version);
+
 // True when a device config under our name was announced by another ecu2mqtt on the same
 // broker: its availability names a bridge state topic, and not ours (another --base-topic).
 // Such a device is not ours to clear. A config naming no bridge at all counts as ours.

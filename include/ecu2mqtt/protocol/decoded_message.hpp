@@ -4,6 +4,7 @@
 #pragma once
 
 #include "ecu2mqtt/protocol/ecu_message.hpp"
+#include "ecu2mqtt/protocol/realtime_view.hpp"
 
 #include <optional>
 #include <string>
@@ -23,5 +24,8 @@ struct DecodedMessage {
 };
 
 DecodedMessage decode_inbound(std::string_view raw);
+// The same through a view reused from one message to the next (see decode_message()): what the
+// service runs, one view for all its connections.
+DecodedMessage decode_inbound(std::string_view raw, RealtimeView& reused);
 
 } // namespace ecu2mqtt

@@ -11,6 +11,9 @@
 namespace ecu2mqtt {
 
 DecodeResult decode_message(std::string_view message);
+// The same, decoding a real-time upload through `reused` (see decode_realtime_into()), so that
+// only the owning copy in the result allocates once `reused` has grown to the uploads seen.
+DecodeResult decode_message(std::string_view message, RealtimeView& reused);
 
 // The fast path for what the ECU sends every five minutes: decodes an `APS18` real-time upload
 // into `out`, reusing its memory. `out` views `message`, which must outlive its use. False when
