@@ -234,10 +234,17 @@ void lose_and_recover(SpaceBack when) {
     CHECK(bench.status()["store"]["writable"] == true);
     CHECK_THAT(bench.service->log(), !Catch::Contains("event=upload_clock_suspect"));
     CHECK_THAT(bench.service->log(), !Catch::Contains("event=ecu_clock_offset_changed"));
-    // The newest reading is the live state at the broker.
-    test::MqttProbe probe(bench.broker.url(), "ecu2mqtt/216000000025/state");
-    const auto state = probe.wait_for_topic("ecu2mqtt/216000000025/state");
+    // The newest reading is the live state at the broker. It is published after its commit, so
+    // it may still be on its way: a late subscriber once it is there gets it retained.
+    const std::string topic = "ecu2mqtt/216000000025/state";
+    test::MqttProbe probe(bench.broker.url(), topic);
+    REQUIRE(probe.wait_for_payload(
+        topic, [&](const std::string& p) { return json::parse(p)["timestamp"] == ecu.iso(9); },
+        15s));
+    test::MqttProbe late(bench.broker.url(), topic, "late");
+    const auto state = late.wait_for_topic(topic);
     REQUIRE(state);
+    CHECK(state->retained);
     CHECK(json::parse(state->payload)["timestamp"] == ecu.iso(9));
 }
 
