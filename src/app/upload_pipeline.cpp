@@ -270,8 +270,8 @@ void UploadPipeline::Impl::publish_weak_panels(const std::string& id) {
         const auto entity = weak_panel_discovery(topics, id, publisher.sw_version());
         publisher.put_latest({entity.topic, entity.payload.dump(), true});
     }
-    publisher.put_latest(
-        {weak_panels_topic(topics, id), weak_panels_json(weak_panels.weak(id)).dump(), true});
+    publisher.put_latest({weak_panels_topic(topics, id),
+                          weak_panels_json(shown(weak_panels.weak(id))).dump(), true});
 }
 
 bool UploadPipeline::Impl::busy(const std::string& id) const {

@@ -3,8 +3,8 @@
 #pragma once
 
 #include "ecu2mqtt/app/upload_pipeline.hpp"
+#include "ecu2mqtt/app/weak_panel_watch.hpp"
 #include "ecu2mqtt/mqtt/reading_publisher.hpp"
-#include "ecu2mqtt/mqtt/weak_panel_watch.hpp"
 #include "ecu2mqtt/net/asio.hpp"
 #include "ecu2mqtt/store/store.hpp"
 #include "ledger_figures.hpp"

@@ -1,6 +1,6 @@
 #include "publisher_impl.hpp"
 
-#include "ecu2mqtt/mqtt/weak_panel_watch.hpp"
+#include "ecu2mqtt/mqtt/weak_panel_payloads.hpp"
 
 namespace ecu2mqtt {
 

@@ -1,8 +1,8 @@
 // The weak-panel hint over simulated days: one weak channel is marked, clouds, dawn, dusk, night
 // and a passing shadow are not.
+#include "ecu2mqtt/app/weak_panel_watch.hpp"
 #include "ecu2mqtt/ledger/weak_panel_tally.hpp"
 #include "ecu2mqtt/ledger/weak_panels.hpp"
-#include "ecu2mqtt/mqtt/weak_panel_watch.hpp"
 #include "ecu2mqtt/tools/solar_simulation.hpp"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 #include "ecu2mqtt/mqtt/ha_discovery.hpp"
-#include "ecu2mqtt/mqtt/weak_panel_watch.hpp"
+#include "ecu2mqtt/mqtt/weak_panel_payloads.hpp"
 #include "ecu2mqtt/protocol/decoder.hpp"
 #include "support/test_paths.hpp"
 

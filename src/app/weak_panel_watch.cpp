@@ -1,10 +1,9 @@
-#include "ecu2mqtt/mqtt/weak_panel_watch.hpp"
+#include "ecu2mqtt/app/weak_panel_watch.hpp"
 
-#include "ecu2mqtt/mqtt/ha_discovery.hpp"
 #include "ecu2mqtt/protocol/local_time.hpp"
 
 #include <algorithm>
-#include <cmath>
+#include <nlohmann/json.hpp>
 
 namespace ecu2mqtt {
 namespace {
@@ -83,67 +82,12 @@ std::optional<ChannelMoment> decode_channel_powers(const std::string& ecu_time,
     return moment;
 }
 
-std::string weak_panels_topic(const TopicScheme& topics, const std::string& ecu_id) {
-    return topics.base + "/" + ecu_id + "/weak_panels";
-}
-
-nlohmann::json weak_panels_json(const std::vector<WeakChannel>& weak) {
-    nlohmann::json channels = nlohmann::json::array();
+std::vector<WeakChannelShown> shown(const std::vector<WeakChannel>& weak) {
+    std::vector<WeakChannelShown> channels;
+    channels.reserve(weak.size());
     for (const auto& w : weak)
-        channels.push_back({{"inverter", w.id.inverter},
-                            {"channel", w.id.channel},
-                            {"ratio", std::round(w.median_ratio * 100) / 100},
-                            {"sunny_moments", w.sunny_moments}});
-    return {{"problem", weak.empty() ? "OFF" : "ON"}, {"channels", std::move(channels)}};
-}
-
-EntityDiscovery weak_panel_discovery(const TopicScheme& topics, const std::string& ecu_id,
-                                     const std::string& sw_version) {
-    const std::string node = discovery_node_id(ecu_id);
-    const std::string unique_id = node + "_weak_panel";
-    const std::string state_topic = weak_panels_topic(topics, ecu_id);
-    nlohmann::json payload{
-        {"name", "Weak panel"},
-        {"unique_id", unique_id},
-        {"default_entity_id", "binary_sensor." + unique_id},
-        {"device_class", "problem"},
-        {"entity_category", "diagnostic"},
-        {"state_topic", state_topic},
-        {"value_template", "{{ value_json.problem }}"},
-        {"json_attributes_topic", state_topic},
-        {"json_attributes_template", "{{ {'channels': value_json.channels} | tojson }}"},
-        {"device", {{"identifiers", {node}}}},
-        {"origin",
-         {{"name", "ecu2mqtt"}, {"sw_version", sw_version}, {"support_url", kSupportUrl}}},
-        {"availability",
-         {{{"topic", topics.bridge_state()}}, {{"topic", topics.ecu_availability(ecu_id)}}}},
-        {"availability_mode", "all"},
-        {"qos", 1},
-    };
-    return {topics.discovery_prefix + "/binary_sensor/" + node + "/weak_panel/config",
-            std::move(payload)};
-}
-
-void add_weak_panel_component(DeviceDiscovery& inverter_config, const TopicScheme& topics,
-                              const std::string& ecu_id, const std::string& uid) {
-    const std::string unique_id = discovery_node_id(uid) + "_weak_panel";
-    const std::string state_topic = weak_panels_topic(topics, ecu_id);
-    // One retained topic per ECU serves all of its inverters: each picks its own channels.
-    const std::string its_channels =
-        "value_json.channels | selectattr('inverter', 'eq', '" + uid + "') | list";
-    inverter_config.payload["cmps"]["weak_panel"] = {
-        {"p", "binary_sensor"},
-        {"name", "Weak panel"},
-        {"unique_id", unique_id},
-        {"default_entity_id", "binary_sensor." + unique_id},
-        {"device_class", "problem"},
-        {"entity_category", "diagnostic"},
-        {"state_topic", state_topic},
-        {"value_template", "{{ 'ON' if (" + its_channels + ") else 'OFF' }}"},
-        {"json_attributes_topic", state_topic},
-        {"json_attributes_template",
-         "{{ {'channels': " + its_channels + " | map(attribute='channel') | list} | tojson }}"},
-    };
+        channels.push_back({w.id.inverter, w.id.channel, w.median_ratio, w.sunny_moments});
+    return channels;
 }
 
 } // namespace ecu2mqtt

@@ -1,14 +1,13 @@
-// Per ECU, the channel powers of its recent live uploads and the weak-panel hint over them, with
-// the retained topic and the Home Assistant entity that carry it.
+// Per ECU, the channel powers of its recent live uploads and the weak-panel hint over them, as the
+// pipeline keeps it; what it publishes is in mqtt/weak_panel_payloads.
 #pragma once
 
 #include "ecu2mqtt/ledger/weak_panel_tally.hpp"
 #include "ecu2mqtt/ledger/weak_panels.hpp"
-#include "ecu2mqtt/mqtt/mqtt_payloads.hpp"
+#include "ecu2mqtt/mqtt/weak_panel_payloads.hpp"
 #include "ecu2mqtt/protocol/ecu_message.hpp"
 
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,31 +47,13 @@ class WeakPanelWatch {
     std::map<std::string, PerEcu> ecus_;
 };
 
-// `<base>/<ecu_id>/weak_panels`, retained: {"problem": "ON" or "OFF", "channels": [{"inverter",
-// "channel", "ratio", "sunny_moments"}]}.
 // A moment's channel powers as the store keeps them (ChannelPowers::powers), and back with its
 // ECU time ("YYYY-MM-DDThh:mm:ss"); none when either is unreadable.
 std::string encode_channel_powers(const ChannelMoment& moment);
 std::optional<ChannelMoment> decode_channel_powers(const std::string& ecu_time,
                                                    const std::string& powers);
 
-std::string weak_panels_topic(const TopicScheme& topics, const std::string& ecu_id);
-nlohmann::json weak_panels_json(const std::vector<WeakChannel>& weak);
-
-// The ECU's diagnostic `binary_sensor` of class `problem` ("Weak panel"), on the ECU's device,
-// announced on its own: `<prefix>/binary_sensor/ecu2mqtt_<ecu_id>/weak_panel/config`.
-struct EntityDiscovery {
-    std::string topic;
-    nlohmann::json payload;
-};
-EntityDiscovery weak_panel_discovery(const TopicScheme& topics, const std::string& ecu_id,
-                                     const std::string& sw_version);
-
-// The inverter's diagnostic `binary_sensor` of class `problem` ("Weak panel"), added to its
-// device config as component `weak_panel`: its state is the ECU's `weak_panels` topic, ON when
-// that lists a channel of this inverter.
-struct DeviceDiscovery;
-void add_weak_panel_component(DeviceDiscovery& inverter_config, const TopicScheme& topics,
-                              const std::string& ecu_id, const std::string& uid);
+// The weak channels as the payload shows them.
+std::vector<WeakChannelShown> shown(const std::vector<WeakChannel>& weak);
 
 } // namespace ecu2mqtt
