@@ -268,12 +268,8 @@ TEST_CASE("poll: after a restart a changed time zone is held back like any other
     } // stopped: the polled facts stay with the ECU's state
 
     // The ECU now says another zone: after the restart as before it, one poll is not enough.
-    auto reply = served.ecu.reply("0001");
-    const auto at = reply.find("009Etc/GMT-8");
-    REQUIRE(at != std::string::npos);
-    reply.replace(at, 12, "013Asia/Shanghai");
-    const auto frame = std::to_string(reply.size() - 1);
-    served.ecu.set_reply("0001", reply.replace(5, 4, std::string(4 - frame.size(), '0') + frame));
+    served.ecu.set_reply("0001",
+                         test::ecu_info_with_zone(served.ecu.reply("0001"), "Asia/Shanghai"));
     test::ServiceProcess service(broker.url(), dir.path / "state", args);
     REQUIRE(service.process().wait_for_output("event=time_zone_changed ecu=" + kEcu, 15s));
     test::MqttProbe probe(broker.url(), state_topic);

@@ -332,14 +332,7 @@ TEST_CASE("a zone that changes between polls is used once said on three polls in
     rig.poller->start();
     REQUIRE(run_until(rig.io, [&] { return !rig.polled.empty(); }));
     REQUIRE(rig.zones.back() == "Etc/GMT-8");
-    auto reply = rig.ecu.reply("0001");
-    // The length field (3 digits before the name) says 9: "Asia/Shanghai" would need 13.
-    const auto at = reply.find("009Etc/GMT-8");
-    REQUIRE(at != std::string::npos);
-    reply.replace(at, 12, "013Asia/Shanghai");
-    auto length = std::to_string(std::stoi(reply.substr(5, 4)) + 4); // the frame's length
-    reply.replace(5, 4, std::string(4 - length.size(), '0') + length);
-    rig.ecu.set_reply("0001", reply);
+    rig.ecu.set_reply("0001", test::ecu_info_with_zone(rig.ecu.reply("0001"), "Asia/Shanghai"));
     const auto polls_before = rig.polled.size();
     REQUIRE(run_until(rig.io, [&] { return rig.count("time_zone_change_taken") == 1; }));
     // Two polls of the new zone kept the old one; the third took it.

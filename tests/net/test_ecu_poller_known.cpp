@@ -29,17 +29,6 @@ PolledEcuFacts kept_facts() {
     return facts;
 }
 
-// The ECU-info reply with its zone name replaced by `zone` (any length).
-std::string ecu_info_with_zone(test::LocalApiServer& ecu, const std::string& zone) {
-    auto reply = ecu.reply("0001");
-    const auto at = reply.find("009Etc/GMT-8");
-    REQUIRE(at != std::string::npos);
-    const auto length = std::to_string(zone.size());
-    reply.replace(at, 12, std::string(3 - length.size(), '0') + length + zone);
-    auto frame = std::to_string(reply.size() - 1);
-    return reply.replace(5, 4, std::string(4 - frame.size(), '0') + frame);
-}
-
 } // namespace
 
 TEST_CASE("a target tied to a known ECU starts from what is known: a first poll with ECU info "
@@ -73,8 +62,8 @@ TEST_CASE("a zone change is said on polls in a row only: a refused zone between 
     rig.poller->start();
     REQUIRE(run_until(rig.io, [&] { return !rig.polled.empty(); }));
     REQUIRE(rig.zones.back() == "Etc/GMT-8");
-    const auto changed = ecu_info_with_zone(rig.ecu, "Asia/Shanghai");
-    const auto refused = ecu_info_with_zone(rig.ecu, "localtime");
+    const auto changed = test::ecu_info_with_zone(rig.ecu.reply("0001"), "Asia/Shanghai");
+    const auto refused = test::ecu_info_with_zone(rig.ecu.reply("0001"), "localtime");
     // Said three times, but never twice in a row.
     for (const auto& reply : {changed, refused, changed, refused, changed}) {
         rig.ecu.set_reply("0001", reply);
@@ -152,7 +141,7 @@ TEST_CASE("a failed poll breaks a zone change's row too", "[poller][tz]") {
     PollerRig rig;
     rig.poller->start();
     REQUIRE(run_until(rig.io, [&] { return !rig.polled.empty(); }));
-    const auto changed = ecu_info_with_zone(rig.ecu, "Asia/Shanghai");
+    const auto changed = test::ecu_info_with_zone(rig.ecu.reply("0001"), "Asia/Shanghai");
     rig.ecu.set_reply("0001", changed);
     for (int round = 0; round < 2; ++round) {
         const auto polls = rig.polled.size();

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,18 @@ enum class LocalApiBehaviour {
     NoEnd,    // the reply without its trailing END\n (a 2025 ECU-R firmware), then close
     Truncate, // the first half of the reply, then close
 };
+
+// An ECU-info reply (0001) of the fixtures with its zone name `Etc/GMT-8` replaced by `zone`, its
+// length fields set to match.
+inline std::string ecu_info_with_zone(std::string reply, const std::string& zone) {
+    const auto at = reply.find("009Etc/GMT-8");
+    if (at == std::string::npos)
+        throw std::runtime_error("no zone Etc/GMT-8 in that reply");
+    const auto length = std::to_string(zone.size());
+    reply.replace(at, 12, std::string(3 - length.size(), '0') + length + zone);
+    const auto frame = std::to_string(reply.size() - 1);
+    return reply.replace(5, 4, std::string(4 - frame.size(), '0') + frame);
+}
 
 class LocalApiServer {
   public:
