@@ -242,6 +242,11 @@ class Store::Writer {
     void apply(const WriteBatch::PruneHistory& op) {
         prune_points_.bind(1, op.first_day_kept).run();
         prune_days_.bind(1, op.first_day_kept).run();
+        // What PVOutput took (or refused, or was too old for) goes with the history; a status
+        // still waiting stays, whatever its age, until it is sent or expires.
+        prune_pvoutput_parts_.bind(1, op.first_day_kept).run();
+        prune_pvoutput_statuses_.bind(1, op.first_day_kept).run();
+        prune_pvoutput_outputs_.bind(1, op.first_day_kept).run();
     }
 
     void apply(const AnnouncedDevice& op) {
@@ -320,6 +325,13 @@ class Store::Writer {
     Statement prune_points_ =
         db_.prepare("DELETE FROM power_points WHERE substr(ecu_time, 1, 10) < ?");
     Statement prune_days_ = db_.prepare("DELETE FROM daily_energy WHERE day < ?");
+    Statement prune_pvoutput_parts_ =
+        db_.prepare("DELETE FROM pvoutput_parts WHERE slot < ?1 AND NOT EXISTS (SELECT 1 FROM "
+                    "pvoutput_statuses s WHERE s.system_id = pvoutput_parts.system_id AND s.slot = "
+                    "pvoutput_parts.slot AND s.state = 'pending')");
+    Statement prune_pvoutput_statuses_ =
+        db_.prepare("DELETE FROM pvoutput_statuses WHERE slot < ? AND state != 'pending'");
+    Statement prune_pvoutput_outputs_ = db_.prepare("DELETE FROM pvoutput_outputs WHERE day < ?");
     Statement put_announced_ = db_.prepare("INSERT OR REPLACE INTO announced_devices(device_id, "
                                            "ecu_id, config_topic, state_topic, "
                                            "availability_topic) VALUES (?, ?, ?, ?, ?)");

@@ -213,6 +213,37 @@ TEST_CASE("rows past the age limit are expired, not dropped; an ended day closes
     CHECK_FALSE(queue.day_to_close("12345", "2026-05-06", 0));
 }
 
+TEST_CASE("the queue is pruned with the history, except what still waits to be sent",
+          "[pvoutput]") {
+    QueueStore q(one_system());
+    q.point("216000064136", "2026-05-01T12:00:00", 900, 5.0);
+    q.point("216000064136", "2026-05-01T12:05:00", 950, 5.1);
+    q.point("216000064136", "2026-05-20T12:00:00", 800, 9.0);
+    PvoutputQueue queue(q.file);
+    auto old = queue.pending("12345", 1); // the oldest: sent; 12:05 still waits
+    REQUIRE(old.size() == 1);
+    WriteBatch marks;
+    PvoutputQueue::mark_sent(marks, old, {true}, 1780000000, "");
+    q.commit(std::move(marks));
+    const auto day = queue.day_to_close("12345", "2026-04-01", 0); // the 1st has ended
+    REQUIRE(day);
+    WriteBatch closed;
+    PvoutputQueue::mark_output_sent(closed, *day);
+    q.commit(std::move(closed));
+    REQUIRE(queue.counts().sent == 1);
+
+    WriteBatch prune;
+    prune.prune_history("2026-05-10");
+    q.commit(std::move(prune));
+    const auto counts = queue.counts();
+    CHECK(counts.sent == 0);    // went with the history
+    CHECK(counts.pending == 2); // 12:05 of the pruned day, and the 20th
+    CHECK(queue.outputs_sent(10).empty());
+    const auto waiting = queue.pending("12345", 10);
+    REQUIRE(waiting.size() == 2);
+    CHECK(waiting[0].slot == "2026-05-01T12:05");
+}
+
 TEST_CASE("history --pvoutput lists every status, how far it got, and the days sent",
           "[pvoutput]") {
     QueueStore q(one_system());
